@@ -1,0 +1,8 @@
+"""Map room: one base explainer; methods differ only in how their maps are computed."""
+
+from cam_keras.cam.base import BaseCAM
+from cam_keras.cam.cam import CAM
+from cam_keras.cam.explanation import Explanation
+from cam_keras.cam.targets import ALL_CLASSES, resolve_classes
+
+__all__ = ["ALL_CLASSES", "BaseCAM", "CAM", "Explanation", "resolve_classes"]

@@ -1,0 +1,66 @@
+"""Class Activation Mapping (Zhou et al., CVPR 2016)."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from cam_keras.cam.base import BaseCAM
+from cam_keras.cam.targets import select_classes
+from cam_keras.models.head import find_cam_head
+
+
+class CAM(BaseCAM):
+    r"""Class Activation Mapping for models with a GAP -> Dense head.
+
+    With feature maps :math:`A_k` at the GAP input and Dense kernel :math:`w^c_k`,
+
+    .. math:: M_c(x, y) = \sum_k w^c_k A_k(x, y) \quad (+\, b_c \text{ if include\_bias})
+
+    so that :math:`\operatorname{mean}_{x,y} M_c + b_c = \text{logit}_c`. One forward pass
+    gives features and logits; the maps cost one small matrix product.
+
+    Reference: B. Zhou et al., "Learning Deep Features for Discriminative Localization",
+    CVPR 2016.
+
+    Args:
+        model: a classifier whose output is ``GlobalAveragePooling2D -> Dense`` (optionally
+            followed by softmax), possibly nested inside other models.
+        include_bias: add the class bias :math:`b_c` to each raw map.
+        jit_compile: compile with XLA.
+
+    Raises:
+        HeadNotFoundError: the model has no such head (use :class:`GradCAM`).
+
+    Example:
+        >>> explanation = CAM(model)(images, classes="all")
+        >>> explanation.raw_maps.shape  # (batch, classes, h, w)
+    """
+
+    method = "cam"
+
+    def __init__(self, model: keras.Model, *, include_bias: bool = False, jit_compile: bool = False) -> None:
+        self.head = find_cam_head(model)
+        self.include_bias = include_bias
+        super().__init__(model, jit_compile=jit_compile)
+
+    def _raw_maps(self, images, indices, top_k, all_classes):
+        features = tf.cast(self.head.feature_model(images, training=False), tf.float32)
+        kernel = tf.cast(self.head.dense.kernel, tf.float32)
+        bias = (
+            tf.cast(self.head.dense.bias, tf.float32)
+            if self.head.dense.use_bias
+            else tf.zeros([kernel.shape[1]], tf.float32)
+        )
+        logits = tf.matmul(tf.reduce_mean(features, axis=[1, 2]), kernel) + bias
+        selected = select_classes(logits, indices, top_k, all_classes)
+        if all_classes:
+            maps = tf.einsum("bhwk,kc->bhwc", features, kernel)
+            class_bias = bias[None, None, None, :]
+        else:
+            weights = tf.gather(tf.transpose(kernel), selected)  # (batch, n, channels)
+            maps = tf.einsum("bhwk,bnk->bhwn", features, weights)
+            class_bias = tf.gather(bias, selected)[:, None, None, :]
+        if self.include_bias:
+            maps = maps + class_bias
+        return maps, logits, selected

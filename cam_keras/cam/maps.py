@@ -1,0 +1,24 @@
+"""Pure TensorFlow helpers on class maps shaped ``(batch, height, width, n_maps)``."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow as tf
+
+
+def normalize_maps(maps: tf.Tensor) -> tf.Tensor:
+    """Min-max scale each map of ``(batch, h, w, n)`` to [0, 1]; constant maps become 0."""
+    low = tf.reduce_min(maps, axis=[1, 2], keepdims=True)
+    high = tf.reduce_max(maps, axis=[1, 2], keepdims=True)
+    return tf.math.divide_no_nan(maps - low, high - low)
+
+
+def upsample_and_normalize(maps: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
+    """Bilinearly resize ``(batch, h, w, n)`` maps to ``size = (H, W)``, then min-max scale.
+
+    Returns ``(batch, H, W, n)`` float32 in [0, 1].
+    """
+    if tuple(maps.shape[1:3]) != tuple(size):
+        maps = tf.image.resize(maps, size, method="bilinear")
+    return normalize_maps(maps)

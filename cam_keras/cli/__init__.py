@@ -1,0 +1,38 @@
+"""``cam-keras`` command line: thin subcommands that parse, call the library and print."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from cam_keras.cli import heatmap
+
+SUBCOMMANDS = (heatmap,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``cam-keras`` parser with one subparser per subcommand module."""
+    parser = argparse.ArgumentParser(
+        prog="cam-keras",
+        description="Class Activation Mapping for Keras: train GAP+Dense classifiers, draw heatmaps, score localization.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in SUBCOMMANDS:
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cam-keras`` console script; returns the exit code."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("interrupted; files written so far are complete", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"cam-keras {args.command}: error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,19 @@
+"""Render room: colormaps, overlays, grids and boxes, and atomic file writers."""
+
+from cam_keras.render.colormap import colorize, colormap_table
+from cam_keras.render.overlay import caption, draw_boxes, grid, overlay, side_by_side
+from cam_keras.render.writers import write_arrays, write_csv, write_json, write_png
+
+__all__ = [
+    "caption",
+    "colorize",
+    "colormap_table",
+    "draw_boxes",
+    "grid",
+    "overlay",
+    "side_by_side",
+    "write_arrays",
+    "write_csv",
+    "write_json",
+    "write_png",
+]

@@ -1,0 +1,24 @@
+"""Colormaps as 256-entry lookup tables: one numpy index per pixel, no figure per image."""
+
+from __future__ import annotations
+
+import functools
+
+import matplotlib
+import numpy as np
+
+
+@functools.cache
+def colormap_table(name: str = "jet") -> np.ndarray:
+    """RGB lookup table ``(256, 3)`` uint8 for a matplotlib colormap name."""
+    try:
+        colormap = matplotlib.colormaps[name]
+    except KeyError:
+        raise ValueError(f"unknown colormap {name!r}; try jet, turbo, viridis, inferno") from None
+    return (colormap(np.linspace(0.0, 1.0, 256))[:, :3] * 255.0 + 0.5).astype(np.uint8)
+
+
+def colorize(heatmap: np.ndarray, colormap: str = "jet") -> np.ndarray:
+    """Map ``(h, w)`` values in [0, 1] to an RGB image ``(h, w, 3)`` uint8."""
+    levels = np.clip(np.nan_to_num(heatmap) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return colormap_table(colormap)[levels]

@@ -1,0 +1,84 @@
+"""Pictures people look at: overlays, side-by-side panels, grids, boxes and captions."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from cam_keras.render.colormap import colorize
+
+Box = Sequence[float]  # (xmin, ymin, xmax, ymax) in pixels
+PREDICTED_BOX_COLOR = (0, 255, 0)
+TRUE_BOX_COLOR = (255, 0, 0)
+
+
+def overlay(
+    image: np.ndarray, heatmap: np.ndarray, colormap: str = "jet", alpha: float = 0.5
+) -> np.ndarray:
+    """Blend a colorized ``(h, w)`` heatmap in [0, 1] over an ``(h, w, 3)`` RGB image in
+    [0, 255]; returns uint8."""
+    if image.shape[:2] != heatmap.shape:
+        raise ValueError(f"image {image.shape[:2]} and heatmap {heatmap.shape} differ in size")
+    blended = (1.0 - alpha) * image.astype(np.float32) + alpha * colorize(heatmap, colormap)
+    return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+
+
+def side_by_side(
+    image: np.ndarray, heatmap: np.ndarray, colormap: str = "jet", alpha: float = 0.5
+) -> np.ndarray:
+    """``original | heatmap | overlay`` as one ``(h, 3 * w, 3)`` uint8 image."""
+    original = np.clip(image, 0, 255).astype(np.uint8)
+    return np.concatenate(
+        [original, colorize(heatmap, colormap), overlay(image, heatmap, colormap, alpha)], axis=1
+    )
+
+
+def draw_boxes(
+    image: np.ndarray,
+    boxes: Sequence[Box],
+    color: tuple[int, int, int] = PREDICTED_BOX_COLOR,
+    width: int | None = None,
+) -> np.ndarray:
+    """Return a copy of ``image`` with rectangles drawn at each ``(xmin, ymin, xmax, ymax)``."""
+    canvas = Image.fromarray(image)
+    draw = ImageDraw.Draw(canvas)
+    line = width or max(1, round(min(image.shape[:2]) / 100))
+    for xmin, ymin, xmax, ymax in boxes:
+        draw.rectangle([xmin, ymin, max(xmin, xmax - 1), max(ymin, ymax - 1)], outline=color, width=line)
+    return np.asarray(canvas)
+
+
+def caption(image: np.ndarray, text: str) -> np.ndarray:
+    """Add a white strip with ``text`` above ``image``."""
+    font = ImageFont.load_default()
+    height = 14 * (text.count("\n") + 1) + 4
+    canvas = Image.new("RGB", (image.shape[1], image.shape[0] + height), (255, 255, 255))
+    canvas.paste(Image.fromarray(image), (0, height))
+    ImageDraw.Draw(canvas).multiline_text((2, 2), text, fill=(0, 0, 0), font=font, spacing=2)
+    return np.asarray(canvas)
+
+
+def grid(tiles: Sequence[np.ndarray], columns: int = 4, tile_size: int = 160, gap: int = 4) -> np.ndarray:
+    """Tile images into one picture; each is scaled to fit a ``tile_size`` square cell."""
+    if not tiles:
+        raise ValueError("grid needs at least one image")
+    columns = max(1, min(columns, len(tiles)))
+    fitted = [_fit(tile, tile_size) for tile in tiles]
+    cell_h = max(tile.shape[0] for tile in fitted)
+    rows = -(-len(fitted) // columns)
+    canvas = np.full(
+        (rows * (cell_h + gap) + gap, columns * (tile_size + gap) + gap, 3), 255, dtype=np.uint8
+    )
+    for index, tile in enumerate(fitted):
+        top = gap + (index // columns) * (cell_h + gap)
+        left = gap + (index % columns) * (tile_size + gap)
+        canvas[top : top + tile.shape[0], left : left + tile.shape[1]] = tile
+    return canvas
+
+
+def _fit(image: np.ndarray, size: int) -> np.ndarray:
+    scale = size / max(image.shape[:2])
+    new_w, new_h = max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))
+    return np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR))

@@ -1,0 +1,65 @@
+"""File writers for results, each atomic: PNG pictures, ``.npz``/``.mat`` arrays, CSV/JSON tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+from PIL import Image
+
+from cam_keras.atomic import atomic_path, write_bytes_atomic, write_text_atomic
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Save an ``(h, w, 3)`` uint8 image as PNG."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    write_bytes_atomic(path, buffer.getvalue())
+    return Path(path)
+
+
+def write_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
+    """Save named arrays as ``.npz`` (compressed) or ``.mat`` (MATLAB, via scipy) by suffix."""
+    path = Path(path)
+    with atomic_path(path) as temp:
+        if path.suffix == ".mat":
+            from scipy.io import savemat
+
+            savemat(temp, dict(arrays), do_compression=True)
+        elif path.suffix == ".npz":
+            with open(temp, "wb") as handle:
+                np.savez_compressed(handle, **arrays)
+        else:
+            raise ValueError(f"{path}: array files must end in .npz or .mat")
+    return path
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Save ``data`` as indented JSON."""
+    write_text_atomic(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
+    return Path(path)
+
+
+def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]], fields: list[str]) -> Path:
+    """Save dict rows as CSV with header ``fields``."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, buffer.getvalue())
+    return Path(path)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")

@@ -1,0 +1,29 @@
+"""Shared fixtures: tiny real models built by the real builder, and generated images."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+import cam_keras
+
+CLASS_NAMES = ("circle", "square", "triangle")
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """A small_cnn classifier at 32 px with random weights and non-zero bias."""
+    model = cam_keras.build_model("small_cnn", class_names=CLASS_NAMES, input_size=32, width=8)
+    dense = model.get_layer("cam_logits")
+    dense.bias.assign(np.array([0.3, -0.2, 0.1], dtype=np.float32))
+    return model
+
+
+@pytest.fixture
+def images():
+    """Four random RGB images at 32 px, float32 in [0, 255]."""
+    return np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)

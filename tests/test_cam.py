@@ -1,0 +1,136 @@
+import keras
+import numpy as np
+import pytest
+
+import cam_keras
+from cam_keras import CAM, HeadNotFoundError
+
+
+def numpy_cam(features: np.ndarray, kernel: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Reference CAM: M[b, n] = sum_k kernel[k, classes[b, n]] * features[b, :, :, k]."""
+    return np.stack([[features[b] @ kernel[:, c] for c in row] for b, row in enumerate(classes)])
+
+
+def test_cam_mean_plus_bias_equals_logit(tiny_model, images):
+    explanation = CAM(tiny_model)(images, classes="all")
+    bias = tiny_model.get_layer("cam_logits").bias.numpy()
+    logits = tiny_model(images).numpy()
+    np.testing.assert_allclose(explanation.raw_maps.mean(axis=(2, 3)) + bias, logits, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(explanation.logits, logits, rtol=1e-4, atol=1e-4)
+
+
+def test_cam_with_bias_has_the_logit_as_its_mean(tiny_model, images):
+    explanation = CAM(tiny_model, include_bias=True)(images, classes="all")
+    np.testing.assert_allclose(explanation.raw_maps.mean(axis=(2, 3)), tiny_model(images).numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_tf_function_matches_numpy_reference(tiny_model, images):
+    cam = CAM(tiny_model)
+    explanation = cam(images, top_k=2)
+    features = cam.head.feature_model(images).numpy()
+    kernel = tiny_model.get_layer("cam_logits").kernel.numpy()
+    expected = numpy_cam(features, kernel, explanation.class_indices)
+    np.testing.assert_allclose(explanation.raw_maps, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_top_k_explains_the_highest_logits_in_order(tiny_model, images):
+    explanation = CAM(tiny_model)(images, top_k=3)
+    expected = np.argsort(-tiny_model(images).numpy(), axis=1)
+    np.testing.assert_array_equal(explanation.class_indices, expected)
+
+
+def test_classes_by_name_and_index_per_image(tiny_model, images):
+    explanation = CAM(tiny_model)(images, classes=["triangle", 0, "square", ["circle", "triangle"][0]])
+    np.testing.assert_array_equal(explanation.class_indices[:, 0], [2, 0, 1, 0])
+    assert explanation.labels(0) == ["triangle"]
+    both = CAM(tiny_model)(images[:2], classes=[["circle", "square"], [2, 1]])
+    np.testing.assert_array_equal(both.class_indices, [[0, 1], [2, 1]])
+
+
+def test_one_class_for_every_image(tiny_model, images):
+    explanation = CAM(tiny_model)(images, classes="square")
+    np.testing.assert_array_equal(explanation.class_indices, [[1]] * 4)
+
+
+@pytest.mark.parametrize(
+    "classes, message",
+    [("hexagon", "unknown class 'hexagon'"), (7, "out of range"), ([0, 1], "classes for 2 images")],
+)
+def test_bad_class_requests_are_explained(tiny_model, images, classes, message):
+    with pytest.raises(ValueError, match=message):
+        CAM(tiny_model)(images, classes=classes)
+
+
+def test_normalized_maps_span_zero_to_one_at_input_size(tiny_model, images):
+    explanation = CAM(tiny_model)(images, top_k=1)
+    assert explanation.maps.shape == (4, 1, 32, 32)
+    assert explanation.raw_maps.shape == (4, 1, 8, 8)
+    np.testing.assert_allclose(explanation.maps.min(axis=(2, 3)), 0.0, atol=1e-6)
+    np.testing.assert_allclose(explanation.maps.max(axis=(2, 3)), 1.0, atol=1e-6)
+    coarse = CAM(tiny_model)(images, top_k=1, upsample=False)
+    assert coarse.maps.shape == (4, 1, 8, 8)
+
+
+def test_images_of_any_size_give_maps_at_their_original_size(tiny_model):
+    rng = np.random.default_rng(3)
+    photos = [rng.integers(0, 255, (45, 70, 3), dtype=np.uint8), rng.integers(0, 255, (20, 20), dtype=np.uint8)]
+    explanation = CAM(tiny_model)(photos)
+    assert explanation.maps_at(0).shape == (1, 45, 70)
+    assert explanation.maps_at(1).shape == (1, 20, 20)
+    assert explanation.overlay(0).shape == (45, 70, 3)
+    assert explanation.maps_at(0, (10, 12)).shape == (1, 10, 12)
+
+
+def test_maps_survive_save_and_load(tmp_path, tiny_model, images):
+    loaded = cam_keras.load_model(cam_keras.save_model(tiny_model, tmp_path / "m.keras"))
+    before = CAM(tiny_model)(images, classes="all")
+    after = CAM(loaded)(images, classes="all")
+    np.testing.assert_allclose(after.raw_maps, before.raw_maps, rtol=1e-5, atol=1e-5)
+    assert after.class_names == ("circle", "square", "triangle")
+
+
+def _nested_transfer_model(output_softmax: str) -> keras.Model:
+    backbone = cam_keras.build_model("small_cnn", num_classes=2, input_size=32, width=8)
+    features = keras.Model(backbone.input, backbone.get_layer("conv5_relu").output, name="backbone")
+    inputs = keras.Input((32, 32, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(features(inputs))
+    if output_softmax == "dense":
+        return keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(pooled))
+    head = keras.Sequential([keras.Input((32,)), keras.layers.Dropout(0.3), keras.layers.Dense(5)], name="head")
+    return keras.Model(inputs, keras.layers.Softmax()(head(pooled)))
+
+
+@pytest.mark.parametrize("output_softmax", ["dense", "nested_head"])
+def test_nested_transfer_learning_models_get_maps(output_softmax, images):
+    model = _nested_transfer_model(output_softmax)
+    cam = CAM(model)
+    assert cam.head.feature_layer == "backbone/conv5_relu"
+    assert cam.head.output_activation == "softmax"
+    explanation = cam(images, classes="all")
+    np.testing.assert_allclose(explanation.probabilities, model(images).numpy(), rtol=1e-4, atol=1e-5)
+    bias = cam.head.dense.bias.numpy()
+    np.testing.assert_allclose(explanation.raw_maps.mean(axis=(2, 3)) + bias, explanation.logits, rtol=1e-4, atol=1e-4)
+
+
+def test_model_without_gap_dense_head_points_to_gradcam():
+    inputs = keras.Input((16, 16, 3))
+    flat = keras.layers.Flatten(name="flatten")(keras.layers.Conv2D(4, 3)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2)(flat))
+    with pytest.raises(HeadNotFoundError, match=r"'flatten' \(Flatten\).*GradCAM"):
+        CAM(model)
+
+
+def test_model_ending_in_conv_is_rejected_by_name():
+    inputs = keras.Input((16, 16, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3, name="seg")(inputs))
+    with pytest.raises(HeadNotFoundError, match="'seg' \\(Conv2D\\), not a Dense"):
+        CAM(model)
+
+
+def test_explain_one_liner_from_a_saved_file(tmp_path, tiny_model, images):
+    path = cam_keras.save_model(tiny_model, tmp_path / "m.keras")
+    explanation = cam_keras.explain(path, images[:2], top_k=2)
+    assert explanation.class_indices.shape == (2, 2)
+    picture = explanation.grid(columns=2)
+    assert picture.ndim == 3 and picture.shape[2] == 3
+    assert explanation._repr_png_().startswith(b"\x89PNG")

@@ -1,0 +1,99 @@
+"""`cam-keras heatmap` on a real saved model and real files on disk."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import cam_keras
+from cam_keras.cli import main
+
+
+@pytest.fixture
+def model_file(tmp_path, tiny_model):
+    return cam_keras.save_model(tiny_model, tmp_path / "model.keras")
+
+
+@pytest.fixture
+def photo_dir(tmp_path):
+    rng = np.random.default_rng(7)
+    root = tmp_path / "photos"
+    for relative, shape in [("a/x.jpg", (40, 50)), ("b/x.jpg", (33, 33)), ("a/x.png", (20, 64)), ("top.bmp", (32, 32))]:
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (*shape, 3), dtype=np.uint8)).save(root / relative)
+    (root / "a" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+def read_csv(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_heatmap_writes_overlays_arrays_and_predictions(tmp_path, model_file, photo_dir, capsys):
+    out = tmp_path / "out"
+    code = main(["heatmap", "--model", str(model_file), str(photo_dir), "--out", str(out), "--top-k", "2", "--quiet"])
+    assert code == 0
+    assert "wrote 4 of 5 heatmaps" in capsys.readouterr().out
+    for stem, shape in [("a/x", (40, 50)), ("b/x", (33, 33)), ("a/x_png", (20, 64)), ("top", (32, 32))]:
+        overlay = np.asarray(Image.open(out / f"{stem}.png"))
+        assert overlay.shape[1] == 2 * shape[1]  # two captioned maps side by side
+        assert overlay.shape[0] > shape[0]  # caption strip above the image
+        with np.load(out / f"{stem}.npz") as arrays:
+            assert arrays["maps"].shape == (2, *shape)
+            assert arrays["raw_maps"].shape == (2, 8, 8)
+            assert 0.0 <= arrays["maps"].min() and arrays["maps"].max() <= 1.0
+    rows = read_csv(out / "predictions.csv")
+    assert len(rows) == 4
+    assert {row["top1"] for row in rows} <= {"circle", "square", "triangle"}
+    report = json.loads((out / "report.json").read_text())
+    assert report["succeeded"] == 4 and report["total"] == 5 and not report["interrupted"]
+    assert [entry["path"] for entry in report["skipped"]] == [str(photo_dir / "a" / "broken.jpg")]
+
+
+def test_heatmap_named_class_and_input_size_and_mat(tmp_path, model_file, photo_dir):
+    out = tmp_path / "out"
+    args = ["heatmap", "--model", str(model_file), str(photo_dir / "top.bmp"), "--out", str(out)]
+    assert main([*args, "--class", "square", "--size", "16x24", "--format", "mat", "--quiet"]) == 0
+    import scipy.io
+
+    arrays = scipy.io.loadmat(out / "top.mat")
+    assert arrays["maps"].shape == (1, 16, 24)
+    assert read_csv(out / "predictions.csv")[0]["explained"] == "square"
+
+
+def test_heatmap_prints_top_predictions(tmp_path, model_file, photo_dir, capsys):
+    main(["heatmap", "--model", str(model_file), str(photo_dir / "top.bmp"), "--out", str(tmp_path / "o"), "--print-top", "3"])
+    line = [l for l in capsys.readouterr().out.splitlines() if l.startswith(str(photo_dir))][0]
+    assert line.count(",") == 2  # three ranked classes
+
+
+def test_strict_fails_when_a_file_was_skipped(tmp_path, model_file, photo_dir):
+    args = ["heatmap", "--model", str(model_file), str(photo_dir), "--out", str(tmp_path / "o"), "--quiet", "--strict"]
+    assert main(args) == 1
+
+
+def test_no_readable_image_is_an_error(tmp_path, model_file):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.jpg").write_bytes(b"")
+    assert main(["heatmap", "--model", str(model_file), str(bad), "--out", str(tmp_path / "o"), "--quiet"]) == 1
+
+
+def test_existing_output_is_not_clobbered_without_overwrite(tmp_path, model_file, photo_dir, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep")
+    args = ["heatmap", "--model", str(model_file), str(photo_dir), "--out", str(out), "--quiet"]
+    assert main(args) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0
+    assert (out / "precious.txt").read_text() == "keep"
+
+
+def test_missing_model_file_is_a_clear_error(tmp_path, photo_dir, capsys):
+    assert main(["heatmap", "--model", str(tmp_path / "nope.keras"), str(photo_dir), "--out", str(tmp_path / "o")]) == 2
+    assert "nope.keras: no such model file" in capsys.readouterr().err

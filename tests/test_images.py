@@ -1,0 +1,117 @@
+"""The one decoder: odd formats become RGB uint8, bad files raise ImageError naming the file."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cam_keras.data.images import find_images, load_image, resize_image
+from cam_keras.errors import ImageError
+
+
+def save(path, image, **kwargs):
+    image.save(path, **kwargs)
+    return path
+
+
+def test_grayscale_becomes_three_equal_channels(tmp_path):
+    path = save(tmp_path / "g.png", Image.fromarray(np.full((5, 7), 90, np.uint8), mode="L"))
+    array = load_image(path)
+    assert array.shape == (5, 7, 3) and array.dtype == np.uint8
+    assert (array == 90).all()
+
+
+def test_rgba_is_composited_on_white(tmp_path):
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., 0] = 255
+    rgba[:, :2, 3] = 255  # left half opaque red, right half transparent
+    array = load_image(save(tmp_path / "a.png", Image.fromarray(rgba, mode="RGBA")))
+    assert tuple(array[0, 0]) == (255, 0, 0)
+    assert tuple(array[0, 3]) == (255, 255, 255)
+
+
+def test_palette_image_keeps_its_colors(tmp_path):
+    image = Image.fromarray(np.full((3, 3, 3), (10, 200, 30), np.uint8)).convert("P", palette=Image.Palette.ADAPTIVE)
+    assert tuple(load_image(save(tmp_path / "p.gif", image))[1, 1]) == pytest.approx((10, 200, 30), abs=8)
+
+
+def test_cmyk_jpeg_becomes_rgb(tmp_path):
+    image = Image.new("CMYK", (6, 6), (0, 255, 255, 0))  # pure red in CMYK
+    array = load_image(save(tmp_path / "c.jpg", image))
+    assert array.shape == (6, 6, 3)
+    assert array[3, 3, 0] > 200 and array[3, 3, 1] < 60
+
+
+def test_sixteen_bit_png_is_scaled_to_eight_bits(tmp_path):
+    image = Image.fromarray(np.full((4, 4), 65535, np.uint16))
+    array = load_image(save(tmp_path / "d.png", image))
+    assert (array == 255).all()
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    image = Image.fromarray(np.zeros((10, 20, 3), np.uint8))
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    array = load_image(save(tmp_path / "r.jpg", image, exif=exif))
+    assert array.shape == (20, 10, 3)
+
+
+def test_animated_gif_gives_its_first_frame(tmp_path):
+    frames = [Image.new("RGB", (4, 4), color) for color in [(255, 0, 0), (0, 0, 255)]]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    array = load_image(path)
+    assert array[0, 0, 0] > 200 and array[0, 0, 2] < 50
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [(b"", "empty file"), (b"hello, not an image", "not a readable image"), (b"\x89PNG\r\n\x1a\n\x00\x00", "not a readable image")],
+)
+def test_bad_files_raise_image_error_with_the_path(tmp_path, content, reason):
+    path = tmp_path / "bad.png"
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match=reason) as caught:
+        load_image(path)
+    assert caught.value.path == str(path)
+
+
+def test_truncated_jpeg_is_an_image_error(tmp_path):
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    with pytest.raises(ImageError):
+        load_image(path)
+
+
+def test_pixel_limit_refuses_huge_images(tmp_path):
+    path = save(tmp_path / "big.png", Image.new("RGB", (100, 100)))
+    with pytest.raises(ImageError, match="exceeds the limit"):
+        load_image(path, max_pixels=5_000)
+
+
+def test_find_images_recurses_and_skips_hidden_and_non_images(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / ".hidden").mkdir()
+    for name in ["a/x.jpg", "a/b/y.PNG", ".hidden/z.jpg", "a/.DS_Store", "a/notes.txt", "a/._x.jpg"]:
+        (tmp_path / name).write_bytes(b"x")
+    found = [p.relative_to(tmp_path).as_posix() for p in find_images([tmp_path])]
+    assert found == ["a/x.jpg", "a/b/y.PNG"]
+
+
+def test_find_images_survives_a_symlink_loop(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.jpg").write_bytes(b"x")
+    (tmp_path / "d" / "loop").symlink_to(tmp_path / "d")
+    with pytest.warns(UserWarning, match="symlink loop"):
+        found = find_images([tmp_path])
+    assert [p.name for p in found] == ["x.jpg"]
+
+
+def test_resize_keeps_float_values_unrounded():
+    image = np.full((4, 4, 3), 10.25, np.float32)
+    resized = resize_image(image, (2, 2))
+    assert resized.dtype == np.float32
+    np.testing.assert_allclose(resized, 10.25, atol=1e-4)
