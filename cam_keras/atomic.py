@@ -11,13 +11,12 @@ from typing import Iterator
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``target`` (same suffix); rename it over ``target`` on
-    success, delete it on error."""
+    """Yield a temporary path beside ``target`` whose name ends with ``target``'s name (so
+    suffix checks such as Keras' ``.weights.h5`` pass); rename it over ``target`` on success,
+    delete it on error."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
-    )
+    handle, temp_name = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{target.name}", dir=target.parent)
     os.close(handle)
     temp = Path(temp_name)
     try:

@@ -27,3 +27,14 @@ def tiny_model():
 def images():
     """Four random RGB images at 32 px, float32 in [0, 255]."""
     return np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def shapes_dir(tmp_path_factory):
+    """A generated 32 px class-per-folder dataset: circles vs squares, 24 images each."""
+    from cam_keras.data.synthetic import SyntheticSpec, write_split
+
+    root = tmp_path_factory.mktemp("shapes")
+    spec = SyntheticSpec(classes=("circle", "square"), image_size=32, distractors=(0, 2))
+    write_split(root / "train", root / "masks", per_class=24, spec=spec, seed=0)
+    return root / "train"

@@ -7,9 +7,9 @@ import logging
 import sys
 from typing import Sequence
 
-from cam_keras.cli import heatmap
+from cam_keras.cli import heatmap, train
 
-SUBCOMMANDS = (heatmap,)
+SUBCOMMANDS = (train, heatmap)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -39,3 +39,10 @@ def parse_size(text: str) -> str | tuple[int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must be original, input or HxW, not {text!r}") from None
     return height, width
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value

@@ -11,6 +11,9 @@ from cam_keras.models.info import ModelInfo, attach_info
 
 GAP_NAME = "cam_gap"
 LOGITS_NAME = "cam_logits"
+HEAD_CONV_NAME = "cam_head_conv"
+DROPOUT_NAME = "cam_dropout"
+HEAD_LAYER_NAMES = frozenset({HEAD_CONV_NAME, GAP_NAME, DROPOUT_NAME, LOGITS_NAME})
 
 
 def build_model(
@@ -67,12 +70,12 @@ def build_model(
         features = _input_of_trailing_pool(features)
     if head_conv:
         features = keras.layers.Conv2D(
-            head_conv, 3, padding="same", activation="relu", name="cam_head_conv"
+            head_conv, 3, padding="same", activation="relu", name=HEAD_CONV_NAME
         )(features)
 
     pooled = keras.layers.GlobalAveragePooling2D(name=GAP_NAME)(features)
     if dropout:
-        pooled = keras.layers.Dropout(dropout, name="cam_dropout")(pooled)
+        pooled = keras.layers.Dropout(dropout, name=DROPOUT_NAME)(pooled)
     logits = keras.layers.Dense(len(class_names), dtype="float32", name=LOGITS_NAME)(pooled)
     model = keras.Model(inputs, logits, name=f"{backbone}_cam")
     attach_info(

@@ -1,0 +1,55 @@
+"""Boxes from maps (the CAM paper's protocol) and box overlap.
+
+Boxes are ``(xmin, ymin, xmax, ymax)`` in pixel-edge coordinates: a box covering columns
+3..9 has ``xmin=3, xmax=10``, so its width is ``xmax - xmin``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+Box = tuple[int, int, int, int]
+EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+
+
+def component_boxes(heatmap: np.ndarray, threshold: float = 0.2) -> list[tuple[int, Box]]:
+    """``(pixel count, box)`` of each connected region where ``heatmap >= threshold * max``,
+    largest first. A map with no positive maximum yields the whole image."""
+    peak = float(heatmap.max()) if heatmap.size else 0.0
+    height, width = heatmap.shape
+    if peak <= 0.0:
+        return [(height * width, (0, 0, width, height))]
+    labels, count = ndimage.label(heatmap >= threshold * peak, structure=EIGHT_CONNECTED)
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    regions = ndimage.find_objects(labels)
+    found = [(int(sizes[i]), (s[1].start, s[0].start, s[1].stop, s[0].stop)) for i, s in enumerate(regions)]
+    return sorted(found, key=lambda item: -item[0])
+
+
+def box_from_map(heatmap: np.ndarray, threshold: float = 0.2) -> Box:
+    """The paper's box: bounding box of the largest connected region of the map above
+    ``threshold`` times its maximum (Zhou et al., 2016, Sec. 3)."""
+    return component_boxes(heatmap, threshold)[0][1]
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two boxes (0 when either is empty)."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(0.0, width) * max(0.0, height)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def best_iou(box: Sequence[float], truths: Sequence[Sequence[float]]) -> float:
+    """Highest IoU of ``box`` with any ground-truth box (any one match counts)."""
+    return max((iou(box, truth) for truth in truths), default=0.0)
+
+
+def scale_box(box: Sequence[float], from_size: tuple[int, int], to_size: tuple[int, int]) -> tuple[float, ...]:
+    """Rescale a box between image sizes given as ``(height, width)``."""
+    sy, sx = to_size[0] / from_size[0], to_size[1] / from_size[1]
+    return (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)

@@ -1,0 +1,145 @@
+"""Weakly-supervised localization metrics, accumulated image by image.
+
+- Top-1 / top-5 localization (Russakovsky et al.; the CAM paper): the predicted class is
+  right and the box of its map overlaps a true box with IoU >= 0.5.
+- GT-known localization: the box of the true class's map has IoU >= 0.5.
+- MaxBoxAccV2 (Choe et al., CVPR 2020): for IoU levels 0.3/0.5/0.7, the best box accuracy
+  over map thresholds, using the best-matching box among all connected regions; averaged.
+- PxAP (Choe et al.): average precision of map pixels against object masks.
+- Pointing game (Zhang et al., 2016): the map's maximum lies inside a true box.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from cam_keras.evaluate.boxes import Box, best_iou, box_from_map, component_boxes
+
+MAXBOXACC_IOUS = (0.3, 0.5, 0.7)
+THRESHOLDS = np.round(np.arange(0.0, 1.0, 0.01), 2)
+
+
+def box_accuracy_curve(heatmap: np.ndarray, truths: Sequence[Box], thresholds: np.ndarray = THRESHOLDS) -> np.ndarray:
+    """Best IoU with the truths at each threshold: ``(len(thresholds), 2)`` float array whose
+    columns are (largest region only, best of all regions)."""
+    curve = np.zeros((len(thresholds), 2))
+    for row, threshold in enumerate(thresholds):
+        regions = component_boxes(heatmap, threshold)
+        curve[row, 0] = best_iou(regions[0][1], truths)
+        curve[row, 1] = max(best_iou(box, truths) for _, box in regions)
+    return curve
+
+
+def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
+    """Area under the precision-recall curve (step-wise, as in PxAP)."""
+    order = np.argsort(-scores, kind="stable")
+    hits = positives[order].astype(np.float64)
+    if hits.sum() == 0:
+        return 0.0
+    true_positives = np.cumsum(hits)
+    precision = true_positives / np.arange(1, len(hits) + 1)
+    return float(np.sum(precision * hits) / hits.sum())
+
+
+@dataclass
+class LocalizationMetrics:
+    """Accumulate per-image results with :meth:`update`, then read :meth:`summary`.
+
+    Args:
+        threshold: map threshold of the paper's box protocol (fraction of the map maximum).
+        iou_threshold: IoU at which a box counts as correct.
+    """
+
+    threshold: float = 0.2
+    iou_threshold: float = 0.5
+    _rows: list[dict] = field(default_factory=list)
+    _curves: list[np.ndarray] = field(default_factory=list)
+    _pixels: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    def update(
+        self,
+        true_class: int,
+        ranked_classes: Sequence[int],
+        true_map: np.ndarray,
+        ranked_maps: Sequence[np.ndarray],
+        truths: Sequence[Box],
+        mask: np.ndarray | None = None,
+    ) -> dict:
+        """Add one image.
+
+        Args:
+            true_class: label index.
+            ranked_classes: predicted classes, most probable first (top-5 or fewer).
+            true_map: ``(h, w)`` map of the true class, at the size the boxes refer to.
+            ranked_maps: maps of ``ranked_classes``, same size.
+            truths: ground-truth boxes (any one match counts).
+            mask: optional ``(h, w)`` bool object mask for PxAP.
+
+        Returns:
+            this image's row: predicted box, IoUs and hit flags.
+        """
+        boxes = [box_from_map(m, self.threshold) for m in ranked_maps]
+        ious = [best_iou(box, truths) for box in boxes]
+        true_box = box_from_map(true_map, self.threshold)
+        true_iou = best_iou(true_box, truths)
+        peak = np.unravel_index(np.argmax(true_map), true_map.shape)
+        row = {
+            "true_class": int(true_class),
+            "predicted_class": int(ranked_classes[0]),
+            "correct_top1": ranked_classes[0] == true_class,
+            "correct_top5": true_class in list(ranked_classes[:5]),
+            "predicted_box": boxes[0],
+            "predicted_iou": ious[0],
+            "true_class_box": true_box,
+            "true_class_iou": true_iou,
+            "top1_loc": ranked_classes[0] == true_class and ious[0] >= self.iou_threshold,
+            "top5_loc": any(c == true_class and i >= self.iou_threshold for c, i in zip(ranked_classes[:5], ious[:5])),
+            "gt_known_loc": true_iou >= self.iou_threshold,
+            "pointing_hit": any(b[0] <= peak[1] < b[2] and b[1] <= peak[0] < b[3] for b in truths),
+        }
+        self._rows.append(row)
+        self._curves.append(box_accuracy_curve(true_map, truths))
+        if mask is not None:
+            self._pixels.append((true_map.ravel(), mask.ravel().astype(bool)))
+        return row
+
+    @property
+    def rows(self) -> list[dict]:
+        return list(self._rows)
+
+    def best_threshold(self) -> float:
+        """Map threshold with the highest GT-known accuracy (largest region, IoU >= iou_threshold)."""
+        accuracy = (np.stack(self._curves)[:, :, 0] >= self.iou_threshold).mean(axis=0)
+        return float(THRESHOLDS[int(np.argmax(accuracy))])
+
+    def summary(self) -> dict:
+        """All metrics over the images seen so far (fractions in [0, 1])."""
+        if not self._rows:
+            raise ValueError("no images were evaluated")
+        mean = lambda key: float(np.mean([row[key] for row in self._rows]))  # noqa: E731
+        curves = np.stack(self._curves)
+        largest = {f"{d:.1f}": float((curves[:, :, 0] >= d).mean(axis=0).max()) for d in MAXBOXACC_IOUS}
+        any_region = [float((curves[:, :, 1] >= d).mean(axis=0).max()) for d in MAXBOXACC_IOUS]
+        result = {
+            "images": len(self._rows),
+            "threshold": self.threshold,
+            "iou_threshold": self.iou_threshold,
+            "top1_cls": mean("correct_top1"),
+            "top5_cls": mean("correct_top5"),
+            "top1_loc": mean("top1_loc"),
+            "top5_loc": mean("top5_loc"),
+            "gt_known_loc": mean("gt_known_loc"),
+            "mean_iou_gt_known": mean("true_class_iou"),
+            "pointing_game": mean("pointing_hit"),
+            "maxboxacc_v2": float(np.mean(any_region)),
+            "maxboxacc_largest_region": largest,
+            "best_threshold": self.best_threshold(),
+        }
+        if self._pixels:
+            scores = np.concatenate([s for s, _ in self._pixels])
+            positives = np.concatenate([p for _, p in self._pixels])
+            result["pxap"] = average_precision(scores, positives)
+        return result

@@ -1,0 +1,155 @@
+"""Fine-tuning on a generated dataset with the real builder, pipeline and run folder."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+import cam_keras
+from cam_keras.cli import main
+from cam_keras.train import TrainConfig, fine_tune, load_config
+from cam_keras.train.loop import set_trainable
+from cam_keras.train.strategy import precision_policy
+
+TINY = dict(input_size=32, width=8, batch_size=8, snapshot_images=4, log_every=2)
+
+
+class Interrupt(Exception):
+    """Stands in for a kill: raised by a callback after some steps."""
+
+
+class InterruptAfter(keras.callbacks.Callback):
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+        self.seen = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.steps:
+            raise Interrupt(f"killed after {self.steps} steps")
+
+
+def history_rows(run_dir):
+    with open(run_dir / "history.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_training_reduces_loss_and_writes_the_run_folder(tmp_path, shapes_dir):
+    run = tmp_path / "run"
+    result = fine_tune(shapes_dir, run, TrainConfig(finetune_epochs=4, finetune_lr=3e-3, **TINY), verbose=0)
+    losses = result.history["loss"]
+    assert len(losses) == 4 and losses[-1] < losses[0]
+    model = cam_keras.load_model(run / "model.keras")
+    assert cam_keras.model_info(model).class_names == ("circle", "square")
+    assert (run / "best.keras").is_file()
+    assert sorted(p.name for p in (run / "snapshots").iterdir()) == [f"epoch_00{i}.png" for i in range(1, 5)]
+    assert any("events" in p.name for p in (run / "logs").rglob("*"))
+    assert load_config(run / "config.toml").finetune_epochs == 4
+
+
+def test_two_phases_freeze_then_unfreeze_with_batchnorm_in_inference(tmp_path, shapes_dir):
+    model = cam_keras.build_model("small_cnn", class_names=["a", "b"], input_size=32, width=8)
+    set_trainable(model, train_backbone=False, unfreeze="all", freeze_batchnorm=True)
+    assert [layer.name for layer in model.trainable_weights and model.layers if layer.trainable_weights] == ["cam_logits"]
+    set_trainable(model, train_backbone=True, unfreeze="all", freeze_batchnorm=True)
+    batchnorms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert batchnorms and not any(layer.trainable for layer in batchnorms)
+    assert model.get_layer("conv1").trainable
+    set_trainable(model, train_backbone=True, unfreeze=2, freeze_batchnorm=True)
+    assert not model.get_layer("conv1").trainable and model.get_layer("conv7").trainable
+    moving_mean = batchnorms[0].moving_mean.numpy().copy()
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)), np.array([0, 1] * 4), verbose=0)
+    np.testing.assert_array_equal(batchnorms[0].moving_mean.numpy(), moving_mean)
+
+
+def test_killed_run_resumes_to_the_same_total_steps(tmp_path, shapes_dir):
+    run = tmp_path / "run"
+    config = TrainConfig(head_epochs=1, finetune_epochs=2, **TINY)
+    steps_per_epoch = 5  # 38 training images (80% of 48) in batches of 8
+    with pytest.raises(Interrupt):
+        fine_tune(shapes_dir, run, config, callbacks=[InterruptAfter(steps_per_epoch + 7)], verbose=0)
+    assert json.loads((run / "state.json").read_text())["done"] == ["head"]
+    assert not (run / "model.keras").exists()
+    result = fine_tune(shapes_dir, run, resume=True, verbose=0)
+    assert int(result.model.optimizer.iterations.numpy()) == 2 * steps_per_epoch
+    assert [row["epoch"] for row in history_rows(run)] == ["0", "1", "2"]
+    out = tmp_path / "maps"
+    assert main(["heatmap", "--model", str(run / "model.keras"), str(shapes_dir / "circle"), "--out", str(out), "--quiet"]) == 0
+    assert len(list(out.glob("*.png"))) == 24
+
+
+def test_new_run_refuses_an_existing_run_folder(tmp_path, shapes_dir):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.toml").write_text("")
+    with pytest.raises(FileExistsError, match="--resume"):
+        fine_tune(shapes_dir, run, TrainConfig(**TINY), verbose=0)
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        fine_tune(shapes_dir, tmp_path / "empty", resume=True, verbose=0)
+
+
+def test_mixed_precision_keeps_logits_and_maps_float32():
+    with precision_policy(True):
+        model = cam_keras.build_model("small_cnn", class_names=["a", "b"], input_size=32, width=8)
+    assert keras.config.dtype_policy().name == "float32"
+    assert model.get_layer("conv1").compute_dtype == "float16"
+    assert model.output.dtype == "float32"
+    explanation = cam_keras.CAM(model)(np.zeros((1, 32, 32, 3), np.uint8))
+    assert explanation.raw_maps.dtype == np.float32
+
+
+def test_config_file_then_flags(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('backbone = "resnet50"\ninput_size = 224\nfinetune_lr = 0.01\n')
+    config = load_config(path, {"input_size": 96, "finetune_lr": None})
+    assert (config.backbone, config.input_size, config.finetune_lr) == ("resnet50", 96, 0.01)
+    path.write_text("learning_rate = 1\n")
+    with pytest.raises(ValueError, match="unknown setting.*learning_rate"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(os.path.dirname(__file__), "..", "configs"))))
+def test_shipped_configs_are_valid(name):
+    config = load_config(os.path.join(os.path.dirname(__file__), "..", "configs", name))
+    assert config.backbone in cam_keras.available_backbones()
+
+
+def test_train_cli_prints_where_things_went(tmp_path, shapes_dir, capsys):
+    run = tmp_path / "run"
+    args = ["train", str(shapes_dir), "--out", str(run), "--input-size", "32", "--finetune-epochs", "1", "--batch-size", "8", "--snapshot-images", "2"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "final validation accuracy" in out and str(run / "model.keras") in out
+
+
+MIRRORED = textwrap.dedent(
+    """
+    import sys, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from cam_keras.train import TrainConfig, fine_tune, make_strategy
+    assert make_strategy("mirrored").num_replicas_in_sync == 2
+    result = fine_tune(sys.argv[1], sys.argv[2], TrainConfig(strategy="mirrored", finetune_epochs=2,
+        input_size=32, width=8, batch_size=8, snapshot_images=2), verbose=0)
+    print("REPLICAS_OK", len(result.history["loss"]), result.history["loss"][-1])
+    """
+)
+
+
+def test_mirrored_strategy_trains_on_two_logical_cpus(tmp_path, shapes_dir):
+    completed = subprocess.run(
+        [sys.executable, "-c", MIRRORED, str(shapes_dir), str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    marker = [line for line in completed.stdout.splitlines() if line.startswith("REPLICAS_OK")]
+    assert marker and marker[0].split()[1] == "2" and np.isfinite(float(marker[0].split()[2]))
+    assert (tmp_path / "run" / "model.keras").is_file()
