@@ -14,7 +14,7 @@ import os as _os
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from cam_keras.api import explain  # noqa: E402
-from cam_keras.cam import CAM, BaseCAM, Explanation
+from cam_keras.cam import CAM, BaseCAM, Explanation, GradCAM, GradCAMPlusPlus, LayerCAM, ScoreCAM, make_explainer
 from cam_keras.errors import CamKerasError, HeadNotFoundError, ImageError, WeightsUnavailableError
 from cam_keras.models import (
     ModelInfo,
@@ -33,15 +33,20 @@ __all__ = [
     "CAM",
     "CamKerasError",
     "Explanation",
+    "GradCAM",
+    "GradCAMPlusPlus",
     "HeadNotFoundError",
     "ImageError",
+    "LayerCAM",
     "ModelInfo",
+    "ScoreCAM",
     "WeightsUnavailableError",
     "available_backbones",
     "build_model",
     "explain",
     "find_cam_head",
     "load_model",
+    "make_explainer",
     "model_info",
     "save_model",
 ]

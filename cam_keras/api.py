@@ -7,7 +7,7 @@ from typing import Sequence
 
 import keras
 
-from cam_keras.cam import CAM, Explanation
+from cam_keras.cam import Explanation, make_explainer
 from cam_keras.cam.inputs import ImageLike
 from cam_keras.cam.targets import ClassSpec
 from cam_keras.models import load_model
@@ -19,12 +19,17 @@ def explain(
     classes: ClassSpec = None,
     *,
     top_k: int = 1,
+    method: str = "auto",
+    target_layer: str | None = None,
 ) -> Explanation:
-    """Class activation maps for ``images`` from a model or a ``.keras`` file.
+    """Class maps for ``images`` from a model or a ``.keras`` file.
+
+    ``method="auto"`` uses CAM when the model has a GAP -> Dense head, else Grad-CAM; see
+    :func:`cam_keras.make_explainer` for the others.
 
     Example:
         >>> cam_keras.explain("run/model.keras", ["cat.jpg", "dog.jpg"]).show()
     """
     if not isinstance(model, keras.Model):
         model = load_model(model)
-    return CAM(model)(images, classes, top_k=top_k)
+    return make_explainer(model, method, target_layer)(images, classes, top_k=top_k)

@@ -38,3 +38,13 @@ def shapes_dir(tmp_path_factory):
     spec = SyntheticSpec(classes=("circle", "square"), image_size=32, distractors=(0, 2))
     write_split(root / "train", root / "masks", per_class=24, spec=spec, seed=0)
     return root / "train"
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, shapes_dir):
+    """A small_cnn trained for a few epochs on the 32 px circles-vs-squares set."""
+    from cam_keras.train import TrainConfig, fine_tune
+
+    run = tmp_path_factory.mktemp("trained") / "run"
+    config = TrainConfig(input_size=32, width=8, batch_size=8, finetune_epochs=8, finetune_lr=3e-3, snapshot_images=0)
+    return fine_tune(shapes_dir, run, config, verbose=0)

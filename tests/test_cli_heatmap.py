@@ -40,7 +40,7 @@ def test_heatmap_writes_overlays_arrays_and_predictions(tmp_path, model_file, ph
     assert "wrote 4 of 5 heatmaps" in capsys.readouterr().out
     for stem, shape in [("a/x", (40, 50)), ("b/x", (33, 33)), ("a/x_png", (20, 64)), ("top", (32, 32))]:
         overlay = np.asarray(Image.open(out / f"{stem}.png"))
-        assert overlay.shape[1] == 2 * shape[1]  # two captioned maps side by side
+        assert overlay.shape[1] >= 2 * shape[1]  # two captioned maps side by side
         assert overlay.shape[0] > shape[0]  # caption strip above the image
         with np.load(out / f"{stem}.npz") as arrays:
             assert arrays["maps"].shape == (2, *shape)

@@ -81,19 +81,20 @@ class BaseCAM(abc.ABC):
         indices = selection if isinstance(selection, np.ndarray) else None
         if not all_classes and indices is None and not 1 <= top_k <= len(self.class_names):
             raise ValueError(f"top_k must be between 1 and {len(self.class_names)}, got {top_k}")
+        num_targets = len(self.class_names) if all_classes else top_k if indices is None else indices.shape[1]
         outputs = self._traced(
             tf.convert_to_tensor(batch, tf.float32),
             indices,
-            top_k=top_k,
+            num_targets=num_targets,
             all_classes=all_classes,
             upsample=upsample,
         )
         return {name: value.numpy() for name, value in outputs.items()}
 
     def _explain_batch(
-        self, images: tf.Tensor, indices: tf.Tensor | None, top_k: int, all_classes: bool, upsample: bool
+        self, images: tf.Tensor, indices: tf.Tensor | None, num_targets: int, all_classes: bool, upsample: bool
     ) -> dict[str, tf.Tensor]:
-        raw, logits, selected = self._raw_maps(images, indices, top_k, all_classes)
+        raw, logits, selected = self._raw_maps(images, indices, num_targets, all_classes)
         size = self.input_size if upsample else raw.shape[1:3]
         maps = upsample_and_normalize(raw, size)
         return {
@@ -105,12 +106,18 @@ class BaseCAM(abc.ABC):
 
     @abc.abstractmethod
     def _raw_maps(
-        self, images: tf.Tensor, indices: tf.Tensor | None, top_k: int, all_classes: bool
+        self, images: tf.Tensor, indices: tf.Tensor | None, num_targets: int, all_classes: bool
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Compute maps inside the traced function.
 
+        Args:
+            images: ``(batch, H, W, 3)`` float32.
+            indices: requested classes ``(batch, num_targets)`` or ``None``.
+            num_targets: maps per image (static): the top-k when ``indices`` is ``None``.
+            all_classes: map every class.
+
         Returns:
-            ``(maps (batch, h, w, n) float32, logits (batch, classes) float32,
-            class indices (batch, n) int32)``; select classes with
+            ``(maps (batch, h, w, num_targets) float32, logits (batch, classes) float32,
+            class indices (batch, num_targets) int32)``; select classes with
             :func:`cam_keras.cam.targets.select_classes`.
         """

@@ -44,7 +44,7 @@ class CAM(BaseCAM):
         self.include_bias = include_bias
         super().__init__(model, jit_compile=jit_compile)
 
-    def _raw_maps(self, images, indices, top_k, all_classes):
+    def _raw_maps(self, images, indices, num_targets, all_classes):
         features = tf.cast(self.head.feature_model(images, training=False), tf.float32)
         kernel = tf.cast(self.head.dense.kernel, tf.float32)
         bias = (
@@ -53,7 +53,7 @@ class CAM(BaseCAM):
             else tf.zeros([kernel.shape[1]], tf.float32)
         )
         logits = tf.matmul(tf.reduce_mean(features, axis=[1, 2]), kernel) + bias
-        selected = select_classes(logits, indices, top_k, all_classes)
+        selected = select_classes(logits, indices, num_targets, all_classes)
         if all_classes:
             maps = tf.einsum("bhwk,kc->bhwc", features, kernel)
             class_bias = bias[None, None, None, :]

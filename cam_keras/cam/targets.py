@@ -56,12 +56,15 @@ def _class_index(ref: ClassRef, class_names: Sequence[str]) -> int:
 
 
 def select_classes(
-    logits: tf.Tensor, indices: tf.Tensor | None, top_k: int, all_classes: bool
+    logits: tf.Tensor, indices: tf.Tensor | None, num_targets: int, all_classes: bool
 ) -> tf.Tensor:
-    """Class indices ``(batch, n)`` int32: given ones, every class, or the top-k logits."""
+    """Class indices ``(batch, num_targets)`` int32: every class, the given ones, or the
+    ``num_targets`` highest logits."""
     if all_classes:
         batch = tf.shape(logits)[0]
-        return tf.tile(tf.range(tf.shape(logits)[1], dtype=tf.int32)[None], [batch, 1])
-    if indices is None:
-        return tf.math.top_k(logits, k=top_k).indices
-    return tf.cast(indices, tf.int32)
+        selected = tf.tile(tf.range(tf.shape(logits)[1], dtype=tf.int32)[None], [batch, 1])
+    elif indices is None:
+        selected = tf.math.top_k(logits, k=num_targets).indices
+    else:
+        selected = tf.cast(indices, tf.int32)
+    return tf.ensure_shape(selected, [None, num_targets])

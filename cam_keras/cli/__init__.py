@@ -7,9 +7,9 @@ import logging
 import sys
 from typing import Sequence
 
-from cam_keras.cli import heatmap, train
+from cam_keras.cli import demo, evaluate, heatmap, train
 
-SUBCOMMANDS = (train, heatmap)
+SUBCOMMANDS = (demo, train, heatmap, evaluate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,11 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "heatmap",
         help="write heatmap overlays, arrays and predictions for images",
-        description="Write one overlay PNG and one .npz per image, plus predictions.csv and report.json.",
+        description=(
+            "Write one overlay PNG and one .npz per image, plus predictions.csv and report.json. "
+            "CAM is used when the model has a GlobalAveragePooling2D -> Dense head; other "
+            "models get Grad-CAM (or --method)."
+        ),
     )
     add_model_arguments(parser)
     parser.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
@@ -21,6 +25,13 @@ def add_parser(subparsers) -> None:
     which.add_argument("--top-k", type=int, default=1, help="map the K most probable classes (default 1)")
     which.add_argument("--class", dest="class_name", help="map this class (name or index) for every image")
     which.add_argument("--all-classes", action="store_true", help="map every class")
+    parser.add_argument(
+        "--method",
+        default="auto",
+        choices=["auto", "cam", "gradcam", "gradcam++", "layercam", "scorecam"],
+        help="map method; auto = CAM when the model has a GAP->Dense head, else Grad-CAM",
+    )
+    parser.add_argument("--target-layer", help="layer for gradient methods (default: last 4-D feature map)")
     parser.add_argument("--colormap", default="jet", help="matplotlib colormap name (default jet)")
     parser.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay (default 0.5)")
     parser.add_argument("--size", type=parse_size, default="original", help="original, input or HxW (default original)")
@@ -41,7 +52,7 @@ def _class_request(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from cam_keras.cam import CAM
+    from cam_keras.cam import make_explainer
     from cam_keras.heatmaps import HeatmapOptions, write_heatmaps
     from cam_keras.models import load_model
 
@@ -57,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         array_format=None if args.format == "none" else args.format,
         report_top=args.print_top,
     )
-    report = write_heatmaps(CAM(model), args.inputs, out_dir, options, progress=not args.quiet)
+    explainer = make_explainer(model, args.method, args.target_layer)
+    report = write_heatmaps(explainer, args.inputs, out_dir, options, progress=not args.quiet)
     if not args.quiet:
         for row in report.rows:
             ranked = ", ".join(f"{row[f'top{r}']} {row[f'top{r}_prob']:.3f}" for r in range(1, args.print_top + 1) if f"top{r}" in row)

@@ -63,14 +63,16 @@ def available_backbones() -> list[str]:
 def small_cnn(input_tensor: keras.KerasTensor, width: int = 32) -> keras.KerasTensor:
     """A fast CNN for CPUs with output stride 4 and ``4 * width`` channels.
 
-    Two dilated stages at the end grow the receptive field to 69 px without losing map
-    resolution, so a 64 px image gets a 16x16 CAM whose units see the whole object.
+    Seven 3x3 stages; the last is dilated, for a 45 px receptive field at full map
+    resolution: a 64 px image gets a 16x16 CAM whose units see an object but not the whole
+    image. (Measured on the synthetic shapes: 37 px classifies worse, 53 and 69 px localize
+    worse, because every unit then sees the clutter around the object too.)
     """
     x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(input_tensor)
     # (filters, stride, dilation) per stage
     stages = [
         (width, 1, 1), (width, 2, 1), (2 * width, 1, 1), (2 * width, 2, 1),
-        (4 * width, 1, 1), (4 * width, 1, 2), (4 * width, 1, 4),
+        (4 * width, 1, 1), (4 * width, 1, 1), (4 * width, 1, 2),
     ]
     for index, (filters, stride, dilation) in enumerate(stages, start=1):
         x = keras.layers.Conv2D(

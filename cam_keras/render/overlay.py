@@ -51,10 +51,13 @@ def draw_boxes(
 
 
 def caption(image: np.ndarray, text: str) -> np.ndarray:
-    """Add a white strip with ``text`` above ``image``."""
+    """Add a white strip with ``text`` above ``image``, widening the picture if the text
+    is wider than the image (which stays left-aligned)."""
     font = ImageFont.load_default()
-    height = 14 * (text.count("\n") + 1) + 4
-    canvas = Image.new("RGB", (image.shape[1], image.shape[0] + height), (255, 255, 255))
+    left, top, right, bottom = ImageDraw.Draw(Image.new("RGB", (1, 1))).multiline_textbbox((0, 0), text, font=font, spacing=2)
+    height = bottom + 6
+    width = max(image.shape[1], right + 4)
+    canvas = Image.new("RGB", (width, image.shape[0] + height), (255, 255, 255))
     canvas.paste(Image.fromarray(image), (0, height))
     ImageDraw.Draw(canvas).multiline_text((2, 2), text, fill=(0, 0, 0), font=font, spacing=2)
     return np.asarray(canvas)

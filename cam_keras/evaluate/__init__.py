@@ -1,0 +1,25 @@
+"""Evaluate room: boxes from maps, localization metrics, dataset evaluation and reports."""
+
+from cam_keras.evaluate.annotations import read_boxes
+from cam_keras.evaluate.boxes import box_from_map, component_boxes, iou
+from cam_keras.evaluate.dataset import Evaluation, evaluate_faithfulness, evaluate_localization
+from cam_keras.evaluate.faithfulness import FaithfulnessScores, faithfulness, perturbation_curves
+from cam_keras.evaluate.metrics import LocalizationMetrics, average_precision
+from cam_keras.evaluate.report import format_summary, write_evaluation
+
+__all__ = [
+    "Evaluation",
+    "FaithfulnessScores",
+    "LocalizationMetrics",
+    "average_precision",
+    "box_from_map",
+    "component_boxes",
+    "evaluate_faithfulness",
+    "evaluate_localization",
+    "faithfulness",
+    "format_summary",
+    "iou",
+    "perturbation_curves",
+    "read_boxes",
+    "write_evaluation",
+]

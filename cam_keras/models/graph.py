@@ -1,0 +1,125 @@
+"""Walk functional Keras graphs, nested models included, and lift tensors to the outer graph.
+
+Models nested inside other models (transfer-learning style ``Model(inputs, head(backbone(x)))``)
+are descended into, and a tensor found inside is re-expressed in the outermost graph, so a
+feature extractor built from it never fails with "Graph disconnected".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+
+
+def single_or_list(tensors: list) -> object:
+    """Keras models built from one input expect a tensor, not a one-element list."""
+    return tensors[0] if len(tensors) == 1 else list(tensors)
+
+
+def output_activation(layer: keras.layers.Layer) -> str | None:
+    """``"softmax"``, ``"sigmoid"``... for activation layers, ``None`` for any other layer."""
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    if isinstance(layer, keras.layers.Activation):
+        return keras.activations.serialize(layer.activation)
+    return None
+
+
+@dataclass(frozen=True)
+class GraphCursor:
+    """A tensor inside a (possibly nested) functional graph.
+
+    ``scopes`` lists, outermost first, each nested model entered and the node at which the
+    enclosing graph called it.
+    """
+
+    tensor: keras.KerasTensor
+    scopes: tuple[tuple[keras.Model, object], ...] = ()
+
+    def producer(self) -> tuple[keras.layers.Layer, "GraphCursor"] | None:
+        """The layer that computes this tensor, entering nested models and leaving their
+        inputs as needed; ``None`` once the outermost model input is reached."""
+        cursor = self
+        while True:
+            operation, node_index, tensor_index = cursor.tensor._keras_history
+            if isinstance(operation, keras.layers.InputLayer):
+                if not cursor.scopes:
+                    return None
+                nested, node = cursor.scopes[-1]
+                position = [id(t) for t in nested.inputs].index(id(cursor.tensor))
+                cursor = GraphCursor(node.input_tensors[position], cursor.scopes[:-1])
+            elif isinstance(operation, keras.Model):
+                node = operation._inbound_nodes[node_index]
+                inner = operation.outputs[tensor_index]
+                cursor = GraphCursor(inner, (*cursor.scopes, (operation, node)))
+            else:
+                return operation, cursor
+
+    def input_cursor(self) -> "GraphCursor":
+        """Cursor on the first input of the layer that produced this tensor."""
+        operation, node_index, _ = self.tensor._keras_history
+        node = operation._inbound_nodes[node_index]
+        return GraphCursor(node.input_tensors[0], self.scopes)
+
+    def lift(self) -> keras.KerasTensor:
+        """The same tensor expressed in the outermost graph."""
+        tensor = self.tensor
+        for nested, node in reversed(self.scopes):
+            tensor = keras.Model(single_or_list(nested.inputs), tensor)(
+                single_or_list(node.input_tensors)
+            )
+        return tensor
+
+    @property
+    def layer_path(self) -> str:
+        """``outer_model/inner_layer`` name of the layer producing this tensor."""
+        found = self.producer()
+        if found is None:
+            return self.tensor.name
+        layer, cursor = found
+        return "/".join([*(nested.name for nested, _ in cursor.scopes), layer.name])
+
+
+
+
+def find_layer(model: keras.Model, name: str) -> GraphCursor:
+    """Cursor on the output of the layer called ``name`` (``"conv5_block3_out"``), searched
+    in nested models too, or given as a path (``"resnet50/conv5_block3_out"``).
+
+    Raises:
+        ValueError: no such layer, listing where it looked.
+    """
+    parts = name.split("/")
+    found = _search(model, parts[-1], tuple(parts[:-1]), ())
+    if found is None:
+        raise ValueError(f"model {model.name!r} has no layer {name!r} (nested models searched too)")
+    return found
+
+
+def _search(model: keras.Model, name: str, path: tuple[str, ...], scopes: tuple) -> GraphCursor | None:
+    for layer in model.layers:
+        if layer.name == name and not path:
+            return GraphCursor(layer.output, scopes)
+        if isinstance(layer, keras.Model) and (not path or path[0] == layer.name):
+            node = layer._inbound_nodes[-1]
+            found = _search(layer, name, path[1:], (*scopes, (layer, node)))
+            if found is not None:
+                return found
+    return None
+
+
+def last_feature_map(model: keras.Model) -> GraphCursor:
+    """Cursor on the last 4-D tensor ``(batch, h, w, channels)`` on the path from the output
+    back to the input (following first inputs), e.g. the GAP input of a classifier.
+
+    Raises:
+        ValueError: the model has no 4-D tensor on that path.
+    """
+    cursor = GraphCursor(model.outputs[0])
+    while len(cursor.tensor.shape) != 4:
+        found = cursor.producer()
+        if found is None:
+            raise ValueError(f"model {model.name!r} has no 4-D feature map before its output; pass target_layer")
+        cursor = found[1].input_cursor()
+    return cursor

@@ -1,0 +1,97 @@
+"""Dataset evaluation, faithfulness, the evaluate CLI and the demo, on generated data."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from cam_keras import CAM
+from cam_keras.cli import main
+from cam_keras.errors import DatasetError
+from cam_keras.evaluate import evaluate_localization, faithfulness, perturbation_curves
+from cam_keras.evaluate.faithfulness import area_under_curve
+
+
+def test_auc_of_known_curves():
+    np.testing.assert_allclose(area_under_curve(np.array([[1.0, 1.0, 1.0], [1.0, 0.5, 0.0]])), [1.0, 0.5])
+
+
+def test_deletion_of_the_true_map_beats_a_random_map(trained_run, shapes_dir):
+    explainer = CAM(trained_run.model)
+    from cam_keras.data.folder import scan_class_folders
+    from cam_keras.data.images import load_image
+
+    files = scan_class_folders(shapes_dir)
+    images = np.stack([load_image(p) for p in files.paths]).astype(np.float32)
+    labels = np.array(files.labels)
+    maps = explainer.explain_batch(images, labels.tolist())["maps"][:, 0]
+    random_maps = np.random.default_rng(0).random(maps.shape)
+    true_scores = faithfulness(trained_run.model, images, maps, labels)
+    random_scores = faithfulness(trained_run.model, images, random_maps, labels)
+    assert true_scores.deletion_auc < random_scores.deletion_auc
+    assert true_scores.insertion_auc > random_scores.insertion_auc
+    again = faithfulness(trained_run.model, images, maps, labels)
+    assert again == true_scores  # deterministic
+
+
+def test_curves_start_at_the_full_image_score(trained_run, shapes_dir):
+    from cam_keras.data.images import load_image
+
+    image = load_image(next((shapes_dir / "circle").iterdir())).astype(np.float32)[None]
+    deletion, insertion = perturbation_curves(trained_run.model, image, np.ones((1, 32, 32)), np.array([0]), steps=4)
+    full = float(np.asarray(trained_run.model(image))[0, 0])
+    probability = np.exp(full) / np.exp(np.asarray(trained_run.model(image))[0]).sum()
+    assert deletion.shape == insertion.shape == (1, 5)
+    assert deletion[0, 0] == pytest.approx(probability, rel=1e-4)
+    assert insertion[0, -1] == pytest.approx(probability, rel=1e-4)
+
+
+def test_evaluate_localization_on_boxed_data(trained_run, shapes_dir, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(shapes_dir, data)
+    lines = (data / "boxes.csv").read_text().splitlines()
+    (data / "boxes.csv").write_text("\n".join(lines[:-2]) + "\n")  # two images lose their boxes
+    (data / "square" / "broken.png").write_bytes(b"")
+    evaluation = evaluate_localization(CAM(trained_run.model), data, masks_dir=shapes_dir.parent / "masks", progress=False)
+    summary = evaluation.summary
+    assert summary["images"] == 46 and summary["skipped"] == 2
+    assert 0.0 <= summary["top1_loc"] <= summary["top1_cls"] <= 1.0
+    assert summary["top1_loc"] <= summary["gt_known_loc"] + 1e-9
+    assert 0.0 < summary["pxap"] <= 1.0
+    assert [s["reason"] for s in evaluation.skipped] == ["no box in boxes.csv"] * 2
+
+
+def test_class_folders_unknown_to_the_model_are_an_error(trained_run, shapes_dir, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(shapes_dir, data)
+    (data / "hexagon").mkdir()
+    with pytest.raises(DatasetError, match="hexagon.*not classes of the model"):
+        evaluate_localization(CAM(trained_run.model), data, progress=False)
+
+
+def test_evaluate_cli_writes_report_overlays_and_figure(trained_run, shapes_dir, tmp_path, capsys):
+    out = tmp_path / "eval"
+    model = trained_run.files["model"]
+    assert main(["evaluate", "--model", str(model), str(shapes_dir), "--out", str(out), "--samples", "4", "--faithfulness", "8"]) == 0
+    printed = capsys.readouterr().out
+    assert "top-1 localization" in printed and "deletion AUC" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["class_names"] == ["circle", "square"]
+    assert {"top1_loc", "gt_known_loc", "maxboxacc_v2", "deletion_auc"} <= set(report["metrics"])
+    assert len(list((out / "overlays").rglob("*.png"))) == 4
+    assert (out / "best_worst.png").is_file()
+    assert len((out / "per_image.csv").read_text().splitlines()) == 49
+
+
+def test_demo_quick_run_reports_both_thresholds(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert 0.0 <= report["top1_loc"] <= 1.0
+    assert report["metrics_paper_threshold"]["threshold"] == 0.2
+    assert report["metrics_calibrated_threshold"]["threshold"] == report["threshold"]
+    assert set(report["timings_s"]) == {"data", "train", "calibrate", "evaluate", "render", "total"}
+    assert (out / "demo_grid.png").is_file() and (out / "run" / "model.keras").is_file()
+    assert "demo_grid.png" in capsys.readouterr().out
+    assert main(["demo", "--quick", "--out", str(out)]) == 2  # not clobbered without --overwrite

@@ -1,0 +1,125 @@
+"""Box protocol and metrics against answers worked out by hand."""
+
+import numpy as np
+import pytest
+
+from cam_keras.errors import DatasetError
+from cam_keras.evaluate import LocalizationMetrics, average_precision, box_from_map, component_boxes, iou, read_boxes
+from cam_keras.evaluate.boxes import scale_box
+
+
+def blob_map(shape, *blobs):
+    heatmap = np.zeros(shape)
+    for (y0, y1, x0, x1), value in blobs:
+        heatmap[y0:y1, x0:x1] = value
+    return heatmap
+
+
+def test_iou_by_hand():
+    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
+    assert iou((0, 0, 10, 10), (10, 10, 20, 20)) == 0.0
+
+
+def test_box_is_pixel_edge_bounds_of_region():
+    heatmap = blob_map((20, 20), ((3, 8, 4, 12), 1.0))
+    assert box_from_map(heatmap) == (4, 3, 12, 8)
+
+
+def test_largest_component_wins_over_the_brightest():
+    heatmap = blob_map((30, 30), ((0, 4, 0, 4), 1.0), ((10, 25, 10, 28), 0.6))
+    assert box_from_map(heatmap, 0.2) == (10, 10, 28, 25)
+    assert [size for size, _ in component_boxes(heatmap, 0.2)] == [15 * 18, 16]
+
+
+def test_diagonal_neighbours_are_one_component():
+    heatmap = np.eye(5)
+    assert box_from_map(heatmap, 0.5) == (0, 0, 5, 5)
+
+
+def test_threshold_edge_is_inclusive():
+    heatmap = blob_map((10, 10), ((0, 2, 0, 2), 1.0), ((5, 10, 5, 10), 0.2))
+    assert box_from_map(heatmap, 0.2) == (5, 5, 10, 10)  # 0.2 >= 0.2 * 1.0 keeps the big region
+    assert box_from_map(heatmap, 0.21) == (0, 0, 2, 2)
+
+
+def test_box_touching_the_border():
+    heatmap = blob_map((16, 16), ((10, 16, 0, 16), 1.0))
+    assert box_from_map(heatmap) == (0, 10, 16, 16)
+
+
+def test_flat_map_gives_the_whole_image():
+    assert box_from_map(np.zeros((6, 9))) == (0, 0, 9, 6)
+
+
+def test_boxes_scale_between_sizes():
+    assert scale_box((10, 20, 30, 40), (100, 50), (200, 100)) == (20, 40, 60, 80)
+
+
+def test_localization_metrics_by_hand():
+    metrics = LocalizationMetrics(threshold=0.5)
+    good = blob_map((20, 20), ((5, 15, 5, 15), 1.0))
+    truth = [(5, 5, 15, 15)]
+    # image 1: right class, right place
+    metrics.update(0, [0, 1], good, [good, good], truth)
+    # image 2: wrong class predicted, but the true class's map is right
+    metrics.update(0, [1, 0], good, [np.zeros((20, 20)), good], truth)
+    # image 3: right class, map on the wrong spot
+    wrong = blob_map((20, 20), ((0, 4, 0, 4), 1.0))
+    metrics.update(0, [0, 1], wrong, [wrong, wrong], truth)
+    summary = metrics.summary()
+    assert summary["top1_cls"] == pytest.approx(2 / 3)
+    assert summary["top1_loc"] == pytest.approx(1 / 3)
+    assert summary["top5_loc"] == pytest.approx(2 / 3)
+    assert summary["gt_known_loc"] == pytest.approx(2 / 3)
+    assert summary["pointing_game"] == pytest.approx(2 / 3)
+
+
+def test_any_true_box_counts():
+    metrics = LocalizationMetrics()
+    heatmap = blob_map((20, 20), ((0, 5, 0, 5), 1.0))
+    row = metrics.update(1, [1], heatmap, [heatmap], [(10, 10, 20, 20), (0, 0, 5, 5)])
+    assert row["top1_loc"] and row["predicted_iou"] == 1.0
+
+
+def test_maxboxacc_v2_uses_the_best_threshold_and_region():
+    metrics = LocalizationMetrics()
+    # a weak blob on the object and a strong one elsewhere: at a low threshold both regions
+    # survive and the larger (the object) wins; all regions are considered by MaxBoxAccV2.
+    heatmap = blob_map((20, 20), ((10, 20, 10, 20), 0.4), ((0, 3, 0, 3), 1.0))
+    metrics.update(0, [0], heatmap, [heatmap], [(10, 10, 20, 20)])
+    summary = metrics.summary()
+    assert summary["maxboxacc_v2"] == 1.0
+    assert summary["gt_known_loc"] == 1.0  # at 0.2 the 10x10 region is the largest
+    assert LocalizationMetrics(threshold=0.5).update(0, [0], heatmap, [heatmap], [(10, 10, 20, 20)])["gt_known_loc"] is False
+    assert summary["best_threshold"] <= 0.4
+
+
+def test_pxap_of_perfect_and_inverted_maps():
+    mask = np.zeros((4, 4), bool)
+    mask[:2] = True
+    assert average_precision(mask.astype(float).ravel(), mask.ravel()) == 1.0
+    assert average_precision((~mask).astype(float).ravel() + np.linspace(0, 0.1, 16), mask.ravel()) < 0.5
+    metrics = LocalizationMetrics()
+    metrics.update(0, [0], mask.astype(float), [mask.astype(float)], [(0, 0, 4, 2)], mask=mask)
+    assert metrics.summary()["pxap"] == 1.0
+
+
+def test_boxes_csv_errors_name_file_and_row(tmp_path):
+    path = tmp_path / "boxes.csv"
+    path.write_text("path,xmin,ymin,xmax,ymax\na/1.png,1,2,3,4\na/1.png,5,5,9,9\n")
+    assert read_boxes(path) == {"a/1.png": [(1, 2, 3, 4), (5, 5, 9, 9)]}
+    path.write_text("path,xmin,ymin,xmax,ymax\na/1.png,1,2,3,4\na/2.png,1,x,3,4\n")
+    with pytest.raises(DatasetError, match=r"boxes.csv:3: coordinates must be numbers"):
+        read_boxes(path)
+    path.write_text("path,xmin,ymin,xmax,ymax\na/1.png,5,2,3,4\n")
+    with pytest.raises(DatasetError, match=r"boxes.csv:2: empty box"):
+        read_boxes(path)
+    path.write_text("file,x0,y0\n")
+    with pytest.raises(DatasetError, match="header lacks path"):
+        read_boxes(path)
+
+
+def test_empty_metrics_is_an_error():
+    with pytest.raises(ValueError, match="no images"):
+        LocalizationMetrics().summary()
