@@ -56,6 +56,7 @@ class HeatmapReport:
     skipped: list[dict] = field(default_factory=list)
     total: int = 0
     interrupted: bool = False
+    error: str | None = None
 
     @property
     def succeeded(self) -> int:
@@ -71,7 +72,7 @@ def output_names(paths: Sequence[Path], roots: Sequence[Path]) -> dict[Path, Pat
     names: dict[Path, Path] = {}
     taken: set[str] = set()
     for path, root in zip(paths, roots):
-        relative = path.relative_to(root) if root.is_dir() else Path(path.name)
+        relative = path.relative_to(root) if path != root and path.is_relative_to(root) else Path(path.name)
         stem = relative.with_suffix("")
         candidate = stem
         if str(candidate).lower() in taken:
@@ -162,8 +163,9 @@ def write_heatmaps(
     - ``predictions.csv``: path, output, top predictions; ``report.json``: counts and skips.
 
     Unreadable files are skipped with a warning and listed in the report. On
-    ``KeyboardInterrupt`` the files already written stay valid, the report is written with
-    ``interrupted: true``, and the interrupt is re-raised.
+    ``KeyboardInterrupt`` or an ``OSError`` while writing (disk full, permissions) the files
+    already written stay valid (every write is atomic), the report records how far the job
+    got (``interrupted`` / ``error``), and the exception is re-raised.
     """
     options = options or HeatmapOptions()
     out_dir = Path(out_dir)
@@ -198,6 +200,9 @@ def write_heatmaps(
         except KeyboardInterrupt:
             report.interrupted = True
             raise
+        except OSError as error:
+            report.error = f"{type(error).__name__}: {error}"
+            raise
         finally:
             _write_report(out_dir, report, min(options.report_top, len(explainer.class_names)))
     return report
@@ -226,5 +231,6 @@ def _write_report(out_dir: Path, report: HeatmapReport, ranks: int) -> None:
             "succeeded": report.succeeded,
             "skipped": report.skipped,
             "interrupted": report.interrupted,
+            "error": report.error,
         },
     )

@@ -17,12 +17,16 @@ def test_auc_of_known_curves():
     np.testing.assert_allclose(area_under_curve(np.array([[1.0, 1.0, 1.0], [1.0, 0.5, 0.0]])), [1.0, 0.5])
 
 
-def test_deletion_of_the_true_map_beats_a_random_map(trained_run, shapes_dir):
+def test_the_trained_fixture_really_learned(trained_run):
+    assert trained_run.val_accuracy >= 0.9
+
+
+def test_deletion_of_the_true_map_beats_a_random_map(trained_run, colors_dir):
     explainer = CAM(trained_run.model)
     from cam_keras.data.folder import scan_class_folders
     from cam_keras.data.images import load_image
 
-    files = scan_class_folders(shapes_dir)
+    files = scan_class_folders(colors_dir)
     images = np.stack([load_image(p) for p in files.paths]).astype(np.float32)
     labels = np.array(files.labels)
     maps = explainer.explain_batch(images, labels.tolist())["maps"][:, 0]
@@ -35,10 +39,10 @@ def test_deletion_of_the_true_map_beats_a_random_map(trained_run, shapes_dir):
     assert again == true_scores  # deterministic
 
 
-def test_curves_start_at_the_full_image_score(trained_run, shapes_dir):
+def test_curves_start_at_the_full_image_score(trained_run, colors_dir):
     from cam_keras.data.images import load_image
 
-    image = load_image(next((shapes_dir / "circle").iterdir())).astype(np.float32)[None]
+    image = load_image(colors_dir / "blue" / "000.png").astype(np.float32)[None]
     deletion, insertion = perturbation_curves(trained_run.model, image, np.ones((1, 32, 32)), np.array([0]), steps=4)
     full = float(np.asarray(trained_run.model(image))[0, 0])
     probability = np.exp(full) / np.exp(np.asarray(trained_run.model(image))[0]).sum()
@@ -47,41 +51,42 @@ def test_curves_start_at_the_full_image_score(trained_run, shapes_dir):
     assert insertion[0, -1] == pytest.approx(probability, rel=1e-4)
 
 
-def test_evaluate_localization_on_boxed_data(trained_run, shapes_dir, tmp_path):
+def test_evaluate_localization_on_boxed_data(trained_run, colors_dir, tmp_path):
     data = tmp_path / "data"
-    shutil.copytree(shapes_dir, data)
+    shutil.copytree(colors_dir, data)
     lines = (data / "boxes.csv").read_text().splitlines()
     (data / "boxes.csv").write_text("\n".join(lines[:-2]) + "\n")  # two images lose their boxes
-    (data / "square" / "broken.png").write_bytes(b"")
-    evaluation = evaluate_localization(CAM(trained_run.model), data, masks_dir=shapes_dir.parent / "masks", progress=False)
+    (data / "red" / "broken.png").write_bytes(b"")
+    evaluation = evaluate_localization(CAM(trained_run.model), data, masks_dir=colors_dir.parent / "masks", progress=False)
     summary = evaluation.summary
-    assert summary["images"] == 46 and summary["skipped"] == 2
+    assert summary["images"] == 78 and summary["skipped"] == 2
     assert 0.0 <= summary["top1_loc"] <= summary["top1_cls"] <= 1.0
     assert summary["top1_loc"] <= summary["gt_known_loc"] + 1e-9
     assert 0.0 < summary["pxap"] <= 1.0
     assert [s["reason"] for s in evaluation.skipped] == ["no box in boxes.csv"] * 2
 
 
-def test_class_folders_unknown_to_the_model_are_an_error(trained_run, shapes_dir, tmp_path):
+def test_class_folders_unknown_to_the_model_are_an_error(trained_run, colors_dir, tmp_path):
     data = tmp_path / "data"
-    shutil.copytree(shapes_dir, data)
+    shutil.copytree(colors_dir, data)
     (data / "hexagon").mkdir()
     with pytest.raises(DatasetError, match="hexagon.*not classes of the model"):
         evaluate_localization(CAM(trained_run.model), data, progress=False)
 
 
-def test_evaluate_cli_writes_report_overlays_and_figure(trained_run, shapes_dir, tmp_path, capsys):
+def test_evaluate_cli_writes_report_overlays_and_figure(trained_run, colors_dir, tmp_path, capsys):
     out = tmp_path / "eval"
     model = trained_run.files["model"]
-    assert main(["evaluate", "--model", str(model), str(shapes_dir), "--out", str(out), "--samples", "4", "--faithfulness", "8"]) == 0
+    assert main(["evaluate", "--model", str(model), str(colors_dir), "--out", str(out), "--samples", "4", "--faithfulness", "8"]) == 0
     printed = capsys.readouterr().out
     assert "top-1 localization" in printed and "deletion AUC" in printed
     report = json.loads((out / "report.json").read_text())
-    assert report["class_names"] == ["circle", "square"]
+    assert report["class_names"] == ["blue", "red"]
     assert {"top1_loc", "gt_known_loc", "maxboxacc_v2", "deletion_auc"} <= set(report["metrics"])
     assert len(list((out / "overlays").rglob("*.png"))) == 4
     assert (out / "best_worst.png").is_file()
-    assert len((out / "per_image.csv").read_text().splitlines()) == 49
+    assert len((out / "per_image.csv").read_text().splitlines()) == 81
+    assert report["metrics"]["pointing_game"] >= 0.7  # the map peaks on the colored square
 
 
 def test_demo_quick_run_reports_both_thresholds(tmp_path, capsys):

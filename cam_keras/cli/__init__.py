@@ -36,3 +36,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"cam-keras {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        print(f"cam-keras {args.command}: error: {error}; files written before it are complete", file=sys.stderr)
+        return 1

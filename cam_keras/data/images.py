@@ -48,8 +48,12 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
         raise
     except Image.DecompressionBombError as error:
         raise ImageError(path, f"decompression bomb refused: {error}") from error
-    except (OSError, ValueError, SyntaxError, Image.UnidentifiedImageError) as error:
-        raise ImageError(path, f"not a readable image ({error})") from error
+    except FileNotFoundError:
+        raise ImageError(path, "file not found") from None
+    except MemoryError:
+        raise
+    except Exception as error:  # Pillow raises OSError, EOFError, struct.error, zlib.error...
+        raise ImageError(path, f"not a readable image ({type(error).__name__}: {error})") from error
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:

@@ -189,6 +189,7 @@ def fine_tune(
     """
     run = RunDir(run_dir)
     config = _open_run(run, config, resume)
+    keras.utils.set_random_seed(config.seed)
     files = scan_class_folders(data_dir, skip_empty=config.skip_empty_classes)
     if config.val_dir:
         train_files, val_files = files, scan_class_folders(config.val_dir, class_names=files.class_names)

@@ -1,0 +1,95 @@
+"""CAM and gradient maps against a plain forward pass, side by side in one run.
+
+Prints images/s and the cost of each method relative to a plain tf.function forward pass of
+the same model on the same batch (warm-up excluded, median of interleaved repeats).
+
+    python scripts/bench_cam.py                          # ResNet50 at 224, batch 16 and 1
+    python scripts/bench_cam.py --backbone small_cnn --size 64
+    python scripts/bench_cam.py --tf-keras-vis           # also tf-keras-vis Gradcam(++), if installed
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import keras
+import tensorflow as tf
+
+import cam_keras
+from _bench import machine, print_table, time_interleaved, write_json
+
+
+def candidates(model, batch: np.ndarray, methods: list[str], xla: bool, tf_keras_vis: bool):
+    images = tf.constant(batch)
+    forward = tf.function(lambda x: model(x, training=False), jit_compile=xla)
+    cam = cam_keras.CAM(model, jit_compile=xla)
+    runs = {
+        "forward": lambda: forward(images).numpy(),
+        "cam top-1, upsampled": lambda: cam.explain_batch(images),
+        "cam all classes, raw": lambda: cam.explain_batch(images, "all", upsample=False),
+    }
+    for method in methods:
+        explainer = cam_keras.make_explainer(model, method, jit_compile=xla)
+        runs[method] = lambda explainer=explainer: explainer.explain_batch(images)
+    maps = {}
+    if tf_keras_vis:
+        runs.update(_tf_keras_vis(model, batch, cam, maps))
+    return runs, maps
+
+
+def _tf_keras_vis(model, batch, cam, maps):
+    """tf-keras-vis Gradcam/GradcamPlusPlus on the GAP input, and map correlation with ours."""
+    from tf_keras_vis.gradcam import Gradcam
+    from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    classes = np.argmax(model(batch).numpy(), axis=1)
+    score = CategoricalScore(classes.tolist())
+    layer = cam.head.feature_layer.split("/")[-1]
+    runs = {}
+    for name, cls, ours in [("tf-keras-vis Gradcam", Gradcam, "gradcam"), ("tf-keras-vis GradcamPlusPlus", GradcamPlusPlus, "gradcam++")]:
+        tool = cls(model, clone=True)
+        runs[name] = lambda tool=tool: tool(score, batch, penultimate_layer=layer)
+        theirs = np.asarray(tool(score, batch, penultimate_layer=layer))
+        mine = cam_keras.make_explainer(model, ours)(batch, classes.tolist()).maps[:, 0]
+        maps[name] = float(np.corrcoef(theirs.ravel(), mine.ravel())[0, 1])
+    return runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backbone", default="resnet50")
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--classes", type=int, default=1000)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 1])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--methods", nargs="*", default=["gradcam", "gradcam++", "layercam"])
+    parser.add_argument("--xla", action="store_true", help="jit_compile every candidate")
+    parser.add_argument("--tf-keras-vis", action="store_true", help="compare with tf-keras-vis (pip install tf-keras-vis)")
+    parser.add_argument("--json", help="write results here")
+    args = parser.parse_args()
+
+    keras.utils.set_random_seed(0)
+    model = cam_keras.build_model(args.backbone, num_classes=args.classes, input_size=args.size)
+    results = []
+    for batch_size in args.batch_sizes:
+        batch = np.random.default_rng(0).uniform(0, 255, (batch_size, args.size, args.size, 3)).astype(np.float32)
+        runs, correlations = candidates(model, batch, args.methods, args.xla, args.tf_keras_vis)
+        seconds = time_interleaved(runs, args.repeats)
+        for name, value in seconds.items():
+            results.append({
+                "backbone": args.backbone, "size": args.size, "batch": batch_size, "method": name,
+                "images_per_s": batch_size / value, "x_forward": value / seconds["forward"],
+                "corr_with_ours": correlations.get(name),
+            })
+    print(f"{args.backbone} at {args.size}px, {args.classes} classes, XLA {'on' if args.xla else 'off'}, {machine()}")
+    print_table(results, ["batch", "method", "images_per_s", "x_forward", "corr_with_ours"])
+    write_json(args.json, {"machine": machine(), "args": vars(args), "results": results})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Bad inputs, interruptions and failing disks: clear messages, nothing written is lost."""
+
+import errno
+import io
+import json
+import random
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import cam_keras
+from cam_keras.cli import main
+from cam_keras.data.images import load_image
+from cam_keras.errors import ImageError
+from cam_keras.heatmaps import HeatmapOptions, output_names, write_heatmaps
+from pathlib import Path
+
+
+@pytest.fixture
+def photo_dir(tmp_path):
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for index in range(6):
+        Image.fromarray(rng.integers(0, 255, (24, 30, 3), dtype=np.uint8)).save(folder / f"{index}.png")
+    return folder
+
+
+def seed_images() -> list[bytes]:
+    rng = np.random.default_rng(2)
+    pixels = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    blobs = []
+    for format_name in ["PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF"]:
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format=format_name)
+        blobs.append(buffer.getvalue())
+    return blobs
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about fuzzed TIFF tags
+def test_fuzzed_bytes_never_crash_the_decoder(tmp_path):
+    generator = random.Random(0)
+    path = tmp_path / "fuzz.img"
+    outcomes = {"decoded": 0, "refused": 0}
+    for case in range(300):
+        data = bytearray(generator.choice(seed_images()))
+        for _ in range(generator.randint(1, 12)):
+            position = generator.randrange(len(data))
+            choice = generator.random()
+            if choice < 0.5:
+                data[position] = generator.randrange(256)
+            elif choice < 0.8:
+                del data[position : position + generator.randint(1, 64)]
+            else:
+                data[position:position] = bytes(generator.randrange(256) for _ in range(generator.randint(1, 16)))
+        if case % 10 == 0:
+            data = bytearray(generator.randbytes(generator.randint(0, 200)))
+        path.write_bytes(bytes(data))
+        try:
+            image = load_image(path)
+        except ImageError as error:
+            assert error.path == str(path) and error.reason
+            outcomes["refused"] += 1
+        else:
+            assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+            outcomes["decoded"] += 1
+    assert outcomes["refused"] > 0 and outcomes["decoded"] > 0
+
+
+def test_tiny_and_thin_images_decode(tmp_path):
+    for shape in [(1, 1, 3), (1, 300, 3), (200, 2, 3)]:
+        Image.fromarray(np.zeros(shape, np.uint8)).save(tmp_path / "t.png")
+        assert load_image(tmp_path / "t.png").shape == shape
+
+
+def test_output_names_never_escape_or_collide(tmp_path):
+    root = tmp_path / "in"
+    paths = [root / "a" / "x.jpg", root / "b" / "x.jpg", root / "a" / "x.png", root / "a" / "X.JPG"]
+    names = output_names(paths, [root] * 4)
+    stems = [str(names[p]) for p in paths]
+    assert stems == ["a/x", "b/x", "a/x_png", "a/X_jpg"]
+    assert all(".." not in s and not Path(s).is_absolute() for s in stems)
+    single = output_names([tmp_path / "up" / "y.jpg"], [tmp_path / "up" / "y.jpg"])
+    assert str(single[tmp_path / "up" / "y.jpg"]) == "y"
+
+
+def test_interrupted_heatmap_job_keeps_finished_files_and_reports(tmp_path, tiny_model, photo_dir):
+    explainer = cam_keras.CAM(tiny_model)
+    calls = {"n": 0}
+    original = explainer.explain_batch
+
+    def interrupt_second_batch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    explainer.explain_batch = interrupt_second_batch
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        write_heatmaps(explainer, [photo_dir], out, HeatmapOptions(batch_size=2), progress=False)
+    report = json.loads((out / "report.json").read_text())
+    assert report["interrupted"] and report["succeeded"] == 2
+    for name in ["0", "1"]:
+        assert Image.open(out / f"{name}.png").size[1] > 24  # complete, decodable PNGs
+        np.load(out / f"{name}.npz")["maps"]
+    assert not list(out.glob(".tmp-*"))
+
+
+def test_disk_full_stops_with_a_report_and_clear_exit(tmp_path, tiny_model, photo_dir, monkeypatch, capsys):
+    model_file = cam_keras.save_model(tiny_model, tmp_path / "m.keras")
+    import cam_keras.heatmaps as heatmaps
+
+    written = {"n": 0}
+    real_write_png = heatmaps.write_png
+
+    def fill_up(path, image):
+        written["n"] += 1
+        if written["n"] > 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_png(path, image)
+
+    monkeypatch.setattr(heatmaps, "write_png", fill_up)
+    out = tmp_path / "out"
+    code = main(["heatmap", "--model", str(model_file), str(photo_dir), "--out", str(out), "--quiet", "--batch-size", "2"])
+    assert code == 1
+    assert "No space left on device" in capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert "No space left" in report["error"]
+    assert len(list(out.glob("*.png"))) == 3
+    assert not list(out.glob(".tmp-*"))
