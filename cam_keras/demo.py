@@ -43,7 +43,7 @@ FULL = DemoPlan()
 QUICK = DemoPlan(image_size=32, train_per_class=24, test_per_class=8, epochs=2, width=8, batch_size=16)
 
 
-def run_demo(out_dir: str | os.PathLike, plan: DemoPlan = FULL, seed: int = 0, verbose: int | str = "auto") -> dict:
+def run_demo(out_dir: str | os.PathLike, plan: DemoPlan = FULL, seed: int = 0, verbose: int | None = None) -> dict:
     """Run the whole demo in ``out_dir`` (must be new or empty) and return the report."""
     out_dir = Path(out_dir)
     timings: dict[str, float] = {}
@@ -60,7 +60,7 @@ def run_demo(out_dir: str | os.PathLike, plan: DemoPlan = FULL, seed: int = 0, v
     lap("data")
     config = TrainConfig(
         backbone="small_cnn", input_size=plan.image_size, width=plan.width, finetune_epochs=plan.epochs,
-        finetune_lr=2e-3, batch_size=plan.batch_size, val_fraction=0.1, cache=True, seed=seed,
+        finetune_lr=1e-3, batch_size=plan.batch_size, val_fraction=0.1, cache=True, seed=seed, augment="flip",
     )
     result = fine_tune(data / "train", out_dir / "run", config, verbose=verbose)
     lap("train")

@@ -49,7 +49,7 @@ def add_parser(subparsers) -> None:
     data.add_argument("--val-dir", help="separate validation folder with the same classes")
     data.add_argument("--seed", type=int)
     data.add_argument("--resize", choices=["squash", "crop", "pad"])
-    data.add_argument("--no-augment", dest="augment", action="store_false", default=None)
+    data.add_argument("--augment", choices=["none", "flip", "standard"], help="training augmentation (default standard)")
     data.add_argument("--cache", action="store_true", default=None, help="keep decoded images in memory")
     data.add_argument("--class-weights", action="store_true", default=None, help="weight classes by inverse frequency")
     data.add_argument("--skip-empty-classes", action="store_true", default=None)

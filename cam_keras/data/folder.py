@@ -154,11 +154,21 @@ def _decoder(size: tuple[int, int], policy: str):
     return decode
 
 
-def augment(image: tf.Tensor, seed: tf.Tensor | None = None) -> tf.Tensor:
-    """Random flip, shift-and-crop (up to 1/8 of the side) and small color jitter on one
-    ``(H, W, 3)`` float image in [0, 255]."""
-    height, width = image.shape[0], image.shape[1]
+AUGMENTATIONS = ("none", "flip", "standard")
+
+
+def augment(image: tf.Tensor, level: str = "standard") -> tf.Tensor:
+    """Augment one ``(H, W, 3)`` float image in [0, 255]: ``flip`` is a random horizontal
+    flip; ``standard`` adds a random shift-and-crop (up to 1/8 of the side) and small
+    brightness/contrast jitter; ``none`` returns the image."""
+    if level not in AUGMENTATIONS:
+        raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, not {level!r}")
+    if level == "none":
+        return image
     image = tf.image.random_flip_left_right(image)
+    if level == "flip":
+        return image
+    height, width = image.shape[0], image.shape[1]
     pad_h, pad_w = height // 8, width // 8
     image = tf.image.pad_to_bounding_box(image, pad_h, pad_w, height + 2 * pad_h, width + 2 * pad_w)
     image = tf.image.random_crop(image, (height, width, 3))
@@ -174,6 +184,7 @@ def make_dataset(
     *,
     training: bool,
     policy: str = "squash",
+    augmentation: str = "standard",
     cache: bool = False,
     seed: int = 0,
     weights_by_class: dict[int, float] | None = None,
@@ -181,7 +192,8 @@ def make_dataset(
     """A batched ``(images (B, H, W, 3) float32 in [0, 255], labels (B,) int32,
     sample weights (B,) float32)`` pipeline with a known number of batches.
 
-    Training pipelines shuffle every epoch and augment; both decode in parallel and prefetch.
+    Training pipelines shuffle every epoch and apply ``augmentation`` (see :func:`augment`);
+    both decode in parallel and prefetch.
     A file that fails to decode here (it changed after the scan) is logged and gets weight
     0, so it never counts, and the epoch length stays known. ``weights_by_class`` (see
     :func:`class_weights`) multiplies each sample's weight by its class weight.
@@ -199,7 +211,7 @@ def make_dataset(
         return image, label, weight
 
     def augmented(image, label, weight):
-        return augment(image), label, weight
+        return augment(image, augmentation), label, weight
 
     dataset = tf.data.Dataset.from_tensor_slices((list(files.paths), np.array(files.labels, np.int32)))
     if training:
@@ -207,7 +219,7 @@ def make_dataset(
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
     if cache:
         dataset = dataset.cache()
-    if training:
+    if training and augmentation != "none":
         dataset = dataset.map(augmented, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 

@@ -47,7 +47,7 @@ class TrainConfig:
     val_dir: str | None = None
     seed: int = 0
     resize: str = "squash"
-    augment: bool = True
+    augment: str = "standard"
     cache: bool = False
     class_weights: bool = False
     skip_empty_classes: bool = False
@@ -68,6 +68,8 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         if self.head_epochs < 0 or self.finetune_epochs < 0 or self.head_epochs + self.finetune_epochs == 0:
             raise ValueError("head_epochs and finetune_epochs must be >= 0 and not both 0")
+        if self.augment not in ("none", "flip", "standard"):
+            raise ValueError(f"augment must be none, flip or standard, not {self.augment!r}")
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ValueError(f"optimizer must be adam, adamw or sgd, not {self.optimizer!r}")
         if not (self.unfreeze == "all" or (isinstance(self.unfreeze, int) and self.unfreeze > 0)):

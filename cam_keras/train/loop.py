@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -171,7 +172,7 @@ def fine_tune(
     *,
     resume: bool = False,
     callbacks: Sequence[keras.callbacks.Callback] = (),
-    verbose: int | str = "auto",
+    verbose: int | None = None,
 ) -> TrainResult:
     """Train a CAM classifier on ``DATA_DIR/<class>/<image>`` and write the run folder.
 
@@ -181,12 +182,15 @@ def fine_tune(
         config: settings; with ``resume`` the run's saved ``config.toml`` is used instead.
         resume: continue an interrupted run from its last checkpoint.
         callbacks: extra Keras callbacks for every phase.
-        verbose: Keras ``fit`` verbosity (progress bar by default).
+        verbose: Keras ``fit`` verbosity; default: a progress bar on a terminal, one line
+            per epoch otherwise (logs, notebooks writing to files).
 
     Example:
         >>> result = fine_tune("photos/", "runs/first", TrainConfig(backbone="small_cnn"))
         >>> cam_keras.explain(result.model, "photo.jpg").show()
     """
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
     run = RunDir(run_dir)
     config = _open_run(run, config, resume)
     keras.utils.set_random_seed(config.seed)
@@ -203,7 +207,7 @@ def fine_tune(
 
     weights_by_class = class_weights(train_files) if config.class_weights else None
     train_data = make_dataset(
-        train_files, size, config.batch_size, training=config.augment, policy=config.resize,
+        train_files, size, config.batch_size, training=True, policy=config.resize, augmentation=config.augment,
         cache=config.cache, seed=config.seed, weights_by_class=weights_by_class,
     ).map(one_hot)
     val_data = make_dataset(val_files, size, config.batch_size, training=False, policy=config.resize, cache=config.cache).map(one_hot)
