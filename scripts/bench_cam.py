@@ -42,7 +42,14 @@ def candidates(model, batch: np.ndarray, methods: list[str], xla: bool, tf_keras
 
 
 def _tf_keras_vis(model, batch, cam, maps):
-    """tf-keras-vis Gradcam/GradcamPlusPlus on the GAP input, and map correlation with ours."""
+    """tf-keras-vis Gradcam/GradcamPlusPlus on the GAP input, and map correlation with ours.
+
+    Timing uses tf-keras-vis defaults (maps upsampled to the input). Correlation is the mean
+    over images (tf-keras-vis scales each image's map separately) of maps at feature resolution (``expand_cam=False`` against our raw maps): the two tools
+    upsample differently (scipy zoom, corner-aligned, against TF bilinear with half-pixel
+    centers), which on 7x7 maps shifts them by up to half a cell. tf-keras-vis is told not
+    to seek back to the previous convolution (its default), so both explain the GAP input.
+    """
     from tf_keras_vis.gradcam import Gradcam
     from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
     from tf_keras_vis.utils.scores import CategoricalScore
@@ -53,10 +60,10 @@ def _tf_keras_vis(model, batch, cam, maps):
     runs = {}
     for name, cls, ours in [("tf-keras-vis Gradcam", Gradcam, "gradcam"), ("tf-keras-vis GradcamPlusPlus", GradcamPlusPlus, "gradcam++")]:
         tool = cls(model, clone=True)
-        runs[name] = lambda tool=tool: tool(score, batch, penultimate_layer=layer)
-        theirs = np.asarray(tool(score, batch, penultimate_layer=layer))
-        mine = cam_keras.make_explainer(model, ours)(batch, classes.tolist()).maps[:, 0]
-        maps[name] = float(np.corrcoef(theirs.ravel(), mine.ravel())[0, 1])
+        runs[name] = lambda tool=tool: tool(score, batch, penultimate_layer=layer, seek_penultimate_conv_layer=False)
+        theirs = np.asarray(tool(score, batch, penultimate_layer=layer, seek_penultimate_conv_layer=False, expand_cam=False))
+        mine = cam_keras.make_explainer(model, ours)(batch, classes.tolist()).raw_maps[:, 0]
+        maps[name] = float(np.mean([np.corrcoef(t.ravel(), m.ravel())[0, 1] for t, m in zip(theirs, mine)]))
     return runs
 
 
