@@ -141,11 +141,20 @@ def _output_size(options: HeatmapOptions, input_size: tuple[int, int]) -> tuple[
     return input_size if options.size == "input" else tuple(options.size)
 
 
+def _shared_size(size: tuple[int, int] | None, originals: list[np.ndarray]) -> tuple[int, int] | None:
+    """The one size every map of the batch is written at, if there is one: then the maps are
+    upsampled for the whole batch inside the traced function instead of image by image."""
+    if size is not None:
+        return size
+    shapes = {image.shape[:2] for image in originals}
+    return shapes.pop() if len(shapes) == 1 else None
+
+
 def _write_one(explanation: Explanation, index: int, stem: Path, out_dir: Path, options: HeatmapOptions, size) -> None:
     picture = explanation.captioned_overlays(index, options.colormap, options.alpha, size)
     write_png(out_dir / f"{stem}.png", picture)
     if options.array_format:
-        write_arrays(out_dir / f"{stem}.{options.array_format}", explanation.arrays(index, size))
+        write_arrays(out_dir / f"{stem}.{options.array_format}", explanation.arrays(index))
 
 
 def write_heatmaps(
@@ -159,7 +168,7 @@ def write_heatmaps(
     """Explain every image under ``inputs`` and write, in ``out_dir``:
 
     - ``<name>.png``: captioned overlay(s) at the requested size;
-    - ``<name>.npz`` (or ``.mat``): raw and scaled maps, classes, logits, probabilities;
+    - ``<name>.npz`` (or ``.mat``): raw maps, classes, logits, probabilities, image size;
     - ``predictions.csv``: path, output, top predictions; ``report.json``: counts and skips.
 
     Unreadable files are skipped with a warning and listed in the report. On
@@ -173,11 +182,29 @@ def write_heatmaps(
     paths, stems = collect_inputs(inputs)
     report = HeatmapReport(total=len(paths))
     bar = keras.utils.Progbar(len(paths), unit_name="image") if progress and paths else None
+    in_flight: collections.deque = collections.deque()  # (write jobs, rows) of earlier batches
+
+    def finish(keep: int) -> None:
+        """Wait for the writes of all but the ``keep`` newest batches; record their rows."""
+        while len(in_flight) > keep:
+            jobs, rows = in_flight[0]
+            for job in jobs:
+                job.result()  # a failure leaves the batch in flight for _settle
+            in_flight.popleft()
+            report.rows.extend(rows)
+            if bar:
+                bar.update(report.succeeded + len(report.skipped))
+
     with futures.ThreadPoolExecutor(2) as decoders, futures.ThreadPoolExecutor(2) as writers:
         try:
+            size = _output_size(options, explainer.input_size)
             for batch in _decoded_batches(paths, explainer.input_size, options.batch_size, decoders, report):
+                shared = _shared_size(size, [item[1] for item in batch])
                 arrays = explainer.explain_batch(
-                    np.stack([item[2] for item in batch]).astype(np.float32), options.classes, top_k=options.top_k
+                    np.stack([item[2] for item in batch]).astype(np.float32),
+                    options.classes,
+                    top_k=options.top_k,
+                    upsample=shared or True,
                 )
                 explanation = Explanation(
                     images=[item[1] for item in batch],
@@ -185,16 +212,13 @@ def write_heatmaps(
                     method=explainer.method,
                     **arrays,
                 )
-                size = _output_size(options, explainer.input_size)
                 jobs = [
                     writers.submit(_write_one, explanation, i, stems[path], out_dir, options, size)
                     for i, (path, _, _) in enumerate(batch)
                 ]
-                for job in jobs:
-                    job.result()
-                report.rows.extend(_prediction_rows(explanation, batch, stems, options))
-                if bar:
-                    bar.update(report.succeeded + len(report.skipped))
+                in_flight.append((jobs, _prediction_rows(explanation, batch, stems, options)))
+                finish(keep=1)  # the next batch's inference overlaps these writes
+            finish(keep=0)
             if bar:
                 bar.update(len(paths), finalize=True)
         except KeyboardInterrupt:
@@ -204,8 +228,17 @@ def write_heatmaps(
             report.error = f"{type(error).__name__}: {error}"
             raise
         finally:
+            _settle(in_flight, report)
             _write_report(out_dir, report, min(options.report_top, len(explainer.class_names)))
     return report
+
+
+def _settle(in_flight: collections.deque, report: HeatmapReport) -> None:
+    """After a failure: record the batches whose files were all written, drop the others."""
+    for jobs, rows in in_flight:
+        futures.wait(jobs)
+        report.rows.extend(row for job, row in zip(jobs, rows) if job.exception() is None)
+    in_flight.clear()
 
 
 def _prediction_rows(explanation: Explanation, batch, stems: dict[Path, Path], options: HeatmapOptions) -> list[dict]:

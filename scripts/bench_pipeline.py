@@ -43,7 +43,7 @@ def images_per_second(dataset: tf.data.Dataset, step=None, batches: int = 20) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="configs/small_cpu.toml")
+    parser.add_argument("--config", default=str(Path(__file__).resolve().parent.parent / "configs" / "small_cpu.toml"))
     parser.add_argument("--images", type=int, default=400, help="images per class to generate (4 classes)")
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--json")

@@ -9,6 +9,7 @@ from PIL import Image
 
 import cam_keras
 from cam_keras.cli import main
+from conftest import CLASS_NAMES
 
 
 @pytest.fixture
@@ -43,9 +44,10 @@ def test_heatmap_writes_overlays_arrays_and_predictions(tmp_path, model_file, ph
         assert overlay.shape[1] >= 2 * shape[1]  # two captioned maps side by side
         assert overlay.shape[0] > shape[0]  # caption strip above the image
         with np.load(out / f"{stem}.npz") as arrays:
-            assert arrays["maps"].shape == (2, *shape)
             assert arrays["raw_maps"].shape == (2, 8, 8)
-            assert 0.0 <= arrays["maps"].min() and arrays["maps"].max() <= 1.0
+            assert tuple(arrays["image_size"]) == shape
+            assert list(arrays["class_names"]) == [CLASS_NAMES[i] for i in arrays["class_indices"]]
+            np.testing.assert_allclose(arrays["probabilities"].sum(), 1.0, rtol=1e-5)
     rows = read_csv(out / "predictions.csv")
     assert len(rows) == 4
     assert {row["top1"] for row in rows} <= {"circle", "square", "triangle"}
@@ -61,7 +63,11 @@ def test_heatmap_named_class_and_input_size_and_mat(tmp_path, model_file, photo_
     import scipy.io
 
     arrays = scipy.io.loadmat(out / "top.mat")
-    assert arrays["maps"].shape == (1, 16, 24)
+    assert arrays["raw_maps"].shape == (1, 8, 8)
+    from cam_keras.render import caption
+
+    strip = caption(np.zeros((1, 1, 3), np.uint8), "square (p=0.00)").shape[0] - 1
+    assert Image.open(out / "top.png").size[1] - strip == 16  # overlay at the requested 16x24
     assert read_csv(out / "predictions.csv")[0]["explained"] == "square"
 
 

@@ -153,3 +153,27 @@ def test_mirrored_strategy_trains_on_two_logical_cpus(tmp_path, shapes_dir):
     marker = [line for line in completed.stdout.splitlines() if line.startswith("REPLICAS_OK")]
     assert marker and marker[0].split()[1] == "2" and np.isfinite(float(marker[0].split()[2]))
     assert (tmp_path / "run" / "model.keras").is_file()
+
+
+@pytest.mark.parametrize("kill_after_steps", [3, 5 + 2])
+def test_resume_from_kills_at_several_points(tmp_path, shapes_dir, kill_after_steps):
+    run = tmp_path / "run"
+    config = TrainConfig(finetune_epochs=2, **TINY)
+    with pytest.raises(Interrupt):
+        fine_tune(shapes_dir, run, config, callbacks=[InterruptAfter(kill_after_steps)], verbose=0)
+    result = fine_tune(shapes_dir, run, resume=True, verbose=0)
+    assert int(result.model.optimizer.iterations.numpy()) == 2 * 5
+    assert [row["epoch"] for row in history_rows(run)] == ["0", "1"]
+
+
+def test_resume_after_a_kill_during_a_checkpoint_write(tmp_path, shapes_dir):
+    run = tmp_path / "run"
+    config = TrainConfig(finetune_epochs=3, **TINY)
+    with pytest.raises(Interrupt):
+        fine_tune(shapes_dir, run, config, callbacks=[InterruptAfter(2 * 5 + 1)], verbose=0)
+    latest = run / "backup" / "finetune" / "latest.weights.h5"
+    assert (run / "backup" / "finetune" / "latest.weights.h5.bkp").exists()
+    latest.write_bytes(latest.read_bytes()[:1000])  # the kill hit while epoch 2's backup was being written
+    result = fine_tune(shapes_dir, run, resume=True, verbose=0)
+    assert int(result.model.optimizer.iterations.numpy()) == 3 * 5
+    assert cam_keras.load_model(run / "model.keras").output_shape == (None, 2)

@@ -45,7 +45,7 @@ class BaseCAM(abc.ABC):
         classes: ClassSpec = None,
         *,
         top_k: int = 1,
-        upsample: bool = True,
+        upsample: bool | tuple[int, int] = True,
     ) -> Explanation:
         """Explain images of any size (resized to the model input).
 
@@ -54,7 +54,8 @@ class BaseCAM(abc.ABC):
             classes: ``None`` for the top-``top_k`` predictions, ``"all"``, a class name or
                 index for every image, or one per image (see :func:`resolve_classes`).
             top_k: how many predicted classes to explain when ``classes`` is ``None``.
-            upsample: scale ``maps`` to the model input size (else keep feature resolution).
+            upsample: scale ``maps`` to the model input size (``True``), to a given
+                ``(height, width)``, or keep feature resolution (``False``).
 
         Example:
             >>> explanation = CAM(model)("photo.jpg", top_k=3)
@@ -65,7 +66,12 @@ class BaseCAM(abc.ABC):
         return Explanation(images=originals, class_names=self.class_names, method=self.method, **arrays)
 
     def explain_batch(
-        self, batch: np.ndarray | tf.Tensor, classes: ClassSpec = None, *, top_k: int = 1, upsample: bool = True
+        self,
+        batch: np.ndarray | tf.Tensor,
+        classes: ClassSpec = None,
+        *,
+        top_k: int = 1,
+        upsample: bool | tuple[int, int] = True,
     ) -> dict[str, np.ndarray]:
         """Maps for a batch already at model input size.
 
@@ -87,15 +93,20 @@ class BaseCAM(abc.ABC):
             indices,
             num_targets=num_targets,
             all_classes=all_classes,
-            upsample=upsample,
+            upsample=tuple(upsample) if isinstance(upsample, (tuple, list)) else bool(upsample),
         )
         return {name: value.numpy() for name, value in outputs.items()}
 
     def _explain_batch(
-        self, images: tf.Tensor, indices: tf.Tensor | None, num_targets: int, all_classes: bool, upsample: bool
+        self,
+        images: tf.Tensor,
+        indices: tf.Tensor | None,
+        num_targets: int,
+        all_classes: bool,
+        upsample: bool | tuple[int, int],
     ) -> dict[str, tf.Tensor]:
         raw, logits, selected = self._raw_maps(images, indices, num_targets, all_classes)
-        size = self.input_size if upsample else raw.shape[1:3]
+        size = upsample if isinstance(upsample, tuple) else self.input_size if upsample else raw.shape[1:3]
         maps = upsample_and_normalize(raw, size)
         return {
             "raw_maps": tf.transpose(raw, [0, 3, 1, 2]),

@@ -55,11 +55,14 @@ class CAM(BaseCAM):
         logits = tf.matmul(tf.reduce_mean(features, axis=[1, 2]), kernel) + bias
         selected = select_classes(logits, indices, num_targets, all_classes)
         if all_classes:
-            maps = tf.einsum("bhwk,kc->bhwc", features, kernel)
+            maps = tf.tensordot(features, kernel, axes=1)  # (batch, h, w, classes)
             class_bias = bias[None, None, None, :]
         else:
-            weights = tf.gather(tf.transpose(kernel), selected)  # (batch, n, channels)
-            maps = tf.einsum("bhwk,bnk->bhwn", features, weights)
+            weights = tf.gather(kernel, selected, axis=1)  # (channels, batch, n)
+            weights = tf.transpose(weights, [1, 0, 2])  # (batch, channels, n)
+            shape = tf.shape(features)
+            flat = tf.reshape(features, [shape[0], shape[1] * shape[2], shape[3]])
+            maps = tf.reshape(tf.matmul(flat, weights), [shape[0], shape[1], shape[2], num_targets])
             class_bias = tf.gather(bias, selected)[:, None, None, :]
         if self.include_bias:
             maps = maps + class_bias

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +40,12 @@ class Explanation:
     logits: np.ndarray
     class_names: tuple[str, ...]
     method: str
+    _resized: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.images)
 
-    @property
+    @functools.cached_property
     def probabilities(self) -> np.ndarray:
         """Softmax of the logits, ``(batch, classes)``."""
         return tf.nn.softmax(self.logits, axis=-1).numpy()
@@ -65,10 +67,14 @@ class Explanation:
     def maps_at(self, index: int, size: Size | None = None) -> np.ndarray:
         """Maps of image ``index`` in [0, 1], ``(n, height, width)``, bilinearly resized from
         the raw maps to ``size`` (default: the original image size)."""
-        size = self.images[index].shape[:2] if size is None else size
-        raw = np.transpose(self.raw_maps[index], (1, 2, 0))[None]
-        scaled = upsample_and_normalize(tf.constant(raw), size)
-        return np.transpose(scaled[0].numpy(), (2, 0, 1))
+        size = tuple(self.images[index].shape[:2] if size is None else size)
+        if size == self.maps.shape[2:]:
+            return self.maps[index]
+        if (index, size) not in self._resized:
+            raw = np.transpose(self.raw_maps[index], (1, 2, 0))[None]
+            scaled = upsample_and_normalize(tf.constant(raw), size)
+            self._resized[index, size] = np.transpose(scaled[0].numpy(), (2, 0, 1))
+        return self._resized[index, size]
 
     def overlay(
         self, index: int, target: int = 0, colormap: str = "jet", alpha: float = 0.5, size: Size | None = None
@@ -126,12 +132,15 @@ class Explanation:
             written.append(write_arrays(directory / f"{stem}_{i}.npz", self.arrays(i)))
         return written
 
-    def arrays(self, index: int, size: Size | None = None) -> dict[str, np.ndarray]:
-        """What programs read about image ``index``: raw maps, maps scaled to ``size``
-        (default original), class indices and names, logits, probabilities."""
+    def arrays(self, index: int) -> dict[str, np.ndarray]:
+        """What programs read about image ``index``: raw maps at feature resolution
+        ``(n, h, w)`` float32, class indices and names, logits, probabilities, and the
+        original ``image_size`` (height, width). Scaled maps at any size are one call away:
+        ``cam_keras.cam.maps.upsample_and_normalize(raw_maps.transpose(1, 2, 0)[None], size)``
+        (they are not stored: full-size float maps of photos take megabytes each)."""
         return {
             "raw_maps": self.raw_maps[index],
-            "maps": self.maps_at(index, size),
+            "image_size": np.array(self.images[index].shape[:2]),
             "class_indices": self.class_indices[index],
             "class_names": np.array(self.labels(index)),
             "logits": self.logits[index],
