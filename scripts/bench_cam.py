@@ -6,6 +6,7 @@ the same model on the same batch (warm-up excluded, median of interleaved repeat
     python scripts/bench_cam.py                          # ResNet50 at 224, batch 16 and 1
     python scripts/bench_cam.py --backbone small_cnn --size 64
     python scripts/bench_cam.py --tf-keras-vis           # also tf-keras-vis Gradcam(++), if installed
+    python scripts/bench_cam.py --methods gradcam --target-layer conv4_block6_out   # an earlier layer
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import cam_keras
 from _bench import machine, print_table, time_interleaved, write_json
 
 
-def candidates(model, batch: np.ndarray, methods: list[str], xla: bool, tf_keras_vis: bool):
+def candidates(model, batch: np.ndarray, methods: list[str], xla: bool, tf_keras_vis: bool, target_layer: str | None = None):
     images = tf.constant(batch)
     forward = tf.function(lambda x: model(x, training=False), jit_compile=xla)
     cam = cam_keras.CAM(model, jit_compile=xla)
@@ -33,7 +34,7 @@ def candidates(model, batch: np.ndarray, methods: list[str], xla: bool, tf_keras
         "cam all classes, raw": lambda: cam.explain_batch(images, "all", upsample=False),
     }
     for method in methods:
-        explainer = cam_keras.make_explainer(model, method, jit_compile=xla)
+        explainer = cam_keras.make_explainer(model, method, target_layer if method != "cam" else None, jit_compile=xla)
         runs[method] = lambda explainer=explainer: explainer.explain_batch(images)
     maps = {}
     if tf_keras_vis:
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--methods", nargs="*", default=["gradcam", "gradcam++", "layercam"])
     parser.add_argument("--xla", action="store_true", help="jit_compile every candidate")
+    parser.add_argument("--target-layer", help="target layer of the gradient methods (default: GAP input)")
     parser.add_argument("--tf-keras-vis", action="store_true", help="compare with tf-keras-vis (pip install tf-keras-vis)")
     parser.add_argument("--json", help="write results here")
     args = parser.parse_args()
@@ -85,7 +87,7 @@ def main() -> None:
     results = []
     for batch_size in args.batch_sizes:
         batch = np.random.default_rng(0).uniform(0, 255, (batch_size, args.size, args.size, 3)).astype(np.float32)
-        runs, correlations = candidates(model, batch, args.methods, args.xla, args.tf_keras_vis)
+        runs, correlations = candidates(model, batch, args.methods, args.xla, args.tf_keras_vis, args.target_layer)
         seconds = time_interleaved(runs, args.repeats)
         for name, value in seconds.items():
             results.append({
