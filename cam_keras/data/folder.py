@@ -193,7 +193,8 @@ def make_dataset(
     sample weights (B,) float32)`` pipeline with a known number of batches.
 
     Training pipelines shuffle every epoch and apply ``augmentation`` (see :func:`augment`);
-    both decode in parallel and prefetch.
+    both decode in parallel, keep a deterministic order (a seeded run repeats exactly, up to
+    the CPU kernels' own nondeterminism) and prefetch.
     A file that fails to decode here (it changed after the scan) is logged and gets weight
     0, so it never counts, and the epoch length stays known. ``weights_by_class`` (see
     :func:`class_weights`) multiplies each sample's weight by its class weight.
@@ -216,7 +217,7 @@ def make_dataset(
     dataset = tf.data.Dataset.from_tensor_slices((list(files.paths), np.array(files.labels, np.int32)))
     if training:
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if cache:
         dataset = dataset.cache()
     if training and augmentation != "none":
