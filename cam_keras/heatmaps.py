@@ -105,7 +105,7 @@ def _decode(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
 def _decoded_batches(
     paths: Sequence[Path], size: tuple[int, int], batch_size: int, pool: futures.Executor, report: HeatmapReport
 ) -> Iterator[list[tuple[Path, np.ndarray, np.ndarray]]]:
-    """Yield batches of ``(path, original, resized)``, decoding up to two batches ahead."""
+    """Yield batches of ``(path, original, resized)``, decoding up to three batches ahead."""
     pending: collections.deque = collections.deque()
     queue = iter(paths)
     batch: list = []

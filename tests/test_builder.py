@@ -27,6 +27,14 @@ def test_named_backbones_build_with_gap_input_as_feature_layer(backbone, size, f
     assert tuple(gap.input.shape[1:]) == feature_shape
 
 
+def test_every_keras_application_is_registered():
+    names = cam_keras.available_backbones()
+    for expected in ["resnet50", "inception_v3", "vgg19", "mobilenetv3small", "efficientnetb0", "convnexttiny"]:
+        assert expected in names
+    model = cam_keras.build_model("mobilenetv3small", num_classes=2, input_size=32)
+    assert len(cam_keras.find_cam_head(model).feature_model.output_shape) == 4
+
+
 def test_vgg_cut_before_last_pool_doubles_map_resolution():
     model = cam_keras.build_model("vgg19", num_classes=2, input_size=64, drop_last_pool=True)
     head = cam_keras.find_cam_head(model)

@@ -3,7 +3,6 @@ import shutil
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from cam_keras.data.folder import class_weights, fit_image, make_dataset, scan_class_folders, stratified_split
 from cam_keras.errors import DatasetError

@@ -52,6 +52,18 @@ def application_backbones() -> dict[str, BackboneSpec]:
             # Prefer the module named after the model (resnet50 over resnet).
             if name not in specs or name == module_name:
                 specs[name] = BackboneSpec(name, constructor, module_name)
+    # Some constructors (MobileNetV3Small/Large) are exported only at the top level: pair
+    # them with the submodule whose name starts theirs.
+    known = {spec.constructor for spec in specs.values()}
+    modules = {spec.module for spec in specs.values()} | {
+        m for m in dir(keras.applications) if hasattr(getattr(keras.applications, m), "preprocess_input")
+    }
+    for attr in dir(keras.applications):
+        constructor = getattr(keras.applications, attr)
+        if attr[:1].isupper() and callable(constructor) and constructor not in known:
+            owners = [m for m in modules if _canonical(attr).startswith(_canonical(m))]
+            if owners:
+                specs[attr.lower()] = BackboneSpec(attr.lower(), constructor, max(owners, key=len))
     return specs
 
 
