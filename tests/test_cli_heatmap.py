@@ -103,3 +103,17 @@ def test_existing_output_is_not_clobbered_without_overwrite(tmp_path, model_file
 def test_missing_model_file_is_a_clear_error(tmp_path, photo_dir, capsys):
     assert main(["heatmap", "--model", str(tmp_path / "nope.keras"), str(photo_dir), "--out", str(tmp_path / "o")]) == 2
     assert "nope.keras: no such model file" in capsys.readouterr().err
+
+
+def test_cli_reference_covers_every_subcommand():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "build_docs.py"
+    spec = importlib.util.spec_from_file_location("build_docs", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = module.cli_reference()
+    for command in ["demo", "train", "heatmap", "evaluate"]:
+        assert f"## `cam-keras {command}`" in text
+    assert "--method" in text and "--resume" in text
