@@ -175,6 +175,10 @@ def write_heatmaps(
     ``KeyboardInterrupt`` or an ``OSError`` while writing (disk full, permissions) the files
     already written stay valid (every write is atomic), the report records how far the job
     got (``interrupted`` / ``error``), and the exception is re-raised.
+
+    Example:
+        >>> report = write_heatmaps(CAM(model), ["photos/"], "maps/", HeatmapOptions(top_k=3))
+        >>> report.succeeded, report.skipped
     """
     options = options or HeatmapOptions()
     out_dir = Path(out_dir)

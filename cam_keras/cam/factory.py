@@ -32,6 +32,9 @@ def make_explainer(
         method: ``"auto"`` (CAM when the model has a GAP -> Dense head, else Grad-CAM),
             or one of ``cam``, ``gradcam``, ``gradcam++``, ``layercam``, ``scorecam``.
         target_layer: layer for the gradient methods (default: last 4-D feature map).
+
+    Example:
+        >>> make_explainer(model, "gradcam++", target_layer="conv4_block6_out")(images).show()
     """
     if method == "auto":
         try:

@@ -92,6 +92,9 @@ class GradCAMPlusPlus(GradientCAM):
     .. math:: a_k(x, y) = \frac{G_k^2}{2 G_k^2 + \sum_{x',y'} A_k(x', y')\, G_k^3}, \qquad
               \alpha_k = \sum_{x,y} a_k(x, y)\, \operatorname{ReLU}(G_k(x, y)), \qquad
               M = \operatorname{ReLU}\Big(\sum_k \alpha_k A_k\Big)
+
+    Example:
+        >>> GradCAMPlusPlus(model)(images, top_k=2).show()
     """
 
     method = "gradcam++"
@@ -108,6 +111,9 @@ class LayerCAM(GradientCAM):
     r"""Layer-CAM (Jiang et al., IEEE TIP 2021): pixel-wise positive gradients as weights.
 
     .. math:: M = \operatorname{ReLU}\Big(\sum_k \operatorname{ReLU}(G_k) \odot A_k\Big)
+
+    Example:
+        >>> LayerCAM(model, target_layer="conv3_block4_out")(images).show()  # finer, earlier layer
     """
 
     method = "layercam"

@@ -18,6 +18,10 @@ def upsample_and_normalize(maps: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
     """Bilinearly resize ``(batch, h, w, n)`` maps to ``size = (H, W)``, then min-max scale.
 
     Returns ``(batch, H, W, n)`` float32 in [0, 1].
+
+    Example:
+        >>> upsample_and_normalize(tf.random.uniform((2, 7, 7, 1)), (224, 224)).shape
+        TensorShape([2, 224, 224, 1])
     """
     if tuple(maps.shape[1:3]) != tuple(size):
         maps = tf.image.resize(maps, size, method="bilinear")

@@ -23,6 +23,9 @@ class ScoreCAM(TapForward):
 
     Args:
         mask_batch_size: masked images per forward pass.
+
+    Example:
+        >>> ScoreCAM(model, mask_batch_size=32)(images[:4]).show()
     """
 
     method = "scorecam"

@@ -26,6 +26,10 @@ def resolve_classes(
 
     Returns:
         ``None``, ``"all"``, or an ``int32`` array ``(batch_size, n)``.
+
+    Example:
+        >>> resolve_classes(["dog", 0], 2, ("cat", "dog")).tolist()
+        [[1], [0]]
     """
     if classes is None or (isinstance(classes, str) and classes == ALL_CLASSES):
         return classes

@@ -30,6 +30,10 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
 
     Raises:
         ImageError: the file is empty, not an image, truncated, or larger than ``max_pixels``.
+
+    Example:
+        >>> load_image("photo.jpg").shape  # (height, width, 3) uint8
+        (480, 640, 3)
     """
     path = Path(path)
     try:
@@ -96,7 +100,12 @@ def is_image_name(path: Path) -> bool:
 
 def find_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     """Image files among ``inputs``: files as given, folders searched recursively (sorted,
-    symlink loops and hidden folders skipped)."""
+    symlink loops and hidden folders skipped).
+
+    Example:
+        >>> find_images(["photos/", "extra.png"])[:2]
+        [PosixPath('photos/a/1.jpg'), PosixPath('photos/a/2.jpg')]
+    """
     found: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():

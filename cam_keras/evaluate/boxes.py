@@ -31,12 +31,23 @@ def component_boxes(heatmap: np.ndarray, threshold: float = 0.2) -> list[tuple[i
 
 def box_from_map(heatmap: np.ndarray, threshold: float = 0.2) -> Box:
     """The paper's box: bounding box of the largest connected region of the map above
-    ``threshold`` times its maximum (Zhou et al., 2016, Sec. 3)."""
+    ``threshold`` times its maximum (Zhou et al., 2016, Sec. 3).
+
+    Example:
+        >>> heatmap = np.zeros((8, 8)); heatmap[2:5, 3:7] = 1.0
+        >>> box_from_map(heatmap)
+        (3, 2, 7, 5)
+    """
     return component_boxes(heatmap, threshold)[0][1]
 
 
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two boxes (0 when either is empty)."""
+    """Intersection over union of two boxes (0 when either is empty).
+
+    Example:
+        >>> iou((0, 0, 10, 10), (5, 0, 15, 10))
+        0.3333333333333333
+    """
     width = min(a[2], b[2]) - max(a[0], b[0])
     height = min(a[3], b[3]) - max(a[1], b[1])
     inter = max(0.0, width) * max(0.0, height)

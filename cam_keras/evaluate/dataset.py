@@ -65,6 +65,10 @@ def evaluate_localization(
     image's original size; ``masks_dir`` (same relative paths) adds PxAP. Images without
     boxes are skipped with one warning and listed in ``Evaluation.skipped``; so are
     unreadable files. ``threshold`` is the paper's box threshold (fraction of the map max).
+
+    Example:
+        >>> evaluation = evaluate_localization(CAM(model), "data/test", threshold=0.5)
+        >>> print(format_summary(evaluation.summary))
     """
     data_dir = Path(data_dir)
     boxes = read_boxes(boxes_csv or data_dir / "boxes.csv")

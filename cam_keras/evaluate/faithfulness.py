@@ -91,7 +91,12 @@ class FaithfulnessScores:
 def faithfulness(
     model: keras.Model, images: np.ndarray, maps: np.ndarray, classes: np.ndarray, steps: int = 16, batch_size: int = 64
 ) -> FaithfulnessScores:
-    """All four scores for maps ``(batch, H, W)`` in [0, 1] of ``classes`` on ``images``."""
+    """All four scores for maps ``(batch, H, W)`` in [0, 1] of ``classes`` on ``images``.
+
+    Example:
+        >>> maps = CAM(model).explain_batch(images, labels.tolist())["maps"][:, 0]
+        >>> faithfulness(model, images, maps, labels).deletion_auc
+    """
     deletion, insertion = perturbation_curves(model, images, maps, classes, steps, batch_size)
     full = deletion[:, 0]
     masked = _probabilities(model, images * maps[..., None], classes, batch_size)

@@ -51,6 +51,11 @@ class LocalizationMetrics:
     Args:
         threshold: map threshold of the paper's box protocol (fraction of the map maximum).
         iou_threshold: IoU at which a box counts as correct.
+
+    Example:
+        >>> metrics = LocalizationMetrics(threshold=0.2)
+        >>> metrics.update(true_class=0, ranked_classes=[0, 2], true_map=m0, ranked_maps=[m0, m2], truths=[(4, 4, 30, 30)])
+        >>> metrics.summary()["top1_loc"]
     """
 
     threshold: float = 0.2

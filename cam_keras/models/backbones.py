@@ -68,7 +68,12 @@ def application_backbones() -> dict[str, BackboneSpec]:
 
 
 def available_backbones() -> list[str]:
-    """Names accepted by :func:`cam_keras.build_model`'s ``backbone`` argument."""
+    """Names accepted by :func:`cam_keras.build_model`'s ``backbone`` argument.
+
+    Example:
+        >>> "inception_v3" in available_backbones()
+        True
+    """
     return [SMALL_CNN, *sorted(application_backbones())]
 
 

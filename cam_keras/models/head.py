@@ -61,6 +61,11 @@ def find_cam_head(model: keras.Model) -> CamHead:
 
     Raises:
         HeadNotFoundError: naming the layer found where GAP or Dense was expected.
+
+    Example:
+        >>> head = find_cam_head(model)
+        >>> head.feature_layer, head.feature_model.output_shape
+        ('conv5_block3_out', (None, 7, 7, 2048))
     """
     if len(model.outputs) != 1:
         raise HeadNotFoundError(f"model {model.name!r} has {len(model.outputs)} outputs; CAM needs one")

@@ -19,6 +19,9 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
 
     The archive stays a normal Keras file (``keras.saving.load_model`` reads it); the extra
     ``cam_keras.json`` entry holds the class names.
+
+    Example:
+        >>> save_model(model, "runs/first/model.keras")
     """
     path = Path(path)
     if path.suffix != ".keras":
@@ -37,6 +40,11 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Mode
         path: a file written by :func:`save_model` or by ``model.save``.
         safe_mode: keep Keras' safe mode, which refuses to deserialize Python code (lambda
             layers). Pass ``False`` only for files from a source you trust.
+
+    Example:
+        >>> model = load_model("runs/first/model.keras")
+        >>> cam_keras.model_info(model).class_names
+        ('cat', 'dog')
     """
     path = Path(path)
     if not path.is_file():

@@ -19,6 +19,11 @@ def colormap_table(name: str = "jet") -> np.ndarray:
 
 
 def colorize(heatmap: np.ndarray, colormap: str = "jet") -> np.ndarray:
-    """Map ``(h, w)`` values in [0, 1] to an RGB image ``(h, w, 3)`` uint8."""
+    """Map ``(h, w)`` values in [0, 1] to an RGB image ``(h, w, 3)`` uint8.
+
+    Example:
+        >>> colorize(np.linspace(0, 1, 16).reshape(4, 4), "turbo").shape
+        (4, 4, 3)
+    """
     levels = np.clip(np.nan_to_num(heatmap) * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return colormap_table(colormap)[levels]

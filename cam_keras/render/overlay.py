@@ -18,7 +18,11 @@ def overlay(
     image: np.ndarray, heatmap: np.ndarray, colormap: str = "jet", alpha: float = 0.5
 ) -> np.ndarray:
     """Blend a colorized ``(h, w)`` heatmap in [0, 1] over an ``(h, w, 3)`` RGB image in
-    [0, 255]; returns uint8."""
+    [0, 255]; returns uint8.
+
+    Example:
+        >>> picture = overlay(image, explanation.maps_at(0)[0], colormap="jet", alpha=0.4)
+    """
     if image.shape[:2] != heatmap.shape:
         raise ValueError(f"image {image.shape[:2]} and heatmap {heatmap.shape} differ in size")
     blended = (1.0 - alpha) * image.astype(np.float32) + alpha * colorize(heatmap, colormap)
@@ -64,7 +68,11 @@ def caption(image: np.ndarray, text: str) -> np.ndarray:
 
 
 def grid(tiles: Sequence[np.ndarray], columns: int = 4, tile_size: int = 160, gap: int = 4) -> np.ndarray:
-    """Tile images into one picture; each is scaled to fit a ``tile_size`` square cell."""
+    """Tile images into one picture; each is scaled to fit a ``tile_size`` square cell.
+
+    Example:
+        >>> write_png("grid.png", grid([explanation.overlay(i) for i in range(8)], columns=4))
+    """
     if not tiles:
         raise ValueError("grid needs at least one image")
     columns = max(1, min(columns, len(tiles)))

@@ -102,7 +102,11 @@ def config_fields() -> set[str]:
 
 def load_config(path: str | os.PathLike | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
     """Defaults, then the TOML file at ``path`` (if any), then ``overrides`` whose value is not
-    ``None``. Unknown keys are errors that name the key and the file."""
+    ``None``. Unknown keys are errors that name the key and the file.
+
+    Example:
+        >>> config = load_config("configs/resnet50_gpu.toml", {"batch_size": 32})
+    """
     values: dict[str, Any] = {}
     if path is not None:
         path = Path(path)

@@ -21,6 +21,10 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     - ``mirrored``: synchronous data parallelism over all GPUs, or over all logical CPU
       devices when there is no GPU (useful for testing).
     - ``multiworker``: ``MultiWorkerMirroredStrategy`` configured by ``TF_CONFIG``.
+
+    Example:
+        >>> make_strategy("mirrored").num_replicas_in_sync  # GPUs, or logical CPUs without GPU
+        2
     """
     if name not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, not {name!r}")
