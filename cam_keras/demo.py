@@ -44,7 +44,12 @@ QUICK = DemoPlan(image_size=32, train_per_class=24, test_per_class=8, epochs=2, 
 
 
 def run_demo(out_dir: str | os.PathLike, plan: DemoPlan = FULL, seed: int = 0, verbose: int | None = None) -> dict:
-    """Run the whole demo in ``out_dir`` (must be new or empty) and return the report."""
+    """Run the whole demo in ``out_dir`` (must be new or empty) and return the report.
+
+    Example:
+        >>> report = run_demo("demo_out", QUICK)
+        >>> report["top1_loc"], report["threshold"]
+    """
     out_dir = Path(out_dir)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -94,7 +99,11 @@ def run_demo(out_dir: str | os.PathLike, plan: DemoPlan = FULL, seed: int = 0, v
 
 
 def describe(report: dict, out_dir: str | os.PathLike) -> str:
-    """What to tell the user after a demo run."""
+    """What to tell the user after a demo run.
+
+    Example:
+        >>> print(describe(report, "demo_out"))
+    """
     out_dir = Path(out_dir)
     paper = report["metrics_paper_threshold"]
     lines = [

@@ -16,7 +16,12 @@ ImageLike = Union[str, os.PathLike, np.ndarray, Image.Image]
 
 def as_rgb(image: ImageLike) -> np.ndarray:
     """One image as ``(h, w, 3)`` RGB in [0, 255]: uint8 arrays, files and PIL images as
-    uint8, other arrays as float32 (never rounded). Paths go through :func:`load_image`."""
+    uint8, other arrays as float32 (never rounded). Paths go through :func:`load_image`.
+
+    Example:
+        >>> as_rgb(np.zeros((5, 5), np.uint8)).shape
+        (5, 5, 3)
+    """
     if isinstance(image, (str, os.PathLike)):
         return load_image(Path(image))
     if isinstance(image, Image.Image):
@@ -46,6 +51,11 @@ def prepare_batch(
     Returns:
         ``(batch, originals)``: float32 ``(batch, height, width, 3)`` and the original RGB
         images (see :func:`as_rgb`).
+
+    Example:
+        >>> batch, originals = prepare_batch(["a.jpg", "b.png"], (224, 224))
+        >>> batch.shape
+        (2, 224, 224, 3)
     """
     if isinstance(images, (str, os.PathLike, Image.Image)) or (
         isinstance(images, np.ndarray) and images.ndim in (2, 3)

@@ -8,7 +8,12 @@ import tensorflow as tf
 
 
 def normalize_maps(maps: tf.Tensor) -> tf.Tensor:
-    """Min-max scale each map of ``(batch, h, w, n)`` to [0, 1]; constant maps become 0."""
+    """Min-max scale each map of ``(batch, h, w, n)`` to [0, 1]; constant maps become 0.
+
+    Example:
+        >>> normalize_maps(tf.constant([[[[1.0], [3.0]]]])).numpy().ravel().tolist()
+        [0.0, 1.0]
+    """
     low = tf.reduce_min(maps, axis=[1, 2], keepdims=True)
     high = tf.reduce_max(maps, axis=[1, 2], keepdims=True)
     return tf.math.divide_no_nan(maps - low, high - low)

@@ -74,6 +74,10 @@ def scan_class_folders(
     Raises:
         DatasetError: naming the missing root, an empty or missing class folder, or a
             dataset with fewer than two classes.
+
+    Example:
+        >>> files = scan_class_folders("photos/")
+        >>> files.class_names, files.class_counts()
     """
     root = Path(root)
     if not root.is_dir():
@@ -111,7 +115,11 @@ def scan_class_folders(
 
 def stratified_split(files: LabeledFiles, fraction: float, seed: int = 0) -> tuple[LabeledFiles, LabeledFiles]:
     """Split into (train, validation) with ``fraction`` of every class in validation
-    (at least one image per class with two or more); the same seed gives the same split."""
+    (at least one image per class with two or more); the same seed gives the same split.
+
+    Example:
+        >>> train, validation = stratified_split(files, 0.2, seed=0)
+    """
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"validation fraction must be between 0 and 1, got {fraction}")
     rng = np.random.default_rng(seed)
@@ -129,7 +137,12 @@ def stratified_split(files: LabeledFiles, fraction: float, seed: int = 0) -> tup
 
 def fit_image(image: np.ndarray, size: tuple[int, int], policy: str = "squash") -> np.ndarray:
     """Resize ``(h, w, 3)`` uint8 to ``size``: ``squash`` (ignore aspect), ``crop`` (fill
-    then center-crop) or ``pad`` (fit inside, pad with black)."""
+    then center-crop) or ``pad`` (fit inside, pad with black).
+
+    Example:
+        >>> fit_image(np.zeros((10, 40, 3), np.uint8), (32, 32), "pad").shape
+        (32, 32, 3)
+    """
     target = (size[1], size[0])
     picture = Image.fromarray(image)
     if policy == "squash":
@@ -160,7 +173,12 @@ AUGMENTATIONS = ("none", "flip", "standard")
 def augment(image: tf.Tensor, level: str = "standard") -> tf.Tensor:
     """Augment one ``(H, W, 3)`` float image in [0, 255]: ``flip`` is a random horizontal
     flip; ``standard`` adds a random shift-and-crop (up to 1/8 of the side) and small
-    brightness/contrast jitter; ``none`` returns the image."""
+    brightness/contrast jitter; ``none`` returns the image.
+
+    Example:
+        >>> augment(tf.zeros((64, 64, 3)), "flip").shape
+        TensorShape([64, 64, 3])
+    """
     if level not in AUGMENTATIONS:
         raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, not {level!r}")
     if level == "none":
@@ -198,6 +216,11 @@ def make_dataset(
     A file that fails to decode here (it changed after the scan) is logged and gets weight
     0, so it never counts, and the epoch length stays known. ``weights_by_class`` (see
     :func:`class_weights`) multiplies each sample's weight by its class weight.
+
+    Example:
+        >>> images, labels, weights = next(iter(make_dataset(files, (64, 64), 32, training=True)))
+        >>> images.shape, labels.shape, weights.shape
+        (TensorShape([32, 64, 64, 3]), TensorShape([32]), TensorShape([32]))
     """
     decode = _decoder(tuple(image_size), policy)
     per_class = np.ones(len(files.class_names), np.float32)
@@ -226,6 +249,11 @@ def make_dataset(
 
 
 def class_weights(files: LabeledFiles) -> dict[int, float]:
-    """``total / (classes * count)`` per class, for :func:`make_dataset`'s ``weights_by_class``."""
+    """``total / (classes * count)`` per class, for :func:`make_dataset`'s ``weights_by_class``.
+
+    Example:
+        >>> class_weights(files)
+        {0: 0.75, 1: 1.5}
+    """
     counts = files.class_counts()
     return {label: float(len(files) / (len(counts) * count)) for label, count in enumerate(counts) if count}

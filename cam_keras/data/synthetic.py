@@ -110,6 +110,11 @@ def make_example(shape: str, spec: SyntheticSpec, rng: np.random.Generator) -> t
 
     Returns:
         ``(image (S, S, 3) uint8, mask (S, S) bool, box (xmin, ymin, xmax, ymax))``.
+
+    Example:
+        >>> image, mask, box = make_example("cross", SyntheticSpec(), np.random.default_rng(0))
+        >>> image.shape, mask.shape
+        ((64, 64, 3), (64, 64))
     """
     size = spec.image_size
     canvas = _background(spec, rng)
@@ -132,7 +137,11 @@ def make_example(shape: str, spec: SyntheticSpec, rng: np.random.Generator) -> t
 
 
 def write_split(root: str | os.PathLike, mask_root: str | os.PathLike, per_class: int, spec: SyntheticSpec, seed: int) -> Path:
-    """Write ``per_class`` images of each class, ``boxes.csv`` and masks; returns ``root``."""
+    """Write ``per_class`` images of each class, ``boxes.csv`` and masks; returns ``root``.
+
+    Example:
+        >>> write_split("data/train", "data/masks/train", per_class=10, spec=SyntheticSpec(), seed=0)
+    """
     root, mask_root = Path(root), Path(mask_root)
     rng = np.random.default_rng(seed)
     rows = []
@@ -152,7 +161,11 @@ def write_split(root: str | os.PathLike, mask_root: str | os.PathLike, per_class
 def write_synthetic_dataset(
     root: str | os.PathLike, train_per_class: int = 300, test_per_class: int = 100, spec: SyntheticSpec | None = None, seed: int = 0
 ) -> Path:
-    """Write train and test splits (see module docstring); the same seed gives the same files."""
+    """Write train and test splits (see module docstring); the same seed gives the same files.
+
+    Example:
+        >>> root = write_synthetic_dataset("shapes", train_per_class=300, test_per_class=100)
+    """
     spec = spec or SyntheticSpec()
     root = Path(root)
     write_split(root / "train", root / "masks" / "train", train_per_class, spec, seed)

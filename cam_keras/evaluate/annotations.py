@@ -23,6 +23,10 @@ def read_boxes(path: str | os.PathLike) -> dict[str, list[Box]]:
     Raises:
         DatasetError: naming the file and row of a missing column, a non-number, or an
             empty box.
+
+    Example:
+        >>> read_boxes("data/test/boxes.csv")["circle/circle_00000.png"]
+        [(12, 20, 41, 47)]
     """
     path = Path(path)
     if not path.is_file():
@@ -47,7 +51,12 @@ def read_boxes(path: str | os.PathLike) -> dict[str, list[Box]]:
 def load_mask(masks_dir: str | os.PathLike, relative: str, size: tuple[int, int]) -> np.ndarray | None:
     """Boolean object mask for ``relative`` (same relative path under ``masks_dir``, any
     image format with the same stem), or ``None`` if there is none. ``size`` is the image's
-    ``(height, width)``; a mask of another size is an error naming it."""
+    ``(height, width)``; a mask of another size is an error naming it.
+
+    Example:
+        >>> load_mask("data/masks/test", "circle/circle_00000.png", (64, 64)).shape
+        (64, 64)
+    """
     candidates = sorted(Path(masks_dir, relative).parent.glob(Path(relative).stem + ".*"))
     if not candidates:
         return None

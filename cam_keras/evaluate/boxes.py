@@ -17,7 +17,13 @@ EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
 def component_boxes(heatmap: np.ndarray, threshold: float = 0.2) -> list[tuple[int, Box]]:
     """``(pixel count, box)`` of each connected region where ``heatmap >= threshold * max``,
-    largest first. A map with no positive maximum yields the whole image."""
+    largest first. A map with no positive maximum yields the whole image.
+
+    Example:
+        >>> heatmap = np.zeros((8, 8)); heatmap[0:2, 0:2] = 1.0; heatmap[4:8, 4:8] = 0.5
+        >>> component_boxes(heatmap, 0.2)
+        [(16, (4, 4, 8, 8)), (4, (0, 0, 2, 2))]
+    """
     peak = float(heatmap.max()) if heatmap.size else 0.0
     height, width = heatmap.shape
     if peak <= 0.0:
@@ -56,11 +62,21 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def best_iou(box: Sequence[float], truths: Sequence[Sequence[float]]) -> float:
-    """Highest IoU of ``box`` with any ground-truth box (any one match counts)."""
+    """Highest IoU of ``box`` with any ground-truth box (any one match counts).
+
+    Example:
+        >>> best_iou((0, 0, 10, 10), [(50, 50, 60, 60), (0, 0, 10, 10)])
+        1.0
+    """
     return max((iou(box, truth) for truth in truths), default=0.0)
 
 
 def scale_box(box: Sequence[float], from_size: tuple[int, int], to_size: tuple[int, int]) -> tuple[float, ...]:
-    """Rescale a box between image sizes given as ``(height, width)``."""
+    """Rescale a box between image sizes given as ``(height, width)``.
+
+    Example:
+        >>> scale_box((10, 20, 30, 40), (100, 50), (200, 100))
+        (20.0, 40.0, 60.0, 80.0)
+    """
     sy, sx = to_size[0] / from_size[0], to_size[1] / from_size[1]
     return (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)

@@ -119,7 +119,11 @@ def evaluate_faithfulness(
     explainer: BaseCAM, data_dir: str | os.PathLike, limit: int = 64, seed: int = 0, steps: int = 16
 ) -> FaithfulnessScores:
     """Deletion/insertion AUC and average drop/increase of the true-class maps on up to
-    ``limit`` images of ``DATA_DIR/<class>/<image>`` (chosen with ``seed``)."""
+    ``limit`` images of ``DATA_DIR/<class>/<image>`` (chosen with ``seed``).
+
+    Example:
+        >>> evaluate_faithfulness(CAM(model), "data/test", limit=64).deletion_auc
+    """
     files = scan_class_folders(data_dir, class_names=explainer.class_names, skip_empty=True)
     chosen = np.sort(np.random.default_rng(seed).permutation(len(files))[:limit])
     images = np.stack([resize_image(load_image(files.paths[i]), explainer.input_size) for i in chosen]).astype(np.float32)

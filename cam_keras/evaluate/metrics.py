@@ -24,7 +24,12 @@ THRESHOLDS = np.round(np.arange(0.0, 1.0, 0.01), 2)
 
 def box_accuracy_curve(heatmap: np.ndarray, truths: Sequence[Box], thresholds: np.ndarray = THRESHOLDS) -> np.ndarray:
     """Best IoU with the truths at each threshold: ``(len(thresholds), 2)`` float array whose
-    columns are (largest region only, best of all regions)."""
+    columns are (largest region only, best of all regions).
+
+    Example:
+        >>> box_accuracy_curve(heatmap, [(4, 4, 8, 8)]).shape  # 100 thresholds x 2
+        (100, 2)
+    """
     curve = np.zeros((len(thresholds), 2))
     for row, threshold in enumerate(thresholds):
         regions = component_boxes(heatmap, threshold)
@@ -34,7 +39,12 @@ def box_accuracy_curve(heatmap: np.ndarray, truths: Sequence[Box], thresholds: n
 
 
 def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
-    """Area under the precision-recall curve (step-wise, as in PxAP)."""
+    """Area under the precision-recall curve (step-wise, as in PxAP).
+
+    Example:
+        >>> average_precision(np.array([0.9, 0.1, 0.8]), np.array([True, False, True]))
+        1.0
+    """
     order = np.argsort(-scores, kind="stable")
     hits = positives[order].astype(np.float64)
     if hits.sum() == 0:

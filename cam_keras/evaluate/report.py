@@ -19,7 +19,11 @@ ROW_FIELDS = [
 
 
 def boxed_overlay(explainer: BaseCAM, row: dict, truths: list, class_names: tuple[str, ...]) -> np.ndarray:
-    """The predicted class's map over the image, its box in green, true boxes in red, captioned."""
+    """The predicted class's map over the image, its box in green, true boxes in red, captioned.
+
+    Example:
+        >>> write_png("row.png", boxed_overlay(CAM(model), evaluation.rows[0], [(4, 4, 30, 30)], ("cat", "dog")))
+    """
     explanation = explainer([row["path"]], classes=[row["predicted_class"]])
     picture = draw_boxes(explanation.overlay(0), [row["predicted_box"]])
     picture = draw_boxes(picture, truths, color=TRUE_BOX_COLOR)
@@ -32,7 +36,12 @@ def write_evaluation(
     evaluation: Evaluation, explainer: BaseCAM, out_dir: str | os.PathLike, samples: int = 16, extremes: int = 4
 ) -> dict[str, Path]:
     """Write ``report.json``, ``per_image.csv``, ``overlays/`` (a spread of ``samples``
-    images) and ``best_worst.png`` (the ``extremes`` best and worst true-class IoUs)."""
+    images) and ``best_worst.png`` (the ``extremes`` best and worst true-class IoUs).
+
+    Example:
+        >>> explainer = CAM(model)
+        >>> paths = write_evaluation(evaluate_localization(explainer, "data/test"), explainer, "evaluation/")
+    """
     out_dir = Path(out_dir)
     names = explainer.class_names
     report = {"metrics": evaluation.summary, "class_names": list(names), "skipped": evaluation.skipped}
@@ -54,7 +63,11 @@ def write_evaluation(
 
 
 def format_summary(summary: dict) -> str:
-    """The headline metrics as an aligned text table."""
+    """The headline metrics as an aligned text table.
+
+    Example:
+        >>> print(format_summary(evaluation.summary))
+    """
     keys = [
         ("images", "images"), ("top1_cls", "top-1 classification"), ("top5_cls", "top-5 classification"),
         ("top1_loc", "top-1 localization"), ("top5_loc", "top-5 localization"), ("gt_known_loc", "GT-known localization"),

@@ -89,6 +89,10 @@ def find_layer(model: keras.Model, name: str) -> GraphCursor:
 
     Raises:
         ValueError: no such layer, listing where it looked.
+
+    Example:
+        >>> find_layer(model, "resnet50/conv5_block3_out").lift().shape
+        (None, 7, 7, 2048)
     """
     parts = name.split("/")
     found = _search(model, parts[-1], tuple(parts[:-1]), ())
@@ -115,6 +119,10 @@ def last_feature_map(model: keras.Model) -> GraphCursor:
 
     Raises:
         ValueError: the model has no 4-D tensor on that path.
+
+    Example:
+        >>> last_feature_map(model).layer_path
+        'resnet50/conv5_block3_out'
     """
     cursor = GraphCursor(model.outputs[0])
     while len(cursor.tensor.shape) != 4:

@@ -35,7 +35,11 @@ class ModelInfo:
 
 
 def attach_info(model: keras.Model, info: ModelInfo) -> None:
-    """Record ``info`` on ``model`` (kept in memory; :func:`save_model` writes it to disk)."""
+    """Record ``info`` on ``model`` (kept in memory; :func:`save_model` writes it to disk).
+
+    Example:
+        >>> attach_info(model, ModelInfo(class_names=("cat", "dog")))
+    """
     num_outputs = model.output_shape[-1]
     if len(info.class_names) != num_outputs:
         raise ValueError(
@@ -45,7 +49,12 @@ def attach_info(model: keras.Model, info: ModelInfo) -> None:
 
 
 def model_info(model: keras.Model) -> ModelInfo:
-    """The model's :class:`ModelInfo`; foreign models get ``class_0``, ``class_1``... names."""
+    """The model's :class:`ModelInfo`; foreign models get ``class_0``, ``class_1``... names.
+
+    Example:
+        >>> model_info(model).class_names
+        ('cat', 'dog')
+    """
     info = getattr(model, _ATTRIBUTE, None)
     if info is not None:
         return info

@@ -56,7 +56,14 @@ class LogitsTap:
 
 @contextlib.contextmanager
 def capture(taps: Mapping[str, Tap]) -> Iterator[dict[str, tf.Tensor]]:
-    """Record each tap's tensor while the model runs inside the ``with`` block."""
+    """Record each tap's tensor while the model runs inside the ``with`` block.
+
+    Example:
+        >>> with capture({"act": Tap(model.get_layer("conv5_block3_out"))}) as recorded:
+        ...     model(images)
+        >>> recorded["act"].shape
+        TensorShape([8, 7, 7, 2048])
+    """
     recorded: dict[str, tf.Tensor] = {}
     originals = {}
     for name, tap in taps.items():
@@ -94,6 +101,10 @@ def resolve_target_layer(model: keras.Model, target_layer: str | keras.layers.La
     ``None`` picks the last 4-D feature map before the head (walking nested models);
     a name may be plain (``"conv5_block3_out"``, searched in nested models) or a path
     (``"resnet50/conv5_block3_out"``).
+
+    Example:
+        >>> resolve_target_layer(model, "conv4_block6_out").layer.name
+        'conv4_block6_out'
     """
     if isinstance(target_layer, keras.layers.Layer):
         return Tap(target_layer)
@@ -108,7 +119,12 @@ def resolve_target_layer(model: keras.Model, target_layer: str | keras.layers.La
 
 def resolve_logits(model: keras.Model) -> LogitsTap:
     """Find pre-softmax scores: the input of a final softmax layer, or the pre-activation of a
-    final ``Dense(activation="softmax")``, or else the model output itself."""
+    final ``Dense(activation="softmax")``, or else the model output itself.
+
+    Example:
+        >>> resolve_logits(model).description
+        "pre-softmax of Dense 'predictions' (recomputed from its kernel)"
+    """
     found = GraphCursor(model.outputs[0]).producer()
     if found is None:
         raise ValueError(f"model {model.name!r} output is its input")

@@ -10,7 +10,12 @@ import numpy as np
 
 @functools.cache
 def colormap_table(name: str = "jet") -> np.ndarray:
-    """RGB lookup table ``(256, 3)`` uint8 for a matplotlib colormap name."""
+    """RGB lookup table ``(256, 3)`` uint8 for a matplotlib colormap name.
+
+    Example:
+        >>> colormap_table("viridis").shape
+        (256, 3)
+    """
     try:
         colormap = matplotlib.colormaps[name]
     except KeyError:

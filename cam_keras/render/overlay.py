@@ -32,7 +32,12 @@ def overlay(
 def side_by_side(
     image: np.ndarray, heatmap: np.ndarray, colormap: str = "jet", alpha: float = 0.5
 ) -> np.ndarray:
-    """``original | heatmap | overlay`` as one ``(h, 3 * w, 3)`` uint8 image."""
+    """``original | heatmap | overlay`` as one ``(h, 3 * w, 3)`` uint8 image.
+
+    Example:
+        >>> side_by_side(np.zeros((4, 6, 3), np.uint8), np.zeros((4, 6))).shape
+        (4, 18, 3)
+    """
     original = np.clip(image, 0, 255).astype(np.uint8)
     return np.concatenate(
         [original, colorize(heatmap, colormap), overlay(image, heatmap, colormap, alpha)], axis=1
@@ -45,7 +50,11 @@ def draw_boxes(
     color: tuple[int, int, int] = PREDICTED_BOX_COLOR,
     width: int | None = None,
 ) -> np.ndarray:
-    """Return a copy of ``image`` with rectangles drawn at each ``(xmin, ymin, xmax, ymax)``."""
+    """Return a copy of ``image`` with rectangles drawn at each ``(xmin, ymin, xmax, ymax)``.
+
+    Example:
+        >>> picture = draw_boxes(image, [(10, 12, 50, 60)], color=(0, 255, 0))
+    """
     canvas = Image.fromarray(image)
     draw = ImageDraw.Draw(canvas)
     line = width or max(1, round(min(image.shape[:2]) / 100))
@@ -56,7 +65,12 @@ def draw_boxes(
 
 def caption(image: np.ndarray, text: str) -> np.ndarray:
     """Add a white strip with ``text`` above ``image``, widening the picture if the text
-    is wider than the image (which stays left-aligned)."""
+    is wider than the image (which stays left-aligned).
+
+    Example:
+        >>> caption(np.zeros((64, 64, 3), np.uint8), "cat (p=0.93)").shape[0] > 64
+        True
+    """
     font = ImageFont.load_default()
     left, top, right, bottom = ImageDraw.Draw(Image.new("RGB", (1, 1))).multiline_textbbox((0, 0), text, font=font, spacing=2)
     height = bottom + 6

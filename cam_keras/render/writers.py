@@ -16,7 +16,11 @@ from cam_keras.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Save an ``(h, w, 3)`` uint8 image as PNG."""
+    """Save an ``(h, w, 3)`` uint8 image as PNG.
+
+    Example:
+        >>> write_png("overlay.png", explanation.overlay(0))
+    """
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     write_bytes_atomic(path, buffer.getvalue())
@@ -24,7 +28,11 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
 
 
 def write_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
-    """Save named arrays as ``.npz`` (compressed) or ``.mat`` (MATLAB, via scipy) by suffix."""
+    """Save named arrays as ``.npz`` (compressed) or ``.mat`` (MATLAB, via scipy) by suffix.
+
+    Example:
+        >>> write_arrays("maps.mat", explanation.arrays(0))
+    """
     path = Path(path)
     with atomic_path(path) as temp:
         if path.suffix == ".mat":
@@ -40,13 +48,21 @@ def write_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> P
 
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:
-    """Save ``data`` as indented JSON."""
+    """Save ``data`` as indented JSON.
+
+    Example:
+        >>> write_json("report.json", {"top1_loc": 0.83})
+    """
     write_text_atomic(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
     return Path(path)
 
 
 def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]], fields: list[str]) -> Path:
-    """Save dict rows as CSV with header ``fields``."""
+    """Save dict rows as CSV with header ``fields``.
+
+    Example:
+        >>> write_csv("rows.csv", [{"path": "a.png", "iou": 0.7}], ["path", "iou"])
+    """
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()

@@ -70,7 +70,12 @@ class TrainResult:
 
 
 def phases(config: TrainConfig) -> list[Phase]:
-    """The head phase (backbone frozen) and the fine-tune phase, skipping empty ones."""
+    """The head phase (backbone frozen) and the fine-tune phase, skipping empty ones.
+
+    Example:
+        >>> [p.name for p in phases(TrainConfig(head_epochs=2, finetune_epochs=8))]
+        ['head', 'finetune']
+    """
     planned = [
         Phase("head", config.head_epochs, config.head_lr, train_backbone=False),
         Phase("finetune", config.finetune_epochs, config.finetune_lr, train_backbone=True),
@@ -83,6 +88,9 @@ def set_trainable(model: keras.Model, train_backbone: bool, unfreeze: str | int,
 
     With ``freeze_batchnorm`` BatchNormalization layers stay non-trainable, which in Keras 3
     also keeps them in inference mode (moving statistics used and not updated).
+
+    Example:
+        >>> set_trainable(model, train_backbone=True, unfreeze=20, freeze_batchnorm=True)
     """
     backbone = [layer for layer in model.layers if layer.name not in HEAD_LAYER_NAMES and layer.weights]
     open_layers = backbone if unfreeze == "all" else backbone[-int(unfreeze):]
@@ -101,7 +109,12 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
 
 def snapshot_images(files: LabeledFiles, count: int, size: tuple[int, int], policy: str) -> np.ndarray:
     """``count`` images taken round-robin over classes (first files first), decoded at model
-    size, so snapshots show every class."""
+    size, so snapshots show every class.
+
+    Example:
+        >>> snapshot_images(files, 8, (64, 64), "squash").shape
+        (8, 64, 64, 3)
+    """
     by_class = [[i for i, label in enumerate(files.labels) if label == c] for c in range(len(files.class_names))]
     chosen: list[int] = []
     for rank in range(max(map(len, by_class), default=0)):

@@ -44,7 +44,12 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
 @contextlib.contextmanager
 def precision_policy(mixed: bool) -> Iterator[None]:
     """Build layers under ``mixed_float16`` when ``mixed`` (float16 compute, float32
-    variables); the builder keeps the logits layer float32."""
+    variables); the builder keeps the logits layer float32.
+
+    Example:
+        >>> with precision_policy(True):
+        ...     model = build_model("resnet50", 10, 224)
+    """
     previous = keras.config.dtype_policy()
     if mixed:
         keras.config.set_dtype_policy("mixed_float16")
