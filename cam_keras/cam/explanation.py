@@ -88,15 +88,18 @@ class Explanation:
         """``original | heatmap | overlay`` of one image and target, uint8."""
         return side_by_side(self.image_at(index, size), self.maps_at(index, size)[target], colormap, alpha)
 
+    def captioned_overlay(
+        self, index: int, target: int = 0, colormap: str = "jet", alpha: float = 0.5, size: Size | None = None
+    ) -> np.ndarray:
+        """Map ``target`` of image ``index`` as an overlay with its class and probability above."""
+        return caption(self.overlay(index, target, colormap, alpha, size), self.label_text(index, target))
+
     def captioned_overlays(
         self, index: int, colormap: str = "jet", alpha: float = 0.5, size: Size | None = None
     ) -> np.ndarray:
         """Every map of image ``index`` as a captioned overlay, side by side, uint8."""
-        tiles = [
-            caption(self.overlay(index, t, colormap, alpha, size), self.label_text(index, t))
-            for t in range(self.class_indices.shape[1])
-        ]
-        return np.concatenate(tiles, axis=1)
+        targets = range(self.class_indices.shape[1])
+        return np.concatenate([self.captioned_overlay(index, t, colormap, alpha, size) for t in targets], axis=1)
 
     def label_text(self, index: int, target: int = 0) -> str:
         """``"name (p=0.93)"`` for one map."""
@@ -106,7 +109,7 @@ class Explanation:
     def grid(self, colormap: str = "jet", alpha: float = 0.5, columns: int = 4, tile_size: int = 160) -> np.ndarray:
         """Every map of every image as captioned overlays in one uint8 picture."""
         tiles = [
-            caption(self.overlay(i, t, colormap, alpha), self.label_text(i, t))
+            self.captioned_overlay(i, t, colormap, alpha)
             for i in range(len(self))
             for t in range(self.class_indices.shape[1])
         ]

@@ -35,7 +35,7 @@ class Evaluation:
 
 def _check_classes(model_classes: tuple[str, ...], data_dir: Path) -> None:
     folders = sorted(d.name for d in data_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
-    unknown = [name for name in folders if name not in model_classes and name != "masks"]
+    unknown = [name for name in folders if name not in model_classes]
     if unknown:
         raise DatasetError(
             f"{data_dir}: class folder(s) {', '.join(unknown)} are not classes of the model ({', '.join(model_classes)})"
