@@ -75,5 +75,5 @@ def trained_run(tmp_path_factory, colors_dir):
     from cam_keras.train import TrainConfig, fine_tune
 
     run = tmp_path_factory.mktemp("trained") / "run"
-    config = TrainConfig(input_size=32, width=8, batch_size=8, finetune_epochs=6, finetune_lr=3e-3, snapshot_images=0)
+    config = TrainConfig(input_size=32, width=8, batch_size=8, finetune_epochs=12, finetune_lr=3e-3, snapshot_images=0)
     return fine_tune(colors_dir, run, config, verbose=0)
