@@ -135,3 +135,13 @@ def test_explain_one_liner_from_a_saved_file(tmp_path, tiny_model, images):
     picture = explanation.grid(columns=2)
     assert picture.ndim == 3 and picture.shape[2] == 3
     assert explanation._repr_png_().startswith(b"\x89PNG")
+
+
+def test_flip_average_is_the_mean_of_the_image_and_its_mirror(tiny_model, images):
+    plain = CAM(tiny_model)
+    averaged = CAM(tiny_model, flip_average=True)(images, top_k=2)
+    classes = averaged.class_indices.tolist()
+    direct = plain(images, classes).raw_maps
+    mirrored = plain(images[:, :, ::-1].copy(), classes).raw_maps[..., ::-1]
+    np.testing.assert_allclose(averaged.raw_maps, (direct + mirrored) / 2, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(averaged.logits, tiny_model(images).numpy(), rtol=1e-4, atol=1e-5)

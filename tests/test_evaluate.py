@@ -96,6 +96,7 @@ def test_demo_quick_run_reports_both_thresholds(tmp_path, capsys):
     assert 0.0 <= report["top1_loc"] <= 1.0
     assert report["metrics_paper_threshold"]["threshold"] == 0.2
     assert report["metrics_calibrated_threshold"]["threshold"] == report["threshold"]
+    assert 0.0 <= report["metrics_plain_cam_calibrated"]["top1_loc"] <= 1.0
     assert set(report["timings_s"]) == {"data", "train", "calibrate", "evaluate", "render", "total"}
     assert (out / "demo_grid.png").is_file() and (out / "run" / "model.keras").is_file()
     assert "demo_grid.png" in capsys.readouterr().out
