@@ -238,7 +238,8 @@ def write_heatmaps(
 
 
 def _settle(in_flight: collections.deque, report: HeatmapReport) -> None:
-    """After a failure: record the batches whose files were all written, drop the others."""
+    """After a failure: wait for the writes still running, then record the images whose
+    files were written; the others are left out of the report."""
     for jobs, rows in in_flight:
         futures.wait(jobs)
         report.rows.extend(row for job, row in zip(jobs, rows) if job.exception() is None)

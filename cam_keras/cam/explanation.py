@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from cam_keras.cam.maps import upsample_and_normalize
+from cam_keras.cam.maps import scale_maps
 from cam_keras.data.images import resize_image
 from cam_keras.render import caption, grid, overlay, side_by_side, write_arrays, write_png
 
@@ -71,9 +71,7 @@ class Explanation:
         if size == self.maps.shape[2:]:
             return self.maps[index]
         if (index, size) not in self._resized:
-            raw = np.transpose(self.raw_maps[index], (1, 2, 0))[None]
-            scaled = upsample_and_normalize(tf.constant(raw), size)
-            self._resized[index, size] = np.transpose(scaled[0].numpy(), (2, 0, 1))
+            self._resized[index, size] = scale_maps(self.raw_maps[index], size)
         return self._resized[index, size]
 
     def overlay(
@@ -139,8 +137,8 @@ class Explanation:
         """What programs read about image ``index``: raw maps at feature resolution
         ``(n, h, w)`` float32, class indices and names, logits, probabilities, and the
         original ``image_size`` (height, width). Scaled maps at any size are one call away:
-        ``cam_keras.cam.maps.upsample_and_normalize(raw_maps.transpose(1, 2, 0)[None], size)``
-        (they are not stored: full-size float maps of photos take megabytes each)."""
+        ``cam_keras.cam.maps.scale_maps(raw_maps, size)`` (they are not stored: full-size
+        float maps of photos take megabytes each)."""
         return {
             "raw_maps": self.raw_maps[index],
             "image_size": np.array(self.images[index].shape[:2]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -31,3 +32,15 @@ def upsample_and_normalize(maps: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
     if tuple(maps.shape[1:3]) != tuple(size):
         maps = tf.image.resize(maps, size, method="bilinear")
     return normalize_maps(maps)
+
+
+def scale_maps(raw: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    """One image's raw maps ``(n, h, w)`` resized to ``size = (H, W)`` and scaled to [0, 1]:
+    ``(n, H, W)`` float32, computed exactly as :func:`upsample_and_normalize`.
+
+    Example:
+        >>> scale_maps(explanation.raw_maps[0], (480, 640)).shape
+        (1, 480, 640)
+    """
+    scaled = upsample_and_normalize(tf.constant(np.transpose(raw, (1, 2, 0))[None]), size)
+    return np.transpose(scaled[0].numpy(), (2, 0, 1))

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from cam_keras.cam import BaseCAM
-from cam_keras.cam.maps import upsample_and_normalize
+from cam_keras.cam.maps import scale_maps
 from cam_keras.data.folder import scan_class_folders
 from cam_keras.data.images import load_image, resize_image
 from cam_keras.errors import DatasetError, ImageError
@@ -44,9 +43,8 @@ def _check_classes(model_classes: tuple[str, ...], data_dir: Path) -> None:
 
 def _class_maps(raw: np.ndarray, classes: list[int], size: tuple[int, int]) -> dict[int, np.ndarray]:
     """Normalized maps ``{class: (h, w)}`` of the chosen classes at ``size``."""
-    chosen = np.transpose(raw[classes], (1, 2, 0))[None]
-    scaled = upsample_and_normalize(tf.constant(chosen), size)[0].numpy()
-    return {c: scaled[..., i] for i, c in enumerate(classes)}
+    scaled = scale_maps(raw[classes], size)
+    return {c: scaled[i] for i, c in enumerate(classes)}
 
 
 def evaluate_localization(

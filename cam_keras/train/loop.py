@@ -14,6 +14,7 @@ A run folder holds everything, so a killed run resumes where it stopped::
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -154,15 +155,9 @@ class RunDir:
 def _history_from_csv(path: Path) -> dict[str, list[float]]:
     if not path.exists():
         return {}
-    lines = path.read_text().strip().splitlines()
-    if len(lines) < 2:
-        return {}
-    header = lines[0].split(",")
-    columns: dict[str, list[float]] = {name: [] for name in header}
-    for line in lines[1:]:
-        for name, value in zip(header, line.split(",")):
-            columns[name].append(float(value))
-    return columns
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {name: [float(row[name]) for row in rows] for name in (rows[0] if rows else {})}
 
 
 def _open_run(run: RunDir, config: TrainConfig | None, resume: bool) -> TrainConfig:
