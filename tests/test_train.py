@@ -54,6 +54,16 @@ def test_training_reduces_loss_and_writes_the_run_folder(tmp_path, colors_dir):
     assert load_config(run / "config.toml").finetune_epochs == 4
 
 
+def test_deterministic_runs_train_identical_weights_and_restore_the_setting(tmp_path, shapes_dir):
+    from tensorflow.python.framework import config as tf_config
+
+    config = TrainConfig(finetune_epochs=2, augment="standard", deterministic=True, **TINY)
+    first, second = (fine_tune(shapes_dir, tmp_path / name, config, verbose=0).model for name in ("a", "b"))
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not tf_config.is_op_determinism_enabled()
+
+
 def test_two_phases_freeze_then_unfreeze_with_batchnorm_in_inference(tmp_path, shapes_dir):
     model = cam_keras.build_model("small_cnn", class_names=["a", "b"], input_size=32, width=8)
     set_trainable(model, train_backbone=False, unfreeze="all", freeze_batchnorm=True)

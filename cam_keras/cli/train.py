@@ -62,6 +62,9 @@ def add_parser(subparsers) -> None:
     hardware = parser.add_argument_group("hardware")
     hardware.add_argument("--mixed-precision", action="store_true", default=None, help="mixed_float16 (GPUs)")
     hardware.add_argument("--jit-compile", action="store_true", default=None, help="compile train steps with XLA")
+    hardware.add_argument(
+        "--deterministic", action="store_true", default=None, help="deterministic ops: the same seed trains the same weights"
+    )
     hardware.add_argument("--strategy", choices=["auto", "default", "mirrored", "multiworker"])
     parser.set_defaults(run=run)
 
@@ -71,7 +74,7 @@ SETTING_FLAGS = (
     "finetune_epochs", "head_lr", "finetune_lr", "unfreeze", "optimizer", "label_smoothing", "batch_size",
     "early_stopping", "reduce_lr", "val_fraction", "val_dir", "seed", "resize", "augment", "cache",
     "class_weights", "skip_empty_classes", "checkpoint_every", "log_every", "snapshot_every_epochs",
-    "snapshot_every_steps", "snapshot_images", "mixed_precision", "jit_compile", "strategy",
+    "snapshot_every_steps", "snapshot_images", "mixed_precision", "jit_compile", "deterministic", "strategy",
 )
 
 

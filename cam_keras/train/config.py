@@ -62,6 +62,7 @@ class TrainConfig:
 
     mixed_precision: bool = False
     jit_compile: bool = False
+    deterministic: bool = False
     strategy: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 

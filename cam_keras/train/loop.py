@@ -41,7 +41,7 @@ from cam_keras.models.builder import HEAD_LAYER_NAMES, build_model
 from cam_keras.models.io import save_model
 from cam_keras.train.callbacks import CamSnapshots, SaveBestModel
 from cam_keras.train.config import TrainConfig, load_config
-from cam_keras.train.strategy import make_strategy, precision_policy
+from cam_keras.train.strategy import make_strategy, op_determinism, precision_policy
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +201,13 @@ def fine_tune(
         verbose = 1 if sys.stdout.isatty() else 2
     run = RunDir(run_dir)
     config = _open_run(run, config, resume)
+    with op_determinism(config.deterministic):
+        return _train(data_dir, run, config, callbacks, verbose)
+
+
+def _train(
+    data_dir: str | os.PathLike, run: RunDir, config: TrainConfig, callbacks: Sequence[keras.callbacks.Callback], verbose: int
+) -> TrainResult:
     keras.utils.set_random_seed(config.seed)
     files = scan_class_folders(data_dir, skip_empty=config.skip_empty_classes)
     if config.val_dir:
