@@ -30,7 +30,8 @@ class CAM(BaseCAM):
         flip_average: also map the horizontally mirrored image (in the same forward pass)
             and average its maps, mirrored back, with the image's. Classes and logits stay
             those of the image itself. Costs a second forward pass; cancels left-right biases
-            of the learned maps (demo: GT-known localization 0.865 -> 0.90, seed 1).
+            of the learned maps (demo, flat shapes: top-1 localization +0.02 to +0.06 in
+            each of six runs; textured shapes, whose maps are already even: +0 to +0.005).
         jit_compile: compile with XLA.
 
     Raises:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from cam_keras.cli.common import prepare_output_dir
+from cam_keras.data.synthetic import FILLS
+from cam_keras.demo import FULL, QUICK, describe, run_demo
 
 
 def add_parser(subparsers) -> None:
@@ -20,18 +24,18 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", type=Path, default=Path("cam_keras_demo"), help="output folder (default ./cam_keras_demo)")
     parser.add_argument("--overwrite", action="store_true", help="reuse a non-empty output folder")
     parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests (seconds, meaningless scores)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="data and training seed (same seed, same scores on one machine)")
+    parser.add_argument(
+        "--fill", choices=FILLS, default=FULL.fill,
+        help="shapes filled with their class's texture (default) or flat, where only outlines tell the classes apart",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import shutil
-
-    from cam_keras.demo import FULL, QUICK, describe, run_demo
-
     if args.overwrite and args.out.is_dir():
         shutil.rmtree(args.out)
     out_dir = prepare_output_dir(args.out, overwrite=False)
-    report = run_demo(out_dir, QUICK if args.quick else FULL, seed=args.seed)
+    report = run_demo(out_dir, replace(QUICK if args.quick else FULL, fill=args.fill), seed=args.seed)
     print(describe(report, out_dir))
     return 0

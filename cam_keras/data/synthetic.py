@@ -1,5 +1,6 @@
-"""A synthetic weakly-supervised localization dataset: one large shape per image on a
-cluttered, noisy background with small distractors. Deterministic from a seed.
+"""A synthetic weakly-supervised localization dataset: one large shape per image, flat or
+filled with its class's texture, on a cluttered, noisy background with small distractors.
+Deterministic from a seed.
 
 Layout written by :func:`write_synthetic_dataset`::
 
@@ -23,6 +24,12 @@ from PIL import Image, ImageDraw
 from cam_keras.render.writers import write_csv
 
 SHAPES = ("circle", "square", "triangle", "cross", "ring", "star")
+FILLS = ("flat", "texture")
+# The two-tone pattern each shape is filled with when ``fill="texture"``.
+TEXTURES = {
+    "circle": "checker", "square": "stripes", "triangle": "dots",
+    "cross": "diagonal", "ring": "grid", "star": "columns",
+}
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,10 @@ class SyntheticSpec:
         object_scale: (min, max) object side as a fraction of ``image_size``.
         distractors: (min, max) number of small distractor blobs and lines.
         noise: standard deviation of the per-pixel Gaussian noise (0-255 scale).
+        fill: ``"flat"`` paints the object in one color, so its class is told by its outline
+            alone; ``"texture"`` also fills it with its class's two-tone pattern
+            (:data:`TEXTURES`, random period and phase), so that, as with natural objects,
+            evidence of the class covers the whole object and not only its edges.
     """
 
     classes: tuple[str, ...] = ("circle", "square", "triangle", "cross")
@@ -42,6 +53,11 @@ class SyntheticSpec:
     object_scale: tuple[float, float] = (0.35, 0.6)
     distractors: tuple[int, int] = (3, 7)
     noise: float = 12.0
+    fill: str = "flat"
+
+    def __post_init__(self) -> None:
+        if self.fill not in FILLS:
+            raise ValueError(f"fill must be one of {FILLS}, not {self.fill!r}")
 
 
 def _shape_polygon(shape: str, box: tuple[float, float, float, float], rng: np.random.Generator) -> list:
@@ -105,6 +121,22 @@ def _distractors(draw: ImageDraw.ImageDraw, spec: SyntheticSpec, rng: np.random.
             draw.line([(x, y), end], fill=_bright_color(rng), width=int(rng.integers(1, 3)))
 
 
+def _texture(shape: str, size: int, color: tuple[int, int, int], rng: np.random.Generator) -> np.ndarray:
+    """``(size, size, 3)`` float32: ``shape``'s pattern in ``color`` and a darker tone of it."""
+    half = int(rng.integers(2, 4))  # half period, px
+    yy, xx = np.mgrid[:size, :size] + rng.integers(0, 2 * half, 2)[:, None, None]
+    pattern = {
+        "checker": (yy // half + xx // half) % 2 == 0,
+        "stripes": (yy // half) % 2 == 0,
+        "columns": (xx // half) % 2 == 0,
+        "diagonal": ((xx + yy) // half) % 2 == 0,
+        "dots": (yy % (2 * half) < half) & (xx % (2 * half) < half),
+        "grid": (yy % (2 * half) < half) | (xx % (2 * half) < half),
+    }[TEXTURES[shape]]
+    bright = np.asarray(color, np.float32)
+    return np.where(pattern[..., None], bright, 0.45 * bright)
+
+
 def make_example(shape: str, spec: SyntheticSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
     """One image of ``shape``.
 
@@ -127,10 +159,13 @@ def make_example(shape: str, spec: SyntheticSpec, rng: np.random.Generator) -> t
     box = (x0, y0, x0 + w, y0 + h)
     mask_image = Image.new("L", (size, size), 0)
     _draw_shape(ImageDraw.Draw(mask_image), shape, box, 255, np.random.default_rng(0))
-    fill = _bright_color(rng)
-    _draw_shape(draw, shape, box, fill, rng)
-    pixels = np.asarray(canvas).astype(np.float32) + rng.normal(0, spec.noise, (size, size, 3))
+    color = _bright_color(rng)
     mask = np.asarray(mask_image) > 0
+    if spec.fill == "texture":
+        canvas = np.where(mask[..., None], _texture(shape, size, color, rng), np.asarray(canvas, np.float32))
+    else:
+        _draw_shape(draw, shape, box, color, rng)
+    pixels = np.asarray(canvas).astype(np.float32) + rng.normal(0, spec.noise, (size, size, 3))
     ys, xs = np.nonzero(mask)
     tight = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
     return np.uint8(np.clip(pixels, 0, 255)), mask, tight
