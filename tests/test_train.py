@@ -187,3 +187,5 @@ def test_resume_after_a_kill_during_a_checkpoint_write(tmp_path, shapes_dir):
     result = fine_tune(shapes_dir, run, resume=True, verbose=0)
     assert int(result.model.optimizer.iterations.numpy()) == 3 * 5
     assert cam_keras.load_model(run / "model.keras").output_shape == (None, 2)
+    assert [row["epoch"] for row in history_rows(run)] == ["0", "1", "1", "2"]  # the log keeps the retrained epoch
+    assert len(result.history["loss"]) == 3  # the returned history counts it once

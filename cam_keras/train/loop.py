@@ -153,10 +153,13 @@ class RunDir:
 
 
 def _history_from_csv(path: Path) -> dict[str, list[float]]:
+    """Per-epoch metrics from ``history.csv``. An epoch retrained after a resume from an
+    older checkpoint appears there twice; its last run (the one the weights come from) counts."""
     if not path.exists():
         return {}
     with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        last_run = {int(row["epoch"]): row for row in csv.DictReader(handle)}
+    rows = [last_run[epoch] for epoch in sorted(last_run)]
     return {name: [float(row[name]) for row in rows] for name in (rows[0] if rows else {})}
 
 
