@@ -11,7 +11,7 @@ from cam_keras.data.synthetic import TEXTURES, SyntheticSpec, make_example, writ
 CLEAN = dict(image_size=48, distractors=(0, 0), noise=0.0)
 
 
-def _object_colors(shape: str, fill: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _clean_example(shape: str, fill: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     image, mask, _ = make_example(shape, SyntheticSpec(fill=fill, **CLEAN), np.random.default_rng(seed))
     return image, mask
 
@@ -35,13 +35,13 @@ def test_same_seed_same_files_and_boxes_are_the_masks_extent(tmp_path):
 
 
 def test_flat_fill_paints_the_object_in_one_color():
-    image, mask = _object_colors("square", "flat")
+    image, mask = _clean_example("square", "flat")
     assert len(np.unique(image[mask], axis=0)) == 1
 
 
 @pytest.mark.parametrize("shape", ["circle", "square", "triangle", "cross", "ring", "star"])
 def test_texture_fill_is_two_tones_of_one_color(shape):
-    image, mask = _object_colors(shape, "texture")
+    image, mask = _clean_example(shape, "texture")
     tones = np.unique(image[mask], axis=0).astype(np.float32)
     assert len(tones) == 2
     dark, bright = sorted(tones, key=lambda tone: tone.sum())
@@ -51,7 +51,7 @@ def test_texture_fill_is_two_tones_of_one_color(shape):
 @pytest.mark.parametrize("shape, constant_axis", [("square", 1), ("star", 0)])
 def test_stripes_run_along_rows_and_columns_along_columns(shape, constant_axis):
     assert TEXTURES[shape] in ("stripes", "columns")
-    image, mask = _object_colors(shape, "texture", seed=3)
+    image, mask = _clean_example(shape, "texture", seed=3)
     ys, xs = np.nonzero(mask)
     inside = image[ys.min() + 2 : ys.max() - 1, xs.min() + 2 : xs.max() - 1].astype(np.int32).sum(axis=-1)
     inside_mask = mask[ys.min() + 2 : ys.max() - 1, xs.min() + 2 : xs.max() - 1]

@@ -60,7 +60,7 @@ class SyntheticSpec:
             raise ValueError(f"fill must be one of {FILLS}, not {self.fill!r}")
 
 
-def _shape_polygon(shape: str, box: tuple[float, float, float, float], rng: np.random.Generator) -> list:
+def _shape_polygon(shape: str, box: tuple[float, float, float, float]) -> list:
     x0, y0, x1, y1 = box
     cx, cy, w, h = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0
     if shape == "triangle":
@@ -79,7 +79,7 @@ def _shape_polygon(shape: str, box: tuple[float, float, float, float], rng: np.r
     raise ValueError(f"unknown shape {shape!r}; choose from {', '.join(SHAPES)}")
 
 
-def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, box, fill, rng: np.random.Generator) -> None:
+def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, box, fill) -> None:
     if shape == "circle":
         draw.ellipse(box, fill=fill)
     elif shape == "square":
@@ -89,7 +89,7 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, box, fill, rng: np.random
         width = max(2, round((x1 - x0) * 0.18))
         draw.ellipse(box, outline=fill, width=width)
     else:
-        draw.polygon(_shape_polygon(shape, box, rng), fill=fill)
+        draw.polygon(_shape_polygon(shape, box), fill=fill)
 
 
 def _bright_color(rng: np.random.Generator) -> tuple[int, int, int]:
@@ -150,22 +150,18 @@ def make_example(shape: str, spec: SyntheticSpec, rng: np.random.Generator) -> t
     """
     size = spec.image_size
     canvas = _background(spec, rng)
-    draw = ImageDraw.Draw(canvas)
-    _distractors(draw, spec, rng)
+    _distractors(ImageDraw.Draw(canvas), spec, rng)
     side = rng.uniform(*spec.object_scale) * size
     aspect = rng.uniform(0.8, 1.25)
     w, h = side * aspect ** 0.5, side / aspect ** 0.5
     x0, y0 = rng.uniform(0, size - w), rng.uniform(0, size - h)
     box = (x0, y0, x0 + w, y0 + h)
     mask_image = Image.new("L", (size, size), 0)
-    _draw_shape(ImageDraw.Draw(mask_image), shape, box, 255, np.random.default_rng(0))
+    _draw_shape(ImageDraw.Draw(mask_image), shape, box, 255)
     color = _bright_color(rng)
     mask = np.asarray(mask_image) > 0
-    if spec.fill == "texture":
-        canvas = np.where(mask[..., None], _texture(shape, size, color, rng), np.asarray(canvas, np.float32))
-    else:
-        _draw_shape(draw, shape, box, color, rng)
-    pixels = np.asarray(canvas).astype(np.float32) + rng.normal(0, spec.noise, (size, size, 3))
+    paint = _texture(shape, size, color, rng) if spec.fill == "texture" else np.asarray(color, np.float32)
+    pixels = np.where(mask[..., None], paint, np.asarray(canvas, np.float32)) + rng.normal(0, spec.noise, (size, size, 3))
     ys, xs = np.nonzero(mask)
     tight = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
     return np.uint8(np.clip(pixels, 0, 255)), mask, tight
