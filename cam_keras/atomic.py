@@ -1,18 +1,51 @@
-"""Atomic file writes: write beside the target, then rename, so a crash never leaves half a file."""
+"""Atomic file writes: write beside the target, then rename, so a crash never leaves half a file.
+
+Temporary files are named ``.cam-keras-tmp-<random>-<tail of the target's name>``, at most 255
+bytes whatever the target's name, so :mod:`cam_keras.outdir` can recognise and remove the ones
+a killed process left behind. Finished files get the usual permissions (``0o666`` less the
+umask), as ``open()`` would give them, not ``mkstemp``'s private ``0o600``.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Iterator
+
+TEMP_PREFIX = ".cam-keras-tmp-"
+_NAME_MAX = 255  # bytes, the limit of ext4, XFS, APFS, NTFS (in UTF-16 units) and most others
+
+
+@functools.cache
+def file_mode() -> int:
+    """``0o666`` less the process umask: the mode ``open()`` gives a new file."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # no /proc: read the umask by setting it, then restore it
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def temp_name(target_name: str) -> str:
+    """A fresh temporary name for ``target_name``: the prefix, a random tag and as much of the
+    end of ``target_name`` as fits in 255 bytes (so suffix checks such as Keras'
+    ``.weights.h5`` still pass)."""
+    head = f"{TEMP_PREFIX}{secrets.token_hex(4)}-"
+    room = _NAME_MAX - len(head.encode())
+    tail = target_name.encode("utf-8", "surrogateescape")[-room:].decode("utf-8", "ignore")
+    return head + tail
 
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``target`` whose name ends with ``target``'s name (so
-    suffix checks such as Keras' ``.weights.h5`` pass); rename it over ``target`` on success,
+    """Yield a temporary path beside ``target``; rename it over ``target`` on success,
     delete it on error.
 
     Example:
@@ -21,11 +54,16 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{target.name}", dir=target.parent)
-    os.close(handle)
-    temp = Path(temp_name)
+    while True:
+        temp = target.parent / temp_name(target.name)
+        try:
+            os.close(os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            break
+        except FileExistsError:
+            continue
     try:
         yield temp
+        os.chmod(temp, file_mode())
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from typing import Sequence
 
 from cam_keras.cli import demo, evaluate, heatmap, train
+from cam_keras.errors import CamKerasError
+from cam_keras.safe_text import for_terminal
 
 SUBCOMMANDS = (demo, train, heatmap, evaluate)
 
@@ -25,7 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``cam-keras`` console script; returns the exit code."""
+    """Entry point of the ``cam-keras`` console script; returns the exit code.
+
+    Errors a user can cause print one line (``cam-keras COMMAND: error: ...``) and exit 2;
+    an I/O failure (disk full, permissions) exits 1; only a bug in cam-keras shows a
+    traceback, with a request to report it.
+    """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
@@ -33,9 +41,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; files written so far are complete", file=sys.stderr)
         return 130
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        print(f"cam-keras {args.command}: error: {error}", file=sys.stderr)
+    except (CamKerasError, FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"cam-keras {args.command}: error: {for_terminal(str(error))}", file=sys.stderr)
         return 2
     except OSError as error:
-        print(f"cam-keras {args.command}: error: {error}; files written before it are complete", file=sys.stderr)
+        print(
+            f"cam-keras {args.command}: error: {for_terminal(str(error))}; files written before it are complete",
+            file=sys.stderr,
+        )
         return 1
+    except Exception:
+        traceback.print_exc()
+        print(
+            f"cam-keras {args.command}: internal error: this is a bug in cam-keras; please report it "
+            "with the command and the traceback above",
+            file=sys.stderr,
+        )
+        return 70

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from cam_keras.atomic import atomic_path, write_bytes_atomic, write_text_atomic
+from cam_keras.safe_text import for_csv_cell
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
@@ -58,7 +59,8 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
 
 
 def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]], fields: list[str]) -> Path:
-    """Save dict rows as CSV with header ``fields``.
+    """Save dict rows as CSV with header ``fields``; strings a spreadsheet would run as
+    formulas are quoted (:func:`cam_keras.safe_text.for_csv_cell`).
 
     Example:
         >>> write_csv("rows.csv", [{"path": "a.png", "iou": 0.7}], ["path", "iou"])
@@ -66,7 +68,7 @@ def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]], fields
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: for_csv_cell(value) for key, value in row.items()} for row in rows)
     write_text_atomic(path, buffer.getvalue())
     return Path(path)
 
