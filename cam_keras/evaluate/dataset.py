@@ -126,11 +126,11 @@ def _ask(
         rest = [c for c in np.argsort(-logits, kind="stable").tolist() if c not in top]
         ranked.append((top + rest)[: min(TOP_K, num_classes)])
         raw.append(dict(zip(top, maps)))
-    missing = [i for i, label in enumerate(labels or []) if label not in raw[i]]
-    if missing:
-        second = explainer.explain_batch(batch[missing], [[labels[i]] for i in missing], upsample=False)
-        for maps, i in zip(second["raw_maps"], missing):
-            raw[i][labels[i]] = maps[0]
+    if labels is not None and any(label not in maps for label, maps in zip(labels, raw)):
+        # the whole batch (not only the images missing their true class) keeps shapes stable for tracing
+        second = explainer.explain_batch(batch, [[label] for label in labels], upsample=False)
+        for maps, label, kept in zip(second["raw_maps"], labels, raw):
+            kept.setdefault(label, maps[0])
     return ranked, raw
 
 

@@ -29,12 +29,31 @@ PER_CLASS_FIELDS = ["class", "images", "predicted", "precision", "recall"]
 CURVE_STEP = 10  # thresholds 0.0, 0.1, ..., 0.9 in the printed curve
 
 
+def tile_caption(evaluation: Evaluation, row: dict, label: str = "", true_class: bool = False) -> str:
+    """``"<label>class IoU 0.83 ok"`` for a localization row (the true class's box when
+    ``true_class``, else the predicted one), ``"<label>class ok"`` for a classification row.
+
+    Example:
+        >>> tile_caption(evaluation, evaluation.rows[0], "best: ", true_class=True)
+        'best: circle IoU 0.91 ok'
+    """
+    names = evaluation.class_names
+    if "predicted_box" not in row:
+        verdict = "ok" if row["correct_top1"] else f"miss (true {names[row['true_class']]})"
+        return f"{label}{names[row['predicted_class']]} {verdict}"
+    if true_class:
+        shown, iou, hit = row["true_class"], row["true_class_iou"], row["gt_known_loc"]
+    else:
+        shown, iou, hit = row["predicted_class"], row["predicted_iou"], row["top1_loc"]
+    return f"{label}{names[shown]} IoU {iou:.2f} {'ok' if hit else 'miss'}"
+
+
 def boxed_overlay(
     evaluation: Evaluation, row: dict, raw_map: np.ndarray, label: str = "", true_class: bool = False
 ) -> np.ndarray:
     """One kept map over its image (the predicted class's, or the true class's when
-    ``true_class``): for localization rows that map's box in green and the true boxes in red,
-    captioned ``label``, class, IoU and verdict.
+    ``true_class``): for localization rows that map's box in green and the true boxes in red;
+    captioned with :func:`tile_caption`.
 
     Example:
         >>> index, raw = evaluation.kept.samples[0]
@@ -42,18 +61,10 @@ def boxed_overlay(
     """
     image = load_image(row["path"])
     picture = overlay(image, scale_maps(raw_map[None], image.shape[:2])[0])
-    names = evaluation.class_names
-    if "predicted_box" not in row:
-        verdict = "ok" if row["correct_top1"] else f"miss (true {names[row['true_class']]})"
-        return caption(picture, f"{label}{names[row['predicted_class']]} {verdict}")
-    box, iou, hit = (
-        (row["true_class_box"], row["true_class_iou"], row["gt_known_loc"])
-        if true_class
-        else (row["predicted_box"], row["predicted_iou"], row["top1_loc"])
-    )
-    picture = draw_boxes(draw_boxes(picture, [box]), evaluation.boxes[row["relative_path"]], color=TRUE_BOX_COLOR)
-    shown = row["true_class"] if true_class else row["predicted_class"]
-    return caption(picture, f"{label}{names[shown]} IoU {iou:.2f} {'ok' if hit else 'miss'}")
+    if "predicted_box" in row:
+        box = row["true_class_box"] if true_class else row["predicted_box"]
+        picture = draw_boxes(draw_boxes(picture, [box]), evaluation.boxes[row["relative_path"]], color=TRUE_BOX_COLOR)
+    return caption(picture, tile_caption(evaluation, row, label, true_class))
 
 
 def confusion_picture(confusion: np.ndarray, class_names: tuple[str, ...]) -> np.ndarray:
