@@ -171,6 +171,7 @@ class _Keeper:
 
     def offer(self, position: int, row: int, predicted_map: np.ndarray, true_map: np.ndarray, score: float) -> None:
         """Row ``row`` (item ``position`` of the scan) with its maps and true-class IoU ``score``."""
+        predicted_map, true_map = predicted_map.copy(), true_map.copy()  # not views holding the whole batch
         if position in self.sampled:
             self.samples.append((self.sampled[position], row, predicted_map))
         if self.extremes:
