@@ -86,9 +86,10 @@ def run_demo(out_dir: str | os.PathLike, plan: DemoPlan = FULL, seed: int = 0, v
     lap("calibrate")
     masks = data / "masks" / "test"
     options = {"masks_dir": masks, "progress": False}
-    paper = evaluate_localization(explainer, data / "test", threshold=PAPER_THRESHOLD, samples=0, extremes=0, **options)
+    unshown = {"samples": 0, "extremes": 0, **options}
+    paper = evaluate_localization(explainer, data / "test", threshold=PAPER_THRESHOLD, **unshown)
     calibrated = evaluate_localization(explainer, data / "test", threshold=threshold, **options)
-    plain_calibrated = evaluate_localization(plain, data / "test", threshold=plain_threshold, samples=0, extremes=0, **options)
+    plain_calibrated = evaluate_localization(plain, data / "test", threshold=plain_threshold, **unshown)
     lap("evaluate")
     write_evaluation(calibrated, out_dir / "evaluation")
     shown = calibrated.kept.samples[: 2 * len(spec.classes)]  # round robin: two per class

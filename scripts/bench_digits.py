@@ -104,15 +104,28 @@ def cam_keras(*args: str) -> None:
 
 
 def evaluate(model: Path, data: Path, out: Path, *extra: str) -> dict:
-    cam_keras("evaluate", "--model", str(model), str(data / "test"), "--masks", str(data / "masks" / "test"),
-              "--out", str(out), "--samples", "20", *extra)
+    cam_keras(
+        "evaluate",
+        "--model",
+        str(model),
+        str(data / "test"),
+        "--masks",
+        str(data / "masks" / "test"),
+        "--out",
+        str(out),
+        "--samples",
+        "20",
+        *extra,
+    )
     return json.loads((out / "report.json").read_text())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, help="keep everything here (default: a temporary folder)")
-    parser.add_argument("--canvas", type=int, default=64, help="canvas side in pixels (default 64, the config's input size)")
+    parser.add_argument(
+        "--canvas", type=int, default=64, help="canvas side in pixels (default 64, the config's input size)"
+    )
     parser.add_argument("--limit", type=int, help="use only this many digits (smoke runs)")
     parser.add_argument("--finetune-epochs", type=int, help="override the config's epochs (smoke runs only)")
     parser.add_argument("--seed", type=int, default=0)
@@ -122,7 +135,16 @@ def main() -> None:
         out = args.out or Path(scratch)
         clock = time.perf_counter()
         counts = write_digits(out / "data", args.canvas, args.limit, args.seed)
-        train = ["train", str(out / "data" / "train"), "--out", str(out / "run"), "--config", str(CONFIG), "--seed", str(args.seed)]
+        train = [
+            "train",
+            str(out / "data" / "train"),
+            "--out",
+            str(out / "run"),
+            "--config",
+            str(CONFIG),
+            "--seed",
+            str(args.seed),
+        ]
         if args.finetune_epochs is not None:
             train += ["--finetune-epochs", str(args.finetune_epochs)]
         started = time.perf_counter()
@@ -147,7 +169,9 @@ def main() -> None:
         }
     print(json.dumps(results, indent=2))
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=2) + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,11 @@ from cam_keras.evaluate.report import tile_caption
 
 
 def tree_hashes(root):
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def evaluate_args(trained_run, data, out, *extra):
@@ -69,7 +73,9 @@ def test_a_file_evaluate_did_not_write_is_never_replaced(trained_run, data, tmp_
 def test_same_stem_images_keep_one_overlay_each(trained_run, data, tmp_path):
     Image.open(data / "red" / "000.png").save(data / "red" / "000.jpg", quality=95)
     with open(data / "boxes.csv", "a") as handle:
-        handle.write(next(line.replace("000.png", "000.jpg") for line in open(data / "boxes.csv") if "red/000.png" in line))
+        handle.write(
+            next(line.replace("000.png", "000.jpg") for line in open(data / "boxes.csv") if "red/000.png" in line)
+        )
     out = tmp_path / "eval"
     assert main(evaluate_args(trained_run, data, out, "--samples", "200")) == 0
     overlays = sorted(p.relative_to(out / "overlays").as_posix() for p in (out / "overlays").rglob("*.png"))
@@ -85,8 +91,14 @@ def test_help_states_the_default_output_folder(capsys):
 
 @pytest.mark.parametrize(
     "flag, value",
-    [("--threshold", "1.5"), ("--threshold", "-1"), ("--threshold", "nan"), ("--faithfulness", "-5"),
-     ("--batch-size", "0"), ("--samples", "-1")],
+    [
+        ("--threshold", "1.5"),
+        ("--threshold", "-1"),
+        ("--threshold", "nan"),
+        ("--faithfulness", "-5"),
+        ("--batch-size", "0"),
+        ("--samples", "-1"),
+    ],
 )
 def test_out_of_range_flags_are_one_clear_message(trained_run, data, tmp_path, capsys, flag, value):
     with pytest.raises(SystemExit) as exit_info:
@@ -128,7 +140,9 @@ def test_boxes_reaching_outside_the_image_are_clipped_with_a_warning(trained_run
 def test_a_box_entirely_outside_its_image_is_refused_naming_the_row(trained_run, data):
     with open(data / "boxes.csv", "a") as handle:
         handle.write("blue/003.png,100,100,120,120\n")
-    with pytest.raises(DatasetError, match=r"boxes.csv, row for blue/003.png: box \(100, 100, 120, 120\) lies outside the 32x32"):
+    with pytest.raises(
+        DatasetError, match=r"boxes.csv, row for blue/003.png: box \(100, 100, 120, 120\) lies outside the 32x32"
+    ):
         evaluate_localization(CAM(trained_run.model), data, progress=False, samples=0)
 
 
@@ -162,9 +176,9 @@ def test_auto_threshold_is_chosen_on_the_calibration_split(trained_run, colors_d
     explainer = CAM(trained_run.model)
 
     def gt_known(threshold):
-        return evaluate_localization(explainer, colors_dir, threshold=threshold, progress=False, samples=0, extremes=0).summary[
-            "gt_known_loc"
-        ]
+        return evaluate_localization(
+            explainer, colors_dir, threshold=threshold, progress=False, samples=0, extremes=0
+        ).summary["gt_known_loc"]
 
     best = gt_known(chosen)
     assert all(best >= gt_known(other) for other in (0.1, 0.2, 0.5, 0.9))
@@ -240,7 +254,6 @@ def test_best_and_worst_rows_are_the_extremes_and_labelled(trained_run, data):
 @pytest.fixture(scope="module")
 def twelve_classes(tmp_path_factory):
     """A 12-class small CNN with random weights and a boxed 12-class folder, 2 images each."""
-
 
     names = [f"c{i:02d}" for i in range(12)]
     model = cam_keras.build_model("small_cnn", class_names=names, input_size=32, width=8)

@@ -18,7 +18,18 @@ SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bench_digits.py"
 def test_digits_benchmark_builds_boxed_handwriting_and_scores_it(tmp_path):
     pytest.importorskip("sklearn")
     out, results = tmp_path / "digits", tmp_path / "digits.json"
-    command = [sys.executable, str(SCRIPT), "--out", str(out), "--limit", "120", "--finetune-epochs", "1", "--json", str(results)]
+    command = [
+        sys.executable,
+        str(SCRIPT),
+        "--out",
+        str(out),
+        "--limit",
+        "120",
+        "--finetune-epochs",
+        "1",
+        "--json",
+        str(results),
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     found = json.loads(results.read_text())["results"]
@@ -31,7 +42,9 @@ def test_digits_benchmark_builds_boxed_handwriting_and_scores_it(tmp_path):
     for row in rows:  # each box is the bounding box of the digit's mask, and the ink is there
         mask = load_image(out / "data" / "masks" / "test" / row["path"])[..., 0] > 127
         ys, xs = np.nonzero(mask)
-        assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == tuple(int(row[k]) for k in ("xmin", "ymin", "xmax", "ymax"))
+        assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == tuple(
+            int(row[k]) for k in ("xmin", "ymin", "xmax", "ymax")
+        )
         image = load_image(out / "data" / "test" / row["path"])[..., 0]
         assert image[mask].mean() > image[~mask].mean() + 60
     assert (out / "evaluation" / "best_worst.png").is_file()

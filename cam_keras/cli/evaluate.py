@@ -38,7 +38,9 @@ def add_parser(subparsers) -> None:
         ),
     )
     add_model_arguments(parser)
-    parser.add_argument("data_dir", type=Path, help="DATA_DIR/<class>/<image>, with DATA_DIR/boxes.csv for localization")
+    parser.add_argument(
+        "data_dir", type=Path, help="DATA_DIR/<class>/<image>, with DATA_DIR/boxes.csv for localization"
+    )
     parser.add_argument("--boxes", type=Path, help="boxes CSV path,xmin,ymin,xmax,ymax (default DATA_DIR/boxes.csv)")
     parser.add_argument("--masks", type=Path, help="folder of object masks with the same relative paths (adds PxAP)")
     parser.add_argument(
@@ -52,7 +54,9 @@ def add_parser(subparsers) -> None:
         "threshold with the best GT-known localization there (Choe et al., CVPR 2020)",
     )
     parser.add_argument("--batch-size", type=positive_int, default=32, help="images per batch (default 32)")
-    parser.add_argument("--samples", type=non_negative_int, default=16, help="overlays to draw, spread over classes (default 16)")
+    parser.add_argument(
+        "--samples", type=non_negative_int, default=16, help="overlays to draw, spread over classes (default 16)"
+    )
     parser.add_argument(
         "--faithfulness", type=non_negative_int, metavar="N", default=0,
         help="also compute deletion/insertion AUC and average drop/increase on N images (default 0: off)",
@@ -75,7 +79,7 @@ def _threshold(args: argparse.Namespace, explainer) -> tuple[float, str]:
     if args.calibrate is None:
         return PAPER_THRESHOLD, "the CAM paper's convention (Zhou et al., 2016), not calibrated"
     if args.calibrate.resolve() == args.data_dir.resolve():
-        logger.warning("--calibrate is DATA_DIR itself: a threshold chosen on the scored images overstates localization")
+        logger.warning("--calibrate is DATA_DIR itself: a threshold chosen on the images scored flatters them")
     threshold = calibrate_threshold(explainer, args.calibrate, batch_size=args.batch_size)
     return threshold, f"calibrated on {args.calibrate} (best GT-known localization; Choe et al., CVPR 2020)"
 
@@ -111,10 +115,13 @@ def run(args: argparse.Namespace) -> int:
             )
             evaluation.summary["threshold_source"] = source
         else:
-            print(f"{args.data_dir} has no boxes.csv: classification report only (pass --boxes FILE to score localization)")
-            evaluation = evaluate_classification(explainer, args.data_dir, batch_size=args.batch_size, samples=args.samples)
+            print(f"{args.data_dir} has no boxes.csv: classification report only (pass --boxes FILE for localization)")
+            evaluation = evaluate_classification(
+                explainer, args.data_dir, batch_size=args.batch_size, samples=args.samples
+            )
         if args.faithfulness:
-            evaluation.summary.update(evaluate_faithfulness(explainer, args.data_dir, limit=args.faithfulness).as_dict())
+            scores = evaluate_faithfulness(explainer, args.data_dir, limit=args.faithfulness)
+            evaluation.summary.update(scores.as_dict())
         paths = write_evaluation(evaluation, out)
     print(format_summary(evaluation.summary))
     if localize:

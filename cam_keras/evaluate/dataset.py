@@ -180,7 +180,9 @@ class _Keeper:
 
     def kept(self) -> KeptMaps:
         """The kept maps, samples in the order they were chosen (round robin over classes)."""
-        return KeptMaps([sample[1:] for sample in sorted(self.samples)], [e[1:] for e in self.best], [e[1:] for e in self.worst])
+        return KeptMaps(
+            [sample[1:] for sample in sorted(self.samples)], [e[1:] for e in self.best], [e[1:] for e in self.worst]
+        )
 
 
 def _check_masks(masks_dir: Path, items: list[Item]) -> None:
@@ -193,7 +195,13 @@ def _check_masks(masks_dir: Path, items: list[Item]) -> None:
             f"{Path(masks_dir, items[0].relative).with_suffix('.png')}); PxAP cannot be computed"
         )
     if matched < len(items):
-        logger.warning("%d of %d image(s) have no mask in %s; PxAP uses the %d that do", len(items) - matched, len(items), masks_dir, matched)
+        logger.warning(
+            "%d of %d image(s) have no mask in %s; PxAP uses the %d that do",
+            len(items) - matched,
+            len(items),
+            masks_dir,
+            matched,
+        )
 
 
 def evaluate_localization(
@@ -228,14 +236,21 @@ def evaluate_localization(
     boxes = read_boxes(boxes_path)
     files = _scan(explainer, data_dir)
     items = [item for item in files if item.relative in boxes]
-    skipped = [{"path": item.path, "reason": f"no box in {boxes_path.name}"} for item in files if item.relative not in boxes]
+    skipped = [
+        {"path": item.path, "reason": f"no box in {boxes_path.name}"} for item in files if item.relative not in boxes
+    ]
     if skipped:
-        logger.warning("%d image(s) have no row in %s and are not scored, e.g. %s", len(skipped), boxes_path, skipped[0]["path"])
+        logger.warning(
+            "%d image(s) have no row in %s and are not scored, e.g. %s", len(skipped), boxes_path, skipped[0]["path"]
+        )
     orphans = sorted(set(boxes) - {item.relative for item in files})
     if orphans:
         logger.warning(
             "%d path(s) in %s name no readable image under %s and are ignored: %s",
-            len(orphans), boxes_path, data_dir, ", ".join(orphans[:5]) + (", ..." if len(orphans) > 5 else ""),
+            len(orphans),
+            boxes_path,
+            data_dir,
+            ", ".join(orphans[:5]) + (", ..." if len(orphans) > 5 else ""),
         )
     if not items:
         raise DatasetError(f"{data_dir}: no image has a box in {boxes_path} (paths must be relative to {data_dir})")
@@ -261,13 +276,25 @@ def evaluate_localization(
         used[item.relative] = truths
         keeper.offer(positions[item], len(rows) - 1, raw[ranked[0]], raw[item.label], row["true_class_iou"])
     if clipped:
-        logger.warning("%d image(s) have boxes reaching outside the image in %s; clipped: %s", len(clipped), boxes_path, ", ".join(clipped[:5]))
+        logger.warning(
+            "%d image(s) have boxes reaching outside the image in %s; clipped: %s",
+            len(clipped),
+            boxes_path,
+            ", ".join(clipped[:5]),
+        )
     summary = {**metrics.summary(), "mean_class_recall": classification.summary()["mean_class_recall"]}
     summary["skipped"] = len(skipped)
     return Evaluation(
-        summary=summary, rows=rows, class_names=explainer.class_names, boxes=used, skipped=skipped,
-        per_class=classification.per_class(), confusion=classification.confusion,
-        threshold_curve=metrics.threshold_curve(), boxes_without_image=orphans, kept=keeper.kept(),
+        summary=summary,
+        rows=rows,
+        class_names=explainer.class_names,
+        boxes=used,
+        skipped=skipped,
+        per_class=classification.per_class(),
+        confusion=classification.confusion,
+        threshold_curve=metrics.threshold_curve(),
+        boxes_without_image=orphans,
+        kept=keeper.kept(),
     )
 
 
@@ -290,16 +317,26 @@ def evaluate_classification(
     rows, skipped = [], []
     for item, _, ranked, raw in _explained(explainer, items, batch_size, 1, False, progress, skipped):
         classification.update(item.label, ranked)
-        rows.append({
-            "path": item.path, "relative_path": item.relative, "true_class": item.label,
-            "predicted_class": ranked[0], "correct_top1": ranked[0] == item.label,
-            "correct_top5": item.label in ranked,
-        })
+        rows.append(
+            {
+                "path": item.path,
+                "relative_path": item.relative,
+                "true_class": item.label,
+                "predicted_class": ranked[0],
+                "correct_top1": ranked[0] == item.label,
+                "correct_top5": item.label in ranked,
+            }
+        )
         keeper.offer(positions[item], len(rows) - 1, raw[ranked[0]], raw[ranked[0]], 0.0)
     summary = {**classification.summary(), "skipped": len(skipped)}
     return Evaluation(
-        summary=summary, rows=rows, class_names=explainer.class_names, skipped=skipped,
-        per_class=classification.per_class(), confusion=classification.confusion, kept=keeper.kept(),
+        summary=summary,
+        rows=rows,
+        class_names=explainer.class_names,
+        skipped=skipped,
+        per_class=classification.per_class(),
+        confusion=classification.confusion,
+        kept=keeper.kept(),
     )
 
 
@@ -332,7 +369,9 @@ def evaluate_faithfulness(
         raise UsageError(f"faithfulness needs at least 1 image, got {limit}")
     files = scan_class_folders(data_dir, class_names=explainer.class_names, skip_empty=True)
     chosen = np.sort(np.random.default_rng(seed).permutation(len(files))[:limit])
-    images = np.stack([resize_image(load_image(files.paths[i]), explainer.input_size) for i in chosen]).astype(np.float32)
+    images = np.stack([resize_image(load_image(files.paths[i]), explainer.input_size) for i in chosen]).astype(
+        np.float32
+    )
     labels = np.array([files.labels[i] for i in chosen])
     maps = explainer.explain_batch(images, labels.tolist())["maps"][:, 0]
     return faithfulness(explainer.model, images, maps, labels, steps=steps)

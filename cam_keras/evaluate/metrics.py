@@ -202,7 +202,8 @@ class ClassificationMetrics:
         when the class was never predicted, recall when it has no images)."""
         rows = []
         for index, name in enumerate(self.class_names):
-            images, predicted, hits = self.confusion[index].sum(), self.confusion[:, index].sum(), self.confusion[index, index]
+            images, predicted = self.confusion[index].sum(), self.confusion[:, index].sum()
+            hits = self.confusion[index, index]
             rows.append({
                 "class": name,
                 "images": int(images),

@@ -21,8 +21,17 @@ from cam_keras.render import caption, draw_boxes, grid, overlay, write_csv, writ
 from cam_keras.render.overlay import TRUE_BOX_COLOR
 
 ROW_FIELDS = [
-    "path", "true_class", "predicted_class", "correct_top1", "predicted_iou", "true_class_iou",
-    "top1_loc", "gt_known_loc", "pointing_hit", "predicted_box", "true_class_box",
+    "path",
+    "true_class",
+    "predicted_class",
+    "correct_top1",
+    "predicted_iou",
+    "true_class_iou",
+    "top1_loc",
+    "gt_known_loc",
+    "pointing_hit",
+    "predicted_box",
+    "true_class_box",
 ]
 CLASSIFICATION_FIELDS = ["path", "true_class", "predicted_class", "correct_top1", "correct_top5"]
 PER_CLASS_FIELDS = ["class", "images", "predicted", "precision", "recall"]
@@ -87,14 +96,18 @@ def confusion_picture(confusion: np.ndarray, class_names: tuple[str, ...]) -> np
         for predicted in range(count):
             shade = int(255 * (1.0 - fractions[true, predicted]))
             left, top = margin + predicted * cell, margin + true * cell
-            draw.rectangle([left, top, left + cell - 1, top + cell - 1], fill=(shade, shade, 255), outline=(200, 200, 200))
+            draw.rectangle(
+                [left, top, left + cell - 1, top + cell - 1], fill=(shade, shade, 255), outline=(200, 200, 200)
+            )
             if labelled:
                 color = "white" if shade < 128 else "black"
                 draw.text((left + 2, top + cell // 3), str(confusion[true, predicted]), fill=color, font=font)
         if labelled:
             name = class_names[true][:12]
             draw.text((2, margin + true * cell + cell // 3), name, fill="black", font=font)
-            draw.text((margin + true * cell + 2, margin - 12), class_names[true][: max(1, cell // 7)], fill="black", font=font)
+            draw.text(
+                (margin + true * cell + 2, margin - 12), class_names[true][: max(1, cell // 7)], fill="black", font=font
+            )
     return caption(np.asarray(canvas), "rows: true class, columns: predicted class")
 
 
@@ -122,7 +135,10 @@ def write_evaluation(evaluation: Evaluation, out: OutputFolder | str | os.PathLi
         row["true_class"], row["predicted_class"] = names[row["true_class"]], names[row["predicted_class"]]
     paths["per_image"] = write_csv(out.claim("per_image.csv"), table, fields)
     paths["per_class"] = write_csv(out.claim("per_class.csv"), evaluation.per_class, PER_CLASS_FIELDS)
-    confusion = [{"true \\ predicted": name, **dict(zip(names, map(int, counts)))} for name, counts in zip(names, evaluation.confusion)]
+    confusion = [
+        {"true \\ predicted": name, **dict(zip(names, map(int, counts)))}
+        for name, counts in zip(names, evaluation.confusion)
+    ]
     paths["confusion"] = write_csv(out.claim("confusion.csv"), confusion, ["true \\ predicted", *names])
     paths["confusion_png"] = write_png(out.claim("confusion.png"), confusion_picture(evaluation.confusion, names))
     if localization:
@@ -175,15 +191,24 @@ def format_summary(summary: dict) -> str:
         >>> print(format_summary(evaluation.summary))
     """
     keys = [
-        ("images", "images"), ("top1_cls", "top-1 classification"), ("top5_cls", "top-5 classification"),
+        ("images", "images"),
+        ("top1_cls", "top-1 classification"),
+        ("top5_cls", "top-5 classification"),
         ("mean_class_recall", "mean per-class recall"),
-        ("maxboxacc_v2", "MaxBoxAccV2 (any threshold)"), ("pxap", "PxAP"),
-        ("threshold", "box threshold"), ("threshold_source", "  chosen by"),
-        ("top1_loc", "top-1 localization"), ("top5_loc", "top-5 localization"), ("gt_known_loc", "GT-known localization"),
-        ("mean_iou_gt_known", "mean IoU (true class)"), ("pointing_game", "pointing game"),
+        ("maxboxacc_v2", "MaxBoxAccV2 (any threshold)"),
+        ("pxap", "PxAP"),
+        ("threshold", "box threshold"),
+        ("threshold_source", "  chosen by"),
+        ("top1_loc", "top-1 localization"),
+        ("top5_loc", "top-5 localization"),
+        ("gt_known_loc", "GT-known localization"),
+        ("mean_iou_gt_known", "mean IoU (true class)"),
+        ("pointing_game", "pointing game"),
         ("best_threshold", "best threshold on this set"),
-        ("deletion_auc", "deletion AUC (lower=better)"), ("insertion_auc", "insertion AUC"),
-        ("average_drop", "average drop"), ("average_increase", "average increase"),
+        ("deletion_auc", "deletion AUC (lower=better)"),
+        ("insertion_auc", "insertion AUC"),
+        ("average_drop", "average drop"),
+        ("average_increase", "average increase"),
     ]
     lines = []
     for key, label in keys:
