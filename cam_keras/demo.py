@@ -28,12 +28,11 @@ from pathlib import Path
 
 from cam_keras.cam import CAM
 from cam_keras.data.synthetic import SyntheticSpec, write_synthetic_dataset
-from cam_keras.evaluate import evaluate_localization, format_summary, write_evaluation
+from cam_keras.evaluate import calibrate_threshold, evaluate_localization, format_summary, write_evaluation
+from cam_keras.evaluate.metrics import PAPER_THRESHOLD
 from cam_keras.evaluate.report import boxed_overlay
 from cam_keras.render import grid, write_json, write_png
 from cam_keras.train import TrainConfig, fine_tune
-
-PAPER_THRESHOLD = 0.2
 
 
 @dataclass(frozen=True)
@@ -82,18 +81,19 @@ def run_demo(out_dir: str | os.PathLike, plan: DemoPlan = FULL, seed: int = 0, v
     lap("train")
     explainer = CAM(result.model, flip_average=True)
     plain = CAM(result.model)
-    threshold = evaluate_localization(explainer, data / "train", progress=False).summary["best_threshold"]
-    plain_threshold = evaluate_localization(plain, data / "train", progress=False).summary["best_threshold"]
+    threshold = calibrate_threshold(explainer, data / "train")
+    plain_threshold = calibrate_threshold(plain, data / "train")
     lap("calibrate")
     masks = data / "masks" / "test"
-    paper = evaluate_localization(explainer, data / "test", masks_dir=masks, threshold=PAPER_THRESHOLD, progress=False)
-    calibrated = evaluate_localization(explainer, data / "test", masks_dir=masks, threshold=threshold, progress=False)
-    plain_calibrated = evaluate_localization(plain, data / "test", masks_dir=masks, threshold=plain_threshold, progress=False)
+    options = {"masks_dir": masks, "progress": False}
+    unshown = {"samples": 0, "extremes": 0, **options}
+    paper = evaluate_localization(explainer, data / "test", threshold=PAPER_THRESHOLD, **unshown)
+    calibrated = evaluate_localization(explainer, data / "test", threshold=threshold, **options)
+    plain_calibrated = evaluate_localization(plain, data / "test", threshold=plain_threshold, **unshown)
     lap("evaluate")
-    write_evaluation(calibrated, explainer, out_dir / "evaluation")
-    per_class = 2
-    shown = [row for c in range(len(spec.classes)) for row in [r for r in calibrated.rows if r["true_class"] == c][:per_class]]
-    tiles = [boxed_overlay(explainer, row, calibrated.boxes[row["relative_path"]], explainer.class_names) for row in shown]
+    write_evaluation(calibrated, out_dir / "evaluation")
+    shown = calibrated.kept.samples[: 2 * len(spec.classes)]  # round robin: two per class
+    tiles = [boxed_overlay(calibrated, calibrated.rows[index], raw) for index, raw in shown]
     write_png(out_dir / "demo_grid.png", grid(tiles, columns=len(spec.classes), tile_size=128))
     lap("render")
     report = {

@@ -123,3 +123,30 @@ def test_boxes_csv_errors_name_file_and_row(tmp_path):
 def test_empty_metrics_is_an_error():
     with pytest.raises(ValueError, match="no images"):
         LocalizationMetrics().summary()
+
+
+def test_classification_metrics_by_hand():
+    from cam_keras.evaluate import ClassificationMetrics
+
+    metrics = ClassificationMetrics(("cat", "dog", "fox"))
+    for true, ranked in [(0, [0, 1]), (0, [1, 0]), (1, [1, 0]), (1, [1, 2]), (2, [0, 1])]:
+        metrics.update(true, ranked)
+    assert metrics.confusion.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+    per_class = {row["class"]: row for row in metrics.per_class()}
+    assert per_class["cat"]["precision"] == 0.5 and per_class["cat"]["recall"] == 0.5
+    assert per_class["dog"]["precision"] == pytest.approx(2 / 3) and per_class["dog"]["recall"] == 1.0
+    assert per_class["fox"]["precision"] is None and per_class["fox"]["recall"] == 0.0
+    summary = metrics.summary()
+    assert summary["top1_cls"] == 0.6 and summary["top5_cls"] == 0.8
+    assert summary["mean_class_recall"] == pytest.approx(0.5)
+
+
+def test_threshold_curve_matches_the_box_protocol():
+    heatmap = blob_map((20, 20), ((10, 20, 10, 20), 0.4), ((0, 3, 0, 3), 1.0))
+    metrics = LocalizationMetrics()
+    metrics.update(0, [0], heatmap, [heatmap], [(10, 10, 20, 20)])
+    curve = {round(row["threshold"], 2): row for row in metrics.threshold_curve()}
+    assert len(curve) == 100
+    assert curve[0.3]["gt_known_loc"] == 1.0  # the 10x10 region is the largest
+    assert curve[0.5]["gt_known_loc"] == 0.0  # only the 3x3 blob survives
+    assert curve[0.5]["box_acc_0.5"] == 0.0 and curve[0.4]["box_acc_0.5"] == 1.0

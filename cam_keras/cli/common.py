@@ -16,7 +16,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, default: str | None = None) -> None:
-    parser.add_argument("--out", type=Path, required=default is None, default=default, help="output folder")
+    help_text = "output folder" + (" (default: ./%(default)s)" if default else "")
+    parser.add_argument("--out", type=Path, required=default is None, default=default, help=help_text)
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
 
 
@@ -45,4 +46,11 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {text}")
     return value

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 from collections import defaultdict
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -18,11 +20,12 @@ BOX_FIELDS = ("path", "xmin", "ymin", "xmax", "ymax")
 
 def read_boxes(path: str | os.PathLike) -> dict[str, list[Box]]:
     """Read ``path,xmin,ymin,xmax,ymax`` rows (paths relative to the dataset root, pixel
-    coordinates in the original image, several rows for several objects).
+    coordinates in the original image, several rows for several objects). A UTF-8 byte-order
+    mark (as spreadsheet programs write) is accepted.
 
     Raises:
-        DatasetError: naming the file and row of a missing column, a non-number, or an
-            empty box.
+        DatasetError: naming the file and row of a missing column, a non-number, a number
+            that is not finite, or an empty box.
 
     Example:
         >>> read_boxes("data/test/boxes.csv")["circle/circle_00000.png"]
@@ -32,35 +35,71 @@ def read_boxes(path: str | os.PathLike) -> dict[str, list[Box]]:
     if not path.is_file():
         raise DatasetError(f"{path}: boxes file not found (expected a CSV with header {','.join(BOX_FIELDS)})")
     boxes: dict[str, list[Box]] = defaultdict(list)
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         missing = [field for field in BOX_FIELDS if field not in (reader.fieldnames or [])]
         if missing:
             raise DatasetError(f"{path}: header lacks {', '.join(missing)}; expected {','.join(BOX_FIELDS)}")
         for line, row in enumerate(reader, start=2):
-            try:
-                box = tuple(int(round(float(row[key]))) for key in BOX_FIELDS[1:])
-            except (TypeError, ValueError):
-                raise DatasetError(f"{path}:{line}: coordinates must be numbers, got {row}") from None
-            if box[2] <= box[0] or box[3] <= box[1]:
-                raise DatasetError(f"{path}:{line}: empty box {box} (need xmin < xmax and ymin < ymax)")
-            boxes[Path(row["path"]).as_posix()].append(box)
+            boxes[Path(row["path"]).as_posix()].append(_parse_box(row, f"{path}:{line}"))
     return dict(boxes)
 
 
+def _parse_box(row: dict, where: str) -> Box:
+    try:
+        values = [float(row[key]) for key in BOX_FIELDS[1:]]
+    except (TypeError, ValueError):
+        raise DatasetError(f"{where}: coordinates must be numbers, got {row}") from None
+    if not all(math.isfinite(value) and abs(value) < 2**31 for value in values):
+        raise DatasetError(f"{where}: coordinates must be finite pixel positions, got {values}")
+    box = tuple(int(round(value)) for value in values)
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise DatasetError(f"{where}: empty box {box} (need xmin < xmax and ymin < ymax)")
+    return box
+
+
+def clip_boxes(boxes: Sequence[Box], size: tuple[int, int], where: str) -> tuple[list[Box], bool]:
+    """Boxes cut to an image of ``size = (height, width)``, and whether any had to be cut.
+
+    Raises:
+        DatasetError: a box lies entirely outside the image (``where`` names its row).
+
+    Example:
+        >>> clip_boxes([(-4, 2, 10, 40)], (32, 32), "boxes.csv, a.png")
+        ([(0, 2, 10, 32)], True)
+    """
+    height, width = size
+    clipped = []
+    for box in boxes:
+        inside = (max(0, box[0]), max(0, box[1]), min(width, box[2]), min(height, box[3]))
+        if inside[2] <= inside[0] or inside[3] <= inside[1]:
+            raise DatasetError(
+                f"{where}: box {tuple(box)} lies outside the {width}x{height} image; "
+                "coordinates must be pixels of the original image (xmin, ymin, xmax, ymax)"
+            )
+        clipped.append(inside)
+    return clipped, clipped != [tuple(box) for box in boxes]
+
+
+def mask_file(masks_dir: str | os.PathLike, relative: str) -> Path | None:
+    """The mask of ``relative``: the same relative path under ``masks_dir``, any image
+    format with the same stem; ``None`` if there is none."""
+    candidates = sorted(Path(masks_dir, relative).parent.glob(Path(relative).stem + ".*"))
+    return candidates[0] if candidates else None
+
+
 def load_mask(masks_dir: str | os.PathLike, relative: str, size: tuple[int, int]) -> np.ndarray | None:
-    """Boolean object mask for ``relative`` (same relative path under ``masks_dir``, any
-    image format with the same stem), or ``None`` if there is none. ``size`` is the image's
-    ``(height, width)``; a mask of another size is an error naming it.
+    """Boolean object mask for ``relative`` (see :func:`mask_file`), or ``None`` if there is
+    none. ``size`` is the image's ``(height, width)``; a mask of another size is an error naming it.
 
     Example:
         >>> load_mask("data/masks/test", "circle/circle_00000.png", (64, 64)).shape
         (64, 64)
     """
-    candidates = sorted(Path(masks_dir, relative).parent.glob(Path(relative).stem + ".*"))
-    if not candidates:
+    found = mask_file(masks_dir, relative)
+    if found is None:
         return None
-    mask = load_image(candidates[0])[..., 0] > 127
+    mask = load_image(found)[..., 0] > 127
     if mask.shape != tuple(size):
-        raise DatasetError(f"{candidates[0]}: mask is {mask.shape[1]}x{mask.shape[0]} but its image is {size[1]}x{size[0]}")
+        raise DatasetError(f"{found}: mask is {mask.shape[1]}x{mask.shape[0]} but its image is {size[1]}x{size[0]}")
     return mask

@@ -1,4 +1,11 @@
-"""Score a model's maps on a class-per-folder dataset with ground-truth boxes."""
+"""Score a model on a class-per-folder dataset: classification always, localization when
+there are ground-truth boxes.
+
+One explainer pass over the images asks only for the classes the metrics use (the top-5
+predictions, plus the true class when it is not among them), so a gradient method does at
+most six backward passes per image whatever the number of classes; the few maps a report
+draws (spread samples, best and worst rows) are kept from that pass at feature resolution.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator, NamedTuple, Sequence
 
 import keras
 import numpy as np
@@ -14,37 +22,186 @@ from cam_keras.cam import BaseCAM
 from cam_keras.cam.maps import scale_maps
 from cam_keras.data.folder import scan_class_folders
 from cam_keras.data.images import load_image, resize_image
-from cam_keras.errors import DatasetError, ImageError
-from cam_keras.evaluate.annotations import load_mask, read_boxes
+from cam_keras.errors import DatasetError, ImageError, UsageError
+from cam_keras.evaluate.annotations import clip_boxes, load_mask, mask_file, read_boxes
 from cam_keras.evaluate.faithfulness import FaithfulnessScores, faithfulness
-from cam_keras.evaluate.metrics import LocalizationMetrics
+from cam_keras.evaluate.metrics import ClassificationMetrics, LocalizationMetrics
 
 logger = logging.getLogger(__name__)
+
+TOP_K = 5  # top-5 classification and localization
+
+
+class Item(NamedTuple):
+    """One image to score: its path, its path relative to the dataset root, its label index."""
+
+    path: str
+    relative: str
+    label: int
+
+
+@dataclass
+class KeptMaps:
+    """Raw maps ``(h, w)`` at feature resolution of the rows a report draws, as
+    ``(row index, map)``: ``samples`` (predicted class; spread over classes), ``best`` and
+    ``worst`` (true class; highest and lowest true-class IoU)."""
+
+    samples: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    best: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    worst: list[tuple[int, np.ndarray]] = field(default_factory=list)
 
 
 @dataclass
 class Evaluation:
-    """Metrics over a dataset, one row per scored image, and the files not scored."""
+    """Metrics over a dataset, one row per scored image, and the files not scored.
+
+    ``threshold_curve`` (localization only) has one row per map threshold; ``boxes`` are the
+    true boxes used (clipped to their images); ``kept`` the maps reports draw.
+    """
 
     summary: dict
     rows: list[dict]
+    class_names: tuple[str, ...] = ()
     boxes: dict[str, list] = field(repr=False, default_factory=dict)
     skipped: list[dict] = field(default_factory=list)
+    per_class: list[dict] = field(default_factory=list)
+    confusion: np.ndarray | None = field(repr=False, default=None)
+    threshold_curve: list[dict] = field(repr=False, default_factory=list)
+    boxes_without_image: list[str] = field(default_factory=list)
+    kept: KeptMaps = field(repr=False, default_factory=KeptMaps)
 
 
-def _check_classes(model_classes: tuple[str, ...], data_dir: Path) -> None:
+def check_threshold(threshold: float, flag: str = "threshold") -> float:
+    """``threshold`` if it is a fraction in [0, 1], else :class:`UsageError` naming ``flag``."""
+    if not 0.0 <= threshold <= 1.0:
+        raise UsageError(f"{flag} must be a fraction of the map maximum between 0 and 1, got {threshold}")
+    return float(threshold)
+
+
+def spread_over_classes(labels: Sequence[int], count: int) -> list[int]:
+    """Indices of ``count`` items taken round robin over classes (first of each class, then
+    second, ...), so every class is shown before any is shown twice.
+
+    Example:
+        >>> spread_over_classes([0, 0, 0, 1, 2, 2], 4)
+        [0, 3, 4, 1]
+    """
+    queues: dict[int, list[int]] = {}
+    for index, label in enumerate(labels):
+        queues.setdefault(label, []).append(index)
+    ordered = [queues[label] for label in sorted(queues)]
+    chosen = [q[depth] for depth in range(max(map(len, ordered), default=0)) for q in ordered if depth < len(q)]
+    return chosen[: max(0, count)]
+
+
+def _scan(explainer: BaseCAM, data_dir: Path) -> list[Item]:
+    """Readable images of ``DATA_DIR/<class>/`` for the model's classes, in sorted order."""
+    if not data_dir.is_dir():
+        raise DatasetError(f"{data_dir}: dataset folder not found (expected DATA_DIR/<class>/<image>)")
+    class_names = explainer.class_names
     folders = sorted(d.name for d in data_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
-    unknown = [name for name in folders if name not in model_classes]
+    unknown = [name for name in folders if name not in class_names]
     if unknown:
         raise DatasetError(
-            f"{data_dir}: class folder(s) {', '.join(unknown)} are not classes of the model ({', '.join(model_classes)})"
+            f"{data_dir}: class folder(s) {', '.join(unknown)} are not classes of the model ({', '.join(class_names)})"
+        )
+    present = [name for name in class_names if name in folders]
+    files = scan_class_folders(data_dir, class_names=present)
+    return [
+        Item(path, Path(path).relative_to(data_dir).as_posix(), class_names.index(present[label]))
+        for path, label in zip(files.paths, files.labels)
+    ]
+
+
+def _ask(
+    explainer: BaseCAM, batch: np.ndarray, labels: Sequence[int] | None, map_k: int
+) -> tuple[list[list[int]], list[dict[int, np.ndarray]]]:
+    """Ranked classes (up to :data:`TOP_K`) and raw maps ``{class: (h, w)}`` of the top ``map_k``
+    predictions and, when ``labels`` are given, of each image's true class."""
+    first = explainer.explain_batch(batch, None, top_k=map_k, upsample=False)
+    num_classes = first["logits"].shape[1]
+    ranked, raw = [], []
+    for indices, maps, logits in zip(first["class_indices"], first["raw_maps"], first["logits"]):
+        top = indices.tolist()
+        rest = [c for c in np.argsort(-logits, kind="stable").tolist() if c not in top]
+        ranked.append((top + rest)[: min(TOP_K, num_classes)])
+        raw.append(dict(zip(top, maps)))
+    if labels is not None and any(label not in maps for label, maps in zip(labels, raw)):
+        # the whole batch (not only the images missing their true class) keeps shapes stable for tracing
+        second = explainer.explain_batch(batch, [[label] for label in labels], upsample=False)
+        for maps, label, kept in zip(second["raw_maps"], labels, raw):
+            kept.setdefault(label, maps[0])
+    return ranked, raw
+
+
+def _explained(
+    explainer: BaseCAM, items: list[Item], batch_size: int, map_k: int, need_true: bool, progress: bool, skipped: list
+) -> Iterator[tuple[Item, np.ndarray, list[int], dict[int, np.ndarray]]]:
+    """``(item, original image, ranked classes, raw maps)`` per readable image; unreadable ones
+    are appended to ``skipped``."""
+    if batch_size < 1:
+        raise UsageError(f"batch size must be at least 1, got {batch_size}")
+    bar = keras.utils.Progbar(len(items), unit_name="image") if progress else None
+    for start in range(0, len(items), batch_size):
+        chunk, originals = [], []
+        for item in items[start : start + batch_size]:
+            try:
+                originals.append(load_image(item.path))
+                chunk.append(item)
+            except ImageError as error:
+                skipped.append({"path": item.path, "reason": error.reason})
+        if chunk:
+            batch = np.stack([resize_image(image, explainer.input_size) for image in originals]).astype(np.float32)
+            labels = [item.label for item in chunk] if need_true else None
+            ranked, raw = _ask(explainer, batch, labels, map_k)
+            yield from zip(chunk, originals, ranked, raw)
+        if bar:
+            bar.update(min(start + batch_size, len(items)))
+
+
+class _Keeper:
+    """Keeps the raw maps of the sampled rows and of the ``extremes`` best and worst rows."""
+
+    def __init__(self, sampled: Sequence[int], extremes: int) -> None:
+        self.sampled = {position: rank for rank, position in enumerate(sampled)}
+        self.extremes = max(0, extremes)
+        self.samples: list[tuple[int, int, np.ndarray]] = []
+        self.best: list[tuple[float, int, np.ndarray]] = []
+        self.worst: list[tuple[float, int, np.ndarray]] = []
+
+    def offer(self, position: int, row: int, predicted_map: np.ndarray, true_map: np.ndarray, score: float) -> None:
+        """Row ``row`` (item ``position`` of the scan) with its maps and true-class IoU ``score``."""
+        predicted_map, true_map = predicted_map.copy(), true_map.copy()  # not views holding the whole batch
+        if position in self.sampled:
+            self.samples.append((self.sampled[position], row, predicted_map))
+        if self.extremes:
+            self.best = sorted([*self.best, (-score, row, true_map)], key=lambda e: e[:2])[: self.extremes]
+            self.worst = sorted([*self.worst, (score, row, true_map)], key=lambda e: e[:2])[: self.extremes]
+
+    def kept(self) -> KeptMaps:
+        """The kept maps, samples in the order they were chosen (round robin over classes)."""
+        return KeptMaps(
+            [sample[1:] for sample in sorted(self.samples)], [e[1:] for e in self.best], [e[1:] for e in self.worst]
         )
 
 
-def _class_maps(raw: np.ndarray, classes: list[int], size: tuple[int, int]) -> dict[int, np.ndarray]:
-    """Normalized maps ``{class: (h, w)}`` of the chosen classes at ``size``."""
-    scaled = scale_maps(raw[classes], size)
-    return {c: scaled[i] for i, c in enumerate(classes)}
+def _check_masks(masks_dir: Path, items: list[Item]) -> None:
+    if not masks_dir.is_dir():
+        raise DatasetError(f"--masks {masks_dir}: folder not found (expected MASKS/<class>/<image stem>.png)")
+    matched = sum(mask_file(masks_dir, item.relative) is not None for item in items)
+    if not matched:
+        raise DatasetError(
+            f"--masks {masks_dir}: no mask matches any image (e.g. {items[0].relative} needs "
+            f"{Path(masks_dir, items[0].relative).with_suffix('.png')}); PxAP cannot be computed"
+        )
+    if matched < len(items):
+        logger.warning(
+            "%d of %d image(s) have no mask in %s; PxAP uses the %d that do",
+            len(items) - matched,
+            len(items),
+            masks_dir,
+            matched,
+        )
 
 
 def evaluate_localization(
@@ -56,61 +213,147 @@ def evaluate_localization(
     threshold: float = 0.2,
     batch_size: int = 32,
     progress: bool = True,
+    samples: int = 16,
+    extremes: int = 4,
 ) -> Evaluation:
     """Classification and localization metrics of ``explainer`` on ``DATA_DIR/<class>/<image>``.
 
     Boxes come from ``boxes_csv`` (default ``DATA_DIR/boxes.csv``), compared at each
-    image's original size; ``masks_dir`` (same relative paths) adds PxAP. Images without
-    boxes are skipped with one warning and listed in ``Evaluation.skipped``; so are
-    unreadable files. ``threshold`` is the paper's box threshold (fraction of the map max).
+    image's original size (boxes reaching outside the image are clipped, with a warning);
+    ``masks_dir`` (same relative paths) adds PxAP. Images without boxes are skipped with one
+    warning and listed in ``Evaluation.skipped``; so are unreadable files; box rows naming no
+    image are listed in ``Evaluation.boxes_without_image``. ``threshold`` is the paper's box
+    threshold (fraction of the map max). The maps of ``samples`` images spread over classes
+    and of the ``extremes`` best and worst are kept for reports.
 
     Example:
         >>> evaluation = evaluate_localization(CAM(model), "data/test", threshold=0.5)
         >>> print(format_summary(evaluation.summary))
     """
+    check_threshold(threshold)
     data_dir = Path(data_dir)
-    boxes = read_boxes(boxes_csv or data_dir / "boxes.csv")
-    class_names = explainer.class_names
-    _check_classes(class_names, data_dir)
-    present = [name for name in class_names if (data_dir / name).is_dir()]
-    files = scan_class_folders(data_dir, class_names=present)
-    items, skipped = [], []
-    for path, label in zip(files.paths, files.labels):
-        relative = Path(path).relative_to(data_dir).as_posix()
-        if relative in boxes:
-            items.append((path, relative, class_names.index(present[label])))
-        else:
-            skipped.append({"path": path, "reason": "no box in boxes.csv"})
+    boxes_path = Path(boxes_csv) if boxes_csv else data_dir / "boxes.csv"
+    boxes = read_boxes(boxes_path)
+    files = _scan(explainer, data_dir)
+    items = [item for item in files if item.relative in boxes]
+    skipped = [
+        {"path": item.path, "reason": f"no box in {boxes_path.name}"} for item in files if item.relative not in boxes
+    ]
     if skipped:
-        logger.warning("%d image(s) have no row in boxes.csv and are not scored, e.g. %s", len(skipped), skipped[0]["path"])
+        logger.warning(
+            "%d image(s) have no row in %s and are not scored, e.g. %s", len(skipped), boxes_path, skipped[0]["path"]
+        )
+    orphans = sorted(set(boxes) - {item.relative for item in files})
+    if orphans:
+        logger.warning(
+            "%d path(s) in %s name no readable image under %s and are ignored: %s",
+            len(orphans),
+            boxes_path,
+            data_dir,
+            ", ".join(orphans[:5]) + (", ..." if len(orphans) > 5 else ""),
+        )
     if not items:
-        raise DatasetError(f"{data_dir}: no image has a box in boxes.csv (paths must be relative to {data_dir})")
+        raise DatasetError(f"{data_dir}: no image has a box in {boxes_path} (paths must be relative to {data_dir})")
+    if masks_dir:
+        _check_masks(Path(masks_dir), items)
     metrics = LocalizationMetrics(threshold=threshold)
-    rows = []
-    bar = keras.utils.Progbar(len(items), unit_name="image") if progress else None
-    for start in range(0, len(items), batch_size):
-        chunk, originals = [], []
-        for path, relative, label in items[start : start + batch_size]:
-            try:
-                originals.append(load_image(path))
-                chunk.append((path, relative, label))
-            except ImageError as error:
-                skipped.append({"path": path, "reason": error.reason})
-        if not chunk:
-            continue
-        batch = np.stack([resize_image(image, explainer.input_size) for image in originals]).astype(np.float32)
-        result = explainer.explain_batch(batch, "all", upsample=False)
-        for i, ((path, relative, label), image) in enumerate(zip(chunk, originals)):
-            ranked = np.argsort(-result["logits"][i])[:5].tolist()
-            maps = _class_maps(result["raw_maps"][i], sorted({label, *ranked}), image.shape[:2])
-            mask = load_mask(masks_dir, relative, image.shape[:2]) if masks_dir else None
-            row = metrics.update(label, ranked, maps[label], [maps[c] for c in ranked], boxes[relative], mask)
-            rows.append({"path": path, "relative_path": relative, **row})
-        if bar:
-            bar.update(min(start + batch_size, len(items)))
-    summary = metrics.summary()
+    classification = ClassificationMetrics(explainer.class_names)
+    keeper = _Keeper(spread_over_classes([item.label for item in items], samples), extremes)
+    positions = {item: index for index, item in enumerate(items)}
+    rows, used, clipped = [], {}, []
+    num_maps = min(TOP_K, len(explainer.class_names))
+    for item, image, ranked, raw in _explained(explainer, items, batch_size, num_maps, True, progress, skipped):
+        size = image.shape[:2]
+        truths, cut = clip_boxes(boxes[item.relative], size, f"{boxes_path}, row for {item.relative}")
+        if cut:
+            clipped.append(item.relative)
+        classes = sorted({item.label, *ranked})
+        maps = dict(zip(classes, scale_maps(np.stack([raw[c] for c in classes]), size)))
+        mask = load_mask(masks_dir, item.relative, size) if masks_dir else None
+        row = metrics.update(item.label, ranked, maps[item.label], [maps[c] for c in ranked], truths, mask)
+        classification.update(item.label, ranked)
+        rows.append({"path": item.path, "relative_path": item.relative, **row})
+        used[item.relative] = truths
+        keeper.offer(positions[item], len(rows) - 1, raw[ranked[0]], raw[item.label], row["true_class_iou"])
+    if clipped:
+        logger.warning(
+            "%d image(s) have boxes reaching outside the image in %s; clipped: %s",
+            len(clipped),
+            boxes_path,
+            ", ".join(clipped[:5]),
+        )
+    summary = {**metrics.summary(), "mean_class_recall": classification.summary()["mean_class_recall"]}
     summary["skipped"] = len(skipped)
-    return Evaluation(summary=summary, rows=rows, boxes=boxes, skipped=skipped)
+    return Evaluation(
+        summary=summary,
+        rows=rows,
+        class_names=explainer.class_names,
+        boxes=used,
+        skipped=skipped,
+        per_class=classification.per_class(),
+        confusion=classification.confusion,
+        threshold_curve=metrics.threshold_curve(),
+        boxes_without_image=orphans,
+        kept=keeper.kept(),
+    )
+
+
+def evaluate_classification(
+    explainer: BaseCAM, data_dir: str | os.PathLike, *, batch_size: int = 32, progress: bool = True, samples: int = 16
+) -> Evaluation:
+    """Accuracy, per-class precision/recall and the confusion matrix on a plain
+    ``DATA_DIR/<class>/<image>`` set (no boxes); keeps the predicted-class maps of ``samples``
+    images spread over classes. Asks the explainer for one map per image.
+
+    Example:
+        >>> evaluation = evaluate_classification(CAM(model), "photos/test")
+        >>> evaluation.summary["top1_cls"], evaluation.per_class[0]["recall"]
+    """
+    data_dir = Path(data_dir)
+    items = _scan(explainer, data_dir)
+    classification = ClassificationMetrics(explainer.class_names)
+    keeper = _Keeper(spread_over_classes([item.label for item in items], samples), 0)
+    positions = {item: index for index, item in enumerate(items)}
+    rows, skipped = [], []
+    for item, _, ranked, raw in _explained(explainer, items, batch_size, 1, False, progress, skipped):
+        classification.update(item.label, ranked)
+        rows.append(
+            {
+                "path": item.path,
+                "relative_path": item.relative,
+                "true_class": item.label,
+                "predicted_class": ranked[0],
+                "correct_top1": ranked[0] == item.label,
+                "correct_top5": item.label in ranked,
+            }
+        )
+        keeper.offer(positions[item], len(rows) - 1, raw[ranked[0]], raw[ranked[0]], 0.0)
+    summary = {**classification.summary(), "skipped": len(skipped)}
+    return Evaluation(
+        summary=summary,
+        rows=rows,
+        class_names=explainer.class_names,
+        skipped=skipped,
+        per_class=classification.per_class(),
+        confusion=classification.confusion,
+        kept=keeper.kept(),
+    )
+
+
+def calibrate_threshold(
+    explainer: BaseCAM, data_dir: str | os.PathLike, boxes_csv: str | os.PathLike | None = None, **options
+) -> float:
+    """The box threshold with the best GT-known localization on a calibration split with its
+    own boxes, held out from the images scored (Choe et al., "Evaluating Weakly Supervised
+    Object Localization Methods Right", CVPR 2020: choose hyper-parameters on held-out
+    full supervision, never on the test set). ``options`` go to :func:`evaluate_localization`.
+
+    Example:
+        >>> threshold = calibrate_threshold(CAM(model), "data/calibration")
+        >>> evaluate_localization(CAM(model), "data/test", threshold=threshold)
+    """
+    options = {"progress": False, **options, "samples": 0, "extremes": 0}
+    return evaluate_localization(explainer, data_dir, boxes_csv, **options).summary["best_threshold"]
 
 
 def evaluate_faithfulness(
@@ -122,9 +365,13 @@ def evaluate_faithfulness(
     Example:
         >>> evaluate_faithfulness(CAM(model), "data/test", limit=64).deletion_auc
     """
+    if limit < 1:
+        raise UsageError(f"faithfulness needs at least 1 image, got {limit}")
     files = scan_class_folders(data_dir, class_names=explainer.class_names, skip_empty=True)
     chosen = np.sort(np.random.default_rng(seed).permutation(len(files))[:limit])
-    images = np.stack([resize_image(load_image(files.paths[i]), explainer.input_size) for i in chosen]).astype(np.float32)
+    images = np.stack([resize_image(load_image(files.paths[i]), explainer.input_size) for i in chosen]).astype(
+        np.float32
+    )
     labels = np.array([files.labels[i] for i in chosen])
     maps = explainer.explain_batch(images, labels.tolist())["maps"][:, 0]
     return faithfulness(explainer.model, images, maps, labels, steps=steps)

@@ -7,6 +7,7 @@
   over map thresholds, using the best-matching box among all connected regions; averaged.
 - PxAP (Choe et al.): average precision of map pixels against object masks.
 - Pointing game (Zhang et al., 2016): the map's maximum lies inside a true box.
+- Classification: accuracy, per-class precision and recall, the confusion matrix.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from cam_keras.evaluate.boxes import Box, best_iou, box_from_map, component_boxes
 
 MAXBOXACC_IOUS = (0.3, 0.5, 0.7)
+PAPER_THRESHOLD = 0.2  # Zhou et al., 2016: boxes from the region above 20% of the map maximum
 THRESHOLDS = np.round(np.arange(0.0, 1.0, 0.01), 2)
 
 
@@ -68,7 +70,7 @@ class LocalizationMetrics:
         >>> metrics.summary()["top1_loc"]
     """
 
-    threshold: float = 0.2
+    threshold: float = PAPER_THRESHOLD
     iou_threshold: float = 0.5
     _rows: list[dict] = field(default_factory=list)
     _curves: list[np.ndarray] = field(default_factory=list)
@@ -126,9 +128,22 @@ class LocalizationMetrics:
         return list(self._rows)
 
     def best_threshold(self) -> float:
-        """Map threshold with the highest GT-known accuracy (largest region, IoU >= iou_threshold)."""
+        """Map threshold with the highest GT-known accuracy (largest region, IoU >= iou_threshold);
+        the lowest such threshold on ties."""
         accuracy = (np.stack(self._curves)[:, :, 0] >= self.iou_threshold).mean(axis=0)
         return float(THRESHOLDS[int(np.argmax(accuracy))])
+
+    def threshold_curve(self) -> list[dict]:
+        """Box accuracy at every map threshold: one row per threshold with ``gt_known_loc``
+        (the paper's largest region, IoU >= iou_threshold) and ``box_acc_<d>`` (best of all
+        regions at IoU >= d, whose maximum over thresholds is MaxBoxAccV2's term)."""
+        curves = np.stack(self._curves)
+        columns = {"gt_known_loc": (curves[:, :, 0] >= self.iou_threshold).mean(axis=0)}
+        columns.update({f"box_acc_{d:.1f}": (curves[:, :, 1] >= d).mean(axis=0) for d in MAXBOXACC_IOUS})
+        return [
+            {"threshold": float(t), **{name: float(values[i]) for name, values in columns.items()}}
+            for i, t in enumerate(THRESHOLDS)
+        ]
 
     def summary(self) -> dict:
         """All metrics over the images seen so far (fractions in [0, 1])."""
@@ -158,3 +173,55 @@ class LocalizationMetrics:
             positives = np.concatenate([p for _, p in self._pixels])
             result["pxap"] = average_precision(scores, positives)
         return result
+
+
+@dataclass
+class ClassificationMetrics:
+    """Confusion matrix and top-k accuracy, accumulated with :meth:`update`.
+
+    Example:
+        >>> metrics = ClassificationMetrics(("cat", "dog"))
+        >>> metrics.update(0, [1, 0]); metrics.summary()["top1_cls"]
+        0.0
+    """
+
+    class_names: tuple[str, ...]
+    confusion: np.ndarray = field(init=False)
+    _topk_hits: list[bool] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.confusion = np.zeros((len(self.class_names), len(self.class_names)), dtype=np.int64)
+
+    def update(self, true_class: int, ranked_classes: Sequence[int]) -> None:
+        """Add one image: its label and predicted classes, most probable first (up to 5)."""
+        self.confusion[true_class, ranked_classes[0]] += 1
+        self._topk_hits.append(true_class in list(ranked_classes[:5]))
+
+    def per_class(self) -> list[dict]:
+        """``class, images, predicted, precision, recall`` per class (precision is empty
+        when the class was never predicted, recall when it has no images)."""
+        rows = []
+        for index, name in enumerate(self.class_names):
+            images, predicted = self.confusion[index].sum(), self.confusion[:, index].sum()
+            hits = self.confusion[index, index]
+            rows.append({
+                "class": name,
+                "images": int(images),
+                "predicted": int(predicted),
+                "precision": float(hits / predicted) if predicted else None,
+                "recall": float(hits / images) if images else None,
+            })
+        return rows
+
+    def summary(self) -> dict:
+        """``images``, ``top1_cls``, ``top5_cls`` and ``mean_class_recall`` (balanced accuracy)."""
+        total = int(self.confusion.sum())
+        if not total:
+            raise ValueError("no images were evaluated")
+        recalls = [row["recall"] for row in self.per_class() if row["recall"] is not None]
+        return {
+            "images": total,
+            "top1_cls": float(np.trace(self.confusion) / total),
+            "top5_cls": float(np.mean(self._topk_hits)),
+            "mean_class_recall": float(np.mean(recalls)),
+        }

@@ -1,4 +1,8 @@
-"""Write an evaluation: JSON report, per-image CSV, overlays with boxes, best/worst figure."""
+"""Write an evaluation: JSON report, tables, overlays with boxes, best/worst and confusion figures.
+
+Nothing here runs the explainer again: overlays are drawn from the maps
+:func:`~cam_keras.evaluate.dataset.evaluate_localization` kept from its single pass.
+"""
 
 from __future__ import annotations
 
@@ -6,60 +10,178 @@ import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
-from cam_keras.cam import BaseCAM
+from cam_keras.cam.maps import scale_maps
+from cam_keras.data.images import load_image
 from cam_keras.evaluate.dataset import Evaluation
-from cam_keras.render import caption, draw_boxes, grid, write_csv, write_json, write_png
+from cam_keras.heatmaps import output_names
+from cam_keras.outdir import OutputFolder
+from cam_keras.render import caption, draw_boxes, grid, overlay, write_csv, write_json, write_png
 from cam_keras.render.overlay import TRUE_BOX_COLOR
 
 ROW_FIELDS = [
-    "path", "true_class", "predicted_class", "correct_top1", "predicted_iou", "true_class_iou",
-    "top1_loc", "gt_known_loc", "pointing_hit", "predicted_box", "true_class_box",
+    "path",
+    "true_class",
+    "predicted_class",
+    "correct_top1",
+    "predicted_iou",
+    "true_class_iou",
+    "top1_loc",
+    "gt_known_loc",
+    "pointing_hit",
+    "predicted_box",
+    "true_class_box",
 ]
+CLASSIFICATION_FIELDS = ["path", "true_class", "predicted_class", "correct_top1", "correct_top5"]
+PER_CLASS_FIELDS = ["class", "images", "predicted", "precision", "recall"]
+CURVE_STEP = 10  # thresholds 0.0, 0.1, ..., 0.9 in the printed curve
 
 
-def boxed_overlay(explainer: BaseCAM, row: dict, truths: list, class_names: tuple[str, ...]) -> np.ndarray:
-    """The predicted class's map over the image, its box in green, true boxes in red, captioned.
-
-    Example:
-        >>> write_png("row.png", boxed_overlay(CAM(model), evaluation.rows[0], [(4, 4, 30, 30)], ("cat", "dog")))
-    """
-    explanation = explainer([row["path"]], classes=[row["predicted_class"]])
-    picture = draw_boxes(explanation.overlay(0), [row["predicted_box"]])
-    picture = draw_boxes(picture, truths, color=TRUE_BOX_COLOR)
-    verdict = "ok" if row["top1_loc"] else "miss"
-    text = f"{class_names[row['predicted_class']]} IoU {row['predicted_iou']:.2f} {verdict}"
-    return caption(picture, text)
-
-
-def write_evaluation(
-    evaluation: Evaluation, explainer: BaseCAM, out_dir: str | os.PathLike, samples: int = 16, extremes: int = 4
-) -> dict[str, Path]:
-    """Write ``report.json``, ``per_image.csv``, ``overlays/`` (a spread of ``samples``
-    images) and ``best_worst.png`` (the ``extremes`` best and worst true-class IoUs).
+def tile_caption(evaluation: Evaluation, row: dict, label: str = "", true_class: bool = False) -> str:
+    """``"<label>class IoU 0.83 ok"`` for a localization row (the true class's box when
+    ``true_class``, else the predicted one), ``"<label>class ok"`` for a classification row.
 
     Example:
-        >>> explainer = CAM(model)
-        >>> paths = write_evaluation(evaluate_localization(explainer, "data/test"), explainer, "evaluation/")
+        >>> tile_caption(evaluation, evaluation.rows[0], "best: ", true_class=True)
+        'best: circle IoU 0.91 ok'
     """
-    out_dir = Path(out_dir)
-    names = explainer.class_names
-    report = {"metrics": evaluation.summary, "class_names": list(names), "skipped": evaluation.skipped}
-    paths = {"report": write_json(out_dir / "report.json", report)}
-    table = [{key: row[key] for key in ROW_FIELDS} for row in evaluation.rows]
+    names = evaluation.class_names
+    if "predicted_box" not in row:
+        verdict = "ok" if row["correct_top1"] else f"miss (true {names[row['true_class']]})"
+        return f"{label}{names[row['predicted_class']]} {verdict}"
+    if true_class:
+        shown, iou, hit = row["true_class"], row["true_class_iou"], row["gt_known_loc"]
+    else:
+        shown, iou, hit = row["predicted_class"], row["predicted_iou"], row["top1_loc"]
+    return f"{label}{names[shown]} IoU {iou:.2f} {'ok' if hit else 'miss'}"
+
+
+def boxed_overlay(
+    evaluation: Evaluation, row: dict, raw_map: np.ndarray, label: str = "", true_class: bool = False
+) -> np.ndarray:
+    """One kept map over its image (the predicted class's, or the true class's when
+    ``true_class``): for localization rows that map's box in green and the true boxes in red;
+    captioned with :func:`tile_caption`.
+
+    Example:
+        >>> index, raw = evaluation.kept.samples[0]
+        >>> write_png("row.png", boxed_overlay(evaluation, evaluation.rows[index], raw))
+    """
+    image = load_image(row["path"])
+    picture = overlay(image, scale_maps(raw_map[None], image.shape[:2])[0])
+    if "predicted_box" in row:
+        box = row["true_class_box"] if true_class else row["predicted_box"]
+        picture = draw_boxes(draw_boxes(picture, [box]), evaluation.boxes[row["relative_path"]], color=TRUE_BOX_COLOR)
+    return caption(picture, tile_caption(evaluation, row, label, true_class))
+
+
+def confusion_picture(confusion: np.ndarray, class_names: tuple[str, ...]) -> np.ndarray:
+    """The confusion matrix as an uint8 picture: rows true classes, columns predicted, cells
+    shaded by the fraction of the row, with counts when the cells are large enough to read.
+
+    Example:
+        >>> confusion_picture(np.array([[5, 1], [0, 6]]), ("cat", "dog")).shape[2]
+        3
+    """
+    count = len(class_names)
+    cell = int(np.clip(800 // max(count, 1), 4, 48))
+    font = ImageFont.load_default()
+    labelled = cell >= 16
+    margin = 8 * min(12, max(map(len, class_names))) + 8 if labelled else 4
+    canvas = Image.new("RGB", (margin + count * cell + 4, margin + count * cell + 4), "white")
+    draw = ImageDraw.Draw(canvas)
+    fractions = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    for true in range(count):
+        for predicted in range(count):
+            shade = int(255 * (1.0 - fractions[true, predicted]))
+            left, top = margin + predicted * cell, margin + true * cell
+            draw.rectangle(
+                [left, top, left + cell - 1, top + cell - 1], fill=(shade, shade, 255), outline=(200, 200, 200)
+            )
+            if labelled:
+                color = "white" if shade < 128 else "black"
+                draw.text((left + 2, top + cell // 3), str(confusion[true, predicted]), fill=color, font=font)
+        if labelled:
+            name = class_names[true][:12]
+            draw.text((2, margin + true * cell + cell // 3), name, fill="black", font=font)
+            draw.text(
+                (margin + true * cell + 2, margin - 12), class_names[true][: max(1, cell // 7)], fill="black", font=font
+            )
+    return caption(np.asarray(canvas), "rows: true class, columns: predicted class")
+
+
+def write_evaluation(evaluation: Evaluation, out: OutputFolder | str | os.PathLike) -> dict[str, Path]:
+    """Write ``report.json``, ``per_image.csv``, ``per_class.csv`` (precision, recall),
+    ``confusion.csv`` and ``confusion.png``, ``overlays/`` (the kept samples, one file per
+    image even when ``x.png`` and ``x.jpg`` share a folder) and, with boxes,
+    ``threshold_curve.csv`` and ``best_worst.png`` (rows labelled best / worst).
+
+    ``out`` is an open :class:`~cam_keras.outdir.OutputFolder` or a folder path (opened with
+    ``overwrite=True``: only files cam-keras wrote there are replaced).
+
+    Example:
+        >>> paths = write_evaluation(evaluate_localization(CAM(model), "data/test"), "evaluation/")
+    """
+    if not isinstance(out, OutputFolder):
+        with OutputFolder(out, overwrite=True) as folder:
+            return write_evaluation(evaluation, folder)
+    names = evaluation.class_names
+    localization = bool(evaluation.threshold_curve)
+    paths = {"report": write_json(out.claim("report.json"), _report(evaluation))}
+    fields = ROW_FIELDS if localization else CLASSIFICATION_FIELDS
+    table = [{key: row[key] for key in fields} for row in evaluation.rows]
     for row in table:
         row["true_class"], row["predicted_class"] = names[row["true_class"]], names[row["predicted_class"]]
-    paths["per_image"] = write_csv(out_dir / "per_image.csv", table, ROW_FIELDS)
-    step = max(1, len(evaluation.rows) // max(1, samples))
-    for row in evaluation.rows[::step][:samples]:
-        picture = boxed_overlay(explainer, row, evaluation.boxes[row["relative_path"]], names)
-        write_png(out_dir / "overlays" / Path(row["relative_path"]).with_suffix(".png"), picture)
-    paths["overlays"] = out_dir / "overlays"
-    ranked = sorted(evaluation.rows, key=lambda row: row["true_class_iou"])
-    chosen = ranked[::-1][:extremes] + ranked[:extremes]
-    tiles = [boxed_overlay(explainer, row, evaluation.boxes[row["relative_path"]], names) for row in chosen]
-    paths["best_worst"] = write_png(out_dir / "best_worst.png", grid(tiles, columns=max(1, extremes), tile_size=160))
+    paths["per_image"] = write_csv(out.claim("per_image.csv"), table, fields)
+    paths["per_class"] = write_csv(out.claim("per_class.csv"), evaluation.per_class, PER_CLASS_FIELDS)
+    confusion = [
+        {"true \\ predicted": name, **dict(zip(names, map(int, counts)))}
+        for name, counts in zip(names, evaluation.confusion)
+    ]
+    paths["confusion"] = write_csv(out.claim("confusion.csv"), confusion, ["true \\ predicted", *names])
+    paths["confusion_png"] = write_png(out.claim("confusion.png"), confusion_picture(evaluation.confusion, names))
+    if localization:
+        curve_fields = list(evaluation.threshold_curve[0])
+        paths["threshold_curve"] = write_csv(out.claim("threshold_curve.csv"), evaluation.threshold_curve, curve_fields)
+    stems = output_names([Path(row["relative_path"]) for row in evaluation.rows], [Path("")] * len(evaluation.rows))
+    for index, raw in evaluation.kept.samples:
+        row = evaluation.rows[index]
+        name = Path("overlays") / stems[Path(row["relative_path"])].with_suffix(".png")
+        write_png(out.claim(name), boxed_overlay(evaluation, row, raw))
+    if evaluation.kept.samples:
+        paths["overlays"] = out.root / "overlays"
+    if localization and evaluation.kept.best:
+        tiles = [
+            boxed_overlay(evaluation, evaluation.rows[i], raw, f"{label}: ", true_class=True)
+            for label, kept in (("best", evaluation.kept.best), ("worst", evaluation.kept.worst))
+            for i, raw in kept
+        ]
+        figure = grid(tiles, columns=len(evaluation.kept.best), tile_size=160)
+        paths["best_worst"] = write_png(out.claim("best_worst.png"), figure)
     return paths
+
+
+def _report(evaluation: Evaluation) -> dict:
+    summary = evaluation.summary
+    report = {"metrics": summary, "class_names": list(evaluation.class_names), "per_class": evaluation.per_class}
+    if "threshold" in summary:
+        report["threshold"] = {"value": summary["threshold"], "source": summary.get("threshold_source", "given")}
+    report["skipped"] = evaluation.skipped
+    report["boxes_without_image"] = evaluation.boxes_without_image
+    return report
+
+
+def format_curve(curve: list[dict], key: str = "gt_known_loc") -> str:
+    """The per-threshold accuracy ``key`` at thresholds 0.0, 0.1, ..., 0.9 as two text lines.
+
+    Example:
+        >>> print(format_curve(evaluation.threshold_curve))
+    """
+    points = curve[::CURVE_STEP]
+    thresholds = " ".join(f"{p['threshold']:>5.1f}" for p in points)
+    values = " ".join(f"{p[key]:>5.2f}" for p in points)
+    return f"  threshold    {thresholds}\n  {key:<12} {values}"
 
 
 def format_summary(summary: dict) -> str:
@@ -69,12 +191,24 @@ def format_summary(summary: dict) -> str:
         >>> print(format_summary(evaluation.summary))
     """
     keys = [
-        ("images", "images"), ("top1_cls", "top-1 classification"), ("top5_cls", "top-5 classification"),
-        ("top1_loc", "top-1 localization"), ("top5_loc", "top-5 localization"), ("gt_known_loc", "GT-known localization"),
-        ("mean_iou_gt_known", "mean IoU (true class)"), ("maxboxacc_v2", "MaxBoxAccV2"), ("pointing_game", "pointing game"),
-        ("pxap", "PxAP"), ("threshold", "box threshold"), ("best_threshold", "best threshold here"),
-        ("deletion_auc", "deletion AUC (lower=better)"), ("insertion_auc", "insertion AUC"),
-        ("average_drop", "average drop"), ("average_increase", "average increase"),
+        ("images", "images"),
+        ("top1_cls", "top-1 classification"),
+        ("top5_cls", "top-5 classification"),
+        ("mean_class_recall", "mean per-class recall"),
+        ("maxboxacc_v2", "MaxBoxAccV2 (any threshold)"),
+        ("pxap", "PxAP"),
+        ("threshold", "box threshold"),
+        ("threshold_source", "  chosen by"),
+        ("top1_loc", "top-1 localization"),
+        ("top5_loc", "top-5 localization"),
+        ("gt_known_loc", "GT-known localization"),
+        ("mean_iou_gt_known", "mean IoU (true class)"),
+        ("pointing_game", "pointing game"),
+        ("best_threshold", "best threshold on this set"),
+        ("deletion_auc", "deletion AUC (lower=better)"),
+        ("insertion_auc", "insertion AUC"),
+        ("average_drop", "average drop"),
+        ("average_increase", "average increase"),
     ]
     lines = []
     for key, label in keys:
