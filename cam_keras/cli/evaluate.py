@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cam_keras.cam.methods import METHODS
 from cam_keras.cli.common import add_model_arguments, add_output_arguments, prepare_output_dir
 
 
@@ -29,7 +30,7 @@ def add_parser(subparsers) -> None:
         help="also compute deletion/insertion AUC and average drop/increase on N images",
     )
     parser.add_argument(
-        "--method", default="cam", choices=["cam", "gradcam", "gradcam++", "layercam", "scorecam"], help="map method (default cam)"
+        "--method", default="cam", choices=list(METHODS), help="map method (default cam)"
     )
     parser.add_argument("--target-layer", help="layer for gradient methods")
     add_output_arguments(parser, default="evaluation")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cam_keras.cam.methods import AUTO, METHODS
 from cam_keras.cli.common import add_model_arguments, add_output_arguments, parse_size, prepare_output_dir
 
 
@@ -28,7 +29,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--method",
         default="auto",
-        choices=["auto", "cam", "gradcam", "gradcam++", "layercam", "scorecam"],
+        choices=[AUTO, *METHODS],
         help="map method; auto = CAM when the model has a GAP->Dense head, else Grad-CAM",
     )
     parser.add_argument("--target-layer", help="layer for gradient methods (default: last 4-D feature map)")
