@@ -89,7 +89,8 @@ def test_scorecam_matches_masked_forward_passes_at_an_inner_layer(tiny_model, im
         masked = images[b][None] * np.moveaxis(masks[b], -1, 0)[..., None]
         scores = tiny_model(masked.astype(np.float32)).numpy().astype(np.float64)[:, 2]
         weights = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
-        np.testing.assert_allclose(explanation.raw_maps[b, 0], weighted_sum(a[b : b + 1], weights[None])[0], rtol=1e-3, atol=1e-6)
+        expected = weighted_sum(a[b : b + 1], weights[None])[0]
+        np.testing.assert_allclose(explanation.raw_maps[b, 0], expected, rtol=1e-3, atol=1e-6)
 
 
 def test_eigencam_is_the_projection_on_the_first_singular_vector(tiny_model, images):
@@ -100,7 +101,8 @@ def test_eigencam_is_the_projection_on_the_first_singular_vector(tiny_model, ima
         projection = flat @ np.linalg.svd(flat, full_matrices=False)[2][0]
         expected = (projection * np.sign(projection.sum())).reshape(a.shape[1:3])
         for target in range(2):  # the map does not depend on the class
-            np.testing.assert_allclose(explanation.raw_maps[b, target], expected, rtol=1e-3, atol=1e-4 * abs(expected).max())
+            tolerance = 1e-4 * abs(expected).max()
+            np.testing.assert_allclose(explanation.raw_maps[b, target], expected, rtol=1e-3, atol=tolerance)
 
 
 def test_eigencam_of_rank_one_activations_recovers_the_spatial_pattern():

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib
 
-from cam_keras.cam.methods import METHOD_CLASSES, METHODS
+from cam_keras.cam.methods import METHOD_CLASSES
+from cam_keras.cam.methods import METHODS as METHODS  # re-exported
 
 _EXPORTS = {
     "ALL_CLASSES": "cam_keras.cam.targets",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 import tensorflow as tf
@@ -23,10 +22,8 @@ CUSTOM_TARGET = -1
 #: A function of the logits ``(batch, classes)`` returning one score per image ``(batch,)``,
 #: e.g. ``lambda logits: logits[:, 3] - logits[:, 5]``.
 TargetFunction = Callable[[tf.Tensor], tf.Tensor]
-ClassRef = Union[int, str]
-ClassSpec = Union[
-    None, ClassRef, TargetFunction, Sequence[TargetFunction], Sequence[Union[ClassRef, Sequence[ClassRef]]]
-]
+ClassRef = int | str
+ClassSpec = None | ClassRef | TargetFunction | Sequence[TargetFunction] | Sequence[ClassRef | Sequence[ClassRef]]
 
 
 def _is_ref(value: object) -> bool:

@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``cam-keras`` parser with one subparser per subcommand module."""
     parser = argparse.ArgumentParser(
         prog="cam-keras",
-        description="Class Activation Mapping for Keras: train GAP+Dense classifiers, draw heatmaps, score localization.",
+        description=(
+            "Class Activation Mapping for Keras: train GAP+Dense classifiers, draw heatmaps, score localization."
+        ),
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in SUBCOMMANDS:
@@ -90,6 +92,5 @@ def import_tensorflow_quietly() -> None:
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
-            kept = [line for line in captured.read().decode(errors="replace").splitlines(True)
-                    if not TENSORFLOW_NOISE.match(line)]
-            sys.stderr.write("".join(kept))
+            lines = captured.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines if not TENSORFLOW_NOISE.match(line)))
