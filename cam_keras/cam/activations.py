@@ -42,7 +42,11 @@ class EigenCAM(ActivationCAM):
     on the class: every target of an image gets the same map. No gradients, no extra pass.
 
     Example:
-        >>> EigenCAM(model, target_layer="conv5_block3_out")(images).show()  # doctest: +SKIP
+        >>> import cam_keras, numpy as np
+        >>> model = cam_keras.build_model("small_cnn", class_names=["cat", "dog"], input_size=32, width=8)
+        >>> explanation = EigenCAM(model)(np.random.default_rng(0).uniform(0, 255, (32, 32, 3)), top_k=2)
+        >>> np.allclose(explanation.maps[0, 0], explanation.maps[0, 1])  # one map for every class
+        True
     """
 
     method = "eigencam"

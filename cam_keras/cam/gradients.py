@@ -81,7 +81,11 @@ class XGradCAM(GradientCAM):
               M = \operatorname{ReLU}\Big(\sum_k \alpha_k A_k\Big)
 
     Example:
-        >>> XGradCAM(model, target_layer="conv4_block6_out")(images).show()  # doctest: +SKIP
+        >>> import cam_keras, numpy as np
+        >>> model = cam_keras.build_model("small_cnn", class_names=["cat", "dog"], input_size=32, width=8)
+        >>> explanation = XGradCAM(model, target_layer="conv5_relu")(np.zeros((2, 32, 32, 3)), classes="dog")
+        >>> explanation.raw_maps.shape, explanation.labels(1)
+        ((2, 1, 8, 8), ['dog'])
     """
 
     method = "xgradcam"
