@@ -208,3 +208,13 @@ def test_classes_of_one_image_side_by_side(tiny_model, images):
 def test_top_k_beyond_the_number_of_classes_maps_every_class_ranked(tiny_model, images):
     explanation = CAM(tiny_model)(images, top_k=5)
     np.testing.assert_array_equal(explanation.class_indices, np.argsort(-tiny_model(images).numpy(), axis=1))
+
+
+def test_repeated_requests_of_one_kind_trace_once(tiny_model, images):
+    explainer = GradCAM(tiny_model)
+    for _ in range(3):
+        explainer.explain_batch(images, top_k=2)
+    assert explainer._traced.experimental_get_tracing_count() == 1
+    for labels in ([0, 1, 2, 0], [2, 2, 1, 0]):
+        explainer.explain_batch(images, labels, plus_top_k=1)
+    assert explainer._traced.experimental_get_tracing_count() == 2

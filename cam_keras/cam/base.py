@@ -155,7 +155,7 @@ class BaseCAM(abc.ABC):
         outputs = self._traced(
             tf.convert_to_tensor(batch, tf.float32),
             indices,
-            selection,
+            (selection.fixed, selection.top_k, selection.functions),  # plain values: traced once per value
             tuple(upsample) if isinstance(upsample, (tuple, list)) else bool(upsample),
         )
         return {name: value.numpy() for name, value in outputs.items()}
@@ -164,7 +164,7 @@ class BaseCAM(abc.ABC):
         self,
         images: tf.Tensor,
         indices: tf.Tensor | None,
-        selection: Selection,
+        selection: tuple[int, int, tuple],
         upsample: bool | tuple[int, int],
     ) -> dict[str, tf.Tensor]:
         batch = tf.shape(images)[0]
@@ -172,7 +172,7 @@ class BaseCAM(abc.ABC):
         inputs = tf.concat([images, tf.reverse(images, axis=[2])], axis=0) if self.flip_average else images
         with tf.GradientTape(persistent=True) as tape:  # records at tracing only; free unless queried
             forward = self.forward(inputs)
-            targets = Targets.select(forward.logits, indices, selection, copies, tape)
+            targets = Targets.select(forward.logits, indices, Selection(*selection), copies, tape)
         raw = self._maps(inputs, forward, targets)
         if self.flip_average:
             raw = (raw[:batch] + tf.reverse(raw[batch:], axis=[2])) / 2.0

@@ -30,7 +30,7 @@ def add_parser(subparsers) -> None:
         "--method",
         default="auto",
         choices=[AUTO, *METHODS],
-        help="map method; auto = CAM when the model has a GAP->Dense head, else Grad-CAM",
+        help="map method; auto = CAM when the model has a GAP->Dense head (and --target-layer is unset), else Grad-CAM",
     )
     parser.add_argument("--target-layer", help="layer for gradient methods (default: last 4-D feature map)")
     parser.add_argument("--colormap", default="jet", help="matplotlib colormap name (default jet)")
