@@ -95,6 +95,7 @@ def test_target_layer_by_name_and_nested_path(images):
         GradCAM(model, target_layer="nope")
 
 
+@pytest.mark.slow
 def test_nested_transfer_model_resolves_automatically(images):
     backbone = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
     inputs = keras.Input((32, 32, 3))

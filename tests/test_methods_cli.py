@@ -45,6 +45,15 @@ def test_every_help_from_the_module_entry_point_is_clean(command):
     assert "usage: cam-keras" in result.stdout
 
 
+def test_module_entry_point_help_imports_no_tensorflow():
+    result = run_python("-X", "importtime", "-m", "cam_keras.cli", "--help")
+    lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in lines}
+    assert "cam_keras.cli" in imported
+    assert not {name for name in imported if name.split(".")[0] in ("tensorflow", "keras")}
+
+
+@pytest.mark.slow
 def test_a_run_prints_no_tensorflow_noise(tmp_path, tiny_model, images):
     from PIL import Image
 
