@@ -6,47 +6,53 @@ localization scores::
     import cam_keras
     model = cam_keras.build_model("resnet50", class_names=["cat", "dog"], input_size=224)
     cam_keras.explain(model, "photo.jpg").show()
+
+Names and submodules (``cam_keras.train``, ``cam_keras.evaluate``, ...) load on first use
+(PEP 562), so ``import cam_keras`` and the command line's ``--help`` do not import TensorFlow.
 """
 
+from __future__ import annotations
+
+import importlib
 import os as _os
+
+from cam_keras.cam.methods import METHOD_CLASSES
 
 # TensorFlow prints C++ info lines at import; keep them quiet unless the user chose otherwise.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from cam_keras.api import explain  # noqa: E402
-from cam_keras.cam import CAM, BaseCAM, Explanation, GradCAM, GradCAMPlusPlus, LayerCAM, ScoreCAM, make_explainer
-from cam_keras.errors import CamKerasError, HeadNotFoundError, ImageError, WeightsUnavailableError
-from cam_keras.models import (
-    ModelInfo,
-    available_backbones,
-    build_model,
-    find_cam_head,
-    load_model,
-    model_info,
-    save_model,
-)
-
 __version__ = "0.1.0"
 
-__all__ = [
-    "BaseCAM",
-    "CAM",
-    "CamKerasError",
-    "Explanation",
-    "GradCAM",
-    "GradCAMPlusPlus",
-    "HeadNotFoundError",
-    "ImageError",
-    "LayerCAM",
-    "ModelInfo",
-    "ScoreCAM",
-    "WeightsUnavailableError",
-    "available_backbones",
-    "build_model",
-    "explain",
-    "find_cam_head",
-    "load_model",
-    "make_explainer",
-    "model_info",
-    "save_model",
-]
+_EXPORTS = {
+    "explain": "cam_keras.api",
+    "BaseCAM": "cam_keras.cam.base",
+    "Explanation": "cam_keras.cam.explanation",
+    "make_explainer": "cam_keras.cam.factory",
+    **METHOD_CLASSES,
+    "CamKerasError": "cam_keras.errors",
+    "HeadNotFoundError": "cam_keras.errors",
+    "ImageError": "cam_keras.errors",
+    "WeightsUnavailableError": "cam_keras.errors",
+    "ModelInfo": "cam_keras.models",
+    "available_backbones": "cam_keras.models",
+    "build_model": "cam_keras.models",
+    "find_cam_head": "cam_keras.models",
+    "load_model": "cam_keras.models",
+    "model_info": "cam_keras.models",
+    "save_model": "cam_keras.models",
+}
+_SUBMODULES = ("api", "cam", "cli", "data", "demo", "errors", "evaluate", "heatmaps", "models", "render", "train")
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, *_SUBMODULES, "__version__"})

@@ -95,10 +95,12 @@ def test_target_layer_by_name_and_nested_path(images):
         GradCAM(model, target_layer="nope")
 
 
+@pytest.mark.slow
 def test_nested_transfer_model_resolves_automatically(images):
     backbone = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
     inputs = keras.Input((32, 32, 3))
-    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(backbone(inputs))))
+    pooled = keras.layers.GlobalAveragePooling2D()(backbone(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(pooled))
     explainer = GradCAM(model)
     assert explainer.target_layer_name == "out_relu"
     cam = CAM(model)(images, classes="all")
@@ -119,7 +121,8 @@ def test_heatmap_cli_gradcam_on_a_model_without_gap(tmp_path, images):
     model = _flatten_classifier()
     model.save(tmp_path / "flat.keras")
     Image.fromarray(images[0].astype(np.uint8)).save(tmp_path / "x.png")
-    args = ["heatmap", "--model", str(tmp_path / "flat.keras"), str(tmp_path / "x.png"), "--out", str(tmp_path / "o"), "--quiet"]
+    args = ["heatmap", "--model", str(tmp_path / "flat.keras"), str(tmp_path / "x.png"), "--out", str(tmp_path / "o")]
+    args.append("--quiet")
     assert main([*args, "--method", "cam"]) == 2  # CAM refuses, suggesting Grad-CAM
     assert main([*args, "--overwrite", "--method", "gradcam++"]) == 0
     assert (tmp_path / "o" / "x.png").is_file()

@@ -1,24 +1,36 @@
-"""Map room: one base explainer; methods differ only in how their maps are computed."""
+"""Map room: one base explainer owns the forward pass and class selection; methods differ
+only in how activations (and their gradients) become maps.
 
-from cam_keras.cam.base import BaseCAM
-from cam_keras.cam.cam import CAM
-from cam_keras.cam.explanation import Explanation
-from cam_keras.cam.factory import METHODS, make_explainer
-from cam_keras.cam.gradients import GradCAM, GradCAMPlusPlus, GradientCAM, LayerCAM
-from cam_keras.cam.scorecam import ScoreCAM
-from cam_keras.cam.targets import ALL_CLASSES, resolve_classes
+Names are imported on first use, so ``cam_keras.cam.methods`` (the method list) costs no
+TensorFlow import.
+"""
 
-__all__ = [
-    "ALL_CLASSES",
-    "BaseCAM",
-    "CAM",
-    "Explanation",
-    "GradCAM",
-    "GradCAMPlusPlus",
-    "GradientCAM",
-    "LayerCAM",
-    "METHODS",
-    "ScoreCAM",
-    "make_explainer",
-    "resolve_classes",
-]
+from __future__ import annotations
+
+import importlib
+
+from cam_keras.cam.methods import METHOD_CLASSES
+from cam_keras.cam.methods import METHODS as METHODS  # re-exported
+
+_EXPORTS = {
+    "ALL_CLASSES": "cam_keras.cam.targets",
+    "BaseCAM": "cam_keras.cam.base",
+    "ActivationCAM": "cam_keras.cam.activations",
+    "GradientCAM": "cam_keras.cam.gradients",
+    "Explanation": "cam_keras.cam.explanation",
+    "make_explainer": "cam_keras.cam.factory",
+    "resolve_classes": "cam_keras.cam.targets",
+    **METHOD_CLASSES,
+}
+
+__all__ = sorted([*_EXPORTS, "METHODS"])
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,13 +1,19 @@
-"""One base explainer: forward pass, class selection, upsampling and normalization live here.
+"""One base explainer: the forward pass, class selection, flip averaging, upsampling and
+normalization live here.
 
-Each map method (CAM, Grad-CAM, ...) subclasses :class:`BaseCAM` and defines only
-``_raw_maps``: how its maps are computed from a batch, given which classes to explain.
+A map method subclasses one of two families and defines one small function:
+
+- :class:`~cam_keras.cam.gradients.GradientCAM`: ``_combine(activations, gradients)``;
+- :class:`~cam_keras.cam.activations.ActivationCAM`: ``_channel_weights(images, forward, targets)``.
+
+Adding a method is that class plus one line in :data:`cam_keras.cam.methods.METHODS`.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import ClassVar, Sequence
+from collections.abc import Sequence
+from typing import ClassVar, NamedTuple
 
 import keras
 import numpy as np
@@ -16,8 +22,24 @@ import tensorflow as tf
 from cam_keras.cam.explanation import Explanation
 from cam_keras.cam.inputs import ImageLike, prepare_batch
 from cam_keras.cam.maps import upsample_and_normalize
-from cam_keras.cam.targets import ALL_CLASSES, ClassSpec, resolve_classes
+from cam_keras.cam.targets import ClassSpec, Selection, Targets, resolve_request
+from cam_keras.errors import UsageError
 from cam_keras.models.info import model_info
+from cam_keras.models.taps import Tap, capture, resolve_logits, resolve_target_layer
+
+
+class Forward(NamedTuple):
+    """What one forward pass of the model gives every method.
+
+    Attributes:
+        activations: the target layer's output ``(batch, h, w, k)`` float32.
+        logits: pre-softmax scores ``(batch, classes)`` float32.
+        probabilities: the model's probabilities ``(batch, classes)`` float32.
+    """
+
+    activations: tf.Tensor
+    logits: tf.Tensor
+    probabilities: tf.Tensor
 
 
 class BaseCAM(abc.ABC):
@@ -25,6 +47,12 @@ class BaseCAM(abc.ABC):
 
     Args:
         model: a Keras model taking raw RGB images ``(batch, H, W, 3)`` in [0, 255].
+        target_layer: the layer whose activations are mapped: a name (searched in nested
+            models), a path (``"resnet50/conv5_block3_out"``) or a layer; ``None`` for the
+            method's default (the last 4-D feature map).
+        flip_average: also map the horizontally mirrored image (in the same forward pass,
+            for the image's own classes) and average its maps, mirrored back, with the
+            image's. Logits stay those of the image itself.
         jit_compile: compile the whole batch computation with XLA.
 
     Calling the explainer returns an :class:`Explanation`; :meth:`explain_batch` is the
@@ -32,12 +60,41 @@ class BaseCAM(abc.ABC):
     """
 
     method: ClassVar[str]
+    #: whether targets may be functions of the logits (not for methods whose weights are a class's).
+    accepts_functions: ClassVar[bool] = True
 
-    def __init__(self, model: keras.Model, *, jit_compile: bool = False) -> None:
+    def __init__(
+        self,
+        model: keras.Model,
+        target_layer: str | keras.layers.Layer | None = None,
+        *,
+        flip_average: bool = False,
+        jit_compile: bool = False,
+    ) -> None:
         self.model = model
         self.class_names = model_info(model).class_names
         self.input_size: tuple[int, int] = tuple(model.input_shape[1:3])
+        self.target = self._target_tap(model, target_layer)
+        self.logits_tap = resolve_logits(model)
+        self.flip_average = flip_average
         self._traced = tf.function(self._explain_batch, jit_compile=jit_compile, reduce_retracing=True)
+
+    def _target_tap(self, model: keras.Model, target_layer: str | keras.layers.Layer | None) -> Tap:
+        """The tensor whose activations are mapped; override for a fixed layer (CAM)."""
+        return resolve_target_layer(model, target_layer)
+
+    @property
+    def target_layer_name(self) -> str:
+        """Name of the layer whose activations are mapped."""
+        return self.target.layer.name
+
+    def forward(self, images: tf.Tensor) -> Forward:
+        """Activations, logits and probabilities of ``images`` ``(batch, H, W, 3)`` from one
+        forward pass of the unmodified model (see :mod:`cam_keras.models.taps`)."""
+        with capture({"target": self.target, "logits": self.logits_tap.tap}) as recorded:
+            self.model(images, training=False)
+        logits = self.logits_tap.logits(recorded["logits"])
+        return Forward(tf.cast(recorded["target"], tf.float32), logits, tf.nn.softmax(logits))
 
     def __call__(
         self,
@@ -45,24 +102,25 @@ class BaseCAM(abc.ABC):
         classes: ClassSpec = None,
         *,
         top_k: int = 1,
+        plus_top_k: int = 0,
         upsample: bool | tuple[int, int] = True,
     ) -> Explanation:
         """Explain images of any size (resized to the model input).
 
         Args:
             images: paths, RGB arrays ``(h, w, 3)`` / ``(batch, h, w, 3)`` or PIL images.
-            classes: ``None`` for the top-``top_k`` predictions, ``"all"``, a class name or
-                index for every image, or one per image (see :func:`resolve_classes`).
-            top_k: how many predicted classes to explain when ``classes`` is ``None``.
+            classes: what to map, see :meth:`explain_batch`.
+            top_k: how many predicted classes to map when ``classes`` is ``None``.
+            plus_top_k: with ``classes``, also map this many top predictions after them.
             upsample: scale ``maps`` to the model input size (``True``), to a given
                 ``(height, width)``, or keep feature resolution (``False``).
 
         Example:
-            >>> explanation = CAM(model)("photo.jpg", top_k=3)
-            >>> explanation.show()
+            >>> explanation = CAM(model)("photo.jpg", top_k=3)  # doctest: +SKIP
+            >>> explanation.show()  # doctest: +SKIP
         """
         batch, originals = prepare_batch(images, self.input_size)
-        arrays = self.explain_batch(batch, classes, top_k=top_k, upsample=upsample)
+        arrays = self.explain_batch(batch, classes, top_k=top_k, plus_top_k=plus_top_k, upsample=upsample)
         return Explanation(images=originals, class_names=self.class_names, method=self.method, **arrays)
 
     def explain_batch(
@@ -71,29 +129,34 @@ class BaseCAM(abc.ABC):
         classes: ClassSpec = None,
         *,
         top_k: int = 1,
+        plus_top_k: int = 0,
         upsample: bool | tuple[int, int] = True,
     ) -> dict[str, np.ndarray]:
         """Maps for a batch already at model input size.
 
         Args:
             batch: float ``(batch, H, W, 3)``, RGB in [0, 255].
+            classes: ``None`` for the ``top_k`` most probable classes (at most all of them),
+                ``"all"``, a class name or index for every image, one per image (or a list
+                per image, equal lengths), or a function of the logits ``(batch, classes) ->
+                (batch,)`` (or a list of them) for the gradient methods and Score-CAM.
+            plus_top_k: with ``classes``, also map the ``plus_top_k`` most probable classes,
+                after the given ones: ``classes=labels, plus_top_k=5`` costs six maps per
+                image, not one per class.
 
         Returns:
             ``raw_maps`` ``(batch, n, h, w)``, ``maps`` ``(batch, n, H, W)`` in [0, 1],
-            ``class_indices`` ``(batch, n)`` and ``logits`` ``(batch, classes)``.
+            ``class_indices`` ``(batch, n)`` (``-1`` for a function) and ``logits``
+            ``(batch, classes)``.
         """
-        selection = resolve_classes(classes, len(batch), self.class_names)
-        all_classes = isinstance(selection, str) and selection == ALL_CLASSES
-        indices = selection if isinstance(selection, np.ndarray) else None
-        if not all_classes and indices is None and not 1 <= top_k <= len(self.class_names):
-            raise ValueError(f"top_k must be between 1 and {len(self.class_names)}, got {top_k}")
-        num_targets = len(self.class_names) if all_classes else top_k if indices is None else indices.shape[1]
+        indices, selection = resolve_request(classes, len(batch), self.class_names, top_k, plus_top_k)
+        if selection.functions and not self.accepts_functions:
+            raise UsageError(f"{type(self).__name__} maps classes, not functions of the logits; use GradCAM")
         outputs = self._traced(
             tf.convert_to_tensor(batch, tf.float32),
             indices,
-            num_targets=num_targets,
-            all_classes=all_classes,
-            upsample=tuple(upsample) if isinstance(upsample, (tuple, list)) else bool(upsample),
+            (selection.fixed, selection.top_k, selection.functions),  # plain values: traced once per value
+            tuple(upsample) if isinstance(upsample, (tuple, list)) else bool(upsample),
         )
         return {name: value.numpy() for name, value in outputs.items()}
 
@@ -101,34 +164,26 @@ class BaseCAM(abc.ABC):
         self,
         images: tf.Tensor,
         indices: tf.Tensor | None,
-        num_targets: int,
-        all_classes: bool,
+        selection: tuple[int, int, tuple],
         upsample: bool | tuple[int, int],
     ) -> dict[str, tf.Tensor]:
-        raw, logits, selected = self._raw_maps(images, indices, num_targets, all_classes)
+        batch = tf.shape(images)[0]
+        copies = 2 if self.flip_average else 1
+        inputs = tf.concat([images, tf.reverse(images, axis=[2])], axis=0) if self.flip_average else images
+        with tf.GradientTape(persistent=True) as tape:  # records at tracing only; free unless queried
+            forward = self.forward(inputs)
+            targets = Targets.select(forward.logits, indices, Selection(*selection), copies, tape)
+        raw = self._maps(inputs, forward, targets)
+        if self.flip_average:
+            raw = (raw[:batch] + tf.reverse(raw[batch:], axis=[2])) / 2.0
         size = upsample if isinstance(upsample, tuple) else self.input_size if upsample else raw.shape[1:3]
-        maps = upsample_and_normalize(raw, size)
         return {
             "raw_maps": tf.transpose(raw, [0, 3, 1, 2]),
-            "maps": tf.transpose(maps, [0, 3, 1, 2]),
-            "class_indices": selected,
-            "logits": logits,
+            "maps": tf.transpose(upsample_and_normalize(raw, size), [0, 3, 1, 2]),
+            "class_indices": targets.classes[:batch],
+            "logits": forward.logits[:batch],
         }
 
     @abc.abstractmethod
-    def _raw_maps(
-        self, images: tf.Tensor, indices: tf.Tensor | None, num_targets: int, all_classes: bool
-    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """Compute maps inside the traced function.
-
-        Args:
-            images: ``(batch, H, W, 3)`` float32.
-            indices: requested classes ``(batch, num_targets)`` or ``None``.
-            num_targets: maps per image (static): the top-k when ``indices`` is ``None``.
-            all_classes: map every class.
-
-        Returns:
-            ``(maps (batch, h, w, num_targets) float32, logits (batch, classes) float32,
-            class indices (batch, num_targets) int32)``; select classes with
-            :func:`cam_keras.cam.targets.select_classes`.
-        """
+    def _maps(self, images: tf.Tensor, forward: Forward, targets: Targets) -> tf.Tensor:
+        """Raw maps ``(batch, h, w, n)`` float32, one per target; a family defines this."""

@@ -5,12 +5,15 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from cam_keras.cam.base import BaseCAM
-from cam_keras.cam.targets import select_classes
+from cam_keras.cam.activations import ActivationCAM
+from cam_keras.cam.base import Forward
+from cam_keras.cam.targets import Targets
+from cam_keras.errors import UsageError
 from cam_keras.models.head import find_cam_head
+from cam_keras.models.taps import Tap, resolve_target_layer
 
 
-class CAM(BaseCAM):
+class CAM(ActivationCAM):
     r"""Class Activation Mapping for models with a GAP -> Dense head.
 
     With feature maps :math:`A_k` at the GAP input and Dense kernel :math:`w^c_k`,
@@ -26,62 +29,58 @@ class CAM(BaseCAM):
     Args:
         model: a classifier whose output is ``GlobalAveragePooling2D -> Dense`` (optionally
             followed by softmax), possibly nested inside other models.
+        target_layer: always the GAP input; naming another layer is an error (use a
+            gradient method there).
         include_bias: add the class bias :math:`b_c` to each raw map.
-        flip_average: also map the horizontally mirrored image (in the same forward pass)
-            and average its maps, mirrored back, with the image's. Classes and logits stay
-            those of the image itself. Costs a second forward pass; cancels left-right biases
-            of the learned maps (demo, flat shapes: top-1 localization +0.02 to +0.06 in
-            each of six runs; textured shapes, whose maps are already even: +0 to +0.005).
+        flip_average: see :class:`BaseCAM`. Cancels left-right biases of the learned maps
+            (demo, flat shapes: top-1 localization +0.02 to +0.06 in each of six runs;
+            textured shapes, whose maps are already even: +0 to +0.005).
         jit_compile: compile with XLA.
 
     Raises:
         HeadNotFoundError: the model has no such head (use :class:`GradCAM`).
 
     Example:
-        >>> explanation = CAM(model)(images, classes="all")
-        >>> explanation.raw_maps.shape  # (batch, classes, h, w)
+        >>> explanation = CAM(model)(images, classes="all")  # doctest: +SKIP
+        >>> explanation.raw_maps.shape  # (batch, classes, h, w)  # doctest: +SKIP
     """
 
     method = "cam"
+    accepts_functions = False
 
     def __init__(
-        self, model: keras.Model, *, include_bias: bool = False, flip_average: bool = False, jit_compile: bool = False
+        self,
+        model: keras.Model,
+        target_layer: str | keras.layers.Layer | None = None,
+        *,
+        include_bias: bool = False,
+        flip_average: bool = False,
+        jit_compile: bool = False,
     ) -> None:
         self.head = find_cam_head(model)
         self.include_bias = include_bias
-        self.flip_average = flip_average
-        super().__init__(model, jit_compile=jit_compile)
+        super().__init__(model, target_layer, flip_average=flip_average, jit_compile=jit_compile)
 
-    def _raw_maps(self, images, indices, num_targets, all_classes):
-        batch = tf.shape(images)[0]
-        inputs = tf.concat([images, tf.reverse(images, axis=[2])], axis=0) if self.flip_average else images
-        features = tf.cast(self.head.feature_model(inputs, training=False), tf.float32)
+    def _target_tap(self, model: keras.Model, target_layer: str | keras.layers.Layer | None) -> Tap:
+        tap = resolve_target_layer(model, self.head.feature_layer)
+        if target_layer is not None and resolve_target_layer(model, target_layer).layer is not tap.layer:
+            raise UsageError(
+                f"CAM maps the GAP input {self.head.feature_layer!r}; for target layer "
+                f"{getattr(target_layer, 'name', target_layer)!r} use a gradient method (e.g. --method gradcam)"
+            )
+        return tap
+
+    def _maps(self, images: tf.Tensor, forward: Forward, targets: Targets) -> tf.Tensor:
         kernel = tf.cast(self.head.dense.kernel, tf.float32)
-        bias = (
-            tf.cast(self.head.dense.bias, tf.float32)
-            if self.head.dense.use_bias
-            else tf.zeros([kernel.shape[1]], tf.float32)
-        )
-        logits = tf.matmul(tf.reduce_mean(features[:batch], axis=[1, 2]), kernel) + bias
-        selected = select_classes(logits, indices, num_targets, all_classes)
-        maps = self._class_maps(features[:batch], kernel, bias, selected, num_targets, all_classes)
-        if self.flip_average:
-            mirrored = self._class_maps(features[batch:], kernel, bias, selected, num_targets, all_classes)
-            maps = (maps + tf.reverse(mirrored, axis=[2])) / 2.0
-        return maps, logits, selected
-
-    def _class_maps(self, features, kernel, bias, selected, num_targets, all_classes):
-        """Maps ``(batch, h, w, num_targets)`` of the selected classes from ``features``."""
-        if all_classes:
-            maps = tf.tensordot(features, kernel, axes=1)  # (batch, h, w, classes)
-            class_bias = bias[None, None, None, :]
-        else:
-            weights = tf.gather(kernel, selected, axis=1)  # (channels, batch, n)
-            weights = tf.transpose(weights, [1, 0, 2])  # (batch, channels, n)
-            shape = tf.shape(features)
-            flat = tf.reshape(features, [shape[0], shape[1] * shape[2], shape[3]])
-            maps = tf.reshape(tf.matmul(flat, weights), [shape[0], shape[1], shape[2], num_targets])
-            class_bias = tf.gather(bias, selected)[:, None, None, :]
-        if self.include_bias:
-            maps = maps + class_bias
+        if targets.classes.shape[1] < kernel.shape[1]:
+            maps = super()._maps(images, forward, targets)
+        else:  # every class (or more maps than classes): one product, then pick
+            every = tf.tensordot(forward.activations, kernel, axes=1)
+            maps = tf.gather(every, targets.classes, axis=3, batch_dims=1)
+        if self.include_bias and self.head.dense.use_bias:
+            maps += tf.gather(tf.cast(self.head.dense.bias, tf.float32), targets.classes)[:, None, None, :]
         return maps
+
+    def _channel_weights(self, images: tf.Tensor, forward: Forward, targets: Targets) -> tf.Tensor:
+        kernel = tf.cast(self.head.dense.kernel, tf.float32)  # (k, classes)
+        return tf.transpose(tf.gather(kernel, targets.classes, axis=1), [1, 0, 2])

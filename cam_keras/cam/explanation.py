@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from cam_keras.cam.maps import scale_maps
+from cam_keras.cam.targets import CUSTOM_TARGET
 from cam_keras.data.images import resize_image
 from cam_keras.render import caption, grid, overlay, side_by_side, write_arrays, write_png
 
@@ -51,8 +52,9 @@ class Explanation:
         return tf.nn.softmax(self.logits, axis=-1).numpy()
 
     def labels(self, index: int) -> list[str]:
-        """Names of the classes explained for image ``index``."""
-        return [self.class_names[c] for c in self.class_indices[index]]
+        """Names of the classes explained for image ``index`` (``"target j"`` for a function target)."""
+        indices = self.class_indices[index]
+        return [f"target {j}" if c == CUSTOM_TARGET else self.class_names[c] for j, c in enumerate(indices)]
 
     def top_predictions(self, index: int, k: int = 5) -> list[tuple[str, float]]:
         """The ``k`` most probable ``(class name, probability)`` pairs of image ``index``."""
@@ -102,6 +104,8 @@ class Explanation:
     def label_text(self, index: int, target: int = 0) -> str:
         """``"name (p=0.93)"`` for one map."""
         class_index = int(self.class_indices[index, target])
+        if class_index == CUSTOM_TARGET:
+            return self.labels(index)[target]
         return f"{self.class_names[class_index]} (p={self.probabilities[index, class_index]:.2f})"
 
     def grid(self, colormap: str = "jet", alpha: float = 0.5, columns: int = 4, tile_size: int = 160) -> np.ndarray:

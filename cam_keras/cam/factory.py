@@ -1,4 +1,4 @@
-"""Choose a map method by name."""
+"""Choose a map method by name (the names are :data:`cam_keras.cam.methods.METHODS`)."""
 
 from __future__ import annotations
 
@@ -8,44 +8,36 @@ import keras
 
 from cam_keras.cam.base import BaseCAM
 from cam_keras.cam.cam import CAM
-from cam_keras.cam.gradients import GradCAM, GradCAMPlusPlus, LayerCAM
-from cam_keras.cam.scorecam import ScoreCAM
-from cam_keras.errors import HeadNotFoundError
+from cam_keras.cam.methods import AUTO, method_class
+from cam_keras.errors import HeadNotFoundError, UsageError
 
 logger = logging.getLogger(__name__)
 
-METHODS: dict[str, type[BaseCAM]] = {
-    "cam": CAM,
-    "gradcam": GradCAM,
-    "gradcam++": GradCAMPlusPlus,
-    "layercam": LayerCAM,
-    "scorecam": ScoreCAM,
-}
-
 
 def make_explainer(
-    model: keras.Model, method: str = "auto", target_layer: str | None = None, *, jit_compile: bool = False
+    model: keras.Model,
+    method: str = AUTO,
+    target_layer: str | keras.layers.Layer | None = None,
+    *,
+    jit_compile: bool = False,
 ) -> BaseCAM:
     """An explainer for ``model``.
 
     Args:
-        method: ``"auto"`` (CAM when the model has a GAP -> Dense head, else Grad-CAM),
-            or one of ``cam``, ``gradcam``, ``gradcam++``, ``layercam``, ``scorecam``.
-        target_layer: layer for the gradient methods (default: last 4-D feature map).
+        method: ``"auto"`` or a name from :data:`~cam_keras.cam.methods.METHODS`. ``auto`` is
+            CAM when the model has a GAP -> Dense head and ``target_layer`` is unset or the GAP
+            input; otherwise Grad-CAM (at ``target_layer``), with a log line saying why.
+        target_layer: layer for the methods that take one (default: last 4-D feature map).
 
     Example:
-        >>> make_explainer(model, "gradcam++", target_layer="conv4_block6_out")(images).show()
+        >>> make_explainer(model, "gradcam++", target_layer="conv4_block6_out")(images).show()  # doctest: +SKIP
     """
-    if method == "auto":
+    if method == AUTO:
         try:
-            return CAM(model, jit_compile=jit_compile)
+            return CAM(model, target_layer, jit_compile=jit_compile)
         except HeadNotFoundError as error:
             logger.warning("no GAP -> Dense head, using Grad-CAM (%s)", str(error).split(". ")[0])
-            method = "gradcam"
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose auto or one of {', '.join(METHODS)}")
-    if method == "cam":
-        if target_layer:
-            raise ValueError("CAM always uses the GAP input; target_layer is for the gradient methods")
-        return CAM(model, jit_compile=jit_compile)
-    return METHODS[method](model, target_layer, jit_compile=jit_compile)
+        except UsageError:
+            logger.info("target layer %s is not the GAP input: using Grad-CAM there", target_layer)
+        method = "gradcam"
+    return method_class(method)(model, target_layer, jit_compile=jit_compile)

@@ -1,73 +1,38 @@
-"""Gradient-based maps for any Keras classifier: Grad-CAM, Grad-CAM++ and Layer-CAM.
+r"""Gradient methods for any Keras classifier: Grad-CAM, Grad-CAM++, XGrad-CAM, Layer-CAM.
 
-They share one forward-and-backward pass (:class:`GradientCAM`) and differ only in how the
-activations :math:`A` and gradients :math:`G = \\partial y_c / \\partial A` of the target
-layer are combined into a map.
+They share one forward pass and one backward pass per map (:class:`GradientCAM`) and differ
+only in how the target layer's activations :math:`A` and the gradients
+:math:`G = \partial y / \partial A` of the explained score :math:`y` (a class logit, or a
+function of the logits) become a map.
 """
 
 from __future__ import annotations
 
 import abc
 
-import keras
 import tensorflow as tf
 
-from cam_keras.cam.base import BaseCAM
-from cam_keras.cam.targets import select_classes
-from cam_keras.models.taps import capture, resolve_logits, resolve_target_layer
+from cam_keras.cam.base import BaseCAM, Forward
+from cam_keras.cam.targets import Targets
 
 EPSILON = 1e-7
 
 
-class TapForward(BaseCAM):
-    """A :class:`BaseCAM` that reads the target layer's activation and the logits from one
-    forward pass of the unmodified model (see :mod:`cam_keras.models.taps`).
+class GradientCAM(BaseCAM):
+    """Base of the gradient methods: a method defines :meth:`_combine`."""
 
-    Args:
-        model: any Keras classifier taking ``(batch, H, W, 3)`` images.
-        target_layer: layer name, path or object; ``None`` for the last 4-D feature map.
-        jit_compile: compile with XLA.
-    """
-
-    def __init__(self, model: keras.Model, target_layer: str | keras.layers.Layer | None = None, *, jit_compile: bool = False) -> None:
-        self.target = resolve_target_layer(model, target_layer)
-        self.logits_tap = resolve_logits(model)
-        super().__init__(model, jit_compile=jit_compile)
-
-    @property
-    def target_layer_name(self) -> str:
-        return self.target.layer.name
-
-    def _forward(self, images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """``(activations (batch, h, w, k), logits (batch, classes) float32)``."""
-        with capture({"target": self.target, "logits": self.logits_tap.tap}) as recorded:
-            self.model(images, training=False)
-        return recorded["target"], self.logits_tap.logits(recorded["logits"])
-
-
-class GradientCAM(TapForward):
-    """Base of the gradient methods: one forward pass, one backward pass per explained class."""
-
-    def _raw_maps(self, images, indices, num_targets, all_classes):
-        with tf.GradientTape(persistent=True) as tape:
-            activations, logits = self._forward(images)
-            selected = select_classes(logits, indices, num_targets, all_classes)
-            scores = tf.gather(logits, selected, batch_dims=1)
-            per_target = [scores[:, j] for j in range(num_targets)]
-        maps = []
-        for score in per_target:
-            gradients = tf.cast(tape.gradient(score, activations), tf.float32)
-            maps.append(self._combine(tf.cast(activations, tf.float32), gradients))
-        del tape
-        return tf.stack(maps, axis=-1), logits, selected
+    def _maps(self, images: tf.Tensor, forward: Forward, targets: Targets) -> tf.Tensor:
+        maps = [self._combine(forward.activations, gradients) for gradients in targets.gradients(forward.activations)]
+        return tf.stack(maps, axis=-1)
 
     @abc.abstractmethod
     def _combine(self, activations: tf.Tensor, gradients: tf.Tensor) -> tf.Tensor:
-        """One map ``(batch, h, w)`` from ``activations`` and ``gradients`` ``(batch, h, w, k)``."""
+        """One map ``(batch, h, w)`` from ``activations`` and ``gradients`` ``(batch, h, w, k)`` float32."""
 
 
 class GradCAM(GradientCAM):
-    r"""Grad-CAM (Selvaraju et al., ICCV 2017).
+    r"""Grad-CAM (Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via
+    Gradient-based Localization", ICCV 2017).
 
     .. math:: \alpha_k = \frac{1}{hw}\sum_{x,y} G_k(x, y), \qquad
               M = \operatorname{ReLU}\Big(\sum_k \alpha_k A_k\Big)
@@ -76,30 +41,31 @@ class GradCAM(GradientCAM):
     equals :math:`\operatorname{ReLU}(\text{CAM}_c) / hw`.
 
     Example:
-        >>> GradCAM(model, target_layer="conv5_block3_out")(images).show()
+        >>> GradCAM(model, target_layer="conv5_block3_out")(images).show()  # doctest: +SKIP
     """
 
     method = "gradcam"
 
-    def _combine(self, activations, gradients):
+    def _combine(self, activations: tf.Tensor, gradients: tf.Tensor) -> tf.Tensor:
         weights = tf.reduce_mean(gradients, axis=[1, 2], keepdims=True)
         return tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))
 
 
 class GradCAMPlusPlus(GradientCAM):
-    r"""Grad-CAM++ (Chattopadhay et al., WACV 2018), with the exponential-score closed form.
+    r"""Grad-CAM++ (Chattopadhay et al., "Grad-CAM++: Generalized Gradient-based Visual
+    Explanations for Deep Convolutional Networks", WACV 2018), exponential-score closed form.
 
     .. math:: a_k(x, y) = \frac{G_k^2}{2 G_k^2 + \sum_{x',y'} A_k(x', y')\, G_k^3}, \qquad
               \alpha_k = \sum_{x,y} a_k(x, y)\, \operatorname{ReLU}(G_k(x, y)), \qquad
               M = \operatorname{ReLU}\Big(\sum_k \alpha_k A_k\Big)
 
     Example:
-        >>> GradCAMPlusPlus(model)(images, top_k=2).show()
+        >>> GradCAMPlusPlus(model)(images, top_k=2).show()  # doctest: +SKIP
     """
 
     method = "gradcam++"
 
-    def _combine(self, activations, gradients):
+    def _combine(self, activations: tf.Tensor, gradients: tf.Tensor) -> tf.Tensor:
         squared = gradients**2
         denominator = 2.0 * squared + tf.reduce_sum(activations, axis=[1, 2], keepdims=True) * squared * gradients
         ratio = tf.where(gradients != 0.0, squared / tf.where(denominator == 0.0, EPSILON, denominator), 0.0)
@@ -107,16 +73,40 @@ class GradCAMPlusPlus(GradientCAM):
         return tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))
 
 
+class XGradCAM(GradientCAM):
+    r"""XGrad-CAM (Fu et al., "Axiom-based Grad-CAM: Towards Accurate Visualization and
+    Explanation of CNNs", BMVC 2020): gradients averaged with the activations as weights.
+
+    .. math:: \alpha_k = \sum_{x,y} \frac{A_k(x, y)}{\sum_{x',y'} A_k(x', y')}\, G_k(x, y), \qquad
+              M = \operatorname{ReLU}\Big(\sum_k \alpha_k A_k\Big)
+
+    Example:
+        >>> import cam_keras, numpy as np
+        >>> model = cam_keras.build_model("small_cnn", class_names=["cat", "dog"], input_size=32, width=8)
+        >>> explanation = XGradCAM(model, target_layer="conv5_relu")(np.zeros((2, 32, 32, 3)), classes="dog")
+        >>> explanation.raw_maps.shape, explanation.labels(1)
+        ((2, 1, 8, 8), ['dog'])
+    """
+
+    method = "xgradcam"
+
+    def _combine(self, activations: tf.Tensor, gradients: tf.Tensor) -> tf.Tensor:
+        totals = tf.reduce_sum(activations, axis=[1, 2], keepdims=True) + EPSILON
+        weights = tf.reduce_sum(activations * gradients / totals, axis=[1, 2], keepdims=True)
+        return tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))
+
+
 class LayerCAM(GradientCAM):
-    r"""Layer-CAM (Jiang et al., IEEE TIP 2021): pixel-wise positive gradients as weights.
+    r"""Layer-CAM (Jiang et al., "LayerCAM: Exploring Hierarchical Class Activation Maps for
+    Localization", IEEE TIP 2021): pixel-wise positive gradients as weights.
 
     .. math:: M = \operatorname{ReLU}\Big(\sum_k \operatorname{ReLU}(G_k) \odot A_k\Big)
 
     Example:
-        >>> LayerCAM(model, target_layer="conv3_block4_out")(images).show()  # finer, earlier layer
+        >>> LayerCAM(model, target_layer="conv3_block4_out")(images).show()  # doctest: +SKIP
     """
 
     method = "layercam"
 
-    def _combine(self, activations, gradients):
+    def _combine(self, activations: tf.Tensor, gradients: tf.Tensor) -> tf.Tensor:
         return tf.nn.relu(tf.reduce_sum(tf.nn.relu(gradients) * activations, axis=-1))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -39,7 +39,7 @@ def scale_maps(raw: np.ndarray, size: Sequence[int]) -> np.ndarray:
     ``(n, H, W)`` float32, computed exactly as :func:`upsample_and_normalize`.
 
     Example:
-        >>> scale_maps(explanation.raw_maps[0], (480, 640)).shape
+        >>> scale_maps(np.eye(7, dtype=np.float32)[None], (480, 640)).shape
         (1, 480, 640)
     """
     scaled = upsample_and_normalize(tf.constant(np.transpose(raw, (1, 2, 0))[None]), size)

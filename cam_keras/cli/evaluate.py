@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from cam_keras.cam.methods import METHODS
 from cam_keras.cli.common import add_model_arguments, add_output_arguments, non_negative_int, positive_int
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def add_parser(subparsers) -> None:
         help="also compute deletion/insertion AUC and average drop/increase on N images (default 0: off)",
     )
     parser.add_argument(
-        "--method", default="cam", choices=["cam", "gradcam", "gradcam++", "layercam", "scorecam"], help="map method (default cam)"
+        "--method", default="cam", choices=list(METHODS), help="map method (default cam)"
     )
     parser.add_argument("--target-layer", help="layer for gradient methods")
     add_output_arguments(parser, default="evaluation")
@@ -88,7 +89,11 @@ def run(args: argparse.Namespace) -> int:
     from cam_keras.cam import make_explainer
     from cam_keras.errors import UsageError
     from cam_keras.evaluate import (
-        evaluate_classification, evaluate_faithfulness, evaluate_localization, format_summary, write_evaluation,
+        evaluate_classification,
+        evaluate_faithfulness,
+        evaluate_localization,
+        format_summary,
+        write_evaluation,
     )
     from cam_keras.evaluate.report import format_curve
     from cam_keras.models import load_model

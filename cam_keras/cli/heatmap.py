@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cam_keras.cam.methods import AUTO, METHODS
 from cam_keras.cli.common import add_model_arguments, add_output_arguments, parse_size, prepare_output_dir
 
 
@@ -28,8 +29,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--method",
         default="auto",
-        choices=["auto", "cam", "gradcam", "gradcam++", "layercam", "scorecam"],
-        help="map method; auto = CAM when the model has a GAP->Dense head, else Grad-CAM",
+        choices=[AUTO, *METHODS],
+        help="map method; auto = CAM when the model has a GAP->Dense head (and --target-layer is unset), else Grad-CAM",
     )
     parser.add_argument("--target-layer", help="layer for gradient methods (default: last 4-D feature map)")
     parser.add_argument("--colormap", default="jet", help="matplotlib colormap name (default jet)")
