@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+from typing import Sequence
+
+from cam_keras.outdir import OutputFolder
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +21,18 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_output_arguments(parser: argparse.ArgumentParser, default: str | None = None) -> None:
     parser.add_argument("--out", type=Path, required=default is None, default=default, help="output folder")
-    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty output folder, replacing only files an earlier cam-keras job wrote there",
+    )
+
+
+def output_folder(args: argparse.Namespace, inputs: Sequence[str | os.PathLike]) -> OutputFolder:
+    """The ``--out`` folder of a command, to be entered with ``with``: locked, refused when
+    equal to or inside one of ``inputs``, and with ``--overwrite`` replacing only files
+    cam-keras wrote (see :class:`cam_keras.outdir.OutputFolder`)."""
+    return OutputFolder(args.out, overwrite=args.overwrite, inputs=inputs)
 
 
 def prepare_output_dir(path: Path, overwrite: bool) -> Path:
