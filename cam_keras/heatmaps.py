@@ -15,6 +15,7 @@ import collections
 import concurrent.futures as futures
 import csv
 import hashlib
+import io
 import logging
 import math
 import os
@@ -242,8 +243,10 @@ def _read_rows(table: Path) -> list[dict]:
         text = table.read_text(encoding="utf-8")
     except FileNotFoundError:
         return []
-    complete = text[: text.rfind("\n") + 1]  # a kill can cut the last line short
-    return list(csv.DictReader(complete.splitlines()))
+    end = text.rfind("\n")
+    while end >= 0 and text.count('"', 0, end) % 2:  # a newline inside a quoted cell ends no row
+        end = text.rfind("\n", 0, end)
+    return list(csv.DictReader(io.StringIO(text[: end + 1])))  # a kill can cut the last row short
 
 
 def _table_fields(ranks: int) -> list[str]:
@@ -258,7 +261,7 @@ class _PredictionsTable:
     appended only after its image's files are complete."""
 
     def __init__(self, path: Path, fields: list[str], kept: list[dict]) -> None:
-        if path.exists() and kept and open(path, encoding="utf-8").readline().strip() != ",".join(fields):
+        if kept and list(kept[0]) != fields:
             raise UsageError(
                 f"{path} has other columns than this job would write: resume with the --print-top "
                 "the job started with, or pass --overwrite to start again"
