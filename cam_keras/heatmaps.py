@@ -219,6 +219,7 @@ def plan_job(
     file a complete one). Returns ``(to do, rows kept)``."""
     mine = shard.take(items) if shard else list(items)
     table = job_file(TABLE, shard, ".csv")
+    _refuse_foreign_outputs(out, mine, options)
     if not resume:
         if shard and out.owns(table) and (out.root / table).exists() and not out.overwrite:
             raise OutputFolderError(
@@ -235,6 +236,17 @@ def plan_job(
     ]
     done = {row["output"] for row in kept}
     return [item for item in mine if output_files(item[1], options)[0] not in done], kept
+
+
+def _refuse_foreign_outputs(out: OutputFolder, items: Sequence[tuple[Path, Path]], options: HeatmapOptions) -> None:
+    """Before anything is written: stop if a file this job would write is there and cam-keras
+    did not write it (a folder with no other entries needs no look)."""
+    if not out.user_visible_entries():
+        return
+    for _, stem in items:
+        for name in output_files(stem, options):
+            if not out.owns(name) and os.path.lexists(out.root / name):
+                out.claim(name)  # raises, naming the file
 
 
 def _read_rows(table: Path) -> list[dict]:
