@@ -39,8 +39,8 @@ from typing import Iterator
 from cam_keras.atomic import TEMP_PREFIX
 from cam_keras.cam import CAM
 from cam_keras.data.synthetic import SyntheticSpec, write_synthetic_dataset
-from cam_keras.evaluate import evaluate_localization, format_summary, write_evaluation
 from cam_keras.errors import OutputFolderError
+from cam_keras.evaluate import evaluate_localization, format_summary, write_evaluation
 from cam_keras.evaluate.report import boxed_overlay
 from cam_keras.outdir import OutputFolder
 from cam_keras.render import grid, write_json, write_png
@@ -68,7 +68,11 @@ QUICK = DemoPlan(image_size=32, train_per_class=24, test_per_class=8, epochs=2, 
 
 
 def run_demo(
-    out_dir: str | os.PathLike, plan: DemoPlan = FULL, seed: int = 0, verbose: int | None = None, overwrite: bool = False
+    out_dir: str | os.PathLike,
+    plan: DemoPlan = FULL,
+    seed: int = 0,
+    verbose: int | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Run the whole demo in ``out_dir`` and return the report.
 

@@ -83,7 +83,8 @@ class HeatmapOptions:
             isinstance(self.size, tuple) and len(self.size) == 2 and all(_is_count(side, 1) for side in self.size)
         )
         _check(size_ok, "size (--size) must be original, input or HxW with both sides at least 1", self.size)
-        _check(self.array_format in (*ARRAY_FORMATS, None), "array_format (--format) must be npz, mat or none", self.array_format)
+        formats_ok = self.array_format in (*ARRAY_FORMATS, None)
+        _check(formats_ok, "array_format (--format) must be npz, mat or none", self.array_format)
         try:
             colormap_table(self.colormap)
         except ValueError as error:
@@ -173,7 +174,7 @@ def read_list(list_file: str | os.PathLike) -> list[tuple[Path, Path]]:
     except FileNotFoundError:
         raise UsageError(f"--from-list {list_file}: no such file") from None
     except IsADirectoryError:
-        raise UsageError(f"--from-list {list_file} is a folder; give a text file with one image path per line") from None
+        raise UsageError(f"--from-list {list_file} is a folder; give a text file, one image path a line") from None
 
 
 def _list_entries(lines: IO[str], folder: Path) -> list[tuple[Path, Path]]:
@@ -347,7 +348,9 @@ def _shared_size(size: tuple[int, int] | None, originals: list[np.ndarray]) -> t
     return shapes.pop() if len(shapes) == 1 else None
 
 
-def _write_one(explanation: Explanation, index: int, stem: Path, out: OutputFolder, options: HeatmapOptions, size) -> None:
+def _write_one(
+    explanation: Explanation, index: int, stem: Path, out: OutputFolder, options: HeatmapOptions, size
+) -> None:
     picture = explanation.captioned_overlays(index, options.colormap, options.alpha, size)
     overlay, *arrays = output_files(stem, options)
     write_png(out.claim(overlay), picture)
@@ -363,14 +366,17 @@ def _explain(explainer: BaseCAM, batch: list, options: HeatmapOptions, size: tup
         top_k=options.top_k,
         upsample=_shared_size(size, [item[1] for item in batch]) or True,
     )
-    return Explanation(images=[item[1] for item in batch], class_names=explainer.class_names, method=explainer.method, **arrays)
+    images = [item[1] for item in batch]
+    return Explanation(images=images, class_names=explainer.class_names, method=explainer.method, **arrays)
 
 
 class _Writes:
     """Stage 5: each image's files written by a thread pool while the next batch is being
     explained; when all files of a batch are complete, its rows go to the predictions table."""
 
-    def __init__(self, out: OutputFolder, options: HeatmapOptions, size, table: _PredictionsTable, report: HeatmapReport, bar):
+    def __init__(
+        self, out: OutputFolder, options: HeatmapOptions, size, table: _PredictionsTable, report: HeatmapReport, bar
+    ) -> None:
         self.out, self.options, self.size, self.table, self.report, self.bar = out, options, size, table, report, bar
         self.pool = futures.ThreadPoolExecutor(2)
         self.in_flight: collections.deque = collections.deque()  # (write jobs, rows) of batches
@@ -519,7 +525,8 @@ def _refuse_inputs_inside(items: list[tuple[Path, Path]], out_dir: Path) -> None
 def _prediction_rows(explanation: Explanation, batch, stems: dict[Path, Path], options: HeatmapOptions) -> list[dict]:
     rows = []
     for i, (path, _, _) in enumerate(batch):
-        row = {"path": str(path), "output": output_files(stems[path], options)[0], "explained": ";".join(explanation.labels(i))}
+        output = output_files(stems[path], options)[0]
+        row = {"path": str(path), "output": output, "explained": ";".join(explanation.labels(i))}
         for rank, (name, probability) in enumerate(explanation.top_predictions(i, options.report_top), start=1):
             row[f"top{rank}"] = name
             row[f"top{rank}_prob"] = round(probability, 6)

@@ -72,7 +72,7 @@ def find_shard_count(folder: Path) -> int:
     """
     counts = {int(match[2]) for match in map(_SHARD_FILE.match, os.listdir(folder)) if match}
     if not counts:
-        raise UsageError(f"{folder} holds no report-K-of-N.json: run `cam-keras heatmap ... --shard K/N --out {folder}` first")
+        raise UsageError(f"{folder} holds no report-K-of-N.json; run `cam-keras heatmap --shard K/N --out {folder}`")
     if len(counts) > 1:
         raise UsageError(f"{folder} holds shards of {sorted(counts)} tasks; keep the files of one --shard K/N split")
     return counts.pop()
@@ -115,7 +115,7 @@ def _read_report(path: Path) -> dict | None:
     except FileNotFoundError:
         return None
     except ValueError as error:
-        raise OutputFolderError(f"{path}: not a cam-keras report ({error}); rerun that shard with --overwrite") from None
+        raise OutputFolderError(f"{path}: not a cam-keras report ({error}); run the shard again, --overwrite") from None
 
 
 def _finished(report: dict | None) -> bool:
@@ -133,6 +133,5 @@ def _concatenate_tables(tables: list[Path], target: Path) -> None:
                     header = first
                     merged.write(header)
                 elif first != header:
-                    raise UsageError(f"{table} has other columns than {tables[0]}; run every shard with the same options")
-                for line in rows:
-                    merged.write(line)
+                    raise UsageError(f"{table} has other columns than {tables[0]}; run all shards with one --print-top")
+                merged.writelines(rows)

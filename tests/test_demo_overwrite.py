@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from outputs_helpers import tree_hashes
 
 from cam_keras.cli import main
-from outputs_helpers import tree_hashes
 
 
 @pytest.mark.slow
@@ -27,7 +27,8 @@ def test_demo_overwrite_in_the_current_folder_keeps_user_files(tmp_path, monkeyp
         assert main(["demo", "--quick", "--out", ".", "--overwrite"]) == 0
         now = tree_hashes(work)
         assert {name: now[name] for name in users} == users
-        assert (work / "run" / "model.keras").is_file() and json.loads((work / "report.json").read_text())["top1_cls"] >= 0
+        assert (work / "run" / "model.keras").is_file()
+        assert json.loads((work / "report.json").read_text())["top1_cls"] >= 0
         assert not list(work.glob(".cam-keras-tmp-*"))
 
     (work / "data" / "train" / "circle" / "stray.png").write_bytes(b"a user's file inside the demo's data")

@@ -10,11 +10,11 @@ import subprocess
 
 import numpy as np
 import pytest
+from outputs_helpers import tree_hashes
 from PIL import Image
 
 import cam_keras
 from cam_keras.cli import main
-from outputs_helpers import tree_hashes
 
 
 @pytest.fixture
@@ -30,6 +30,11 @@ def photos(tmp_path):
     for index in range(3):
         Image.fromarray(rng.integers(0, 255, (24, 30, 3), dtype=np.uint8)).save(folder / f"{index}.png")
     return folder
+
+
+def read_rows(table) -> list[dict]:
+    with open(table, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
 
 
 def one_error_line(capsys) -> str:
@@ -94,7 +99,8 @@ def test_second_job_on_a_folder_is_refused_with_the_holders_pid(tmp_path, model_
     out.mkdir()
     holder = subprocess.Popen(["sleep", "60"])
     try:
-        (out / ".cam-keras.lock").write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(), "since": "now"}))
+        lock = {"pid": holder.pid, "host": socket.gethostname(), "since": "now"}
+        (out / ".cam-keras.lock").write_text(json.dumps(lock))
         before = tree_hashes(tmp_path)
         assert main(["heatmap", "--model", str(model_file), str(photos), "--out", str(out), "--quiet"]) == 2
         assert f"process {holder.pid}" in one_error_line(capsys)
@@ -130,7 +136,7 @@ def test_long_file_names_are_explained_under_unique_short_enough_names(tmp_path,
         Image.fromarray(pixels).save(folder / name)
     out = tmp_path / "out"
     assert main(["heatmap", "--model", str(model_file), str(folder), "--out", str(out), "--quiet"]) == 0
-    rows = list(csv.DictReader(open(out / "predictions.csv", newline="")))
+    rows = read_rows(out / "predictions.csv")
     outputs = [row["output"] for row in rows]
     assert len(rows) == len(names) and len(set(outputs)) == len(names)
     for output in outputs:
@@ -143,7 +149,7 @@ def test_the_same_input_given_twice_is_explained_and_reported_once(tmp_path, mod
     out = tmp_path / "out"
     inputs = [str(photos), str(photos / "1.png"), str(photos / "1.png")]
     assert main(["heatmap", "--model", str(model_file), *inputs, "--out", str(out), "--quiet"]) == 0
-    rows = list(csv.DictReader(open(out / "predictions.csv", newline="")))
+    rows = read_rows(out / "predictions.csv")
     assert sorted(row["output"] for row in rows) == ["0.png", "1.png", "2.png"]
     report = json.loads((out / "report.json").read_text())
     assert report["total"] == report["succeeded"] == 3
@@ -158,7 +164,7 @@ def test_control_characters_in_class_names_reach_neither_terminal_nor_csv_raw(tm
     printed = capsys.readouterr().out
     assert "\x1b[31m" not in printed and "\\x1b[31mred" in printed
     assert not any(line.startswith("forged") for line in printed.splitlines())
-    rows = list(csv.DictReader(open(out / "predictions.csv", newline="")))
+    rows = read_rows(out / "predictions.csv")
     assert len(rows) == 3
     assert {rows[0][f"top{r}"] for r in (1, 2, 3)} == {"cat\nforged: line", "\x1b[31mred", "'=1+2"}
     assert all(len(row["explained"].split(";")) == 2 for row in rows)

@@ -13,12 +13,12 @@ import textwrap
 
 import numpy as np
 import pytest
+from outputs_helpers import tree_hashes
 from PIL import Image
 
 import cam_keras
 from cam_keras.cli import main
 from cam_keras.shards import Shard
-from outputs_helpers import tree_hashes
 
 
 @pytest.fixture
@@ -123,7 +123,8 @@ def test_a_killed_job_resumes_to_the_outputs_of_an_uninterrupted_one(tmp_path, m
     assert heatmap(model_file, whole, str(photos)) == 0
     args = ["heatmap", "--model", str(model_file), str(photos), "--out", str(resumed), "--quiet", "--batch-size", "2"]
     env = {**os.environ, "KILL_AT_WRITE": "5", "PYTHONPATH": os.pathsep.join(sys.path)}
-    killed = subprocess.run([sys.executable, "-c", KILLER, *args], env=env, capture_output=True, timeout=300)
+    command = [sys.executable, "-c", KILLER, *args]
+    killed = subprocess.run(command, env=env, capture_output=True, timeout=300, check=False)
     assert killed.returncode == -9, killed.stderr.decode()[-2000:]
     assert (resumed / ".cam-keras.lock").exists()  # left by the killed process
     partial = rows_of(resumed / "predictions.csv")
@@ -157,7 +158,9 @@ def test_resume_drops_a_row_cut_short_by_a_kill(tmp_path, model_file, photos):
     assert (out / "predictions.csv").read_text() == complete
 
 
-def test_inputs_from_a_list_resolve_against_its_folder_and_missing_ones_are_reported(tmp_path, model_file, photos, monkeypatch, capsys):
+def test_inputs_from_a_list_resolve_against_its_folder_and_missing_ones_are_reported(
+    tmp_path, model_file, photos, monkeypatch, capsys
+):
     listing = photos / "batch.txt"
     listing.write_text(f"b/0.png\n\n{photos / 'c.png'}\nb/0.png\nnot/here.png\na/2.jpg\n")
     elsewhere = tmp_path / "elsewhere"
@@ -166,7 +169,7 @@ def test_inputs_from_a_list_resolve_against_its_folder_and_missing_ones_are_repo
     out = tmp_path / "out"
     assert heatmap(model_file, out, "--from-list", str(listing)) == 0
     rows = rows_of(out / "predictions.csv")
-    assert [row["path"] for row in rows] == [str(photos / "a" / "2.jpg"), str(photos / "b" / "0.png"), str(photos / "c.png")]
+    assert [row["path"] for row in rows] == [str(photos / name) for name in ("a/2.jpg", "b/0.png", "c.png")]
     assert [row["output"] for row in rows] == ["a/2.png", "b/0.png", "c.png"]  # mirrored under the list's folder
     report = json.loads((out / "report.json").read_text())
     assert report["skipped"] == [{"path": str(photos / "not" / "here.png"), "reason": "file not found"}]
@@ -174,4 +177,5 @@ def test_inputs_from_a_list_resolve_against_its_folder_and_missing_ones_are_repo
 
     monkeypatch.setattr(sys, "stdin", io.StringIO("../photos/b/1.png\n"))
     assert heatmap(model_file, tmp_path / "from_stdin", "--from-list", "-") == 0
-    assert [row["path"] for row in rows_of(tmp_path / "from_stdin" / "predictions.csv")] == [str(photos / "b" / "1.png")]
+    from_stdin = rows_of(tmp_path / "from_stdin" / "predictions.csv")
+    assert [row["path"] for row in from_stdin] == [str(photos / "b" / "1.png")]

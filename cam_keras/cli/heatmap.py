@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import itertools
 import sys
 from pathlib import Path
 
@@ -96,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     explainer = make_explainer(load_model(args.model, safe_mode=not args.unsafe), args.method, args.target_layer)
     with folder as out:
         report = write_heatmaps(
-            explainer, args.inputs, out, options, from_list=args.from_list, shard=shard, resume=args.resume, progress=not args.quiet
+            explainer, args.inputs, out, options,
+            from_list=args.from_list, shard=shard, resume=args.resume, progress=not args.quiet,
         )
     if not args.quiet:
         _print_predictions(report.table)
@@ -108,7 +108,7 @@ def _print_predictions(table: Path) -> None:
     millions of images keeps no rows in memory)."""
     with open(table, encoding="utf-8", newline="") as rows:
         for row in csv.DictReader(rows):
-            ranks = itertools.takewhile(lambda r: f"top{r}" in row, itertools.count(1))
+            ranks = [rank for rank in range(1, len(row)) if f"top{rank}" in row]
             ranked = ", ".join(f"{for_terminal(row[f'top{r}'])} {float(row[f'top{r}_prob']):.3f}" for r in ranks)
             print(f"{for_terminal(row['path'])}: {ranked}")
 
