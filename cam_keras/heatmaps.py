@@ -15,7 +15,6 @@ import collections
 import concurrent.futures as futures
 import csv
 import hashlib
-import io
 import logging
 import math
 import os
@@ -27,13 +26,13 @@ from typing import IO, Iterable, Iterator, Sequence
 import keras
 import numpy as np
 
-from cam_keras.atomic import write_text_atomic
+from cam_keras.atomic import atomic_path
 from cam_keras.cam import BaseCAM, Explanation
 from cam_keras.cam.targets import ClassSpec
 from cam_keras.data.images import find_images, load_image, resize_image
 from cam_keras.errors import ImageError, OutputFolderError, UsageError
 from cam_keras.outdir import OutputFolder
-from cam_keras.render import write_arrays, write_csv, write_json, write_png
+from cam_keras.render import write_arrays, write_json, write_png
 from cam_keras.render.colormap import colormap_table
 from cam_keras.safe_text import for_csv_cell
 from cam_keras.shards import REPORT, TABLE, Shard, job_file
@@ -214,10 +213,10 @@ def _relative_key(path: Path, root: Path) -> str:
 
 def plan_job(
     items: Sequence[tuple[Path, Path]], out: OutputFolder, options: HeatmapOptions, shard: Shard | None, resume: bool
-) -> tuple[list[tuple[Path, Path]], list[dict]]:
-    """Stage 2: this shard's images and, with ``resume``, the predictions rows of the ones
-    already done (row present and every output file present; atomic writes make a present
-    file a complete one). Returns ``(to do, rows kept)``."""
+) -> tuple[list[tuple[Path, Path]], set[str]]:
+    """Stage 2: this shard's images and, with ``resume``, the outputs already done (a row in
+    the predictions table and every file present; atomic writes make a present file a
+    complete one). Returns ``(to do, outputs done)``."""
     mine = shard.take(items) if shard else list(items)
     table = job_file(TABLE, shard, ".csv")
     _refuse_foreign_outputs(out, mine, options)
@@ -227,16 +226,14 @@ def plan_job(
                 f"shard {shard.index}/{shard.count} already ran in {out.root}; pass --resume to continue it "
                 "or --overwrite to redo it"
             )
-        return mine, []
-    outputs = {output_files(stem, options)[0]: (path, stem) for path, stem in mine}
-    kept = [
-        row
-        for row in _read_rows(out.root / table)
-        if row.get("output") in outputs
-        and all((out.root / name).is_file() for name in output_files(outputs[row["output"]][1], options))
-    ]
-    done = {row["output"] for row in kept}
-    return [item for item in mine if output_files(item[1], options)[0] not in done], kept
+        return mine, set()
+    files = {output_files(stem, options)[0]: output_files(stem, options) for _, stem in mine}
+    done = {
+        row["output"]
+        for row in _complete_rows(out.root / table)
+        if row.get("output") in files and all((out.root / name).is_file() for name in files[row["output"]])
+    }
+    return [item for item in mine if output_files(item[1], options)[0] not in done], done
 
 
 def _refuse_foreign_outputs(out: OutputFolder, items: Sequence[tuple[Path, Path]], options: HeatmapOptions) -> None:
@@ -250,16 +247,26 @@ def _refuse_foreign_outputs(out: OutputFolder, items: Sequence[tuple[Path, Path]
                 out.claim(name)  # raises, naming the file
 
 
-def _read_rows(table: Path) -> list[dict]:
-    """Complete rows of a predictions table a killed job was appending to."""
+def _complete_rows(table: Path) -> Iterator[dict]:
+    """The rows of a predictions table a killed job was appending to, streamed, without a
+    last row the kill cut short (the file then does not end on a newline outside quotes)."""
     try:
-        text = table.read_text(encoding="utf-8")
+        handle = open(table, encoding="utf-8", newline="")
     except FileNotFoundError:
-        return []
-    end = text.rfind("\n")
-    while end >= 0 and text.count('"', 0, end) % 2:  # a newline inside a quoted cell ends no row
-        end = text.rfind("\n", 0, end)
-    return list(csv.DictReader(io.StringIO(text[: end + 1])))  # a kill can cut the last row short
+        return
+    with handle:
+        quotes, last = 0, ""
+        for chunk in iter(lambda: handle.read(1 << 20), ""):
+            quotes, last = quotes + chunk.count('"'), chunk[-1]
+        whole = last == "\n" and quotes % 2 == 0
+        handle.seek(0)
+        previous = None
+        for row in csv.DictReader(handle):
+            if previous is not None:
+                yield previous
+            previous = row
+        if previous is not None and whole:
+            yield previous
 
 
 def _table_fields(ranks: int) -> list[str]:
@@ -271,20 +278,24 @@ def _table_fields(ranks: int) -> list[str]:
 
 class _PredictionsTable:
     """The predictions CSV, appended to as images finish, so it survives a kill: a row is
-    appended only after its image's files are complete."""
+    appended only after its image's files are complete. A resumed job starts from the rows
+    of the ``done`` outputs (copied, streamed, from the earlier table)."""
 
-    def __init__(self, path: Path, fields: list[str], kept: list[dict]) -> None:
-        if kept and list(kept[0]) != fields:
-            raise UsageError(
-                f"{path} has other columns than this job would write: resume with the --print-top "
-                "the job started with, or pass --overwrite to start again"
-            )
-        if kept:
-            write_csv(path, kept, fields)
-        else:
-            write_text_atomic(path, ",".join(fields) + "\n")
+    def __init__(self, path: Path, fields: list[str], done: set[str]) -> None:
+        if done:
+            with open(path, encoding="utf-8", newline="") as earlier:
+                if next(csv.reader(earlier), None) != fields:
+                    raise UsageError(
+                        f"{path} has other columns than this job would write: resume with the --print-top "
+                        "the job started with, or pass --overwrite to start again"
+                    )
+        with atomic_path(path) as temp, open(temp, "w", encoding="utf-8", newline="") as fresh:
+            writer = csv.DictWriter(fresh, fieldnames=fields, lineterminator="\n")
+            writer.writeheader()
+            if done:
+                writer.writerows(row for row in _complete_rows(path) if row["output"] in done)
         self.path = path
-        self._stream = open(path, "a", encoding="utf-8", newline="")
+        self._stream = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115 - open for the job's lifetime
         self._writer = csv.DictWriter(self._stream, fieldnames=fields, lineterminator="\n")
 
     def append(self, rows: Iterable[dict]) -> None:
@@ -479,12 +490,12 @@ def _run_job(
     progress: bool,
 ) -> HeatmapReport:
     _refuse_inputs_inside(items, out.root)
-    todo, kept = plan_job(items, out, options, shard, resume)
+    todo, done = plan_job(items, out, options, shard, resume)
     ranks = min(options.report_top, len(explainer.class_names))
-    table = _PredictionsTable(out.claim(job_file(TABLE, shard, ".csv")), _table_fields(ranks), kept)
+    table = _PredictionsTable(out.claim(job_file(TABLE, shard, ".csv")), _table_fields(ranks), done)
     report = HeatmapReport(
-        total=len(todo) + len(kept),
-        already_done=len(kept),
+        total=len(todo) + len(done),
+        already_done=len(done),
         shard=shard and shard.name,
         table=table.path,
         report_file=out.claim(job_file(REPORT, shard, ".json")),
