@@ -94,37 +94,37 @@ def test_overwrite_replaces_only_files_cam_keras_wrote(tmp_path, model_file, pho
     assert tree_hashes(other) == before  # refused before any file was written
 
 
-def test_second_job_on_a_folder_is_refused_with_the_holders_pid(tmp_path, model_file, photos, capsys):
-    out = tmp_path / "out"
-    out.mkdir()
+@pytest.fixture
+def live_pid():
+    """The PID of a live process (as another cam-keras job holding a lock would be)."""
     holder = subprocess.Popen(["sleep", "60"])
-    try:
-        lock = {"pid": holder.pid, "host": socket.gethostname(), "since": "now"}
-        (out / ".cam-keras.lock").write_text(json.dumps(lock))
-        before = tree_hashes(tmp_path)
-        assert main(["heatmap", "--model", str(model_file), str(photos), "--out", str(out), "--quiet"]) == 2
-        assert f"process {holder.pid}" in one_error_line(capsys)
-        assert tree_hashes(tmp_path) == before
-    finally:
-        holder.kill()
-        holder.wait()
+    yield holder.pid
+    holder.kill()
+    holder.wait()
 
 
-def test_shards_share_a_folder_but_one_shard_runs_once(tmp_path, model_file, photos, capsys):
+def lock_folder(folder, name, pid) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(json.dumps({"pid": pid, "host": socket.gethostname(), "since": "now"}))
+
+
+def test_second_job_on_a_folder_is_refused_with_the_holders_pid(tmp_path, model_file, photos, capsys, live_pid):
     out = tmp_path / "out"
-    out.mkdir()
-    holder = subprocess.Popen(["sleep", "60"])
-    try:
-        lock = {"pid": holder.pid, "host": socket.gethostname(), "since": "now"}
-        (out / ".cam-keras-shard-1-of-2.lock").write_text(json.dumps(lock))
-        args = ["heatmap", "--model", str(model_file), str(photos), "--out", str(out), "--quiet", "--shard"]
-        assert main([*args, "2/2"]) == 0  # another shard runs beside it
-        capsys.readouterr()
-        assert main([*args, "1/2"]) == 2 and f"process {holder.pid}" in one_error_line(capsys)
-        assert main(args[:-1] + ["--resume"]) == 2 and f"process {holder.pid}" in one_error_line(capsys)
-    finally:
-        holder.kill()
-        holder.wait()
+    lock_folder(out, ".cam-keras.lock", live_pid)
+    before = tree_hashes(tmp_path)
+    assert main(["heatmap", "--model", str(model_file), str(photos), "--out", str(out), "--quiet"]) == 2
+    assert f"process {live_pid}" in one_error_line(capsys)
+    assert tree_hashes(tmp_path) == before
+
+
+def test_shards_share_a_folder_but_one_shard_runs_once(tmp_path, model_file, photos, capsys, live_pid):
+    out = tmp_path / "out"
+    lock_folder(out, ".cam-keras-shard-1-of-2.lock", live_pid)
+    args = ["heatmap", "--model", str(model_file), str(photos), "--out", str(out), "--quiet", "--shard"]
+    assert main([*args, "2/2"]) == 0  # another shard runs beside it
+    capsys.readouterr()
+    assert main([*args, "1/2"]) == 2 and f"process {live_pid}" in one_error_line(capsys)
+    assert main([*args[:-1], "--resume"]) == 2 and f"process {live_pid}" in one_error_line(capsys)
 
 
 def test_long_file_names_are_explained_under_unique_short_enough_names(tmp_path, model_file):
