@@ -28,7 +28,7 @@ import numpy as np
 
 from cam_keras.atomic import atomic_path
 from cam_keras.cam import BaseCAM, Explanation
-from cam_keras.cam.targets import ClassSpec
+from cam_keras.cam.targets import ClassSpec, resolve_classes
 from cam_keras.data.images import find_images, load_image, resize_image
 from cam_keras.errors import ImageError, OutputFolderError, UsageError
 from cam_keras.outdir import OutputFolder
@@ -89,6 +89,19 @@ class HeatmapOptions:
         except ValueError as error:
             raise UsageError(f"--colormap: {error}") from None
         return self
+
+    def check_classes(self, class_names: Sequence[str]) -> None:
+        """Check the class request against the model's classes before any file is touched.
+
+        Raises:
+            UsageError: an unknown class name or an index out of range, with the classes known.
+        """
+        if not isinstance(self.classes, (int, np.integer, str)):
+            return
+        try:
+            resolve_classes(self.classes, 1, class_names)
+        except ValueError as error:
+            raise UsageError(f"--class: {error}") from None
 
 
 def _is_count(value: object, least: int) -> bool:
@@ -456,6 +469,7 @@ def write_heatmaps(
         >>> report.succeeded, report.skipped
     """
     options = (options or HeatmapOptions()).validate()
+    options.check_classes(explainer.class_names)
     if isinstance(out, OutputFolder):
         return _run_job(explainer, collect_inputs(inputs, from_list), out, options, shard, resume, progress)
     with open_job_folder(out, inputs, from_list, shard, resume=resume, overwrite=overwrite) as folder:

@@ -57,6 +57,8 @@ def one_error_line(capsys) -> str:
         (["--shard", "3/2"], "--shard"),
         (["--shard", "two"], "--shard"),
         (["--resume", "--overwrite"], "--resume"),
+        (["--class", "zebra"], "unknown class 'zebra'"),
+        (["--class", "7"], "class index 7 out of range"),
     ],
 )
 def test_bad_flag_is_one_message_and_writes_nothing(tmp_path, model_file, photos, capsys, flags, named):

@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     shard = Shard.parse(args.shard) if args.shard else None
     folder = open_job_folder(args.out, args.inputs, args.from_list, shard, resume=args.resume, overwrite=args.overwrite)
     explainer = make_explainer(load_model(args.model, safe_mode=not args.unsafe), args.method, args.target_layer)
+    options.check_classes(explainer.class_names)
     with folder as out:
         report = write_heatmaps(
             explainer, args.inputs, out, options,
