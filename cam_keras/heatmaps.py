@@ -118,6 +118,7 @@ class HeatmapReport:
     """What a heatmap job did: images written now, images already done (``resume``), the
     skipped files (unreadable or missing), and whether the job finished."""
 
+    finished: bool = False
     total: int = 0
     succeeded: int = 0
     already_done: int = 0
@@ -457,7 +458,8 @@ def write_heatmaps(
       (``predictions-K-of-N.csv`` / ``report-K-of-N.json`` for ``shard`` K/N).
 
     ``out`` is opened as an :class:`~cam_keras.outdir.OutputFolder` (locked, refused inside an
-    input folder, only cam-keras' own files replaced with ``overwrite``) unless it is one.
+    input folder, only cam-keras' own files replaced with ``overwrite``) unless it is an
+    open one already.
     With ``resume`` the images whose files and row are complete are skipped and the table is
     appended to. Unreadable or missing files are skipped with a warning and listed in the
     report. On ``KeyboardInterrupt`` or an ``OSError`` while writing (disk full, permissions)
@@ -518,6 +520,7 @@ def _run_job(
     stems = dict(todo)
     size = _output_size(options, explainer.input_size)
     writes = _Writes(out, options, size, table, report, bar)
+    _write_report(report)  # unfinished until the end: a killed job leaves it so
     with futures.ThreadPoolExecutor(2) as decoders:
         try:
             for batch in _decoded_batches(list(stems), explainer.input_size, options.batch_size, decoders, report):
@@ -526,10 +529,11 @@ def _run_job(
             writes.finish(keep=0)
             if bar:
                 bar.update(len(todo), finalize=True)
+            report.finished = True
         except KeyboardInterrupt:
             report.interrupted = True
             raise
-        except OSError as error:
+        except Exception as error:
             report.error = f"{type(error).__name__}: {error}"
             raise
         finally:
@@ -564,6 +568,7 @@ def _write_report(report: HeatmapReport) -> None:
     write_json(
         report.report_file,
         {
+            "finished": report.finished,
             "total": report.total,
             "succeeded": report.succeeded,
             "already_done": report.already_done,

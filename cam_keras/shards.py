@@ -101,6 +101,7 @@ def merge_shards(out: OutputFolder) -> dict:
         "succeeded": sum(report["succeeded"] + report.get("already_done", 0) for report in reports.values()),
         "already_done": 0,
         "skipped": [entry for report in reports.values() for entry in report["skipped"]],
+        "finished": True,
         "interrupted": False,
         "error": None,
         "shards": count,
@@ -119,7 +120,7 @@ def _read_report(path: Path) -> dict | None:
 
 
 def _finished(report: dict | None) -> bool:
-    return bool(report) and not report.get("interrupted") and not report.get("error")
+    return bool(report) and report.get("finished") is True
 
 
 def _concatenate_tables(tables: list[Path], target: Path) -> None:

@@ -78,7 +78,7 @@ def test_merge_names_missing_and_unfinished_shards(tmp_path, model_file, photos,
     for index in (1, 3):
         assert heatmap(model_file, out, str(photos), "--shard", f"{index}/4") == 0
     report = json.loads((out / "report-3-of-4.json").read_text())
-    (out / "report-3-of-4.json").write_text(json.dumps({**report, "interrupted": True}))
+    (out / "report-3-of-4.json").write_text(json.dumps({**report, "finished": False}))  # as a killed shard leaves it
     before = tree_hashes(out)
     capsys.readouterr()
     assert main(["merge", str(out)]) == 2
@@ -128,6 +128,7 @@ def test_a_killed_job_resumes_to_the_outputs_of_an_uninterrupted_one(tmp_path, m
     assert killed.returncode == -9, killed.stderr.decode()[-2000:]
     assert (resumed / ".cam-keras.lock").exists()  # left by the killed process
     partial = rows_of(resumed / "predictions.csv")
+    assert json.loads((resumed / "report.json").read_text())["finished"] is False
     assert 0 < len(partial) < 7
     (resumed / "a" / ".cam-keras-tmp-0badc0de-0.png").write_bytes(b"half a file")  # as a kill mid-write leaves
 
