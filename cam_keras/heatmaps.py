@@ -373,14 +373,13 @@ def _shared_size(size: tuple[int, int] | None, originals: list[np.ndarray]) -> t
     return shapes.pop() if len(shapes) == 1 else None
 
 
-def _write_one(
-    explanation: Explanation, index: int, stem: Path, out: OutputFolder, options: HeatmapOptions, size
-) -> None:
+def _write_one(explanation: Explanation, index: int, targets: list[Path], options: HeatmapOptions, size) -> None:
+    """Write image ``index``'s overlay at ``targets[0]`` and its arrays at ``targets[1:]``
+    (the paths :func:`output_files` names, claimed in the output folder)."""
     picture = explanation.captioned_overlays(index, options.colormap, options.alpha, size)
-    overlay, *arrays = output_files(stem, options)
-    write_png(out.claim(overlay), picture)
-    for name in arrays:
-        write_arrays(out.claim(name), explanation.arrays(index))
+    write_png(targets[0], picture)
+    for target in targets[1:]:
+        write_arrays(target, explanation.arrays(index))
 
 
 def _explain(explainer: BaseCAM, batch: list, options: HeatmapOptions, size: tuple[int, int] | None) -> Explanation:
@@ -407,10 +406,10 @@ class _Writes:
         self.in_flight: collections.deque = collections.deque()  # (write jobs, rows) of batches
 
     def submit(self, explanation: Explanation, batch: list, stems: dict[Path, Path]) -> None:
-        jobs = [
-            self.pool.submit(_write_one, explanation, i, stems[path], self.out, self.options, self.size)
-            for i, (path, _, _) in enumerate(batch)
-        ]
+        jobs = []
+        for i, (path, _, _) in enumerate(batch):
+            targets = [self.out.claim(name) for name in output_files(stems[path], self.options)]
+            jobs.append(self.pool.submit(_write_one, explanation, i, targets, self.options, self.size))
         self.in_flight.append((jobs, _prediction_rows(explanation, batch, stems, self.options)))
 
     def finish(self, keep: int) -> None:
