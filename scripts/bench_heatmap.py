@@ -40,6 +40,7 @@ import cam_keras
 from _bench import machine, print_table, write_json
 from cam_keras.data.images import load_image, resize_image
 from cam_keras.heatmaps import HeatmapOptions, write_heatmaps
+from cam_keras.shards import TABLE, Shard, job_file
 
 
 class RssSampler(threading.Thread):
@@ -76,7 +77,7 @@ class ShardRun:
 
     def __init__(self, args: list[str], table: Path, kill_at: float | None = None) -> None:
         self.table, self.kill_at = table, kill_at
-        self.process = subprocess.Popen(CLI + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen([*CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.times: list[float] = []  # times[n]: when the table first held n + 1 rows written by this process
         self.rss: list[float] = []  # rss[n]: VmRSS (MB) at that moment
         self.offset = 0
@@ -120,7 +121,10 @@ class ShardRun:
         count = len(self.times)
         tenth = max(2, count // 10)
         first, last = slice(0, tenth), slice(count - tenth, count)
-        rate = lambda part: (tenth - 1) / max(1e-9, self.times[part][-1] - self.times[part][0])
+
+        def rate(part: slice) -> float:
+            return (tenth - 1) / max(1e-9, self.times[part][-1] - self.times[part][0])
+
         return {
             "images": count,
             "first_10pct_img_per_s": rate(first),
@@ -128,6 +132,9 @@ class ShardRun:
             "first_10pct_rss_mb": max(self.rss[first]),
             "last_10pct_rss_mb": max(self.rss[last]),
         }
+
+
+TENTHS = ["first_10pct_img_per_s", "last_10pct_img_per_s", "first_10pct_rss_mb", "last_10pct_rss_mb"]
 
 
 def scale_out(args: argparse.Namespace) -> None:
@@ -140,28 +147,31 @@ def scale_out(args: argparse.Namespace) -> None:
         model = cam_keras.build_model(args.backbone, num_classes=10, input_size=args.size)
         model_file = cam_keras.save_model(model, tmp / "model.keras")
         out = tmp / "out"
-        common = ["heatmap", "--model", str(model_file), str(tmp / "images"), "--out", str(out), "--quiet", "--batch-size", str(args.batch_size)]
-        half = args.images // 2
-        plan = [
-            ("shard 1/2, killed at 50%", ["--shard", "1/2"], 0.5, half),
-            ("shard 1/2 --resume", ["--shard", "1/2", "--resume"], None, None),
-            ("shard 2/2", ["--shard", "2/2"], None, args.images - half),
+        common = ["heatmap", "--model", str(model_file), str(tmp / "images"), "--out", str(out), "--quiet"]
+        common += ["--batch-size", str(args.batch_size)]
+        plan = [  # label, shard, extra flags, fraction of the shard after which it is killed
+            ("shard 1/2, killed at 50%", Shard(1, 2), [], 0.5),
+            ("shard 1/2 --resume", Shard(1, 2), ["--resume"], None),
+            ("shard 2/2", Shard(2, 2), [], None),
         ]
         rows = []
         start = time.perf_counter()
-        for label, extra, kill_at, planned in plan:
-            table = out / f"predictions-{extra[1].replace('/', '-of-')}.csv"
-            run = ShardRun([*common, *extra], table, kill_at)
-            code = run.watch(planned or half)
+        for label, shard, extra, kill_at in plan:
+            flags = [*common, "--shard", f"{shard.index}/{shard.count}", *extra]
+            run = ShardRun(flags, out / job_file(TABLE, shard, ".csv"), kill_at)
+            code = run.watch(len(shard.take(range(args.images))))
             rows.append({"run": label, "exit": code, **run.tenths()})
-        merge = subprocess.run([*CLI, "merge", str(out)], capture_output=True, text=True)
+        merge = subprocess.run([*CLI, "merge", str(out)], capture_output=True, text=True, check=False)
         wall = time.perf_counter() - start
         with open(out / "predictions.csv", newline="") as handle:
             merged = sum(1 for _ in csv.DictReader(handle))
-    print(f"{args.images} images {args.image_size}px -> {args.backbone} at {args.size}px, batch {args.batch_size}, {machine()}")
-    print_table(rows, ["run", "exit", "images", "first_10pct_img_per_s", "last_10pct_img_per_s", "first_10pct_rss_mb", "last_10pct_rss_mb"])
-    print(f"merge: exit {merge.returncode}, {merged} rows in predictions.csv (expected {args.images}); wall {wall:.0f} s for the three runs and the merge")
-    write_json(args.json, {"machine": machine(), "args": vars(args), "runs": rows, "merged_rows": merged, "wall_s": wall})
+    print(f"{args.images} images {args.image_size}px -> {args.backbone} at {args.size}px, batch {args.batch_size}")
+    print(machine())
+    print_table(rows, ["run", "exit", "images", *TENTHS])
+    print(f"merge: exit {merge.returncode}, {merged} rows in predictions.csv (expected {args.images})")
+    print(f"wall {wall:.0f} s for the three runs and the merge")
+    results = {"runs": rows, "merged_rows": merged, "wall_s": wall}
+    write_json(args.json, {"machine": machine(), "args": vars(args), **results})
 
 
 def main() -> None:
