@@ -35,7 +35,7 @@ from cam_keras.outdir import OutputFolder
 from cam_keras.render import write_arrays, write_json, write_png
 from cam_keras.render.colormap import colormap_table
 from cam_keras.safe_text import for_csv_cell
-from cam_keras.shards import REPORT, TABLE, Shard, job_file
+from cam_keras.shards import FS_NAMES, REPORT, TABLE, Shard, job_file
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def read_list(list_file: str | os.PathLike) -> list[tuple[Path, Path]]:
         return _list_entries(sys.stdin, Path.cwd())
     list_file = Path(list_file)
     try:
-        with open(list_file, encoding="utf-8", errors="surrogateescape") as lines:
+        with open(list_file, encoding="utf-8", errors=FS_NAMES) as lines:
             return _list_entries(lines, list_file.resolve().parent)
     except FileNotFoundError:
         raise UsageError(f"--from-list {list_file}: no such file") from None
@@ -265,7 +265,7 @@ def _complete_rows(table: Path) -> Iterator[dict]:
     """The rows of a predictions table a killed job was appending to, streamed, without a
     last row the kill cut short (the file then does not end on a newline outside quotes)."""
     try:
-        handle = open(table, encoding="utf-8", newline="")
+        handle = open(table, encoding="utf-8", errors=FS_NAMES, newline="")
     except FileNotFoundError:
         return
     with handle:
@@ -297,19 +297,19 @@ class _PredictionsTable:
 
     def __init__(self, path: Path, fields: list[str], done: set[str]) -> None:
         if done:
-            with open(path, encoding="utf-8", newline="") as earlier:
+            with open(path, encoding="utf-8", errors=FS_NAMES, newline="") as earlier:
                 if next(csv.reader(earlier), None) != fields:
                     raise UsageError(
                         f"{path} has other columns than this job would write: resume with the --print-top "
                         "the job started with, or pass --overwrite to start again"
                     )
-        with atomic_path(path) as temp, open(temp, "w", encoding="utf-8", newline="") as fresh:
-            writer = csv.DictWriter(fresh, fieldnames=fields, lineterminator="\n")
+        with atomic_path(path) as temp, open(temp, "w", encoding="utf-8", errors=FS_NAMES, newline="") as new:
+            writer = csv.DictWriter(new, fieldnames=fields, lineterminator="\n")
             writer.writeheader()
             if done:
                 writer.writerows(row for row in _complete_rows(path) if row["output"] in done)
         self.path = path
-        self._stream = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115 - open for the job's lifetime
+        self._stream = open(path, "a", encoding="utf-8", errors=FS_NAMES, newline="")  # noqa: SIM115 - job-long
         self._writer = csv.DictWriter(self._stream, fieldnames=fields, lineterminator="\n")
 
     def append(self, rows: Iterable[dict]) -> None:

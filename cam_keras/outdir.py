@@ -272,7 +272,7 @@ class OutputFolder:
                         f"{target} exists and was not written by cam-keras, so it is left as it is; "
                         f"move it away or choose another {self.flag}"
                     )
-                with open(self.root / MANIFEST_NAME, "a", encoding="utf-8") as manifest:
+                with open(self.root / MANIFEST_NAME, "a", encoding="utf-8", errors="surrogateescape") as manifest:
                     manifest.write(key + "\n")
                 self._owned.add(key)
         if target.resolve() in self._protected:
@@ -281,7 +281,7 @@ class OutputFolder:
 
     def _read_manifest(self) -> set[str]:
         try:
-            lines = (self.root / MANIFEST_NAME).read_text(encoding="utf-8").splitlines()
+            lines = (self.root / MANIFEST_NAME).read_text(encoding="utf-8", errors="surrogateescape").splitlines()
         except FileNotFoundError:
             return set()
         return {line for line in lines if line}

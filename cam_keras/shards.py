@@ -24,6 +24,7 @@ from cam_keras.render import write_json
 
 Item = TypeVar("Item")
 TABLE, REPORT = "predictions", "report"
+FS_NAMES = "surrogateescape"  # tables hold file names as the file system has them, UTF-8 or not
 _SHARD_FILE = re.compile(r"^report-(\d+)-of-(\d+)\.json$")
 
 
@@ -126,13 +127,13 @@ def _finished(report: dict | None) -> bool:
 def _concatenate_tables(tables: list[Path], target: Path) -> None:
     """Stream the CSV ``tables`` into ``target`` (one header), in order, atomically."""
     header = None
-    with atomic_path(target) as temp, open(temp, "w", encoding="utf-8", newline="") as merged:
+    with atomic_path(target) as temp, open(temp, "w", encoding="utf-8", errors=FS_NAMES, newline="") as joined:
         for table in tables:
-            with open(table, encoding="utf-8", newline="") as rows:
+            with open(table, encoding="utf-8", errors=FS_NAMES, newline="") as rows:
                 first = rows.readline()
                 if header is None:
                     header = first
-                    merged.write(header)
+                    joined.write(header)
                 elif first != header:
                     raise UsageError(f"{table} has other columns than {tables[0]}; run all shards with one --print-top")
-                merged.writelines(rows)
+                joined.writelines(rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import socket
 import subprocess
 
@@ -145,6 +146,17 @@ def test_long_file_names_are_explained_under_unique_short_enough_names(tmp_path,
         assert len(output.encode()) <= 255 and (out / output).is_file()
         assert (out / output).with_suffix(".npz").is_file()
     assert "a" * 236 + ".png" in outputs  # a name that fits is kept as it is
+
+
+def test_a_file_name_that_is_not_utf8_is_explained_and_listed(tmp_path, model_file, photos, capsys):
+    odd = os.fsdecode(bytes(photos) + b"/\xff\xfe odd.png")
+    (photos / "0.png").rename(odd)
+    out = tmp_path / "out"
+    assert main(["heatmap", "--model", str(model_file), str(photos), "--out", str(out)]) == 0
+    assert "\\udcff\\udcfe odd.png" in capsys.readouterr().out  # escaped on the terminal
+    with open(out / "predictions.csv", newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        assert odd in [row["path"] for row in csv.DictReader(handle)]
+    assert os.path.isfile(os.path.join(out, os.path.basename(odd)))
 
 
 def test_the_same_input_given_twice_is_explained_and_reported_once(tmp_path, model_file, photos):

@@ -107,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
 def _print_predictions(table: Path) -> None:
     """One line per image of the predictions table, read back from the file (a job over
     millions of images keeps no rows in memory)."""
-    with open(table, encoding="utf-8", newline="") as rows:
+    from cam_keras.shards import FS_NAMES
+
+    with open(table, encoding="utf-8", errors=FS_NAMES, newline="") as rows:
         for row in csv.DictReader(rows):
             ranks = [rank for rank in range(1, len(row)) if f"top{rank}" in row]
             ranked = ", ".join(f"{for_terminal(row[f'top{r}'])} {float(row[f'top{r}_prob']):.3f}" for r in ranks)
