@@ -456,9 +456,9 @@ def write_heatmaps(
     - ``predictions.csv``: path, output, top predictions; ``report.json``: counts and skips
       (``predictions-K-of-N.csv`` / ``report-K-of-N.json`` for ``shard`` K/N).
 
-    ``out`` is opened as an :class:`~cam_keras.outdir.OutputFolder` (locked, refused inside an
-    input folder, only cam-keras' own files replaced with ``overwrite``) unless it is an
-    open one already.
+    ``out`` (a path, or an unopened folder from :func:`job_folder`) is opened as an
+    :class:`~cam_keras.outdir.OutputFolder` for the job: locked, refused inside an input
+    folder, only cam-keras' own files replaced with ``overwrite``.
     With ``resume`` the images whose files and row are complete are skipped and the table is
     appended to. Unreadable or missing files are skipped with a warning and listed in the
     report. On ``KeyboardInterrupt`` or an ``OSError`` while writing (disk full, permissions)
@@ -471,13 +471,14 @@ def write_heatmaps(
     """
     options = (options or HeatmapOptions()).validate()
     options.check_classes(explainer.class_names)
-    if isinstance(out, OutputFolder):
-        return _run_job(explainer, collect_inputs(inputs, from_list), out, options, shard, resume, progress)
-    with open_job_folder(out, inputs, from_list, shard, resume=resume, overwrite=overwrite) as folder:
-        return _run_job(explainer, collect_inputs(inputs, from_list), folder, options, shard, resume, progress)
+    if not isinstance(out, OutputFolder):
+        out = job_folder(out, inputs, from_list, shard, resume=resume, overwrite=overwrite)
+    items = collect_inputs(inputs, from_list)  # a missing input stops the job before the folder is made
+    with out:
+        return _run_job(explainer, items, out, options, shard, resume, progress)
 
 
-def open_job_folder(
+def job_folder(
     out: str | os.PathLike,
     inputs: Sequence[str | os.PathLike],
     from_list: str | os.PathLike | None = None,

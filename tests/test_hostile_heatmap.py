@@ -182,3 +182,10 @@ def test_control_characters_in_class_names_reach_neither_terminal_nor_csv_raw(tm
     assert len(rows) == 3
     assert {rows[0][f"top{r}"] for r in (1, 2, 3)} == {"cat\nforged: line", "\x1b[31mred", "'=1+2"}
     assert all(len(row["explained"].split(";")) == 2 for row in rows)
+
+
+def test_a_missing_input_stops_the_job_before_the_output_folder_is_made(tmp_path, model_file, photos, capsys):
+    out = tmp_path / "out"
+    assert main(["heatmap", "--model", str(model_file), str(photos), str(tmp_path / "typo"), "--out", str(out)]) == 2
+    assert "typo: no such file or folder" in one_error_line(capsys)
+    assert not out.exists()

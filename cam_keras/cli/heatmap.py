@@ -74,7 +74,7 @@ def _class_request(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from cam_keras.cam import make_explainer
-    from cam_keras.heatmaps import HeatmapOptions, open_job_folder, write_heatmaps
+    from cam_keras.heatmaps import HeatmapOptions, job_folder, write_heatmaps
     from cam_keras.models import load_model
     from cam_keras.shards import Shard
 
@@ -91,14 +91,12 @@ def run(args: argparse.Namespace) -> int:
         report_top=args.print_top,
     ).validate()
     shard = Shard.parse(args.shard) if args.shard else None
-    folder = open_job_folder(args.out, args.inputs, args.from_list, shard, resume=args.resume, overwrite=args.overwrite)
+    folder = job_folder(args.out, args.inputs, args.from_list, shard, resume=args.resume, overwrite=args.overwrite)
     explainer = make_explainer(load_model(args.model, safe_mode=not args.unsafe), args.method, args.target_layer)
-    options.check_classes(explainer.class_names)
-    with folder as out:
-        report = write_heatmaps(
-            explainer, args.inputs, out, options,
-            from_list=args.from_list, shard=shard, resume=args.resume, progress=not args.quiet,
-        )
+    report = write_heatmaps(
+        explainer, args.inputs, folder, options,
+        from_list=args.from_list, shard=shard, resume=args.resume, progress=not args.quiet,
+    )
     if not args.quiet:
         _print_predictions(report.table)
     return _summarize(report, args)
