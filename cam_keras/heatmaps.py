@@ -15,11 +15,12 @@ import collections
 import concurrent.futures as futures
 import csv
 import hashlib
+import json
 import logging
 import math
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Sequence
 
@@ -126,6 +127,7 @@ class HeatmapReport:
     interrupted: bool = False
     error: str | None = None
     shard: str | None = None
+    job: dict = field(default_factory=dict)
     table: Path | None = None
     report_file: Path | None = None
 
@@ -506,6 +508,9 @@ def _run_job(
     progress: bool,
 ) -> HeatmapReport:
     _refuse_inputs_inside(items, out.root)
+    job = _job_identity(explainer, options)
+    if resume:
+        _check_same_job(out.root / job_file(REPORT, shard, ".json"), job)
     todo, done = plan_job(items, out, options, shard, resume)
     ranks = min(options.report_top, len(explainer.class_names))
     table = _PredictionsTable(out.claim(job_file(TABLE, shard, ".csv")), _table_fields(ranks), done)
@@ -513,6 +518,7 @@ def _run_job(
         total=len(todo) + len(done),
         already_done=len(done),
         shard=shard and shard.name,
+        job=job,
         table=table.path,
         report_file=out.claim(job_file(REPORT, shard, ".json")),
     )
@@ -541,6 +547,30 @@ def _run_job(
             table.close()
             _write_report(report)
     return report
+
+
+def _job_identity(explainer: BaseCAM, options: HeatmapOptions) -> dict:
+    """What decides a job's outputs (method, classes, options but the batch size), as JSON
+    gives it back, so that a resumed job or a shard can be compared with the others."""
+    settings = {key: value for key, value in asdict(options).items() if key != "batch_size"}
+    return json.loads(json.dumps({"method": explainer.method, "class_names": list(explainer.class_names), **settings}))
+
+
+def _check_same_job(report_file: Path, job: dict) -> None:
+    """Refuse to resume a job that was started with other settings (its outputs would mix)."""
+    try:
+        earlier = json.loads(report_file.read_text(encoding="utf-8")).get("job")
+    except (OSError, ValueError, AttributeError):
+        return
+    if not isinstance(earlier, dict):
+        return
+    changed = sorted(key for key in set(job) | set(earlier) if job.get(key) != earlier.get(key))
+    if changed:
+        raise UsageError(
+            f"the job in {report_file.parent} was started with other settings ({', '.join(changed)}: "
+            f"{', '.join(repr(earlier.get(key)) for key in changed)}); resume with the same model and flags, "
+            "or pass --overwrite to start again"
+        )
 
 
 def _refuse_inputs_inside(items: list[tuple[Path, Path]], out_dir: Path) -> None:
@@ -576,5 +606,6 @@ def _write_report(report: HeatmapReport) -> None:
             "interrupted": report.interrupted,
             "error": report.error,
             "shard": report.shard,
+            "job": report.job,
         },
     )

@@ -96,6 +96,12 @@ def merge_shards(out: OutputFolder) -> dict:
             f"{out.root}: shard(s) {', '.join(map(str, unfinished))} of {count} missing or unfinished; run "
             f"`cam-keras heatmap ... --shard K/{count} --resume --out {out.root}` for each, then merge again"
         )
+    odd = [shard.index for shard, report in reports.items() if report.get("job") != reports[shards[0]].get("job")]
+    if odd:
+        raise UsageError(
+            f"{out.root}: shard(s) {', '.join(map(str, odd))} ran with another model, method or flags than shard 1; "
+            f"run them again with the same ones (--overwrite)"
+        )
     _concatenate_tables([out.root / job_file(TABLE, shard, ".csv") for shard in shards], out.claim(f"{TABLE}.csv"))
     merged = {
         "total": sum(report["total"] for report in reports.values()),
@@ -106,6 +112,7 @@ def merge_shards(out: OutputFolder) -> dict:
         "interrupted": False,
         "error": None,
         "shards": count,
+        "job": reports[shards[0]].get("job"),
     }
     write_json(out.claim(f"{REPORT}.json"), merged)
     return merged

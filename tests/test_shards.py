@@ -180,3 +180,16 @@ def test_inputs_from_a_list_resolve_against_its_folder_and_missing_ones_are_repo
     assert heatmap(model_file, tmp_path / "from_stdin", "--from-list", "-") == 0
     from_stdin = rows_of(tmp_path / "from_stdin" / "predictions.csv")
     assert [row["path"] for row in from_stdin] == [str(photos / "b" / "1.png")]
+
+
+def test_resume_and_merge_refuse_a_job_started_with_other_settings(tmp_path, model_file, photos, capsys):
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos), "--shard", "1/2") == 0
+    assert heatmap(model_file, out, str(photos), "--shard", "2/2", "--top-k", "2") == 0
+    before = tree_hashes(out)
+    capsys.readouterr()
+    assert heatmap(model_file, out, str(photos), "--shard", "1/2", "--resume", "--top-k", "2") == 2
+    assert "started with other settings (top_k: 1)" in capsys.readouterr().err
+    assert main(["merge", str(out)]) == 2
+    assert "shard(s) 2 ran with another model, method or flags" in capsys.readouterr().err
+    assert tree_hashes(out) == before
