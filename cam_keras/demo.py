@@ -9,6 +9,12 @@
     OUT/report.json    metrics at the paper's 20% threshold and at a threshold calibrated
                        on the training split, plus wall time per stage
 
+``OUT`` is an :class:`~cam_keras.outdir.OutputFolder`: locked while the demo runs, and with
+``overwrite`` only the files an earlier demo wrote there (listed in its manifest) are replaced;
+the user's own files, even ``--out .``, are never touched. Each stage writes into a temporary
+folder inside ``OUT`` and then moves its files into place, so a re-run over an earlier demo
+(or a killed one) starts each stage from a clean slate.
+
 Maps are CAMs averaged with the CAM of the mirrored image (``CAM(flip_average=True)``); the
 report also gives plain CAM at its own calibrated threshold.
 
@@ -21,18 +27,27 @@ is kept to show CAM's best-known failure mode.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from cam_keras.atomic import TEMP_PREFIX
 from cam_keras.cam import CAM
 from cam_keras.data.synthetic import SyntheticSpec, write_synthetic_dataset
+from cam_keras.errors import OutputFolderError
 from cam_keras.evaluate import calibrate_threshold, evaluate_localization, format_summary, write_evaluation
 from cam_keras.evaluate.metrics import PAPER_THRESHOLD
 from cam_keras.evaluate.report import boxed_overlay
+from cam_keras.outdir import OutputFolder
 from cam_keras.render import grid, write_json, write_png
 from cam_keras.train import TrainConfig, fine_tune
+
+STAGE_FOLDERS = ("data", "run", "evaluation")  # written whole by one stage each
 
 
 @dataclass(frozen=True)
@@ -52,14 +67,35 @@ FULL = DemoPlan()
 QUICK = DemoPlan(image_size=32, train_per_class=24, test_per_class=8, epochs=2, width=8, batch_size=16)
 
 
-def run_demo(out_dir: str | os.PathLike, plan: DemoPlan = FULL, seed: int = 0, verbose: int | None = None) -> dict:
-    """Run the whole demo in ``out_dir`` (must be new or empty) and return the report.
+def run_demo(
+    out_dir: str | os.PathLike,
+    plan: DemoPlan = FULL,
+    seed: int = 0,
+    verbose: int | None = None,
+    overwrite: bool = False,
+) -> dict:
+    """Run the whole demo in ``out_dir`` and return the report.
+
+    ``out_dir`` must be new or empty, unless ``overwrite``: then the files an earlier demo
+    wrote there are replaced and nothing else is touched.
+
+    Raises:
+        OutputFolderError: the folder is not empty (without ``overwrite``), is in use by
+            another cam-keras process, or holds a file the demo did not write inside one of
+            its stage folders (``data``, ``run``, ``evaluation``).
 
     Example:
         >>> report = run_demo("demo_out", QUICK)
         >>> report["top1_loc"], report["threshold"]
     """
-    out_dir = Path(out_dir)
+    with OutputFolder(out_dir, overwrite=overwrite) as out:
+        _remove_stale_stages(out.root)
+        _check_stage_folders(out)
+        return _run_stages(out, plan, seed, verbose)
+
+
+def _run_stages(out: OutputFolder, plan: DemoPlan, seed: int, verbose: int | None) -> dict:
+    out_dir = out.root
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -70,14 +106,17 @@ def run_demo(out_dir: str | os.PathLike, plan: DemoPlan = FULL, seed: int = 0, v
         clock = now
 
     spec = SyntheticSpec(image_size=plan.image_size, fill=plan.fill)
-    data = write_synthetic_dataset(out_dir / "data", plan.train_per_class, plan.test_per_class, spec, seed)
+    with _stage(out, "data") as staging:
+        write_synthetic_dataset(staging, plan.train_per_class, plan.test_per_class, spec, seed)
+    data = out_dir / "data"
     lap("data")
     config = TrainConfig(
         backbone="small_cnn", input_size=plan.image_size, width=plan.width, finetune_epochs=plan.epochs,
         finetune_lr=1e-3, batch_size=plan.batch_size, val_fraction=0.1, cache=True, seed=seed, augment="flip",
         deterministic=True,
     )
-    result = fine_tune(data / "train", out_dir / "run", config, verbose=verbose)
+    with _stage(out, "run") as staging:
+        result = fine_tune(data / "train", staging, config, verbose=verbose)
     lap("train")
     explainer = CAM(result.model, flip_average=True)
     plain = CAM(result.model)
@@ -91,10 +130,11 @@ def run_demo(out_dir: str | os.PathLike, plan: DemoPlan = FULL, seed: int = 0, v
     calibrated = evaluate_localization(explainer, data / "test", threshold=threshold, **options)
     plain_calibrated = evaluate_localization(plain, data / "test", threshold=plain_threshold, **unshown)
     lap("evaluate")
-    write_evaluation(calibrated, out_dir / "evaluation")
+    with _stage(out, "evaluation") as staging:
+        write_evaluation(calibrated, staging)
     shown = calibrated.kept.samples[: 2 * len(spec.classes)]  # round robin: two per class
     tiles = [boxed_overlay(calibrated, calibrated.rows[index], raw) for index, raw in shown]
-    write_png(out_dir / "demo_grid.png", grid(tiles, columns=len(spec.classes), tile_size=128))
+    write_png(out.claim("demo_grid.png"), grid(tiles, columns=len(spec.classes), tile_size=128))
     lap("render")
     report = {
         "top1_loc": calibrated.summary["top1_loc"],
@@ -110,8 +150,51 @@ def run_demo(out_dir: str | os.PathLike, plan: DemoPlan = FULL, seed: int = 0, v
         "plan": asdict(plan),
         "classes": list(spec.classes),
     }
-    write_json(out_dir / "report.json", report)
+    write_json(out.claim("report.json"), report)
     return report
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Every file under ``folder``, relative to it (hidden ones too)."""
+    return [Path(root, name).relative_to(folder) for root, _, names in os.walk(folder) for name in names]
+
+
+def _check_stage_folders(out: OutputFolder) -> None:
+    """Refuse, before anything is written, a stage folder holding a file the demo did not
+    write: the stage would read it (as training data, say) or leave it among its outputs."""
+    for stage in STAGE_FOLDERS:
+        for relative in _files_under(out.root / stage):
+            if not out.owns(Path(stage, relative)):
+                raise OutputFolderError(
+                    f"{out.root / stage / relative} was not written by cam-keras demo, and the demo rewrites "
+                    f"{out.root / stage} as a whole; move the file away or choose another --out"
+                )
+
+
+def _remove_stale_stages(root: Path) -> None:
+    """Remove the staging folders of a killed demo (cam-keras' own temporary names)."""
+    for entry in root.iterdir():
+        if entry.name.startswith(TEMP_PREFIX) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+
+
+@contextlib.contextmanager
+def _stage(out: OutputFolder, name: str) -> Iterator[Path]:
+    """A temporary folder inside ``out`` for one stage; on success its files replace the
+    earlier demo's files under ``out/name`` (those no longer written are removed)."""
+    staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=out.root))
+    try:
+        yield staging
+        written = set(_files_under(staging))
+        for relative in _files_under(out.root / name):
+            if relative not in written and out.owns(Path(name, relative)):
+                (out.root / name / relative).unlink()
+        for relative in sorted(written):
+            target = out.claim(Path(name, relative))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / relative, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def describe(report: dict, out_dir: str | os.PathLike) -> str:

@@ -1,27 +1,48 @@
 """Streaming heatmap job: decode images in threads, explain them in batches, write results
 in threads. Memory stays flat however many images there are; every file is written
-atomically and a report records how far the job got."""
+atomically, and a killed job resumes where it stopped.
+
+The job runs in named stages: :func:`collect_inputs` (folders, files, a list; duplicates
+once; output names) -> :func:`plan_job` (this shard's slice; with ``resume``, the images
+whose outputs are complete are left out) -> :func:`_decoded_batches` -> :func:`_explain`
+-> :func:`_write_one` (threads; a finished image's row is then appended to the predictions
+table) -> :func:`_write_report`.
+"""
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures as futures
+import csv
+import hashlib
+import json
 import logging
+import math
 import os
-from dataclasses import dataclass, field
+import sys
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import IO, Iterable, Iterator, Sequence
 
 import keras
 import numpy as np
 
+from cam_keras.atomic import atomic_path
 from cam_keras.cam import BaseCAM, Explanation
-from cam_keras.cam.targets import ClassSpec
+from cam_keras.cam.targets import ClassSpec, resolve_classes
 from cam_keras.data.images import find_images, load_image, resize_image
-from cam_keras.errors import ImageError
-from cam_keras.render import write_arrays, write_csv, write_json, write_png
+from cam_keras.errors import ImageError, OutputFolderError, UsageError
+from cam_keras.outdir import OutputFolder
+from cam_keras.render import write_arrays, write_json, write_png
+from cam_keras.render.colormap import colormap_table
+from cam_keras.safe_text import for_csv_cell
+from cam_keras.shards import FS_NAMES, REPORT, TABLE, Shard, job_file
 
 logger = logging.getLogger(__name__)
+
+ARRAY_FORMATS = ("npz", "mat")
+_NAME_MAX = 255  # bytes per file name on ext4, XFS, APFS and most others
+_SUFFIX_ROOM = 8  # bytes kept free for an output suffix (".png", ".npz", ".jpeg")
 
 
 @dataclass
@@ -47,54 +68,258 @@ class HeatmapOptions:
     array_format: str | None = "npz"
     report_top: int = 5
 
+    def validate(self) -> "HeatmapOptions":
+        """Check every value before any file is touched; return ``self``.
+
+        Raises:
+            UsageError: naming the option (and its command-line flag) and the valid range.
+        """
+        _check(_is_count(self.batch_size, 1), "batch_size (--batch-size) must be a positive integer", self.batch_size)
+        _check(_is_count(self.top_k, 1), "top_k (--top-k) must be a positive integer", self.top_k)
+        _check(_is_count(self.report_top, 0), "report_top (--print-top) must be 0 or more", self.report_top)
+        alpha_ok = isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and 0 <= self.alpha <= 1
+        _check(alpha_ok, "alpha (--alpha) is the heatmap's opacity, a number from 0 to 1", self.alpha)
+        size_ok = self.size in ("original", "input") or (
+            isinstance(self.size, tuple) and len(self.size) == 2 and all(_is_count(side, 1) for side in self.size)
+        )
+        _check(size_ok, "size (--size) must be original, input or HxW with both sides at least 1", self.size)
+        formats_ok = self.array_format in (*ARRAY_FORMATS, None)
+        _check(formats_ok, "array_format (--format) must be npz, mat or none", self.array_format)
+        try:
+            colormap_table(self.colormap)
+        except ValueError as error:
+            raise UsageError(f"--colormap: {error}") from None
+        return self
+
+    def check_classes(self, class_names: Sequence[str]) -> None:
+        """Check the class request against the model's classes before any file is touched.
+
+        Raises:
+            UsageError: an unknown class name or an index out of range, with the classes known.
+        """
+        if not isinstance(self.classes, (int, np.integer, str)):
+            return
+        try:
+            resolve_classes(self.classes, 1, class_names)
+        except ValueError as error:
+            raise UsageError(f"--class: {error}") from None
+
+
+def _is_count(value: object, least: int) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= least
+
+
+def _check(ok: bool, message: str, value: object) -> None:
+    if not ok:
+        raise UsageError(f"{message}, got {value!r}")
+
 
 @dataclass
 class HeatmapReport:
-    """What a heatmap job did: one row per written image, the skipped files, completeness."""
+    """What a heatmap job did: images written now, images already done (``resume``), the
+    skipped files (unreadable or missing), and whether the job finished."""
 
-    rows: list[dict] = field(default_factory=list)
-    skipped: list[dict] = field(default_factory=list)
+    finished: bool = False
     total: int = 0
+    succeeded: int = 0
+    already_done: int = 0
+    skipped: list[dict] = field(default_factory=list)
     interrupted: bool = False
     error: str | None = None
+    shard: str | None = None
+    job: dict = field(default_factory=dict)
+    table: Path | None = None
+    report_file: Path | None = None
 
-    @property
-    def succeeded(self) -> int:
-        return len(self.rows)
+
+def output_files(stem: Path | str, options: HeatmapOptions) -> list[str]:
+    """Files one image gets, relative to the output folder: the overlay, then the arrays."""
+    names = [f"{stem}.png"]
+    if options.array_format:
+        names.append(f"{stem}.{options.array_format}")
+    return names
+
+
+def _fit_name(name: str) -> str:
+    """``name`` if an output suffix still fits in 255 bytes, else its head plus a hash of the
+    whole name (so two long names that share a head stay apart)."""
+    encoded = name.encode("utf-8", "surrogateescape")
+    room = _NAME_MAX - _SUFFIX_ROOM
+    if len(encoded) <= room:
+        return name
+    digest = hashlib.sha1(encoded).hexdigest()[:10]
+    return encoded[: room - 11].decode("utf-8", "ignore") + "~" + digest
 
 
 def output_names(paths: Sequence[Path], roots: Sequence[Path]) -> dict[Path, Path]:
     """Relative output stems for input paths, mirroring folders under their input root.
 
-    Stems never contain ``..`` or absolute parts, and two inputs never share a stem
-    (``a/x.jpg``/``b/x.jpg`` keep their folders; ``x.jpg``/``x.png`` become ``x``/``x_png``).
+    Stems never contain ``..`` or absolute parts, two inputs never share a stem
+    (``a/x.jpg``/``b/x.jpg`` keep their folders; ``x.jpg``/``x.png`` become ``x``/``x_png``),
+    and a stem plus its suffix fits in 255 bytes however long the input's name.
     """
     names: dict[Path, Path] = {}
     taken: set[str] = set()
     for path, root in zip(paths, roots):
         relative = path.relative_to(root) if path != root and path.is_relative_to(root) else Path(path.name)
         stem = relative.with_suffix("")
-        candidate = stem
+        candidate = stem.with_name(_fit_name(stem.name))
         if str(candidate).lower() in taken:
-            candidate = stem.with_name(f"{stem.name}_{path.suffix.lstrip('.').lower()}")
+            candidate = stem.with_name(_fit_name(f"{stem.name}_{path.suffix.lstrip('.').lower()}"))
         counter = 2
         while str(candidate).lower() in taken:
-            candidate = stem.with_name(f"{stem.name}_{counter}")
+            candidate = stem.with_name(_fit_name(f"{stem.name}_{counter}"))
             counter += 1
         taken.add(str(candidate).lower())
         names[path] = candidate
     return names
 
 
-def collect_inputs(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], dict[Path, Path]]:
-    """Image paths under ``inputs`` and their output stems."""
-    paths: list[Path] = []
-    roots: list[Path] = []
+def read_list(list_file: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """``(path, root)`` for each line of ``list_file`` (``-``: standard input): relative paths
+    resolve against the list's folder (the working folder for stdin), which is also the root
+    their output names mirror; blank lines are ignored. Paths are not checked here: a missing
+    file is skipped later like an unreadable one."""
+    if str(list_file) == "-":
+        return _list_entries(sys.stdin, Path.cwd())
+    list_file = Path(list_file)
+    try:
+        with open(list_file, encoding="utf-8", errors=FS_NAMES) as lines:
+            return _list_entries(lines, list_file.resolve().parent)
+    except FileNotFoundError:
+        raise UsageError(f"--from-list {list_file}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"--from-list {list_file} is a folder; give a text file, one image path a line") from None
+
+
+def _list_entries(lines: IO[str], folder: Path) -> list[tuple[Path, Path]]:
+    entries = []
+    for line in lines:
+        text = line.rstrip("\r\n")
+        if text.strip():
+            path = Path(os.path.normpath(folder / text))
+            entries.append((path, folder if path.is_relative_to(folder) else path))
+    return entries
+
+
+def collect_inputs(
+    inputs: Sequence[str | os.PathLike], from_list: str | os.PathLike | None = None
+) -> list[tuple[Path, Path]]:
+    """Stage 1: every image under ``inputs`` (files, folders searched recursively) and in
+    ``from_list``, each once, as ``(path, output stem)`` sorted by the path relative to its
+    input root: the same order on every machine, whatever the folders are mounted as."""
+    entries: list[tuple[Path, Path]] = []
     for item in map(Path, inputs):
-        found = find_images([item])
-        paths.extend(found)
-        roots.extend([item] * len(found))
-    return paths, output_names(paths, roots)
+        entries.extend((path, item) for path in find_images([item]))
+    if from_list is not None:
+        entries.extend(read_list(from_list))
+    unique: dict[str, tuple[Path, Path]] = {}
+    for path, root in entries:
+        unique.setdefault(os.path.abspath(path), (path, root))
+    if len(unique) < len(entries):
+        logger.warning("%d input(s) given more than once are explained once", len(entries) - len(unique))
+    ordered = sorted(unique.values(), key=lambda entry: (_relative_key(*entry), str(entry[0])))
+    stems = output_names([path for path, _ in ordered], [root for _, root in ordered])
+    return [(path, stems[path]) for path, _ in ordered]
+
+
+def _relative_key(path: Path, root: Path) -> str:
+    return (path.relative_to(root) if path != root and path.is_relative_to(root) else Path(path.name)).as_posix()
+
+
+def plan_job(
+    items: Sequence[tuple[Path, Path]], out: OutputFolder, options: HeatmapOptions, shard: Shard | None, resume: bool
+) -> tuple[list[tuple[Path, Path]], set[str]]:
+    """Stage 2: this shard's images and, with ``resume``, the outputs already done (a row in
+    the predictions table and every file present; atomic writes make a present file a
+    complete one). Returns ``(to do, outputs done)``."""
+    mine = shard.take(items) if shard else list(items)
+    table = job_file(TABLE, shard, ".csv")
+    _refuse_foreign_outputs(out, mine, options)
+    if not resume:
+        if shard and out.owns(table) and (out.root / table).exists() and not out.overwrite:
+            raise OutputFolderError(
+                f"shard {shard.index}/{shard.count} already ran in {out.root}; pass --resume to continue it "
+                "or --overwrite to redo it"
+            )
+        return mine, set()
+    files = {output_files(stem, options)[0]: output_files(stem, options) for _, stem in mine}
+    done = {
+        row["output"]
+        for row in _complete_rows(out.root / table)
+        if row.get("output") in files and all((out.root / name).is_file() for name in files[row["output"]])
+    }
+    return [item for item in mine if output_files(item[1], options)[0] not in done], done
+
+
+def _refuse_foreign_outputs(out: OutputFolder, items: Sequence[tuple[Path, Path]], options: HeatmapOptions) -> None:
+    """Before anything is written: stop if a file this job would write is there and cam-keras
+    did not write it (a folder with no other entries needs no look)."""
+    if not out.user_visible_entries():
+        return
+    for _, stem in items:
+        for name in output_files(stem, options):
+            if not out.owns(name) and os.path.lexists(out.root / name):
+                out.claim(name)  # raises, naming the file
+
+
+def _complete_rows(table: Path) -> Iterator[dict]:
+    """The rows of a predictions table a killed job was appending to, streamed, without a
+    last row the kill cut short (the file then does not end on a newline outside quotes)."""
+    try:
+        handle = open(table, encoding="utf-8", errors=FS_NAMES, newline="")
+    except FileNotFoundError:
+        return
+    with handle:
+        quotes, last = 0, ""
+        for chunk in iter(lambda: handle.read(1 << 20), ""):
+            quotes, last = quotes + chunk.count('"'), chunk[-1]
+        whole = last == "\n" and quotes % 2 == 0
+        handle.seek(0)
+        previous = None
+        for row in csv.DictReader(handle):
+            if previous is not None:
+                yield previous
+            previous = row
+        if previous is not None and whole:
+            yield previous
+
+
+def _table_fields(ranks: int) -> list[str]:
+    fields = ["path", "output", "explained"]
+    for rank in range(1, ranks + 1):
+        fields += [f"top{rank}", f"top{rank}_prob"]
+    return fields
+
+
+class _PredictionsTable:
+    """The predictions CSV, appended to as images finish, so it survives a kill: a row is
+    appended only after its image's files are complete. A resumed job starts from the rows
+    of the ``done`` outputs (copied, streamed, from the earlier table)."""
+
+    def __init__(self, path: Path, fields: list[str], done: set[str]) -> None:
+        if done:
+            with open(path, encoding="utf-8", errors=FS_NAMES, newline="") as earlier:
+                if next(csv.reader(earlier), None) != fields:
+                    raise UsageError(
+                        f"{path} has other columns than this job would write: resume with the --print-top "
+                        "the job started with, or pass --overwrite to start again"
+                    )
+        with atomic_path(path) as temp, open(temp, "w", encoding="utf-8", errors=FS_NAMES, newline="") as new:
+            writer = csv.DictWriter(new, fieldnames=fields, lineterminator="\n")
+            writer.writeheader()
+            if done:
+                writer.writerows(row for row in _complete_rows(path) if row["output"] in done)
+        self.path = path
+        self._stream = open(path, "a", encoding="utf-8", errors=FS_NAMES, newline="")  # noqa: SIM115 - job-long
+        self._writer = csv.DictWriter(self._stream, fieldnames=fields, lineterminator="\n")
+
+    def append(self, rows: Iterable[dict]) -> None:
+        self._writer.writerows({key: for_csv_cell(value) for key, value in row.items()} for row in rows)
+        self._stream.flush()
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 def _decode(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -150,106 +375,217 @@ def _shared_size(size: tuple[int, int] | None, originals: list[np.ndarray]) -> t
     return shapes.pop() if len(shapes) == 1 else None
 
 
-def _write_one(explanation: Explanation, index: int, stem: Path, out_dir: Path, options: HeatmapOptions, size) -> None:
+def _write_one(explanation: Explanation, index: int, targets: list[Path], options: HeatmapOptions, size) -> None:
+    """Write image ``index``'s overlay at ``targets[0]`` and its arrays at ``targets[1:]``
+    (the paths :func:`output_files` names, claimed in the output folder)."""
     picture = explanation.captioned_overlays(index, options.colormap, options.alpha, size)
-    write_png(out_dir / f"{stem}.png", picture)
-    if options.array_format:
-        write_arrays(out_dir / f"{stem}.{options.array_format}", explanation.arrays(index))
+    write_png(targets[0], picture)
+    for target in targets[1:]:
+        write_arrays(target, explanation.arrays(index))
+
+
+def _explain(explainer: BaseCAM, batch: list, options: HeatmapOptions, size: tuple[int, int] | None) -> Explanation:
+    """Stage 4: maps, classes and probabilities of one decoded batch."""
+    arrays = explainer.explain_batch(
+        np.stack([item[2] for item in batch]).astype(np.float32),
+        options.classes,
+        top_k=options.top_k,
+        upsample=_shared_size(size, [item[1] for item in batch]) or True,
+    )
+    images = [item[1] for item in batch]
+    return Explanation(images=images, class_names=explainer.class_names, method=explainer.method, **arrays)
+
+
+class _Writes:
+    """Stage 5: each image's files written by a thread pool while the next batch is being
+    explained; when all files of a batch are complete, its rows go to the predictions table."""
+
+    def __init__(
+        self, out: OutputFolder, options: HeatmapOptions, size, table: _PredictionsTable, report: HeatmapReport, bar
+    ) -> None:
+        self.out, self.options, self.size, self.table, self.report, self.bar = out, options, size, table, report, bar
+        self.pool = futures.ThreadPoolExecutor(2)
+        self.in_flight: collections.deque = collections.deque()  # (write jobs, rows) of batches
+
+    def submit(self, explanation: Explanation, batch: list, stems: dict[Path, Path]) -> None:
+        jobs = []
+        for i, (path, _, _) in enumerate(batch):
+            targets = [self.out.claim(name) for name in output_files(stems[path], self.options)]
+            jobs.append(self.pool.submit(_write_one, explanation, i, targets, self.options, self.size))
+        self.in_flight.append((jobs, _prediction_rows(explanation, batch, stems, self.options)))
+
+    def finish(self, keep: int) -> None:
+        """Wait for the writes of all but the ``keep`` newest batches; record their rows."""
+        while len(self.in_flight) > keep:
+            jobs, rows = self.in_flight[0]
+            for job in jobs:
+                job.result()  # a failure leaves the batch in flight for settle()
+            self.in_flight.popleft()
+            self._record(rows)
+
+    def settle(self) -> None:
+        """After a failure: wait for the writes still running, then record the images whose
+        files were written; the others are left out of the table."""
+        for jobs, rows in self.in_flight:
+            futures.wait(jobs)
+            self._record([row for job, row in zip(jobs, rows) if job.exception() is None])
+        self.in_flight.clear()
+        self.pool.shutdown()
+
+    def _record(self, rows: list[dict]) -> None:
+        self.table.append(rows)
+        self.report.succeeded += len(rows)
+        if self.bar:
+            self.bar.update(self.report.succeeded + len(self.report.skipped))
 
 
 def write_heatmaps(
     explainer: BaseCAM,
     inputs: Sequence[str | os.PathLike],
-    out_dir: str | os.PathLike,
+    out: str | os.PathLike | OutputFolder,
     options: HeatmapOptions | None = None,
     *,
+    from_list: str | os.PathLike | None = None,
+    shard: Shard | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
 ) -> HeatmapReport:
-    """Explain every image under ``inputs`` and write, in ``out_dir``:
+    """Explain every image under ``inputs`` (and listed in ``from_list``) and write, in ``out``:
 
     - ``<name>.png``: captioned overlay(s) at the requested size;
     - ``<name>.npz`` (or ``.mat``): raw maps, classes, logits, probabilities, image size;
-    - ``predictions.csv``: path, output, top predictions; ``report.json``: counts and skips.
+    - ``predictions.csv``: path, output, top predictions; ``report.json``: counts and skips
+      (``predictions-K-of-N.csv`` / ``report-K-of-N.json`` for ``shard`` K/N).
 
-    Unreadable files are skipped with a warning and listed in the report. On
-    ``KeyboardInterrupt`` or an ``OSError`` while writing (disk full, permissions) the files
-    already written stay valid (every write is atomic), the report records how far the job
-    got (``interrupted`` / ``error``), and the exception is re-raised.
+    ``out`` (a path, or an unopened folder from :func:`job_folder`) is opened as an
+    :class:`~cam_keras.outdir.OutputFolder` for the job: locked, refused inside an input
+    folder, only cam-keras' own files replaced with ``overwrite``.
+    With ``resume`` the images whose files and row are complete are skipped and the table is
+    appended to. Unreadable or missing files are skipped with a warning and listed in the
+    report. On ``KeyboardInterrupt`` or an ``OSError`` while writing (disk full, permissions)
+    the files already written stay valid, the report records how far the job got
+    (``interrupted`` / ``error``), and the exception is re-raised.
 
     Example:
         >>> report = write_heatmaps(CAM(model), ["photos/"], "maps/", HeatmapOptions(top_k=3))
         >>> report.succeeded, report.skipped
     """
-    options = options or HeatmapOptions()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths, stems = collect_inputs(inputs)
-    report = HeatmapReport(total=len(paths))
-    bar = keras.utils.Progbar(len(paths), unit_name="image") if progress and paths else None
-    in_flight: collections.deque = collections.deque()  # (write jobs, rows) of earlier batches
+    options = (options or HeatmapOptions()).validate()
+    options.check_classes(explainer.class_names)
+    if not isinstance(out, OutputFolder):
+        out = job_folder(out, inputs, from_list, shard, resume=resume, overwrite=overwrite)
+    items = collect_inputs(inputs, from_list)  # a missing input stops the job before the folder is made
+    with out:
+        return _run_job(explainer, items, out, options, shard, resume, progress)
 
-    def finish(keep: int) -> None:
-        """Wait for the writes of all but the ``keep`` newest batches; record their rows."""
-        while len(in_flight) > keep:
-            jobs, rows = in_flight[0]
-            for job in jobs:
-                job.result()  # a failure leaves the batch in flight for _settle
-            in_flight.popleft()
-            report.rows.extend(rows)
-            if bar:
-                bar.update(report.succeeded + len(report.skipped))
 
-    with futures.ThreadPoolExecutor(2) as decoders, futures.ThreadPoolExecutor(2) as writers:
+def job_folder(
+    out: str | os.PathLike,
+    inputs: Sequence[str | os.PathLike],
+    from_list: str | os.PathLike | None = None,
+    shard: Shard | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> OutputFolder:
+    """The (unopened) output folder of a heatmap job: shards of one job share it, each
+    locking its own part; a whole job locks all of it."""
+    if resume and overwrite:
+        raise UsageError("--resume keeps finished outputs and --overwrite redoes them: pass one of them")
+    sources = [*inputs, *([from_list] if from_list not in (None, "-") else [])]
+    part = f"shard-{shard.name}" if shard else None
+    return OutputFolder(out, overwrite=overwrite, resume=resume or shard is not None, inputs=sources, part=part)
+
+
+def _run_job(
+    explainer: BaseCAM,
+    items: list[tuple[Path, Path]],
+    out: OutputFolder,
+    options: HeatmapOptions,
+    shard: Shard | None,
+    resume: bool,
+    progress: bool,
+) -> HeatmapReport:
+    _refuse_inputs_inside(items, out.root)
+    job = _job_identity(explainer, options)
+    if resume:
+        _check_same_job(out.root / job_file(REPORT, shard, ".json"), job)
+    todo, done = plan_job(items, out, options, shard, resume)
+    ranks = min(options.report_top, len(explainer.class_names))
+    table = _PredictionsTable(out.claim(job_file(TABLE, shard, ".csv")), _table_fields(ranks), done)
+    report = HeatmapReport(
+        total=len(todo) + len(done),
+        already_done=len(done),
+        shard=shard and shard.name,
+        job=job,
+        table=table.path,
+        report_file=out.claim(job_file(REPORT, shard, ".json")),
+    )
+    bar = keras.utils.Progbar(len(todo), unit_name="image") if progress and todo else None
+    stems = dict(todo)
+    size = _output_size(options, explainer.input_size)
+    writes = _Writes(out, options, size, table, report, bar)
+    _write_report(report)  # unfinished until the end: a killed job leaves it so
+    with futures.ThreadPoolExecutor(2) as decoders:
         try:
-            size = _output_size(options, explainer.input_size)
-            for batch in _decoded_batches(paths, explainer.input_size, options.batch_size, decoders, report):
-                shared = _shared_size(size, [item[1] for item in batch])
-                arrays = explainer.explain_batch(
-                    np.stack([item[2] for item in batch]).astype(np.float32),
-                    options.classes,
-                    top_k=options.top_k,
-                    upsample=shared or True,
-                )
-                explanation = Explanation(
-                    images=[item[1] for item in batch],
-                    class_names=explainer.class_names,
-                    method=explainer.method,
-                    **arrays,
-                )
-                jobs = [
-                    writers.submit(_write_one, explanation, i, stems[path], out_dir, options, size)
-                    for i, (path, _, _) in enumerate(batch)
-                ]
-                in_flight.append((jobs, _prediction_rows(explanation, batch, stems, options)))
-                finish(keep=1)  # the next batch's inference overlaps these writes
-            finish(keep=0)
+            for batch in _decoded_batches(list(stems), explainer.input_size, options.batch_size, decoders, report):
+                writes.submit(_explain(explainer, batch, options, size), batch, stems)
+                writes.finish(keep=1)  # the next batch's inference overlaps these writes
+            writes.finish(keep=0)
             if bar:
-                bar.update(len(paths), finalize=True)
+                bar.update(len(todo), finalize=True)
+            report.finished = True
         except KeyboardInterrupt:
             report.interrupted = True
             raise
-        except OSError as error:
+        except Exception as error:
             report.error = f"{type(error).__name__}: {error}"
             raise
         finally:
-            _settle(in_flight, report)
-            _write_report(out_dir, report, min(options.report_top, len(explainer.class_names)))
+            writes.settle()
+            table.close()
+            _write_report(report)
     return report
 
 
-def _settle(in_flight: collections.deque, report: HeatmapReport) -> None:
-    """After a failure: wait for the writes still running, then record the images whose
-    files were written; the others are left out of the report."""
-    for jobs, rows in in_flight:
-        futures.wait(jobs)
-        report.rows.extend(row for job, row in zip(jobs, rows) if job.exception() is None)
-    in_flight.clear()
+def _job_identity(explainer: BaseCAM, options: HeatmapOptions) -> dict:
+    """What decides a job's outputs (method, classes, options but the batch size), as JSON
+    gives it back, so that a resumed job or a shard can be compared with the others."""
+    settings = {key: value for key, value in asdict(options).items() if key != "batch_size"}
+    return json.loads(json.dumps({"method": explainer.method, "class_names": list(explainer.class_names), **settings}))
+
+
+def _check_same_job(report_file: Path, job: dict) -> None:
+    """Refuse to resume a job that was started with other settings (its outputs would mix)."""
+    try:
+        earlier = json.loads(report_file.read_text(encoding="utf-8")).get("job")
+    except (OSError, ValueError, AttributeError):
+        return
+    if not isinstance(earlier, dict):
+        return
+    changed = sorted(key for key in set(job) | set(earlier) if job.get(key) != earlier.get(key))
+    if changed:
+        raise UsageError(
+            f"the job in {report_file.parent} was started with other settings ({', '.join(changed)}: "
+            f"{', '.join(repr(earlier.get(key)) for key in changed)}); resume with the same model and flags, "
+            "or pass --overwrite to start again"
+        )
+
+
+def _refuse_inputs_inside(items: list[tuple[Path, Path]], out_dir: Path) -> None:
+    """Listed inputs inside the output folder could be replaced by outputs: refuse them."""
+    root = os.path.abspath(out_dir) + os.sep
+    inside = next((path for path, _ in items if os.path.abspath(path).startswith(root)), None)
+    if inside is not None:
+        raise OutputFolderError(f"input {inside} is inside --out {out_dir}; choose an output folder outside the inputs")
 
 
 def _prediction_rows(explanation: Explanation, batch, stems: dict[Path, Path], options: HeatmapOptions) -> list[dict]:
     rows = []
     for i, (path, _, _) in enumerate(batch):
-        row = {"path": str(path), "output": f"{stems[path]}.png", "explained": ";".join(explanation.labels(i))}
+        output = output_files(stems[path], options)[0]
+        row = {"path": str(path), "output": output, "explained": ";".join(explanation.labels(i))}
         for rank, (name, probability) in enumerate(explanation.top_predictions(i, options.report_top), start=1):
             row[f"top{rank}"] = name
             row[f"top{rank}_prob"] = round(probability, 6)
@@ -257,18 +593,19 @@ def _prediction_rows(explanation: Explanation, batch, stems: dict[Path, Path], o
     return rows
 
 
-def _write_report(out_dir: Path, report: HeatmapReport, ranks: int) -> None:
-    fields = ["path", "output", "explained"]
-    for rank in range(1, ranks + 1):
-        fields += [f"top{rank}", f"top{rank}_prob"]
-    write_csv(out_dir / "predictions.csv", report.rows, fields)
+def _write_report(report: HeatmapReport) -> None:
+    """Stage 6: counts, skipped files and completeness in ``report.json`` (or the shard's)."""
     write_json(
-        out_dir / "report.json",
+        report.report_file,
         {
+            "finished": report.finished,
             "total": report.total,
             "succeeded": report.succeeded,
+            "already_done": report.already_done,
             "skipped": report.skipped,
             "interrupted": report.interrupted,
             "error": report.error,
+            "shard": report.shard,
+            "job": report.job,
         },
     )

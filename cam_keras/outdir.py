@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 LOCK_NAME = ".cam-keras.lock"
 MANIFEST_NAME = ".cam-keras-outputs"
 _BOOKKEEPING = (LOCK_NAME, MANIFEST_NAME)
+LOCK_SUFFIX = ".lock"  # shard locks: ``.cam-keras-<job>.lock`` beside the folder lock
 _UNREADABLE_LOCK_GRACE_S = 30.0  # a lock being written by its owner is briefly empty
 
 
@@ -89,8 +90,8 @@ class FolderLock:
         ...     ...  # no other cam-keras process writes there meanwhile
     """
 
-    def __init__(self, folder: str | os.PathLike) -> None:
-        self.path = Path(folder) / LOCK_NAME
+    def __init__(self, folder: str | os.PathLike, name: str = LOCK_NAME) -> None:
+        self.path = Path(folder) / name
         self._held = False
 
     def acquire(self) -> None:
@@ -113,6 +114,11 @@ class FolderLock:
             self._held = True
             return
         raise FolderLockedError(self._held_message())
+
+    def held_by_other(self) -> bool:
+        """Whether the lock file exists for a live (or unverifiable, other-host) process;
+        a stale one is removed."""
+        return self.path.exists() and not self._held and not self._take_over_if_stale()
 
     def release(self) -> None:
         """Remove the lock file if this process still holds it."""
@@ -172,6 +178,10 @@ class OutputFolder:
             outputs that exist).
         inputs: input files and folders the folder must stay outside of.
         flag: how the folder was named, for messages (``--out``).
+        part: a name for one of several jobs sharing the folder (``shard-2-of-8``): it locks
+            ``.cam-keras-<part>.lock`` only, so parts run side by side, while a whole-folder
+            job and a part exclude each other. Stale temporary files are removed only when
+            no other job holds a lock on the folder.
 
     Example:
         >>> with OutputFolder("maps", inputs=["photos/"]) as out:
@@ -186,13 +196,14 @@ class OutputFolder:
         resume: bool = False,
         inputs: Iterable[str | os.PathLike] = (),
         flag: str = "--out",
+        part: str | None = None,
     ) -> None:
         self.root = Path(path)
         self.overwrite = overwrite
         self.resume = resume
         self.inputs = [Path(item) for item in inputs]
         self.flag = flag
-        self._lock = FolderLock(self.root)
+        self._lock = FolderLock(self.root, f".cam-keras-{part}{LOCK_SUFFIX}" if part else LOCK_NAME)
         self._owned: set[str] = set()
         self._mutex = threading.Lock()
         self._protected = {item.resolve() for item in self.inputs if item.is_file()}
@@ -205,7 +216,7 @@ class OutputFolder:
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock.acquire()
         try:
-            remove_stale_temps(self.root)
+            self._check_other_jobs()
             if not (self.overwrite or self.resume) and self.user_visible_entries():
                 raise OutputFolderError(
                     f"{self.flag} {self.root} is not empty; pass --overwrite to replace the files an "
@@ -216,6 +227,17 @@ class OutputFolder:
             self._lock.release()
             raise
         return self
+
+    def _check_other_jobs(self) -> None:
+        """Refuse to run beside a conflicting job; remove stale temporary files when alone."""
+        others = [FolderLock(self.root, entry.name) for entry in self.root.iterdir() if _is_lock(entry.name)]
+        others = [lock for lock in others if lock.path != self._lock.path and lock.held_by_other()]
+        whole = self._lock.path.name == LOCK_NAME
+        for lock in others:
+            if whole or lock.path.name == LOCK_NAME:
+                raise FolderLockedError(lock._held_message())
+        if not others:
+            remove_stale_temps(self.root)
 
     def close(self) -> None:
         """Release the lock."""
@@ -229,7 +251,7 @@ class OutputFolder:
 
     def user_visible_entries(self) -> list[Path]:
         """Entries of the folder other than the lock and the manifest."""
-        return [entry for entry in self.root.iterdir() if entry.name not in _BOOKKEEPING]
+        return [entry for entry in self.root.iterdir() if entry.name not in _BOOKKEEPING and not _is_lock(entry.name)]
 
     def owns(self, relative: str | os.PathLike) -> bool:
         """Whether an earlier or this job listed ``relative`` as its output."""
@@ -250,7 +272,7 @@ class OutputFolder:
                         f"{target} exists and was not written by cam-keras, so it is left as it is; "
                         f"move it away or choose another {self.flag}"
                     )
-                with open(self.root / MANIFEST_NAME, "a", encoding="utf-8") as manifest:
+                with open(self.root / MANIFEST_NAME, "a", encoding="utf-8", errors="surrogateescape") as manifest:
                     manifest.write(key + "\n")
                 self._owned.add(key)
         if target.resolve() in self._protected:
@@ -259,10 +281,14 @@ class OutputFolder:
 
     def _read_manifest(self) -> set[str]:
         try:
-            lines = (self.root / MANIFEST_NAME).read_text(encoding="utf-8").splitlines()
+            lines = (self.root / MANIFEST_NAME).read_text(encoding="utf-8", errors="surrogateescape").splitlines()
         except FileNotFoundError:
             return set()
         return {line for line in lines if line}
+
+
+def _is_lock(name: str) -> bool:
+    return name.startswith(".cam-keras") and name.endswith(LOCK_SUFFIX)
 
 
 def _key(relative: str | os.PathLike) -> str:

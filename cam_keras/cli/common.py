@@ -18,17 +18,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 def add_output_arguments(parser: argparse.ArgumentParser, default: str | None = None) -> None:
     help_text = "output folder" + (" (default: ./%(default)s)" if default else "")
     parser.add_argument("--out", type=Path, required=default is None, default=default, help=help_text)
-    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
-
-
-def prepare_output_dir(path: Path, overwrite: bool) -> Path:
-    """Create ``path``; refuse a non-empty folder unless ``overwrite``."""
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"{path} exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise FileExistsError(f"{path} is not empty; pass --overwrite or choose another --out")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty output folder, replacing only files an earlier cam-keras job wrote there",
+    )
 
 
 def parse_size(text: str) -> str | tuple[int, int]:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from cam_keras.cli.common import prepare_output_dir
 from cam_keras.errors import UsageError
 
 
@@ -21,7 +19,11 @@ def add_parser(subparsers) -> None:
         ),
     )
     parser.add_argument("--out", type=Path, default=Path("cam_keras_demo"), help="output folder (default ./cam_keras_demo)")
-    parser.add_argument("--overwrite", action="store_true", help="reuse a non-empty output folder")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="re-run over an earlier demo: replaces only the files a demo wrote there, never your own",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests (seconds, meaningless scores)")
     parser.add_argument("--seed", type=int, default=0, help="data and training seed (same seed, same scores on one machine)")
     parser.add_argument(
@@ -37,10 +39,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.fill not in (None, *FILLS):  # checked here: importing FILLS for argparse costs --help 0.5 s
         raise UsageError(f"--fill must be one of {', '.join(FILLS)}, not {args.fill!r}")
-    if args.overwrite and args.out.is_dir():
-        shutil.rmtree(args.out)
-    out_dir = prepare_output_dir(args.out, overwrite=False)
     plan = QUICK if args.quick else FULL
-    report = run_demo(out_dir, replace(plan, fill=args.fill or plan.fill), seed=args.seed)
-    print(describe(report, out_dir))
+    plan = replace(plan, fill=args.fill or plan.fill)
+    report = run_demo(args.out, plan, seed=args.seed, overwrite=args.overwrite)
+    print(describe(report, args.out))
     return 0

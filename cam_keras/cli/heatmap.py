@@ -1,12 +1,16 @@
-"""``cam-keras heatmap``: class maps for files and folders from a saved model."""
+"""``cam-keras heatmap``: class maps for files, folders and lists of images from a saved model."""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
+from pathlib import Path
 
 from cam_keras.cam.methods import AUTO, METHODS
-from cam_keras.cli.common import add_model_arguments, add_output_arguments, parse_size, prepare_output_dir
+from cam_keras.cli.common import add_model_arguments, add_output_arguments, parse_size
+from cam_keras.errors import UsageError
+from cam_keras.safe_text import for_terminal
 
 
 def add_parser(subparsers) -> None:
@@ -20,8 +24,25 @@ def add_parser(subparsers) -> None:
         ),
     )
     add_model_arguments(parser)
-    parser.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
+    parser.add_argument("inputs", nargs="*", help="image files or folders (searched recursively)")
+    parser.add_argument(
+        "--from-list",
+        metavar="FILE",
+        help="also explain the images listed in FILE, one path per line (- reads standard input); relative "
+        "paths resolve against FILE's folder; a missing path is skipped and reported",
+    )
     add_output_arguments(parser)
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a killed or interrupted job in --out: images whose files are complete are skipped",
+    )
+    parser.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="explain only the K-th of N equal slices of the sorted inputs (an N-task array job, K from 1); "
+        "writes predictions-K-of-N.csv and report-K-of-N.json; join them with `cam-keras merge OUT`",
+    )
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--top-k", type=int, default=1, help="map the K most probable classes (default 1)")
     which.add_argument("--class", dest="class_name", help="map this class (name or index) for every image")
@@ -34,7 +55,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--target-layer", help="layer for gradient methods (default: last 4-D feature map)")
     parser.add_argument("--colormap", default="jet", help="matplotlib colormap name (default jet)")
-    parser.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay (default 0.5)")
+    parser.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay, 0 to 1 (default 0.5)")
     parser.add_argument("--size", type=parse_size, default="original", help="original, input or HxW (default original)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--format", choices=["npz", "mat", "none"], default="npz", help="array file format")
@@ -54,11 +75,12 @@ def _class_request(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from cam_keras.cam import make_explainer
-    from cam_keras.heatmaps import HeatmapOptions, write_heatmaps
+    from cam_keras.heatmaps import HeatmapOptions, job_folder, write_heatmaps
     from cam_keras.models import load_model
+    from cam_keras.shards import Shard
 
-    out_dir = prepare_output_dir(args.out, args.overwrite)
-    model = load_model(args.model, safe_mode=not args.unsafe)
+    if not args.inputs and args.from_list is None:
+        raise UsageError("give image files or folders, or --from-list FILE")
     options = HeatmapOptions(
         classes=_class_request(args),
         top_k=args.top_k,
@@ -68,16 +90,41 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         array_format=None if args.format == "none" else args.format,
         report_top=args.print_top,
+    ).validate()
+    shard = Shard.parse(args.shard) if args.shard else None
+    folder = job_folder(args.out, args.inputs, args.from_list, shard, resume=args.resume, overwrite=args.overwrite)
+    explainer = make_explainer(load_model(args.model, safe_mode=not args.unsafe), args.method, args.target_layer)
+    report = write_heatmaps(
+        explainer, args.inputs, folder, options,
+        from_list=args.from_list, shard=shard, resume=args.resume, progress=not args.quiet,
     )
-    explainer = make_explainer(model, args.method, args.target_layer)
-    report = write_heatmaps(explainer, args.inputs, out_dir, options, progress=not args.quiet)
     if not args.quiet:
-        for row in report.rows:
-            ranked = ", ".join(f"{row[f'top{r}']} {row[f'top{r}_prob']:.3f}" for r in range(1, args.print_top + 1) if f"top{r}" in row)
-            print(f"{row['path']}: {ranked}")
-    print(f"wrote {report.succeeded} of {report.total} heatmaps to {out_dir}", end="")
-    print(f"; skipped {len(report.skipped)} (see report.json)" if report.skipped else "")
-    if report.succeeded == 0:
+        _print_predictions(report.table)
+    return _summarize(report, args)
+
+
+def _print_predictions(table: Path) -> None:
+    """One line per image of the predictions table, read back from the file (a job over
+    millions of images keeps no rows in memory)."""
+    from cam_keras.shards import FS_NAMES
+
+    with open(table, encoding="utf-8", errors=FS_NAMES, newline="") as rows:
+        for row in csv.DictReader(rows):
+            ranks = [rank for rank in range(1, len(row)) if f"top{rank}" in row]
+            ranked = ", ".join(f"{for_terminal(row[f'top{r}'])} {float(row[f'top{r}_prob']):.3f}" for r in ranks)
+            print(f"{for_terminal(row['path'])}: {ranked}")
+
+
+def _summarize(report, args: argparse.Namespace) -> int:
+    """The closing line and the exit code: 1 when no image could be explained (or, with
+    --strict, when any was skipped)."""
+    done = f"; {report.already_done} already done" if report.already_done else ""
+    skipped = f"; skipped {len(report.skipped)} (see {report.report_file.name})" if report.skipped else ""
+    print(f"wrote {report.succeeded} of {report.total} heatmaps to {for_terminal(str(args.out))}{done}{skipped}")
+    if report.total == 0 and args.shard:
+        print(f"shard {args.shard} has no images: there are fewer inputs than shards")
+        return 0
+    if report.succeeded + report.already_done == 0:
         print("error: no image could be explained", file=sys.stderr)
         return 1
     return 1 if args.strict and report.skipped else 0

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from cam_keras.render.colormap import colorize
+from cam_keras.safe_text import for_terminal
 
 Box = Sequence[float]  # (xmin, ymin, xmax, ymax) in pixels
 PREDICTED_BOX_COLOR = (0, 255, 0)
@@ -64,13 +65,14 @@ def draw_boxes(
 
 
 def caption(image: np.ndarray, text: str) -> np.ndarray:
-    """Add a white strip with ``text`` above ``image``, widening the picture if the text
-    is wider than the image (which stays left-aligned).
+    """Add a white strip with ``text`` (one line: control characters shown as escapes) above
+    ``image``, widening the picture if the text is wider than the image (left-aligned).
 
     Example:
         >>> caption(np.zeros((64, 64, 3), np.uint8), "cat (p=0.93)").shape[0] > 64
         True
     """
+    text = for_terminal(text)  # class names come from model files: one line, control characters escaped
     font = ImageFont.load_default()
     left, top, right, bottom = ImageDraw.Draw(Image.new("RGB", (1, 1))).multiline_textbbox((0, 0), text, font=font, spacing=2)
     height = bottom + 6

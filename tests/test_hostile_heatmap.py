@@ -1,0 +1,191 @@
+"""`cam-keras heatmap` against hostile and clumsy input: one clear message, exit code 2, and no
+user file changed (input and output trees hashed before and after)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+import subprocess
+
+import numpy as np
+import pytest
+from outputs_helpers import tree_hashes
+from PIL import Image
+
+import cam_keras
+from cam_keras.cli import main
+
+
+@pytest.fixture
+def model_file(tmp_path, tiny_model):
+    return cam_keras.save_model(tiny_model, tmp_path / "model.keras")
+
+
+@pytest.fixture
+def photos(tmp_path):
+    rng = np.random.default_rng(5)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for index in range(3):
+        Image.fromarray(rng.integers(0, 255, (24, 30, 3), dtype=np.uint8)).save(folder / f"{index}.png")
+    return folder
+
+
+def read_rows(table) -> list[dict]:
+    with open(table, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def one_error_line(capsys) -> str:
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("cam-keras heatmap: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "flags, named",
+    [
+        (["--batch-size", "0"], "--batch-size"),
+        (["--print-top", "-2"], "--print-top"),
+        (["--alpha", "5"], "--alpha"),
+        (["--alpha", "nan"], "--alpha"),
+        (["--top-k", "0"], "--top-k"),
+        (["--size", "0x0"], "--size"),
+        (["--colormap", "no-such-map"], "--colormap"),
+        (["--shard", "3/2"], "--shard"),
+        (["--shard", "two"], "--shard"),
+        (["--resume", "--overwrite"], "--resume"),
+        (["--class", "zebra"], "unknown class 'zebra'"),
+        (["--class", "7"], "class index 7 out of range"),
+    ],
+)
+def test_bad_flag_is_one_message_and_writes_nothing(tmp_path, model_file, photos, capsys, flags, named):
+    out = tmp_path / "out"
+    before = tree_hashes(tmp_path)
+    assert main(["heatmap", "--model", str(model_file), str(photos), "--out", str(out), "--quiet", *flags]) == 2
+    assert named in one_error_line(capsys)
+    assert tree_hashes(tmp_path) == before and not out.exists()
+
+
+@pytest.mark.parametrize("inside", [".", "maps"])
+def test_output_folder_equal_to_or_inside_an_input_is_refused(tmp_path, model_file, photos, capsys, inside):
+    before = tree_hashes(photos)
+    args = ["heatmap", "--model", str(model_file), str(photos), "--out", str(photos / inside), "--quiet", "--overwrite"]
+    assert main(args) == 2
+    assert "inside the input" in one_error_line(capsys)
+    assert tree_hashes(photos) == before and not (photos / "maps").exists()
+
+
+def test_overwrite_replaces_only_files_cam_keras_wrote(tmp_path, model_file, photos, capsys):
+    out = tmp_path / "out"
+    args = ["heatmap", "--model", str(model_file), str(photos), "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    (out / "notes.txt").write_text("mine")
+    first = tree_hashes(out)
+    assert main([*args, "--overwrite"]) == 0
+    assert (out / "notes.txt").read_text() == "mine" and set(tree_hashes(out)) == set(first)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "2.png").write_bytes(b"user file named like an output")
+    before = tree_hashes(other)
+    capsys.readouterr()
+    assert main([*args[:-3], "--out", str(other), "--quiet", "--overwrite"]) == 2
+    assert "2.png exists and was not written by cam-keras" in one_error_line(capsys)
+    assert tree_hashes(other) == before  # refused before any file was written
+
+
+@pytest.fixture
+def live_pid():
+    """The PID of a live process (as another cam-keras job holding a lock would be)."""
+    holder = subprocess.Popen(["sleep", "60"])
+    yield holder.pid
+    holder.kill()
+    holder.wait()
+
+
+def lock_folder(folder, name, pid) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(json.dumps({"pid": pid, "host": socket.gethostname(), "since": "now"}))
+
+
+def test_second_job_on_a_folder_is_refused_with_the_holders_pid(tmp_path, model_file, photos, capsys, live_pid):
+    out = tmp_path / "out"
+    lock_folder(out, ".cam-keras.lock", live_pid)
+    before = tree_hashes(tmp_path)
+    assert main(["heatmap", "--model", str(model_file), str(photos), "--out", str(out), "--quiet"]) == 2
+    assert f"process {live_pid}" in one_error_line(capsys)
+    assert tree_hashes(tmp_path) == before
+
+
+def test_shards_share_a_folder_but_one_shard_runs_once(tmp_path, model_file, photos, capsys, live_pid):
+    out = tmp_path / "out"
+    lock_folder(out, ".cam-keras-shard-1-of-2.lock", live_pid)
+    args = ["heatmap", "--model", str(model_file), str(photos), "--out", str(out), "--quiet", "--shard"]
+    assert main([*args, "2/2"]) == 0  # another shard runs beside it
+    capsys.readouterr()
+    assert main([*args, "1/2"]) == 2 and f"process {live_pid}" in one_error_line(capsys)
+    assert main([*args[:-1], "--resume"]) == 2 and f"process {live_pid}" in one_error_line(capsys)
+
+
+def test_long_file_names_are_explained_under_unique_short_enough_names(tmp_path, model_file):
+    folder = tmp_path / "long"
+    folder.mkdir()
+    names = ["a" * 236 + ".png", "é" * 123 + ".png", "x" * 250 + ".jpg", "x" * 250 + ".png", "x" * 250 + ".bmp"]
+    pixels = np.random.default_rng(0).integers(0, 255, (20, 20, 3), dtype=np.uint8)
+    for name in names:
+        Image.fromarray(pixels).save(folder / name)
+    out = tmp_path / "out"
+    assert main(["heatmap", "--model", str(model_file), str(folder), "--out", str(out), "--quiet"]) == 0
+    rows = read_rows(out / "predictions.csv")
+    outputs = [row["output"] for row in rows]
+    assert len(rows) == len(names) and len(set(outputs)) == len(names)
+    for output in outputs:
+        assert len(output.encode()) <= 255 and (out / output).is_file()
+        assert (out / output).with_suffix(".npz").is_file()
+    assert "a" * 236 + ".png" in outputs  # a name that fits is kept as it is
+
+
+def test_a_file_name_that_is_not_utf8_is_explained_and_listed(tmp_path, model_file, photos, capsys):
+    odd = os.fsdecode(bytes(photos) + b"/\xff\xfe odd.png")
+    (photos / "0.png").rename(odd)
+    out = tmp_path / "out"
+    assert main(["heatmap", "--model", str(model_file), str(photos), "--out", str(out)]) == 0
+    assert "\\udcff\\udcfe odd.png" in capsys.readouterr().out  # escaped on the terminal
+    with open(out / "predictions.csv", newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        assert odd in [row["path"] for row in csv.DictReader(handle)]
+    assert os.path.isfile(os.path.join(out, os.path.basename(odd)))
+
+
+def test_the_same_input_given_twice_is_explained_and_reported_once(tmp_path, model_file, photos):
+    out = tmp_path / "out"
+    inputs = [str(photos), str(photos / "1.png"), str(photos / "1.png")]
+    assert main(["heatmap", "--model", str(model_file), *inputs, "--out", str(out), "--quiet"]) == 0
+    rows = read_rows(out / "predictions.csv")
+    assert sorted(row["output"] for row in rows) == ["0.png", "1.png", "2.png"]
+    report = json.loads((out / "report.json").read_text())
+    assert report["total"] == report["succeeded"] == 3
+
+
+def test_control_characters_in_class_names_reach_neither_terminal_nor_csv_raw(tmp_path, photos, capsys):
+    names = ("cat\nforged: line", "\x1b[31mred", "=1+2")
+    model = cam_keras.build_model("small_cnn", class_names=names, input_size=32, width=8)
+    model_file = cam_keras.save_model(model, tmp_path / "names.keras")
+    out = tmp_path / "out"
+    assert main(["heatmap", "--model", str(model_file), str(photos), "--out", str(out), "--top-k", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "\x1b[31m" not in printed and "\\x1b[31mred" in printed
+    assert not any(line.startswith("forged") for line in printed.splitlines())
+    rows = read_rows(out / "predictions.csv")
+    assert len(rows) == 3
+    assert {rows[0][f"top{r}"] for r in (1, 2, 3)} == {"cat\nforged: line", "\x1b[31mred", "'=1+2"}
+    assert all(len(row["explained"].split(";")) == 2 for row in rows)
+
+
+def test_a_missing_input_stops_the_job_before_the_output_folder_is_made(tmp_path, model_file, photos, capsys):
+    out = tmp_path / "out"
+    assert main(["heatmap", "--model", str(model_file), str(photos), str(tmp_path / "typo"), "--out", str(out)]) == 2
+    assert "typo: no such file or folder" in one_error_line(capsys)
+    assert not out.exists()

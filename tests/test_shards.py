@@ -1,0 +1,195 @@
+"""Heatmap jobs past one machine: shards that cover every image once, resume after a kill,
+inputs from lists, and merging the shards' tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from outputs_helpers import tree_hashes
+from PIL import Image
+
+import cam_keras
+from cam_keras.cli import main
+from cam_keras.shards import Shard
+
+
+@pytest.fixture
+def model_file(tmp_path, tiny_model):
+    return cam_keras.save_model(tiny_model, tmp_path / "model.keras")
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """Seven images in two folders, one unreadable file."""
+    rng = np.random.default_rng(11)
+    root = tmp_path / "photos"
+    for relative in ["b/1.png", "b/0.png", "a/2.jpg", "a/0.png", "c.png", "a/sub/9.png", "zz.png"]:
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (28, 36, 3), dtype=np.uint8)).save(root / relative)
+    (root / "a" / "broken.png").write_bytes(b"\x89PNG broken")
+    return root
+
+
+def rows_of(table):
+    with open(table, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def heatmap(model_file, out, *extra):
+    return main(["heatmap", "--model", str(model_file), "--out", str(out), "--quiet", "--batch-size", "2", *extra])
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5, 8, 13])
+@pytest.mark.parametrize("total", [0, 1, 7, 12])
+def test_shards_cover_every_item_exactly_once_in_order(count, total):
+    items = list(range(total))
+    slices = [Shard(index, count).take(items) for index in range(1, count + 1)]
+    assert [item for part in slices for item in part] == items
+    assert max(map(len, slices)) - min(map(len, slices)) <= 1
+
+
+def test_sharded_job_merges_to_the_table_of_one_job(tmp_path, model_file, photos, capsys):
+    whole = tmp_path / "whole"
+    assert heatmap(model_file, whole, str(photos)) == 0
+    expected = rows_of(whole / "predictions.csv")
+    for count in (3, 10):  # 10 shards for 8 files: some shards have no image
+        out = tmp_path / f"shards{count}"
+        codes = [heatmap(model_file, out, str(photos), "--shard", f"{index}/{count}") for index in range(1, count + 1)]
+        assert codes == [0] * count if count == 3 else codes == [0, 0, 0, 1, 0, 0, 0, 0, 0, 0]  # 4/10: broken.png only
+        assert not (out / "predictions.csv").exists()
+        assert main(["merge", str(out)]) == 0
+        assert rows_of(out / "predictions.csv") == expected  # every image once, in the order of one job
+        report = json.loads((out / "report.json").read_text())
+        assert report["total"] == 8 and report["succeeded"] == 7 and report["shards"] == count
+        assert [entry["path"] for entry in report["skipped"]] == [str(photos / "a" / "broken.png")]
+        assert sorted(p.name for p in out.rglob("*.png")) == sorted(p.name for p in whole.rglob("*.png"))
+
+
+def test_merge_names_missing_and_unfinished_shards(tmp_path, model_file, photos, capsys):
+    out = tmp_path / "out"
+    for index in (1, 3):
+        assert heatmap(model_file, out, str(photos), "--shard", f"{index}/4") == 0
+    report = json.loads((out / "report-3-of-4.json").read_text())
+    (out / "report-3-of-4.json").write_text(json.dumps({**report, "finished": False}))  # as a killed shard leaves it
+    before = tree_hashes(out)
+    capsys.readouterr()
+    assert main(["merge", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cam-keras merge: error:") and "shard(s) 2, 3, 4 of 4 missing or unfinished" in err
+    assert "--shard K/4 --resume" in err
+    assert tree_hashes(out) == before
+
+
+def test_a_shard_that_already_ran_needs_resume_or_overwrite(tmp_path, model_file, photos, capsys):
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos), "--shard", "1/2") == 0
+    capsys.readouterr()
+    assert heatmap(model_file, out, str(photos), "--shard", "1/2") == 2
+    assert "--resume" in capsys.readouterr().err
+    assert heatmap(model_file, out, str(photos), "--shard", "1/2", "--resume") == 0
+    assert "wrote 0 of 4 heatmaps to" in (printed := capsys.readouterr().out) and "3 already done" in printed
+
+
+KILLER = textwrap.dedent(
+    """
+    import os, signal, sys
+    import cam_keras.heatmaps as heatmaps
+    from cam_keras.cli import main
+
+    real_write_png, written = heatmaps.write_png, []
+
+    def write_then_die(path, image):
+        written.append(path)
+        if len(written) == int(os.environ["KILL_AT_WRITE"]):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_write_png(path, image)
+
+    heatmaps.write_png = write_then_die
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def test_a_killed_job_resumes_to_the_outputs_of_an_uninterrupted_one(tmp_path, model_file, photos):
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    assert heatmap(model_file, whole, str(photos)) == 0
+    args = ["heatmap", "--model", str(model_file), str(photos), "--out", str(resumed), "--quiet", "--batch-size", "2"]
+    env = {**os.environ, "KILL_AT_WRITE": "5", "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-c", KILLER, *args]
+    killed = subprocess.run(command, env=env, capture_output=True, timeout=300, check=False)
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    assert (resumed / ".cam-keras.lock").exists()  # left by the killed process
+    partial = rows_of(resumed / "predictions.csv")
+    assert json.loads((resumed / "report.json").read_text())["finished"] is False
+    assert 0 < len(partial) < 7
+    (resumed / "a" / ".cam-keras-tmp-0badc0de-0.png").write_bytes(b"half a file")  # as a kill mid-write leaves
+
+    assert heatmap(model_file, resumed, str(photos), "--resume") == 0
+    assert rows_of(resumed / "predictions.csv") == rows_of(whole / "predictions.csv")
+    report = json.loads((resumed / "report.json").read_text())
+    assert report["already_done"] == len(partial) and report["already_done"] + report["succeeded"] == 7
+    assert [entry["path"] for entry in report["skipped"]] == [str(photos / "a" / "broken.png")]
+    assert not list(resumed.rglob(".cam-keras-tmp-*")) and not (resumed / ".cam-keras.lock").exists()
+    files = sorted(str(p.relative_to(whole)) for p in whole.rglob("*") if p.suffix in (".png", ".npz"))
+    assert files == sorted(str(p.relative_to(resumed)) for p in resumed.rglob("*") if p.suffix in (".png", ".npz"))
+    for name in files:
+        if name.endswith(".png"):
+            assert (whole / name).read_bytes() == (resumed / name).read_bytes(), name
+        else:
+            with np.load(whole / name) as first, np.load(resumed / name) as second:
+                for key in first.files:
+                    np.testing.assert_array_equal(first[key], second[key])
+
+
+def test_resume_drops_a_row_cut_short_by_a_kill(tmp_path, model_file, photos):
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos)) == 0
+    complete = (out / "predictions.csv").read_text()
+    header, *lines = complete.splitlines(keepends=True)
+    (out / "predictions.csv").write_text(header + "".join(lines[:3]) + lines[3][:25])
+    assert heatmap(model_file, out, str(photos), "--resume") == 0
+    assert (out / "predictions.csv").read_text() == complete
+
+
+def test_inputs_from_a_list_resolve_against_its_folder_and_missing_ones_are_reported(
+    tmp_path, model_file, photos, monkeypatch, capsys
+):
+    listing = photos / "batch.txt"
+    listing.write_text(f"b/0.png\n\n{photos / 'c.png'}\nb/0.png\nnot/here.png\na/2.jpg\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, "--from-list", str(listing)) == 0
+    rows = rows_of(out / "predictions.csv")
+    assert [row["path"] for row in rows] == [str(photos / name) for name in ("a/2.jpg", "b/0.png", "c.png")]
+    assert [row["output"] for row in rows] == ["a/2.png", "b/0.png", "c.png"]  # mirrored under the list's folder
+    report = json.loads((out / "report.json").read_text())
+    assert report["skipped"] == [{"path": str(photos / "not" / "here.png"), "reason": "file not found"}]
+    assert "skipped 1" in capsys.readouterr().out
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("../photos/b/1.png\n"))
+    assert heatmap(model_file, tmp_path / "from_stdin", "--from-list", "-") == 0
+    from_stdin = rows_of(tmp_path / "from_stdin" / "predictions.csv")
+    assert [row["path"] for row in from_stdin] == [str(photos / "b" / "1.png")]
+
+
+def test_resume_and_merge_refuse_a_job_started_with_other_settings(tmp_path, model_file, photos, capsys):
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos), "--shard", "1/2") == 0
+    assert heatmap(model_file, out, str(photos), "--shard", "2/2", "--top-k", "2") == 0
+    before = tree_hashes(out)
+    capsys.readouterr()
+    assert heatmap(model_file, out, str(photos), "--shard", "1/2", "--resume", "--top-k", "2") == 2
+    assert "started with other settings (top_k: 1)" in capsys.readouterr().err
+    assert main(["merge", str(out)]) == 2
+    assert "shard(s) 2 ran with another model, method or flags" in capsys.readouterr().err
+    assert tree_hashes(out) == before
