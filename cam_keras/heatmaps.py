@@ -17,9 +17,12 @@ import numpy as np
 
 from cam_keras.cam import BaseCAM, Explanation
 from cam_keras.cam.targets import ClassSpec
-from cam_keras.data.images import find_images, load_image, resize_image
-from cam_keras.errors import ImageError
-from cam_keras.render import write_arrays, write_csv, write_json, write_png
+from cam_keras.data.images import decode_image, find_images, resize_image
+from cam_keras.errors import ImageError, UsageError
+from cam_keras.render import IMAGE_FORMATS, write_csv, write_json
+from cam_keras.render.jobs import RenderJob, default_workers, render_pool, run_job
+from cam_keras.render.pictures import Style
+from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SizeRequest, check_max_side, output_size
 
 logger = logging.getLogger(__name__)
 
@@ -31,21 +34,43 @@ class HeatmapOptions:
     Attributes:
         classes: class request as in :meth:`BaseCAM.__call__` (a single class or ``"all"``).
         top_k: number of predicted classes mapped when ``classes`` is ``None``.
-        colormap, alpha: overlay look.
-        size: ``"original"``, ``"input"`` or ``(height, width)`` for PNG overlays and ``maps``.
+        colormap, alpha, normalize, colorbar: overlay look (see :class:`cam_keras.render.pictures.Style`).
+        size, max_side: overlay size (see :func:`cam_keras.render.sizing.output_size`): by
+            default the original aspect with the longest side at most ``max_side``.
+        image_format: overlay file format, ``"png"``, ``"jpg"`` or ``"webp"``.
         batch_size: images per forward pass.
         array_format: ``"npz"``, ``"mat"`` or ``None`` (no array files).
         report_top: predictions listed per image in ``predictions.csv``.
+        workers: render processes (``None``: one per core; ``0``: threads in this process).
+        prefetch_megapixels: decoded pictures waiting for the model at most (besides one),
+            in megapixels at output size; bounds memory whatever the photos' size.
     """
 
     classes: ClassSpec = None
     top_k: int = 1
     colormap: str = "jet"
     alpha: float = 0.5
-    size: str | tuple[int, int] = "original"
+    normalize: str = "per-map"
+    colorbar: bool = False
+    size: SizeRequest = None
+    max_side: int = DEFAULT_MAX_SIDE
+    image_format: str = "png"
     batch_size: int = 16
     array_format: str | None = "npz"
     report_top: int = 5
+    workers: int | None = None
+    prefetch_megapixels: float = 64.0
+
+    def __post_init__(self) -> None:
+        check_max_side(self.max_side)
+        if self.image_format not in IMAGE_FORMATS:
+            raise UsageError(f"--image-format {self.image_format!r}: expected one of {', '.join(IMAGE_FORMATS)}")
+        if self.workers is not None and self.workers < 0:
+            raise UsageError(f"--workers {self.workers}: expected 0 (render in this process) or more")
+
+    @property
+    def style(self) -> Style:
+        return Style(self.colormap, self.alpha, self.normalize, self.colorbar)
 
 
 @dataclass
@@ -97,64 +122,85 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], dic
     return paths, output_names(paths, roots)
 
 
-def _decode(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    original = load_image(path)
-    return original, resize_image(original, size)
+Decoded = tuple[Path, np.ndarray, np.ndarray, tuple[int, int]]  # path, picture, model input, original size
+
+
+def _decode(path: Path, input_size: tuple[int, int], options: HeatmapOptions) -> Decoded:
+    """Decode once at the larger of the model input and the overlay size (JPEG DCT scaling),
+    then resize to each: ``(path, picture at output size, model input, original size)``."""
+    sizes: dict = {}
+
+    def needed(original: tuple[int, int]) -> tuple[int, int]:
+        sizes["out"] = output_size(options.size, original, input_size, options.max_side)
+        return max(sizes["out"][0], input_size[0]), max(sizes["out"][1], input_size[1])
+
+    decoded = decode_image(path, at_least=needed)
+    model_input = resize_image(decoded.pixels, input_size)
+    return path, resize_image(decoded.pixels, sizes["out"]), model_input, decoded.original_size
+
+
+def _megapixels(path: Path, input_size: tuple[int, int], options: HeatmapOptions) -> float:
+    """Megapixels of ``path``'s overlay picture, from its header (0 when unreadable: the decode
+    reports why)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            size = output_size(options.size, (image.height, image.width), input_size, options.max_side)
+    except Exception:  # the decode raises the ImageError that names the problem
+        return 0.0
+    return (size[0] * size[1] + input_size[0] * input_size[1]) / 1e6
 
 
 def _decoded_batches(
-    paths: Sequence[Path], size: tuple[int, int], batch_size: int, pool: futures.Executor, report: HeatmapReport
-) -> Iterator[list[tuple[Path, np.ndarray, np.ndarray]]]:
-    """Yield batches of ``(path, original, resized)``, decoding up to three batches ahead."""
-    pending: collections.deque = collections.deque()
+    paths: Sequence[Path], input_size: tuple[int, int], options: HeatmapOptions, pool: futures.Executor, report: HeatmapReport
+) -> Iterator[list[Decoded]]:
+    """Yield batches of decoded images, decoding ahead up to three batches or
+    ``options.prefetch_megapixels`` of pictures, whichever is less (at least one image)."""
+    pending: collections.deque = collections.deque()  # (path, job, megapixels)
     queue = iter(paths)
     batch: list = []
 
     def refill() -> None:
-        while len(pending) < 3 * batch_size:
+        while len(pending) < 3 * options.batch_size:
             path = next(queue, None)
             if path is None:
                 return
-            pending.append((path, pool.submit(_decode, path, size)))
+            megapixels = _megapixels(path, input_size, options)
+            pending.append((path, pool.submit(_decode, path, input_size, options), megapixels))
+            if sum(item[2] for item in pending) >= options.prefetch_megapixels:
+                return
 
     refill()
     while pending:
-        path, job = pending.popleft()
+        path, job, _ = pending.popleft()
         refill()
         try:
-            original, resized = job.result()
+            batch.append(job.result())
         except ImageError as error:
             logger.warning("skipped %s", error)
             report.skipped.append({"path": str(path), "reason": error.reason})
             continue
-        batch.append((path, original, resized))
-        if len(batch) == batch_size:
+        if len(batch) == options.batch_size:
             yield batch
             batch = []
     if batch:
         yield batch
 
 
-def _output_size(options: HeatmapOptions, input_size: tuple[int, int]) -> tuple[int, int] | None:
-    if options.size == "original":
-        return None
-    return input_size if options.size == "input" else tuple(options.size)
-
-
-def _shared_size(size: tuple[int, int] | None, originals: list[np.ndarray]) -> tuple[int, int] | None:
-    """The one size every map of the batch is written at, if there is one: then the maps are
-    upsampled for the whole batch inside the traced function instead of image by image."""
-    if size is not None:
-        return size
-    shapes = {image.shape[:2] for image in originals}
-    return shapes.pop() if len(shapes) == 1 else None
-
-
-def _write_one(explanation: Explanation, index: int, stem: Path, out_dir: Path, options: HeatmapOptions, size) -> None:
-    picture = explanation.captioned_overlays(index, options.colormap, options.alpha, size)
-    write_png(out_dir / f"{stem}.png", picture)
-    if options.array_format:
-        write_arrays(out_dir / f"{stem}.{options.array_format}", explanation.arrays(index))
+def _render_job(explanation: Explanation, index: int, stem: Path, out_dir: Path, options: HeatmapOptions) -> RenderJob:
+    """What a render worker needs to write image ``index``'s overlay and arrays."""
+    texts = tuple(explanation.label_text(index, m) for m in range(explanation.class_indices.shape[1]))
+    arrays_path = out_dir / f"{stem}.{options.array_format}" if options.array_format else None
+    return RenderJob(
+        picture_path=out_dir / f"{stem}.{options.image_format}",
+        picture=explanation.images[index],
+        raw_maps=explanation.raw_maps[index],
+        texts=texts,
+        style=options.style,
+        arrays_path=arrays_path,
+        arrays=explanation.arrays(index) if arrays_path else None,
+    )
 
 
 def write_heatmaps(
@@ -199,26 +245,26 @@ def write_heatmaps(
             if bar:
                 bar.update(report.succeeded + len(report.skipped))
 
-    with futures.ThreadPoolExecutor(2) as decoders, futures.ThreadPoolExecutor(2) as writers:
+    workers = default_workers() if options.workers is None else options.workers
+    with futures.ThreadPoolExecutor(2) as decoders, render_pool(workers) as writers:
         try:
-            size = _output_size(options, explainer.input_size)
-            for batch in _decoded_batches(paths, explainer.input_size, options.batch_size, decoders, report):
-                shared = _shared_size(size, [item[1] for item in batch])
+            for batch in _decoded_batches(paths, explainer.input_size, options, decoders, report):
                 arrays = explainer.explain_batch(
                     np.stack([item[2] for item in batch]).astype(np.float32),
                     options.classes,
                     top_k=options.top_k,
-                    upsample=shared or True,
+                    upsample=False,  # the render workers upsample once, to each overlay's size
                 )
                 explanation = Explanation(
                     images=[item[1] for item in batch],
                     class_names=explainer.class_names,
                     method=explainer.method,
+                    image_sizes=[item[3] for item in batch],
                     **arrays,
                 )
                 jobs = [
-                    writers.submit(_write_one, explanation, i, stems[path], out_dir, options, size)
-                    for i, (path, _, _) in enumerate(batch)
+                    writers.submit(run_job, _render_job(explanation, i, stems[item[0]], out_dir, options))
+                    for i, item in enumerate(batch)
                 ]
                 in_flight.append((jobs, _prediction_rows(explanation, batch, stems, options)))
                 finish(keep=1)  # the next batch's inference overlaps these writes
@@ -248,8 +294,8 @@ def _settle(in_flight: collections.deque, report: HeatmapReport) -> None:
 
 def _prediction_rows(explanation: Explanation, batch, stems: dict[Path, Path], options: HeatmapOptions) -> list[dict]:
     rows = []
-    for i, (path, _, _) in enumerate(batch):
-        row = {"path": str(path), "output": f"{stems[path]}.png", "explained": ";".join(explanation.labels(i))}
+    for i, (path, *_) in enumerate(batch):
+        row = {"path": str(path), "output": f"{stems[path]}.{options.image_format}", "explained": ";".join(explanation.labels(i))}
         for rank, (name, probability) in enumerate(explanation.top_predictions(i, options.report_top), start=1):
             row[f"top{rank}"] = name
             row[f"top{rank}_prob"] = round(probability, 6)

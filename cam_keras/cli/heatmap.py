@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cam_keras.cli.common import add_model_arguments, add_output_arguments, parse_size, prepare_output_dir
+from cam_keras.cli.common import add_model_arguments, add_output_arguments, prepare_output_dir
 
 
 def add_parser(subparsers) -> None:
@@ -34,13 +34,36 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--target-layer", help="layer for gradient methods (default: last 4-D feature map)")
     parser.add_argument("--colormap", default="jet", help="matplotlib colormap name (default jet)")
     parser.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay (default 0.5)")
-    parser.add_argument("--size", type=parse_size, default="original", help="original, input or HxW (default original)")
+    _add_picture_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--format", choices=["npz", "mat", "none"], default="npz", help="array file format")
     parser.add_argument("--print-top", type=int, default=5, help="predictions printed and saved per image")
     parser.add_argument("--strict", action="store_true", help="exit non-zero if any file was skipped")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
     parser.set_defaults(run=run)
+
+
+def _add_picture_arguments(parser: argparse.ArgumentParser) -> None:
+    """How overlays look, how big they are, their format, and how many processes draw them."""
+    from cam_keras.render.pictures import NORMALIZATIONS
+    from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SIZE_HELP
+    from cam_keras.render.writers import IMAGE_FORMATS
+
+    parser.add_argument("--size", help=SIZE_HELP)
+    parser.add_argument(
+        "--max-side", type=int, default=DEFAULT_MAX_SIDE, help=f"longest overlay side without --size (default {DEFAULT_MAX_SIDE})"
+    )
+    parser.add_argument("--image-format", choices=list(IMAGE_FORMATS), default="png", help="overlay file format (default png)")
+    parser.add_argument(
+        "--normalize",
+        choices=NORMALIZATIONS,
+        default=NORMALIZATIONS[0],
+        help="per-map: each map to its own range; shared: an image's maps on one scale, so a weak class looks cold",
+    )
+    parser.add_argument("--colorbar", action="store_true", help="draw a colour scale next to each map")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="render processes (default: one per core; 0: render in this process)"
+    )
 
 
 def _class_request(args: argparse.Namespace):
@@ -55,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
     from cam_keras.cam import make_explainer
     from cam_keras.heatmaps import HeatmapOptions, write_heatmaps
     from cam_keras.models import load_model
+    from cam_keras.render.sizing import describe_size, parse_size
 
+    size = parse_size(args.size) if args.size else None
     out_dir = prepare_output_dir(args.out, args.overwrite)
     model = load_model(args.model, safe_mode=not args.unsafe)
     options = HeatmapOptions(
@@ -63,7 +88,12 @@ def run(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         colormap=args.colormap,
         alpha=args.alpha,
-        size=args.size,
+        normalize=args.normalize,
+        colorbar=args.colorbar,
+        size=size,
+        max_side=args.max_side,
+        image_format=args.image_format,
+        workers=args.workers,
         batch_size=args.batch_size,
         array_format=None if args.format == "none" else args.format,
         report_top=args.print_top,
@@ -74,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         for row in report.rows:
             ranked = ", ".join(f"{row[f'top{r}']} {row[f'top{r}_prob']:.3f}" for r in range(1, args.print_top + 1) if f"top{r}" in row)
             print(f"{row['path']}: {ranked}")
-    print(f"wrote {report.succeeded} of {report.total} heatmaps to {out_dir}", end="")
+    print(f"wrote {report.succeeded} of {report.total} heatmaps to {out_dir} at {describe_size(size, args.max_side)}", end="")
     print(f"; skipped {len(report.skipped)} (see report.json)" if report.skipped else "")
     if report.succeeded == 0:
         print("error: no image could be explained", file=sys.stderr)
