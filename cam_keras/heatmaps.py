@@ -128,15 +128,17 @@ Decoded = tuple[Path, np.ndarray, np.ndarray, tuple[int, int]]  # path, picture,
 def _decode(path: Path, input_size: tuple[int, int], options: HeatmapOptions) -> Decoded:
     """Decode once at the larger of the model input and the overlay size (JPEG DCT scaling),
     then resize to each: ``(path, picture at output size, model input, original size)``."""
-    sizes: dict = {}
+
+    def picture_size(original: tuple[int, int]) -> tuple[int, int]:
+        return output_size(options.size, original, input_size, options.max_side)
 
     def needed(original: tuple[int, int]) -> tuple[int, int]:
-        sizes["out"] = output_size(options.size, original, input_size, options.max_side)
-        return max(sizes["out"][0], input_size[0]), max(sizes["out"][1], input_size[1])
+        picture = picture_size(original)
+        return max(picture[0], input_size[0]), max(picture[1], input_size[1])
 
     decoded = decode_image(path, at_least=needed)
-    model_input = resize_image(decoded.pixels, input_size)
-    return path, resize_image(decoded.pixels, sizes["out"]), model_input, decoded.original_size
+    picture = resize_image(decoded.pixels, picture_size(decoded.original_size))
+    return path, picture, resize_image(decoded.pixels, input_size), decoded.original_size
 
 
 def _megapixels(path: Path, input_size: tuple[int, int], options: HeatmapOptions) -> float:

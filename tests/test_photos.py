@@ -220,3 +220,11 @@ def test_a_9000_pixel_png_stays_under_a_memory_ceiling(tmp_path, model_file):
     assert Image.open(tmp_path / "out" / "huge.png").width > 3 * 1024  # three maps at 1024 px
     print(f"peak RSS {peak_mb:.0f} MB")
     assert peak_mb < 1536, f"peak RSS {peak_mb:.0f} MB"
+
+
+def test_a_tiny_prefetch_budget_still_explains_every_image(tmp_path, tiny_model, photos):
+    from cam_keras.heatmaps import HeatmapOptions, write_heatmaps
+
+    options = HeatmapOptions(prefetch_megapixels=1e-6, batch_size=2, workers=0, max_side=64)
+    report = write_heatmaps(cam_keras.CAM(tiny_model), [photos], tmp_path / "out", options, progress=False)
+    assert report.succeeded == 2 and sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["tall.png", "wide.png"]
