@@ -128,15 +128,17 @@ def bench_heatmap(folder: Path, paths: list[Path], batch: int, repeats: int, tmp
 
     runs = iter(range(1000))
 
-    def job() -> None:
-        write_heatmaps(explainer, [folder], tmp / f"job{next(runs)}", HeatmapOptions(batch_size=batch), progress=False)
+    def job(image_format: str = "png") -> None:
+        options = HeatmapOptions(batch_size=batch, image_format=image_format)
+        write_heatmaps(explainer, [folder], tmp / f"job{next(runs)}", options, progress=False)
 
     write_heatmaps(explainer, paths[:2], tmp / "warmup", HeatmapOptions(batch_size=batch), progress=False)
     bare()
-    rates = best_of(repeats, {"bare": (len(paths), bare), "job": (len(paths), job)})
+    rates = best_of(repeats, {"bare": (len(paths), bare), "job": (len(paths), job), "jpg": (len(paths), lambda: job("jpg"))})
     rows = [
         {"what": "bare inference (decode at 224 + forward), ResNet50", "images_per_s": rates["bare"], "ratio": 1.0},
         {"what": "cam-keras heatmap defaults (PNG, longest side 1024)", "images_per_s": rates["job"], "ratio": rates["job"] / rates["bare"]},
+        {"what": "cam-keras heatmap --image-format jpg", "images_per_s": rates["jpg"], "ratio": rates["jpg"] / rates["bare"]},
     ]
     out = tmp / "cli"
     script = (

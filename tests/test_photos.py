@@ -15,11 +15,7 @@ from cam_keras.errors import UsageError
 from cam_keras.render import caption
 from cam_keras.render.pictures import Style, scale_maps_to
 from cam_keras.render.sizing import describe_size, output_size, parse_size
-
-
-@pytest.fixture
-def model_file(tmp_path, tiny_model):
-    return cam_keras.save_model(tiny_model, tmp_path / "model.keras")
+from test_cli_heatmap import model_file  # noqa: F401  (a fixture: the tiny model saved as .keras)
 
 
 @pytest.fixture
