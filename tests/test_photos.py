@@ -224,3 +224,11 @@ def test_a_tiny_prefetch_budget_still_explains_every_image(tmp_path, tiny_model,
     options = HeatmapOptions(prefetch_megapixels=1e-6, batch_size=2, workers=0, max_side=64)
     report = write_heatmaps(cam_keras.CAM(tiny_model), [photos], tmp_path / "out", options, progress=False)
     assert report.succeeded == 2 and sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["tall.png", "wide.png"]
+
+
+def test_a_write_failure_in_a_render_process_reaches_the_job(tmp_path):
+    from cam_keras.render.jobs import RenderJob, render_pool, run_job
+
+    job = RenderJob(tmp_path / "missing" / "x.png", np.zeros((8, 8, 3), np.uint8), np.ones((1, 2, 2), np.float32), ("x",), Style())
+    with render_pool(1) as pool, pytest.raises(OSError):
+        pool.submit(run_job, job).result()
