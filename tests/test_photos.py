@@ -229,6 +229,7 @@ def test_a_tiny_prefetch_budget_still_explains_every_image(tmp_path, tiny_model,
 def test_a_write_failure_in_a_render_process_reaches_the_job(tmp_path):
     from cam_keras.render.jobs import RenderJob, render_pool, run_job
 
-    job = RenderJob(tmp_path / "missing" / "x.png", np.zeros((8, 8, 3), np.uint8), np.ones((1, 2, 2), np.float32), ("x",), Style())
+    (tmp_path / "x.png").mkdir()  # a folder where the picture should go: the rename fails
+    job = RenderJob(tmp_path / "x.png", np.zeros((8, 8, 3), np.uint8), np.ones((1, 2, 2), np.float32), ("x",), Style())
     with render_pool(1) as pool, pytest.raises(OSError):
         pool.submit(run_job, job).result()
