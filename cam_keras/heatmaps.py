@@ -67,6 +67,7 @@ class HeatmapOptions:
             raise UsageError(f"--image-format {self.image_format!r}: expected one of {', '.join(IMAGE_FORMATS)}")
         if self.workers is not None and self.workers < 0:
             raise UsageError(f"--workers {self.workers}: expected 0 (render in this process) or more")
+        self.style  # noqa: B018  (an unknown colormap or normalization fails here, before any image)
 
     @property
     def style(self) -> Style:
@@ -149,7 +150,7 @@ def _megapixels(path: Path, input_size: tuple[int, int], options: HeatmapOptions
     try:
         with Image.open(path) as image:
             size = output_size(options.size, (image.height, image.width), input_size, options.max_side)
-    except Exception:  # the decode raises the ImageError that names the problem
+    except Exception:  # noqa: BLE001  (the decode raises the ImageError that names the problem)
         return 0.0
     return (size[0] * size[1] + input_size[0] * input_size[1]) / 1e6
 

@@ -31,10 +31,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 import tensorflow as tf
+from _bench import machine, print_table, write_json
 from PIL import Image
 
 import cam_keras
-from _bench import machine, print_table, write_json
 from cam_keras.data.folder import make_dataset, scan_class_folders
 from cam_keras.data.images import decode_image, load_image, resize_image
 from cam_keras.heatmaps import HeatmapOptions, write_heatmaps
@@ -93,8 +93,8 @@ def best_of(repeats: int, candidates: dict) -> dict[str, float]:
 
 
 def bench_decode(paths: list[Path], repeats: int) -> list[dict]:
-    new = lambda: [resize_image(decode_image(p, SIZE).pixels, SIZE) for p in paths]  # noqa: E731
-    old = lambda: [resize_image(load_image(p), SIZE) for p in paths]  # noqa: E731
+    new = lambda: [resize_image(decode_image(p, SIZE).pixels, SIZE) for p in paths]
+    old = lambda: [resize_image(load_image(p), SIZE) for p in paths]
     rates = best_of(repeats, {"new": (len(paths), new), "old": (len(paths), old)})
     return [
         {"what": "decode to 224, 1 thread: full decode + resize (0.1)", "images_per_s": rates["old"], "ratio": 1.0},
@@ -106,7 +106,7 @@ def bench_pipeline(folder: Path, count: int, batch: int, repeats: int) -> list[d
     files = scan_class_folders(folder)
     ours = make_dataset(files, SIZE, batch, training=False)
     keras_ds = keras.utils.image_dataset_from_directory(folder, image_size=SIZE, batch_size=batch, shuffle=False, verbose=False)
-    drain = lambda ds: (lambda: [None for _ in ds])  # noqa: E731
+    drain = lambda ds: (lambda: [None for _ in ds])
     rates = best_of(repeats, {"ours": (count, drain(ours)), "keras": (count, drain(keras_ds))})
     return [
         {"what": "keras.utils.image_dataset_from_directory, 224", "images_per_s": rates["keras"], "ratio": 1.0},
@@ -119,7 +119,7 @@ def bench_heatmap(folder: Path, paths: list[Path], batch: int, repeats: int, tmp
     model_file = cam_keras.save_model(model, tmp / "resnet50.keras")
     explainer = cam_keras.CAM(model)
     forward = tf.function(lambda x: model(x, training=False))
-    decode = lambda p: resize_image(decode_image(p, SIZE).pixels, SIZE)  # noqa: E731
+    decode = lambda p: resize_image(decode_image(p, SIZE).pixels, SIZE)
 
     def bare() -> None:
         with futures.ThreadPoolExecutor(2) as pool:

@@ -1,6 +1,5 @@
 """Camera-size photos: overlay size policy, formats, permissions, readable pictures, bounded memory."""
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -15,7 +14,12 @@ from cam_keras.errors import UsageError
 from cam_keras.render import caption
 from cam_keras.render.pictures import Style, scale_maps_to
 from cam_keras.render.sizing import describe_size, output_size, parse_size
-from test_cli_heatmap import model_file  # noqa: F401  (a fixture: the tiny model saved as .keras)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory, tiny_model):
+    """The session's tiny model, saved once for this module as a .keras file the CLI loads."""
+    return cam_keras.save_model(tiny_model, tmp_path_factory.mktemp("model") / "tiny.keras")
 
 
 @pytest.fixture

@@ -84,7 +84,7 @@ def caption(image: np.ndarray, text: str, font_size: int | None = None) -> np.nd
     """
     font = ImageFont.load_default(size=font_size or caption_font_size(image.shape[1]))
     margin = max(2, round(font.size / 6))
-    left, top, right, bottom = ImageDraw.Draw(Image.new("RGB", (1, 1))).multiline_textbbox(
+    _, _, right, bottom = ImageDraw.Draw(Image.new("RGB", (1, 1))).multiline_textbbox(
         (0, 0), text, font=font, spacing=margin
     )
     height = bottom + 2 * margin

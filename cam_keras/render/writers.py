@@ -15,7 +15,6 @@ from PIL import Image
 from cam_keras.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 from cam_keras.safe_text import for_csv_cell
 
-
 # Picture formats by file suffix, with Pillow's name and encoder settings: lossless PNG at zlib
 # level 1 (on photo overlays 9x faster than Pillow's default level 6 for files 10% larger); JPEG
 # and WebP at quality 90 (about a tenth of the PNG size).
