@@ -42,8 +42,9 @@ class HeatmapOptions:
         array_format: ``"npz"``, ``"mat"`` or ``None`` (no array files).
         report_top: predictions listed per image in ``predictions.csv``.
         workers: render processes (``None``: one per core; ``0``: threads in this process).
-        prefetch_megapixels: decoded pictures waiting for the model at most (besides one),
-            in megapixels at output size; bounds memory whatever the photos' size.
+        prefetch_megapixels: how far decoding runs ahead of the batch being filled, in
+            megapixels of overlay and model-input pictures (at least one image); with the
+            output size it bounds memory whatever the photos' size.
     """
 
     classes: ClassSpec = None
@@ -166,13 +167,13 @@ def _decoded_batches(
 
     def refill() -> None:
         while len(pending) < 3 * options.batch_size:
+            if pending and sum(item[2] for item in pending) >= options.prefetch_megapixels:
+                return
             path = next(queue, None)
             if path is None:
                 return
             megapixels = _megapixels(path, input_size, options)
             pending.append((path, pool.submit(_decode, path, input_size, options), megapixels))
-            if sum(item[2] for item in pending) >= options.prefetch_megapixels:
-                return
 
     refill()
     while pending:

@@ -237,3 +237,41 @@ def test_a_write_failure_in_a_render_process_reaches_the_job(tmp_path):
     job = RenderJob(tmp_path / "x.png", np.zeros((8, 8, 3), np.uint8), np.ones((1, 2, 2), np.float32), ("x",), Style())
     with render_pool(1) as pool, pytest.raises(OSError):
         pool.submit(run_job, job).result()
+
+
+def test_the_megapixel_budget_bounds_decoding_ahead(tmp_path):
+    import concurrent.futures as futures
+
+    from cam_keras.heatmaps import HeatmapOptions, HeatmapReport, _decoded_batches
+
+    class CountingPool:
+        """Counts decodes submitted and not yet taken by the batcher."""
+
+        def __init__(self):
+            self.inner, self.outstanding, self.peak = futures.ThreadPoolExecutor(1), 0, 0
+
+        def submit(self, function, *args):
+            self.outstanding += 1
+            self.peak = max(self.peak, self.outstanding)
+            future, pool = self.inner.submit(function, *args), self
+
+            class Taken:
+                def result(self):
+                    pool.outstanding -= 1
+                    return future.result()
+
+            return Taken()
+
+    paths = []
+    for i in range(6):
+        paths.append(tmp_path / f"{i}.png")
+        Image.new("RGB", (400, 300), (i * 40, 0, 0)).save(paths[-1])  # overlay 400x300: 0.12 megapixels
+    peaks = {}
+    for budget in (0.25, 64.0):
+        pool = CountingPool()
+        options = HeatmapOptions(batch_size=2, max_side=400, prefetch_megapixels=budget)
+        batches = list(_decoded_batches(paths, (32, 32), options, pool, HeatmapReport()))
+        assert [len(batch) for batch in batches] == [2, 2, 2]
+        peaks[budget] = pool.peak
+    # with the budget: the image being taken plus three queued (0.36 MP reaches 0.25); without: all six
+    assert peaks == {0.25: 4, 64.0: 6}
