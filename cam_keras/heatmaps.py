@@ -1,12 +1,12 @@
-"""Streaming heatmap job: decode images in threads, explain them in batches, write results
-in threads. Memory stays flat however many images there are; every file is written
+"""Streaming heatmap job: decode images in threads, explain them in batches, render and write
+results in worker processes. Memory stays flat however many images there are; every file is written
 atomically, and a killed job resumes where it stopped.
 
 The job runs in named stages: :func:`collect_inputs` (folders, files, a list; duplicates
 once; output names) -> :func:`plan_job` (this shard's slice; with ``resume``, the images
 whose outputs are complete are left out) -> :func:`_decoded_batches` -> :func:`_explain`
--> :func:`_write_one` (threads; a finished image's row is then appended to the predictions
-table) -> :func:`_write_report`.
+-> :class:`_Writes` (render worker processes; a finished image's row is then appended to the
+predictions table) -> :func:`_write_report`.
 """
 
 from __future__ import annotations
@@ -30,17 +30,21 @@ import numpy as np
 from cam_keras.atomic import atomic_path
 from cam_keras.cam import BaseCAM, Explanation
 from cam_keras.cam.targets import ClassSpec, resolve_classes
-from cam_keras.data.images import find_images, load_image, resize_image
+from cam_keras.data.images import decode_image, find_images, resize_image
 from cam_keras.errors import ImageError, OutputFolderError, UsageError
 from cam_keras.outdir import OutputFolder
-from cam_keras.render import write_arrays, write_json, write_png
+from cam_keras.render import IMAGE_FORMATS, write_json
 from cam_keras.render.colormap import colormap_table
+from cam_keras.render.jobs import RenderJob, default_workers, render_pool, run_job
+from cam_keras.render.pictures import Style
+from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SIZE_KEYWORDS, SizeRequest, output_size
 from cam_keras.safe_text import for_csv_cell
 from cam_keras.shards import FS_NAMES, REPORT, TABLE, Shard, job_file
 
 logger = logging.getLogger(__name__)
 
 ARRAY_FORMATS = ("npz", "mat")
+_PACE_OPTIONS = ("batch_size", "workers", "prefetch_megapixels")  # how fast, not what, a job writes
 _NAME_MAX = 255  # bytes per file name on ext4, XFS, APFS and most others
 _SUFFIX_ROOM = 8  # bytes kept free for an output suffix (".png", ".npz", ".jpeg")
 
@@ -52,21 +56,37 @@ class HeatmapOptions:
     Attributes:
         classes: class request as in :meth:`BaseCAM.__call__` (a single class or ``"all"``).
         top_k: number of predicted classes mapped when ``classes`` is ``None``.
-        colormap, alpha: overlay look.
-        size: ``"original"``, ``"input"`` or ``(height, width)`` for PNG overlays and ``maps``.
+        colormap, alpha, normalize, colorbar: overlay look (see :class:`cam_keras.render.pictures.Style`).
+        size, max_side: overlay size (see :func:`cam_keras.render.sizing.output_size`): by
+            default the original aspect with the longest side at most ``max_side``.
+        image_format: overlay file format, ``"png"``, ``"jpg"`` or ``"webp"``.
         batch_size: images per forward pass.
         array_format: ``"npz"``, ``"mat"`` or ``None`` (no array files).
         report_top: predictions listed per image in ``predictions.csv``.
+        workers: render processes (``None``: one per core; ``0``: threads in this process).
+        prefetch_megapixels: how far decoding runs ahead of the batch being filled, in
+            megapixels of overlay and model-input pictures (at least one image); with the
+            output size it bounds memory whatever the photos' size.
     """
 
     classes: ClassSpec = None
     top_k: int = 1
     colormap: str = "jet"
     alpha: float = 0.5
-    size: str | tuple[int, int] = "original"
+    normalize: str = "per-map"
+    colorbar: bool = False
+    size: SizeRequest = None
+    max_side: int = DEFAULT_MAX_SIDE
+    image_format: str = "png"
     batch_size: int = 16
     array_format: str | None = "npz"
     report_top: int = 5
+    workers: int | None = None
+    prefetch_megapixels: float = 64.0
+
+    @property
+    def style(self) -> Style:
+        return Style(self.colormap, self.alpha, self.normalize, self.colorbar)
 
     def validate(self) -> "HeatmapOptions":
         """Check every value before any file is touched; return ``self``.
@@ -79,16 +99,23 @@ class HeatmapOptions:
         _check(_is_count(self.report_top, 0), "report_top (--print-top) must be 0 or more", self.report_top)
         alpha_ok = isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and 0 <= self.alpha <= 1
         _check(alpha_ok, "alpha (--alpha) is the heatmap's opacity, a number from 0 to 1", self.alpha)
-        size_ok = self.size in ("original", "input") or (
-            isinstance(self.size, tuple) and len(self.size) == 2 and all(_is_count(side, 1) for side in self.size)
+        size_ok = (
+            self.size is None
+            or self.size in SIZE_KEYWORDS
+            or _is_count(self.size, 1)
+            or (isinstance(self.size, tuple) and len(self.size) == 2 and all(_is_count(side, 1) for side in self.size))
         )
-        _check(size_ok, "size (--size) must be original, input or HxW with both sides at least 1", self.size)
+        _check(size_ok, "size (--size) must be original, input, WxH or a longest side, all at least 1", self.size)
+        _check(_is_count(self.max_side, 1), "max_side (--max-side) must be a positive number of pixels", self.max_side)
+        _check(self.image_format in IMAGE_FORMATS, f"image_format (--image-format) must be one of {', '.join(IMAGE_FORMATS)}", self.image_format)
+        _check(self.workers is None or _is_count(self.workers, 0), "workers (--workers) must be 0 (render in this process) or more", self.workers)
         formats_ok = self.array_format in (*ARRAY_FORMATS, None)
         _check(formats_ok, "array_format (--format) must be npz, mat or none", self.array_format)
         try:
             colormap_table(self.colormap)
         except ValueError as error:
             raise UsageError(f"--colormap: {error}") from None
+        self.style  # noqa: B018  (Style checks --normalize)
         return self
 
     def check_classes(self, class_names: Sequence[str]) -> None:
@@ -134,7 +161,7 @@ class HeatmapReport:
 
 def output_files(stem: Path | str, options: HeatmapOptions) -> list[str]:
     """Files one image gets, relative to the output folder: the overlay, then the arrays."""
-    names = [f"{stem}.png"]
+    names = [f"{stem}.{options.image_format}"]
     if options.array_format:
         names.append(f"{stem}.{options.array_format}")
     return names
@@ -322,96 +349,125 @@ class _PredictionsTable:
         self._stream.close()
 
 
-def _decode(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    original = load_image(path)
-    return original, resize_image(original, size)
+Decoded = tuple[Path, np.ndarray, np.ndarray, tuple[int, int]]  # path, picture, model input, original size
+
+
+def _decode(path: Path, input_size: tuple[int, int], options: HeatmapOptions) -> Decoded:
+    """Decode once at the larger of the model input and the overlay size (JPEG DCT scaling),
+    then resize to each: ``(path, picture at output size, model input, original size)``."""
+
+    def picture_size(original: tuple[int, int]) -> tuple[int, int]:
+        return output_size(options.size, original, input_size, options.max_side)
+
+    def needed(original: tuple[int, int]) -> tuple[int, int]:
+        picture = picture_size(original)
+        return max(picture[0], input_size[0]), max(picture[1], input_size[1])
+
+    decoded = decode_image(path, at_least=needed)
+    picture = resize_image(decoded.pixels, picture_size(decoded.original_size))
+    return path, picture, resize_image(decoded.pixels, input_size), decoded.original_size
+
+
+def _megapixels(path: Path, input_size: tuple[int, int], options: HeatmapOptions) -> float:
+    """Megapixels of ``path``'s overlay picture, from its header (0 when unreadable: the decode
+    reports why)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            size = output_size(options.size, (image.height, image.width), input_size, options.max_side)
+    except Exception:  # noqa: BLE001  (the decode raises the ImageError that names the problem)
+        return 0.0
+    return (size[0] * size[1] + input_size[0] * input_size[1]) / 1e6
 
 
 def _decoded_batches(
-    paths: Sequence[Path], size: tuple[int, int], batch_size: int, pool: futures.Executor, report: HeatmapReport
-) -> Iterator[list[tuple[Path, np.ndarray, np.ndarray]]]:
-    """Yield batches of ``(path, original, resized)``, decoding up to three batches ahead."""
-    pending: collections.deque = collections.deque()
+    paths: Sequence[Path], input_size: tuple[int, int], options: HeatmapOptions, pool: futures.Executor, report: HeatmapReport
+) -> Iterator[list[Decoded]]:
+    """Yield batches of decoded images, decoding ahead up to three batches or
+    ``options.prefetch_megapixels`` of pictures, whichever is less (at least one image)."""
+    pending: collections.deque = collections.deque()  # (path, job, megapixels)
     queue = iter(paths)
     batch: list = []
 
     def refill() -> None:
-        while len(pending) < 3 * batch_size:
+        while len(pending) < 3 * options.batch_size:
+            if pending and sum(item[2] for item in pending) >= options.prefetch_megapixels:
+                return
             path = next(queue, None)
             if path is None:
                 return
-            pending.append((path, pool.submit(_decode, path, size)))
+            megapixels = _megapixels(path, input_size, options)
+            pending.append((path, pool.submit(_decode, path, input_size, options), megapixels))
 
     refill()
     while pending:
-        path, job = pending.popleft()
+        path, job, _ = pending.popleft()
         refill()
         try:
-            original, resized = job.result()
+            batch.append(job.result())
         except ImageError as error:
             logger.warning("skipped %s", error)
             report.skipped.append({"path": str(path), "reason": error.reason})
             continue
-        batch.append((path, original, resized))
-        if len(batch) == batch_size:
+        if len(batch) == options.batch_size:
             yield batch
             batch = []
     if batch:
         yield batch
 
 
-def _output_size(options: HeatmapOptions, input_size: tuple[int, int]) -> tuple[int, int] | None:
-    if options.size == "original":
-        return None
-    return input_size if options.size == "input" else tuple(options.size)
-
-
-def _shared_size(size: tuple[int, int] | None, originals: list[np.ndarray]) -> tuple[int, int] | None:
-    """The one size every map of the batch is written at, if there is one: then the maps are
-    upsampled for the whole batch inside the traced function instead of image by image."""
-    if size is not None:
-        return size
-    shapes = {image.shape[:2] for image in originals}
-    return shapes.pop() if len(shapes) == 1 else None
-
-
-def _write_one(explanation: Explanation, index: int, targets: list[Path], options: HeatmapOptions, size) -> None:
-    """Write image ``index``'s overlay at ``targets[0]`` and its arrays at ``targets[1:]``
-    (the paths :func:`output_files` names, claimed in the output folder)."""
-    picture = explanation.captioned_overlays(index, options.colormap, options.alpha, size)
-    write_png(targets[0], picture)
-    for target in targets[1:]:
-        write_arrays(target, explanation.arrays(index))
-
-
-def _explain(explainer: BaseCAM, batch: list, options: HeatmapOptions, size: tuple[int, int] | None) -> Explanation:
-    """Stage 4: maps, classes and probabilities of one decoded batch."""
+def _explain(explainer: BaseCAM, batch: list[Decoded], options: HeatmapOptions) -> Explanation:
+    """Stage 4: maps (at feature resolution: the render workers upsample once, to each
+    overlay's size), classes and probabilities of one decoded batch."""
     arrays = explainer.explain_batch(
         np.stack([item[2] for item in batch]).astype(np.float32),
         options.classes,
         top_k=options.top_k,
-        upsample=_shared_size(size, [item[1] for item in batch]) or True,
+        upsample=False,
     )
-    images = [item[1] for item in batch]
-    return Explanation(images=images, class_names=explainer.class_names, method=explainer.method, **arrays)
+    return Explanation(
+        images=[item[1] for item in batch],
+        class_names=explainer.class_names,
+        method=explainer.method,
+        image_sizes=[item[3] for item in batch],
+        **arrays,
+    )
+
+
+def _render_job(explanation: Explanation, index: int, targets: list[Path], options: HeatmapOptions) -> RenderJob:
+    """What a render worker needs to write image ``index``'s overlay at ``targets[0]`` and its
+    arrays at ``targets[1]`` if any (the paths :func:`output_files` names, claimed in the
+    output folder)."""
+    texts = tuple(explanation.label_text(index, m) for m in range(explanation.class_indices.shape[1]))
+    arrays_path = targets[1] if len(targets) > 1 else None
+    return RenderJob(
+        picture_path=targets[0],
+        picture=explanation.images[index],
+        raw_maps=explanation.raw_maps[index],
+        texts=texts,
+        style=options.style,
+        arrays_path=arrays_path,
+        arrays=explanation.arrays(index) if arrays_path else None,
+    )
 
 
 class _Writes:
-    """Stage 5: each image's files written by a thread pool while the next batch is being
-    explained; when all files of a batch are complete, its rows go to the predictions table."""
+    """Stage 5: each image's files rendered and written by a pool of worker processes
+    (:mod:`cam_keras.render.jobs`) while the next batch is being explained; when all files of
+    a batch are complete, its rows go to the predictions table."""
 
     def __init__(
-        self, out: OutputFolder, options: HeatmapOptions, size, table: _PredictionsTable, report: HeatmapReport, bar
+        self, out: OutputFolder, options: HeatmapOptions, table: _PredictionsTable, report: HeatmapReport, bar, pool
     ) -> None:
-        self.out, self.options, self.size, self.table, self.report, self.bar = out, options, size, table, report, bar
-        self.pool = futures.ThreadPoolExecutor(2)
+        self.out, self.options, self.table, self.report, self.bar, self.pool = out, options, table, report, bar, pool
         self.in_flight: collections.deque = collections.deque()  # (write jobs, rows) of batches
 
     def submit(self, explanation: Explanation, batch: list, stems: dict[Path, Path]) -> None:
         jobs = []
-        for i, (path, _, _) in enumerate(batch):
+        for i, (path, *_) in enumerate(batch):
             targets = [self.out.claim(name) for name in output_files(stems[path], self.options)]
-            jobs.append(self.pool.submit(_write_one, explanation, i, targets, self.options, self.size))
+            jobs.append(self.pool.submit(run_job, _render_job(explanation, i, targets, self.options)))
         self.in_flight.append((jobs, _prediction_rows(explanation, batch, stems, self.options)))
 
     def finish(self, keep: int) -> None:
@@ -430,7 +486,6 @@ class _Writes:
             futures.wait(jobs)
             self._record([row for job, row in zip(jobs, rows) if job.exception() is None])
         self.in_flight.clear()
-        self.pool.shutdown()
 
     def _record(self, rows: list[dict]) -> None:
         self.table.append(rows)
@@ -524,13 +579,13 @@ def _run_job(
     )
     bar = keras.utils.Progbar(len(todo), unit_name="image") if progress and todo else None
     stems = dict(todo)
-    size = _output_size(options, explainer.input_size)
-    writes = _Writes(out, options, size, table, report, bar)
+    workers = default_workers() if options.workers is None else options.workers
     _write_report(report)  # unfinished until the end: a killed job leaves it so
-    with futures.ThreadPoolExecutor(2) as decoders:
+    with futures.ThreadPoolExecutor(2) as decoders, render_pool(workers) as renderers:
+        writes = _Writes(out, options, table, report, bar, renderers)
         try:
-            for batch in _decoded_batches(list(stems), explainer.input_size, options.batch_size, decoders, report):
-                writes.submit(_explain(explainer, batch, options, size), batch, stems)
+            for batch in _decoded_batches(list(stems), explainer.input_size, options, decoders, report):
+                writes.submit(_explain(explainer, batch, options), batch, stems)
                 writes.finish(keep=1)  # the next batch's inference overlaps these writes
             writes.finish(keep=0)
             if bar:
@@ -550,9 +605,9 @@ def _run_job(
 
 
 def _job_identity(explainer: BaseCAM, options: HeatmapOptions) -> dict:
-    """What decides a job's outputs (method, classes, options but the batch size), as JSON
-    gives it back, so that a resumed job or a shard can be compared with the others."""
-    settings = {key: value for key, value in asdict(options).items() if key != "batch_size"}
+    """What decides a job's outputs (method, classes, options but those that only set the
+    pace), as JSON gives it back, so that a resumed job or a shard can be compared with the others."""
+    settings = {key: value for key, value in asdict(options).items() if key not in _PACE_OPTIONS}
     return json.loads(json.dumps({"method": explainer.method, "class_names": list(explainer.class_names), **settings}))
 
 
@@ -583,7 +638,7 @@ def _refuse_inputs_inside(items: list[tuple[Path, Path]], out_dir: Path) -> None
 
 def _prediction_rows(explanation: Explanation, batch, stems: dict[Path, Path], options: HeatmapOptions) -> list[dict]:
     rows = []
-    for i, (path, _, _) in enumerate(batch):
+    for i, (path, *_) in enumerate(batch):
         output = output_files(stems[path], options)[0]
         row = {"path": str(path), "output": output, "explained": ";".join(explanation.labels(i))}
         for rank, (name, probability) in enumerate(explanation.top_predictions(i, options.report_top), start=1):

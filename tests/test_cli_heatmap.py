@@ -59,7 +59,7 @@ def test_heatmap_writes_overlays_arrays_and_predictions(tmp_path, model_file, ph
 def test_heatmap_named_class_and_input_size_and_mat(tmp_path, model_file, photo_dir):
     out = tmp_path / "out"
     args = ["heatmap", "--model", str(model_file), str(photo_dir / "top.bmp"), "--out", str(out)]
-    assert main([*args, "--class", "square", "--size", "16x24", "--format", "mat", "--quiet"]) == 0
+    assert main([*args, "--class", "square", "--size", "24x16", "--format", "mat", "--quiet"]) == 0
     import scipy.io
 
     arrays = scipy.io.loadmat(out / "top.mat")

@@ -110,10 +110,10 @@ def test_interrupted_heatmap_job_keeps_finished_files_and_reports(tmp_path, tiny
 
 def test_disk_full_stops_with_a_report_and_clear_exit(tmp_path, tiny_model, photo_dir, monkeypatch, capsys):
     model_file = cam_keras.save_model(tiny_model, tmp_path / "m.keras")
-    import cam_keras.heatmaps as heatmaps
+    import cam_keras.render.jobs as jobs
 
     written = {"n": 0}
-    real_write_png = heatmaps.write_png
+    real_write_png = jobs.write_picture
 
     def fill_up(path, image):
         written["n"] += 1
@@ -121,9 +121,10 @@ def test_disk_full_stops_with_a_report_and_clear_exit(tmp_path, tiny_model, phot
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write_png(path, image)
 
-    monkeypatch.setattr(heatmaps, "write_png", fill_up)
+    monkeypatch.setattr(jobs, "write_picture", fill_up)
     out = tmp_path / "out"
-    code = main(["heatmap", "--model", str(model_file), str(photo_dir), "--out", str(out), "--quiet", "--batch-size", "2"])
+    args = ["heatmap", "--model", str(model_file), str(photo_dir), "--out", str(out), "--quiet", "--batch-size", "2"]
+    code = main([*args, "--workers", "0"])  # render threads share the patched writer and its count
     assert code == 1
     assert "No space left on device" in capsys.readouterr().err
     report = json.loads((out / "report.json").read_text())

@@ -4,9 +4,9 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import ExifTags, Image
 
-from cam_keras.data.images import find_images, load_image, resize_image
+from cam_keras.data.images import decode_image, find_images, load_image, resize_image
 from cam_keras.errors import ImageError
 
 
@@ -115,3 +115,56 @@ def test_resize_keeps_float_values_unrounded():
     resized = resize_image(image, (2, 2))
     assert resized.dtype == np.float32
     np.testing.assert_allclose(resized, 10.25, atol=1e-4)
+
+
+def _photo(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A camera-like picture: smooth colour fields, mid-frequency texture and sensor noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    fields = np.stack([128 + 90 * np.sin(x / 170 + c) * np.cos(y / 140 - c) for c in range(3)], axis=-1)
+    texture = np.kron(rng.normal(0, 25, (height // 8 + 1, width // 8 + 1, 3)), np.ones((8, 8, 1)))[:height, :width]
+    return np.clip(fields + texture + rng.normal(0, 6, (height, width, 3)), 0, 255).astype(np.uint8)
+
+
+def test_dct_scaled_jpeg_decode_matches_full_decode_and_resize(tmp_path):
+    path = save(tmp_path / "photo.jpg", Image.fromarray(_photo(1512, 2016)), quality=90)
+    decoded = decode_image(path, at_least=(224, 224))
+    assert decoded.original_size == (1512, 2016)
+    assert decoded.pixels.shape == (378, 504, 3)  # 1/4 DCT scale: 1/8 (189 px) would not cover 224
+    fast = resize_image(decoded.pixels, (224, 224)).astype(float)
+    full = resize_image(load_image(path), (224, 224)).astype(float)
+    assert np.abs(fast - full).mean() < 3.0
+
+
+def test_exif_orientation_survives_dct_scaled_decode(tmp_path):
+    stored = _photo(1200, 1600, seed=1)
+    stored[:300, :400] = (255, 0, 0)  # red block in the stored top-left corner
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6  # shown rotated 90 degrees clockwise
+    path = save(tmp_path / "rotated.jpg", Image.fromarray(stored), quality=92, exif=exif)
+    decoded = decode_image(path, at_least=(100, 100))
+    assert decoded.original_size == (1600, 1200)  # upright: portrait
+    assert decoded.pixels.shape[0] > decoded.pixels.shape[1] >= 100
+    upright = load_image(path)
+    assert upright.shape == (1600, 1200, 3)
+    assert upright[50, -50, 0] > 200 and upright[50, -50, 1] < 60  # the red corner is now top-right
+    fast = resize_image(decoded.pixels, (160, 120)).astype(float)
+    assert np.abs(fast - resize_image(upright, (160, 120)).astype(float)).mean() < 3.0
+
+
+def test_size_needed_may_depend_on_the_original_size(tmp_path):
+    path = save(tmp_path / "wide.png", Image.fromarray(_photo(400, 1000, seed=2)))
+    decoded = decode_image(path, at_least=lambda size: (size[0] // 4, size[1] // 4))
+    assert decoded.original_size == (400, 1000)
+    assert decoded.pixels.shape == (100, 250, 3)  # PNG: box-reduced by 4 right after decode
+
+
+@pytest.mark.parametrize("mode", ["P", "I;16", "1"])
+def test_reduced_decode_keeps_odd_modes_readable(tmp_path, mode):
+    gray = np.repeat(np.linspace(0, 255, 64, dtype=np.uint8)[None], 64, axis=0)
+    image = Image.fromarray(gray).convert(mode) if mode != "I;16" else Image.fromarray(gray.astype(np.uint16) * 257)
+    path = save(tmp_path / "odd.png", image)
+    reduced = load_image(path, at_least=(16, 16))
+    assert reduced.shape == (16, 16, 3)
+    full = resize_image(load_image(path), (16, 16)).astype(float)
+    assert np.abs(reduced.astype(float) - full).mean() < 12.0

@@ -123,7 +123,7 @@ def test_target_function_of_the_logits_gives_the_map_of_its_gradient(tiny_model,
     expected = np.maximum(cam.raw_maps[:, 0] - cam.raw_maps[:, 2], 0) / hw  # Grad-CAM is linear in the score
     np.testing.assert_allclose(explanation.raw_maps[:, 0], expected, rtol=1e-4, atol=1e-6)
     np.testing.assert_array_equal(explanation.class_indices, [[-1]] * 4)
-    assert explanation.labels(0) == ["target 0"] and explanation.label_text(0) == "target 0"
+    assert explanation.labels(0) == ["target 0"] and explanation.label_text(0) == "target 0  gradcam"
 
 
 def test_several_target_functions_and_scorecam_accept_them(tiny_model, images):

@@ -101,18 +101,18 @@ def test_a_shard_that_already_ran_needs_resume_or_overwrite(tmp_path, model_file
 KILLER = textwrap.dedent(
     """
     import os, signal, sys
-    import cam_keras.heatmaps as heatmaps
+    import cam_keras.render.jobs as jobs
     from cam_keras.cli import main
 
-    real_write_png, written = heatmaps.write_png, []
+    real_write_picture, written = jobs.write_picture, []
 
     def write_then_die(path, image):
         written.append(path)
         if len(written) == int(os.environ["KILL_AT_WRITE"]):
             os.kill(os.getpid(), signal.SIGKILL)
-        return real_write_png(path, image)
+        return real_write_picture(path, image)
 
-    heatmaps.write_png = write_then_die
+    jobs.write_picture = write_then_die  # rendering in this process (--workers 0), so the patch applies
     sys.exit(main(sys.argv[1:]))
     """
 )
@@ -122,6 +122,7 @@ def test_a_killed_job_resumes_to_the_outputs_of_an_uninterrupted_one(tmp_path, m
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
     assert heatmap(model_file, whole, str(photos)) == 0
     args = ["heatmap", "--model", str(model_file), str(photos), "--out", str(resumed), "--quiet", "--batch-size", "2"]
+    args += ["--workers", "0"]
     env = {**os.environ, "KILL_AT_WRITE": "5", "PYTHONPATH": os.pathsep.join(sys.path)}
     command = [sys.executable, "-c", KILLER, *args]
     killed = subprocess.run(command, env=env, capture_output=True, timeout=300, check=False)

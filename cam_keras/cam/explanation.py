@@ -1,10 +1,15 @@
-"""The result of explaining a batch: maps, classes and scores that render themselves."""
+"""The result of explaining a batch: the container of maps, classes and scores.
+
+Pictures come from :mod:`cam_keras.render.pictures` (the renderer), files from
+:mod:`cam_keras.render.writers`, display from :mod:`cam_keras.render.display`; the methods
+here only hand them this explanation's arrays.
+"""
 
 from __future__ import annotations
 
+import functools
 import io
 import os
-import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,10 +19,13 @@ import tensorflow as tf
 from cam_keras.cam.maps import scale_maps
 from cam_keras.cam.targets import CUSTOM_TARGET
 from cam_keras.data.images import resize_image
-from cam_keras.render import caption, grid, overlay, side_by_side, write_arrays, write_png
-
+from cam_keras.render import overlay, side_by_side, write_arrays, write_picture
+from cam_keras.render.display import show_picture
+from cam_keras.render.pictures import Style, hstack, image_row, vstack
+from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SizeRequest, output_size
 
 Size = tuple[int, int]
+GRID_TILE = 384  # longest side of each map in grid() and the notebook display: captions readable
 
 
 @dataclass
@@ -25,13 +33,16 @@ class Explanation:
     """Class maps for a batch of images.
 
     Attributes:
-        images: original RGB images, uint8 ``(h_i, w_i, 3)`` each.
+        images: RGB images, uint8 ``(h_i, w_i, 3)`` each: the originals, or the pictures a
+            pipeline decoded at output size (then ``image_sizes`` holds the originals' sizes).
         raw_maps: unnormalized maps at feature resolution, float32 ``(batch, n, h, w)``.
         maps: maps scaled to [0, 1] at model input (or feature) resolution ``(batch, n, H, W)``.
         class_indices: explained class of each map, int ``(batch, n)``.
         logits: pre-softmax scores, float32 ``(batch, classes)``.
         class_names: label of each class index.
         method: name of the method that made the maps (``"cam"``, ``"gradcam"``, ...).
+        image_sizes: ``(height, width)`` of each original file when ``images`` are smaller;
+            ``None`` when ``images`` are the originals.
     """
 
     images: list[np.ndarray]
@@ -41,6 +52,7 @@ class Explanation:
     logits: np.ndarray
     class_names: tuple[str, ...]
     method: str
+    image_sizes: list[Size] | None = None
     _resized: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -62,13 +74,17 @@ class Explanation:
         order = np.argsort(-probabilities)[:k]
         return [(self.class_names[c], float(probabilities[c])) for c in order]
 
+    def original_size(self, index: int) -> Size:
+        """``(height, width)`` of image ``index`` as a file (or as given)."""
+        return tuple(self.image_sizes[index]) if self.image_sizes else self.images[index].shape[:2]
+
     def image_at(self, index: int, size: Size | None = None) -> np.ndarray:
-        """Image ``index``, resized to ``size = (height, width)`` unless ``None`` (original)."""
+        """Image ``index``, resized to ``size = (height, width)`` unless ``None`` (as stored)."""
         return self.images[index] if size is None else resize_image(self.images[index], size)
 
     def maps_at(self, index: int, size: Size | None = None) -> np.ndarray:
         """Maps of image ``index`` in [0, 1], ``(n, height, width)``, bilinearly resized from
-        the raw maps to ``size`` (default: the original image size)."""
+        the raw maps to ``size`` (default: the size of the stored image)."""
         size = tuple(self.images[index].shape[:2] if size is None else size)
         if size == self.maps.shape[2:]:
             return self.maps[index]
@@ -77,63 +93,63 @@ class Explanation:
         return self._resized[index, size]
 
     def overlay(
-        self, index: int, target: int = 0, colormap: str = "jet", alpha: float = 0.5, size: Size | None = None
+        self, index: int, map_index: int = 0, colormap: str = "jet", alpha: float = 0.5, size: Size | None = None
     ) -> np.ndarray:
-        """Heatmap ``target`` of image ``index`` over the image, uint8 ``(h, w, 3)``."""
-        return overlay(self.image_at(index, size), self.maps_at(index, size)[target], colormap, alpha)
+        """Map ``map_index`` of image ``index`` over the image, uint8 ``(h, w, 3)``."""
+        return overlay(self.image_at(index, size), self.maps_at(index, size)[map_index], colormap, alpha)
 
     def panel(
-        self, index: int, target: int = 0, colormap: str = "jet", alpha: float = 0.5, size: Size | None = None
+        self, index: int, map_index: int = 0, colormap: str = "jet", alpha: float = 0.5, size: Size | None = None
     ) -> np.ndarray:
-        """``original | heatmap | overlay`` of one image and target, uint8."""
-        return side_by_side(self.image_at(index, size), self.maps_at(index, size)[target], colormap, alpha)
+        """``original | heatmap | overlay`` of map ``map_index`` of image ``index``, uint8."""
+        return side_by_side(self.image_at(index, size), self.maps_at(index, size)[map_index], colormap, alpha)
 
-    def captioned_overlay(
-        self, index: int, target: int = 0, colormap: str = "jet", alpha: float = 0.5, size: Size | None = None
-    ) -> np.ndarray:
-        """Map ``target`` of image ``index`` as an overlay with its class and probability above."""
-        return caption(self.overlay(index, target, colormap, alpha, size), self.label_text(index, target))
-
-    def captioned_overlays(
-        self, index: int, colormap: str = "jet", alpha: float = 0.5, size: Size | None = None
-    ) -> np.ndarray:
-        """Every map of image ``index`` as a captioned overlay, side by side, uint8."""
-        targets = range(self.class_indices.shape[1])
-        return np.concatenate([self.captioned_overlay(index, t, colormap, alpha, size) for t in targets], axis=1)
-
-    def label_text(self, index: int, target: int = 0) -> str:
-        """``"name (p=0.93)"`` for one map."""
-        class_index = int(self.class_indices[index, target])
+    def label_text(self, index: int, map_index: int = 0) -> str:
+        """What a map's caption says: ``"cat  p=0.93  cam"`` (``"target 0  gradcam"`` for a
+        function target)."""
+        class_index = int(self.class_indices[index, map_index])
         if class_index == CUSTOM_TARGET:
-            return self.labels(index)[target]
-        return f"{self.class_names[class_index]} (p={self.probabilities[index, class_index]:.2f})"
+            return f"{self.labels(index)[map_index]}  {self.method}"
+        return f"{self.class_names[class_index]}  p={self.probabilities[index, class_index]:.2f}  {self.method}"
 
-    def grid(self, colormap: str = "jet", alpha: float = 0.5, columns: int = 4, tile_size: int = 160) -> np.ndarray:
-        """Every map of every image as captioned overlays in one uint8 picture."""
-        tiles = [
-            self.captioned_overlay(i, t, colormap, alpha)
+    def captioned_overlays(self, index: int, style: Style | None = None, size: Size | None = None) -> np.ndarray:
+        """Every map of image ``index`` as a captioned overlay, side by side, uint8."""
+        texts = [self.label_text(index, m) for m in range(self.class_indices.shape[1])]
+        return image_row(self.image_at(index, size), self.raw_maps[index], texts, style or Style())
+
+    def grid(self, style: Style | None = None, *, columns: int = 1, tile_size: int = GRID_TILE) -> np.ndarray:
+        """One row per image with its maps (``columns`` images side by side), each map drawn
+        with its longest side ``tile_size`` so captions stay readable; uint8."""
+        rows = [
+            self.captioned_overlays(i, style, output_size(tile_size, self.images[i].shape[:2], (0, 0)))
             for i in range(len(self))
-            for t in range(self.class_indices.shape[1])
         ]
-        return grid(tiles, columns=columns, tile_size=tile_size)
+        gap = max(4, tile_size // 32)
+        return vstack([hstack(rows[i : i + columns], gap) for i in range(0, len(rows), columns)], gap)
 
-    def show(self, colormap: str = "jet", alpha: float = 0.5, columns: int = 4):
-        """Display :meth:`grid` with matplotlib; returns the figure."""
-        import matplotlib.pyplot as plt
+    def show(self, style: Style | None = None, *, columns: int = 1, tile_size: int = GRID_TILE) -> Path | None:
+        """Display :meth:`grid` once: inline in Jupyter, in a window from a script; without a
+        display, save it as a PNG and print (and return) its path."""
+        return show_picture(self.grid(style, columns=columns, tile_size=tile_size))
 
-        picture = self.grid(colormap, alpha, columns)
-        figure = plt.figure(figsize=(picture.shape[1] / 80, picture.shape[0] / 80))
-        axes = figure.add_axes([0, 0, 1, 1])
-        axes.imshow(picture)
-        axes.axis("off")
-        return figure
-
-    def save(self, directory: str | os.PathLike, stem: str = "image", colormap: str = "jet", alpha: float = 0.5) -> list[Path]:
-        """Write ``{stem}_{i}.png`` captioned overlays and ``{stem}_{i}.npz`` arrays."""
+    def save(
+        self,
+        directory: str | os.PathLike,
+        stem: str = "image",
+        style: Style | None = None,
+        *,
+        image_format: str = "png",
+        size: SizeRequest = None,
+        max_side: int = DEFAULT_MAX_SIDE,
+    ) -> list[Path]:
+        """Write ``{stem}_{i}.{image_format}`` captioned overlays (sized by ``size`` and
+        ``max_side`` as in :func:`cam_keras.render.sizing.output_size`) and ``{stem}_{i}.npz``."""
         directory = Path(directory)
         written = []
         for i in range(len(self)):
-            written.append(write_png(directory / f"{stem}_{i}.png", self.captioned_overlays(i, colormap, alpha)))
+            picture_size = output_size(size, self.images[i].shape[:2], self.maps.shape[2:], max_side)
+            picture = self.captioned_overlays(i, style, picture_size)
+            written.append(write_picture(directory / f"{stem}_{i}.{image_format}", picture))
             written.append(write_arrays(directory / f"{stem}_{i}.npz", self.arrays(i)))
         return written
 
@@ -145,7 +161,7 @@ class Explanation:
         float maps of photos take megabytes each)."""
         return {
             "raw_maps": self.raw_maps[index],
-            "image_size": np.array(self.images[index].shape[:2]),
+            "image_size": np.array(self.original_size(index)),
             "class_indices": self.class_indices[index],
             "class_names": np.array(self.labels(index)),
             "logits": self.logits[index],

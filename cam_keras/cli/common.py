@@ -25,17 +25,6 @@ def add_output_arguments(parser: argparse.ArgumentParser, default: str | None = 
     )
 
 
-def parse_size(text: str) -> str | tuple[int, int]:
-    """``original``, ``input`` or ``HxW`` (e.g. ``224x224``)."""
-    if text in ("original", "input"):
-        return text
-    try:
-        height, width = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be original, input or HxW, not {text!r}") from None
-    return height, width
-
-
 def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from cam_keras.cam.methods import AUTO, METHODS
-from cam_keras.cli.common import add_model_arguments, add_output_arguments, parse_size
+from cam_keras.cli.common import add_model_arguments, add_output_arguments
 from cam_keras.errors import UsageError
 from cam_keras.safe_text import for_terminal
 
@@ -56,13 +56,36 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--target-layer", help="layer for gradient methods (default: last 4-D feature map)")
     parser.add_argument("--colormap", default="jet", help="matplotlib colormap name (default jet)")
     parser.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay, 0 to 1 (default 0.5)")
-    parser.add_argument("--size", type=parse_size, default="original", help="original, input or HxW (default original)")
+    _add_picture_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--format", choices=["npz", "mat", "none"], default="npz", help="array file format")
     parser.add_argument("--print-top", type=int, default=5, help="predictions printed and saved per image")
     parser.add_argument("--strict", action="store_true", help="exit non-zero if any file was skipped")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
     parser.set_defaults(run=run)
+
+
+def _add_picture_arguments(parser: argparse.ArgumentParser) -> None:
+    """How overlays look, how big they are, their format, and how many processes draw them."""
+    from cam_keras.render.pictures import NORMALIZATIONS
+    from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SIZE_HELP
+    from cam_keras.render.writers import IMAGE_FORMATS
+
+    parser.add_argument("--size", help=SIZE_HELP)
+    parser.add_argument(
+        "--max-side", type=int, default=DEFAULT_MAX_SIDE, help=f"longest overlay side without --size (default {DEFAULT_MAX_SIDE})"
+    )
+    parser.add_argument("--image-format", choices=list(IMAGE_FORMATS), default="png", help="overlay file format (default png)")
+    parser.add_argument(
+        "--normalize",
+        choices=NORMALIZATIONS,
+        default=NORMALIZATIONS[0],
+        help="per-map: each map to its own range; shared: an image's maps on one scale, so a weak class looks cold",
+    )
+    parser.add_argument("--colorbar", action="store_true", help="draw a colour scale next to each map")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="render processes (default: one per core; 0: render in this process)"
+    )
 
 
 def _class_request(args: argparse.Namespace):
@@ -77,16 +100,23 @@ def run(args: argparse.Namespace) -> int:
     from cam_keras.cam import make_explainer
     from cam_keras.heatmaps import HeatmapOptions, job_folder, write_heatmaps
     from cam_keras.models import load_model
+    from cam_keras.render.sizing import parse_size
     from cam_keras.shards import Shard
 
     if not args.inputs and args.from_list is None:
         raise UsageError("give image files or folders, or --from-list FILE")
+    size = parse_size(args.size) if args.size else None
     options = HeatmapOptions(
         classes=_class_request(args),
         top_k=args.top_k,
         colormap=args.colormap,
         alpha=args.alpha,
-        size=args.size,
+        normalize=args.normalize,
+        colorbar=args.colorbar,
+        size=size,
+        max_side=args.max_side,
+        image_format=args.image_format,
+        workers=args.workers,
         batch_size=args.batch_size,
         array_format=None if args.format == "none" else args.format,
         report_top=args.print_top,
@@ -100,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         _print_predictions(report.table)
-    return _summarize(report, args)
+    return _summarize(report, args, options)
 
 
 def _print_predictions(table: Path) -> None:
@@ -115,12 +145,15 @@ def _print_predictions(table: Path) -> None:
             print(f"{for_terminal(row['path'])}: {ranked}")
 
 
-def _summarize(report, args: argparse.Namespace) -> int:
+def _summarize(report, args: argparse.Namespace, options) -> int:
     """The closing line and the exit code: 1 when no image could be explained (or, with
     --strict, when any was skipped)."""
     done = f"; {report.already_done} already done" if report.already_done else ""
     skipped = f"; skipped {len(report.skipped)} (see {report.report_file.name})" if report.skipped else ""
-    print(f"wrote {report.succeeded} of {report.total} heatmaps to {for_terminal(str(args.out))}{done}{skipped}")
+    from cam_keras.render.sizing import describe_size
+
+    at = describe_size(options.size, options.max_side)
+    print(f"wrote {report.succeeded} of {report.total} heatmaps to {for_terminal(str(args.out))} at {at}{done}{skipped}")
     if report.total == 0 and args.shard:
         print(f"shard {args.shard} has no images: there are fewer inputs than shards")
         return 0

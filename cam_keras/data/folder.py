@@ -159,7 +159,7 @@ def fit_image(image: np.ndarray, size: tuple[int, int], policy: str = "squash") 
 def _decoder(size: tuple[int, int], policy: str):
     def decode(path: bytes) -> tuple[np.ndarray, bool]:
         try:
-            return fit_image(load_image(path.decode()), size, policy).astype(np.float32), True
+            return fit_image(load_image(path.decode(), at_least=size), size, policy).astype(np.float32), True
         except ImageError as error:
             logger.warning("skipped during training: %s", error)
             return np.zeros((*size, 3), np.float32), False

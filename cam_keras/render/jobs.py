@@ -1,0 +1,72 @@
+"""Render and encode pictures in worker processes, so a job's throughput grows with cores.
+
+A :class:`RenderJob` carries one image's picture (already at output size), its raw maps
+(feature resolution, a few KB) and captions; a worker upsamples the maps once to the picture,
+blends, captions, encodes and writes atomically. Nothing in a job needs TensorFlow.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import multiprocessing
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from cam_keras.render.pictures import Style, image_row
+from cam_keras.render.writers import write_arrays, write_picture
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """Everything needed to write one image's overlay (and arrays) without the model.
+
+    Attributes:
+        picture_path: where the captioned overlays go (suffix picks PNG/JPEG/WebP).
+        picture: the image at output size, uint8 ``(H, W, 3)``.
+        raw_maps: the image's maps at feature resolution, float32 ``(n, h, w)``.
+        texts: one caption per map.
+        style: colormap, opacity, normalization, colour bar.
+        arrays_path, arrays: the ``.npz``/``.mat`` file and its contents, or ``None``.
+    """
+
+    picture_path: Path
+    picture: np.ndarray
+    raw_maps: np.ndarray
+    texts: tuple[str, ...]
+    style: Style
+    arrays_path: Path | None = None
+    arrays: Mapping[str, np.ndarray] | None = None
+
+
+def run_job(job: RenderJob) -> Path:
+    """Render, encode and atomically write one job's files; returns the picture path."""
+    write_picture(job.picture_path, image_row(job.picture, job.raw_maps, job.texts, job.style))
+    if job.arrays_path is not None:
+        write_arrays(job.arrays_path, job.arrays or {})
+    return job.picture_path
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def render_pool(workers: int) -> futures.Executor:
+    """``workers`` render processes, or two threads in this process when ``workers`` is 0 or
+    the platform cannot fork (macOS, Windows).
+
+    Workers are forked, and started at once, from this process: no start-up import, and a
+    user's script is never re-run the way ``spawn`` and ``forkserver`` re-import ``__main__``.
+    They only run numpy and Pillow, never TensorFlow, so TensorFlow's threads in the parent
+    are not a hazard.
+    """
+    if workers == 0 or sys.platform != "linux":
+        return futures.ThreadPoolExecutor(2)
+    pool = futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    pool.submit(int).result()  # fork every worker now, before the decoding threads start
+    return pool

@@ -1,0 +1,277 @@
+"""Camera-size photos: overlay size policy, formats, permissions, readable pictures, bounded memory."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+import cam_keras
+from cam_keras.cli import main
+from cam_keras.errors import UsageError
+from cam_keras.render import caption
+from cam_keras.render.pictures import Style, scale_maps_to
+from cam_keras.render.sizing import describe_size, output_size, parse_size
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory, tiny_model):
+    """The session's tiny model, saved once for this module as a .keras file the CLI loads."""
+    return cam_keras.save_model(tiny_model, tmp_path_factory.mktemp("model") / "tiny.keras")
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """A landscape JPEG (300x400) and a portrait PNG (400x300), noisy like photos."""
+    rng = np.random.default_rng(3)
+    root = tmp_path / "photos"
+    root.mkdir()
+    Image.fromarray(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)).save(root / "wide.jpg", quality=90)
+    Image.fromarray(rng.integers(0, 255, (400, 300, 3), dtype=np.uint8)).save(root / "tall.png")
+    return root
+
+
+def overlay_area(path, maps=1):
+    """(height, width) of the first map in a captioned overlay file: the caption strip is white
+    across the full width, the overlay below it is not."""
+    picture = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    rows = np.flatnonzero((picture < 200).any(axis=2).mean(axis=1) > 0.9)  # rows mostly non-white
+    columns = np.flatnonzero((picture[rows[0] : rows[-1] + 1] < 200).any(axis=2).mean(axis=0) > 0.9)
+    first = columns[: np.argmax(np.diff(columns) > 1)] if maps > 1 else columns
+    return rows[-1] - rows[0] + 1, first[-1] - first[0] + 1
+
+
+def test_size_flag_reads_width_first_or_a_longest_side():
+    assert parse_size("640x480") == (480, 640)  # stored (height, width)
+    assert parse_size("512") == 512
+    assert parse_size("Input") == "input"
+    for bad in ("0x10", "10x", "big", "1x2x3"):
+        with pytest.raises(UsageError, match="--size"):
+            parse_size(bad)
+    assert describe_size((480, 640)) == "640x480 (width x height)"
+
+
+def test_default_size_keeps_the_aspect_and_caps_the_longest_side():
+    assert output_size(None, (3024, 4032), (224, 224)) == (768, 1024)
+    assert output_size(None, (4032, 3024), (224, 224)) == (1024, 768)  # portrait stays portrait
+    assert output_size(None, (100, 50), (224, 224)) == (100, 50)  # never enlarged
+    assert output_size(200, (100, 50), (224, 224)) == (200, 100)  # a longest side may enlarge
+    assert output_size("original", (3024, 4032), (224, 224)) == (3024, 4032)
+    assert output_size("input", (3024, 4032), (224, 224)) == (224, 224)
+    assert output_size((90, 120), (3024, 4032), (224, 224)) == (90, 120)
+
+
+def test_heatmap_overlays_follow_the_size_policy(tmp_path, model_file, photos, capsys):
+    out = tmp_path / "capped"
+    assert main(["heatmap", "--model", str(model_file), str(photos), "--out", str(out), "--max-side", "200", "--quiet"]) == 0
+    assert "longest side at most 200 px" in capsys.readouterr().out
+    assert overlay_area(out / "wide.png") == (150, 200)
+    assert overlay_area(out / "tall.png") == (200, 150)
+    with np.load(out / "wide.npz") as arrays:
+        assert tuple(arrays["image_size"]) == (300, 400)  # the file's size, not the decoded one
+    exact = tmp_path / "exact"
+    assert main(["heatmap", "--model", str(model_file), str(photos), "--out", str(exact), "--size", "120x90", "--quiet"]) == 0
+    assert "120x90 (width x height)" in capsys.readouterr().out
+    assert overlay_area(exact / "tall.png") == (90, 120)  # WIDTH first
+
+
+def test_bad_size_flag_is_one_clear_error(tmp_path, model_file, photos, capsys):
+    assert main(["heatmap", "--model", str(model_file), str(photos), "--out", str(tmp_path / "o"), "--size", "90X"]) == 2
+    assert "--size '90x'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("image_format, pillow_name", [("jpg", "JPEG"), ("webp", "WEBP")])
+def test_image_format_flag_writes_that_format(tmp_path, model_file, photos, image_format, pillow_name):
+    out = tmp_path / image_format
+    args = ["heatmap", "--model", str(model_file), str(photos / "wide.jpg"), "--out", str(out), "--quiet"]
+    assert main([*args, "--image-format", image_format]) == 0
+    assert Image.open(out / f"wide.{image_format}").format == pillow_name
+    assert f"wide.{image_format}" in (out / "predictions.csv").read_text()
+    assert not (out / "wide.png").exists()
+
+
+def test_render_processes_draw_the_same_pictures_as_threads(tmp_path, model_file, photos):
+    outputs = {}
+    for workers in ("0", "2"):
+        out = tmp_path / f"w{workers}"
+        args = ["heatmap", "--model", str(model_file), str(photos), "--out", str(out), "--top-k", "2"]
+        assert main([*args, "--workers", workers, "--colorbar", "--quiet"]) == 0
+        outputs[workers] = {name: (out / name).read_bytes() for name in ("wide.png", "tall.png")}
+    assert outputs["0"] == outputs["2"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_output_files_honour_the_umask(tmp_path, umask, mode):
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        os.umask({umask:#o})
+        import numpy as np
+        from cam_keras.render import write_arrays, write_csv, write_json, write_picture
+        from cam_keras.render.jobs import render_pool, RenderJob, run_job
+        from cam_keras.render.pictures import Style
+        folder = sys.argv[1]
+        picture = np.zeros((8, 8, 3), np.uint8)
+        for suffix in ("png", "jpg", "webp"):
+            write_picture(f"{{folder}}/p.{{suffix}}", picture)
+        write_arrays(folder + "/a.npz", {{"x": np.zeros(2)}})
+        write_csv(folder + "/t.csv", [{{"a": 1}}], ["a"])
+        write_json(folder + "/r.json", {{"a": 1}})
+        job = RenderJob(folder + "/worker.png", picture, np.ones((1, 2, 2), np.float32), ("x",), Style())
+        with render_pool(1) as pool:
+            pool.submit(run_job, job).result()
+        """
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, capture_output=True)
+    written = sorted(tmp_path.iterdir())
+    assert [p.name for p in written] == ["a.npz", "p.jpg", "p.png", "p.webp", "r.json", "t.csv", "worker.png"]
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in written} == {p.name: oct(mode) for p in written}
+
+
+def test_shared_normalization_makes_a_weak_map_cold():
+    strong = np.outer(np.hanning(7), np.hanning(7)).astype(np.float32) * 10.0
+    raw = np.stack([strong, strong * 0.2])  # the same place, a fifth of the evidence
+    per_map = scale_maps_to(raw, (56, 56), "per-map")
+    shared = scale_maps_to(raw, (56, 56), "shared")
+    assert per_map[0].max() == pytest.approx(1.0) and per_map[1].max() == pytest.approx(1.0)
+    assert shared[0].max() == pytest.approx(1.0)
+    assert shared[1].max() == pytest.approx(0.2, abs=0.01)
+    np.testing.assert_allclose(per_map[0], per_map[1], atol=1e-6)
+
+
+def test_per_map_scaling_equals_the_tensorflow_maps():
+    from cam_keras.cam.maps import scale_maps
+
+    raw = np.random.default_rng(0).normal(size=(3, 7, 9)).astype(np.float32)
+    np.testing.assert_allclose(scale_maps_to(raw, (300, 451)), scale_maps(raw, (300, 451)), atol=1e-5)
+
+
+def test_captions_scale_with_the_picture():
+    strips = {}
+    for width in (224, 1024, 4032):
+        picture = caption(np.zeros((10, width, 3), np.uint8), "tabby cat  p=0.93  cam")
+        strips[width] = picture.shape[0] - 10
+        ink = np.flatnonzero((picture[: strips[width]] < 128).any(axis=(1, 2)))
+        assert ink[-1] - ink[0] >= strips[width] / 3  # the text fills its strip
+    assert strips[224] >= 12
+    assert strips[4032] / strips[1024] == pytest.approx(4032 / 1024, rel=0.15)
+
+
+def test_explanation_pictures_and_display(tmp_path, tiny_model, images, monkeypatch, capsys):
+    explanation = cam_keras.CAM(tiny_model)(images[:2], top_k=2)
+    assert explanation.overlay(1, 1).shape == (32, 32, 3)
+    assert explanation.panel(0).shape == (32, 96, 3)
+    grid = explanation.grid(Style(normalize="shared", colorbar=True))
+    assert grid.shape[0] >= 2 * 384 and grid.shape[1] >= 2 * 384  # one row per image, two readable maps each
+    written = explanation.save(tmp_path / "saved", image_format="webp")
+    assert [p.name for p in written] == ["image_0.webp", "image_0.npz", "image_1.webp", "image_1.npz"]
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    shown = explanation.show()
+    assert shown.exists() and str(shown) in capsys.readouterr().out  # headless: saved, and said where
+
+
+def test_show_displays_once_in_jupyter(tiny_model, images, monkeypatch):
+    import types
+
+    class ZMQInteractiveShell:  # what a Jupyter kernel's get_ipython() returns
+        pass
+
+    shown = []
+    fake = types.ModuleType("IPython")
+    fake.get_ipython = lambda: ZMQInteractiveShell()
+    fake.display = types.ModuleType("IPython.display")
+    fake.display.display = shown.append
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    monkeypatch.setitem(sys.modules, "IPython.display", fake.display)
+    assert cam_keras.CAM(tiny_model)(images[:1]).show() is None  # nothing for the cell to draw again
+    assert len(shown) == 1
+
+
+@pytest.mark.slow
+def test_a_9000_pixel_png_stays_under_a_memory_ceiling(tmp_path, model_file):
+    """Issue 14: a 281 KB 9000x9000 PNG drove heatmap to 7.6 GB (10.9 GB with --all-classes)."""
+    picture = Image.new("RGB", (9000, 9000), (40, 90, 160))
+    draw = ImageDraw.Draw(picture)
+    for i in range(0, 9000, 600):
+        draw.ellipse((i, i // 2, i + 2500, i // 2 + 1800), fill=(200, (i // 40) % 255, 60))
+    path = tmp_path / "huge.png"
+    picture.save(path)
+    del picture, draw
+    assert path.stat().st_size < 2_000_000
+    script = textwrap.dedent(
+        """
+        import resource, sys
+        from cam_keras.cli import main
+        code = main(sys.argv[1:])
+        print("maxrss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "code", code)
+        """
+    )
+    args = ["heatmap", "--model", str(model_file), str(path), "--out", str(tmp_path / "out"), "--all-classes"]
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args, "--workers", "0", "--quiet"], check=True, capture_output=True, text=True
+    )
+    words = result.stdout.split()
+    peak_mb = int(words[words.index("maxrss_kb") + 1]) / 1024
+    assert words[-1] == "0"
+    assert Image.open(tmp_path / "out" / "huge.png").width > 3 * 1024  # three maps at 1024 px
+    print(f"peak RSS {peak_mb:.0f} MB")
+    assert peak_mb < 1536, f"peak RSS {peak_mb:.0f} MB"
+
+
+def test_a_tiny_prefetch_budget_still_explains_every_image(tmp_path, tiny_model, photos):
+    from cam_keras.heatmaps import HeatmapOptions, write_heatmaps
+
+    options = HeatmapOptions(prefetch_megapixels=1e-6, batch_size=2, workers=0, max_side=64)
+    report = write_heatmaps(cam_keras.CAM(tiny_model), [photos], tmp_path / "out", options, progress=False)
+    assert report.succeeded == 2 and sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["tall.png", "wide.png"]
+
+
+def test_a_write_failure_in_a_render_process_reaches_the_job(tmp_path):
+    from cam_keras.render.jobs import RenderJob, render_pool, run_job
+
+    (tmp_path / "x.png").mkdir()  # a folder where the picture should go: the rename fails
+    job = RenderJob(tmp_path / "x.png", np.zeros((8, 8, 3), np.uint8), np.ones((1, 2, 2), np.float32), ("x",), Style())
+    with render_pool(1) as pool, pytest.raises(OSError):
+        pool.submit(run_job, job).result()
+
+
+def test_the_megapixel_budget_bounds_decoding_ahead(tmp_path):
+    import concurrent.futures as futures
+
+    from cam_keras.heatmaps import HeatmapOptions, HeatmapReport, _decoded_batches
+
+    class CountingPool:
+        """Counts decodes submitted and not yet taken by the batcher."""
+
+        def __init__(self):
+            self.inner, self.outstanding, self.peak = futures.ThreadPoolExecutor(1), 0, 0
+
+        def submit(self, function, *args):
+            self.outstanding += 1
+            self.peak = max(self.peak, self.outstanding)
+            future, pool = self.inner.submit(function, *args), self
+
+            class Taken:
+                def result(self):
+                    pool.outstanding -= 1
+                    return future.result()
+
+            return Taken()
+
+    paths = []
+    for i in range(6):
+        paths.append(tmp_path / f"{i}.png")
+        Image.new("RGB", (400, 300), (i * 40, 0, 0)).save(paths[-1])  # overlay 400x300: 0.12 megapixels
+    peaks = {}
+    for budget in (0.25, 64.0):
+        pool = CountingPool()
+        options = HeatmapOptions(batch_size=2, max_side=400, prefetch_megapixels=budget)
+        batches = list(_decoded_batches(paths, (32, 32), options, pool, HeatmapReport()))
+        assert [len(batch) for batch in batches] == [2, 2, 2]
+        peaks[budget] = pool.peak
+    # with the budget: the image being taken plus three queued (0.36 MP reaches 0.25); without: all six
+    assert peaks == {0.25: 4, 64.0: 6}
