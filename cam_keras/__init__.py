@@ -13,7 +13,7 @@ import os as _os
 # TensorFlow prints C++ info lines at import; keep them quiet unless the user chose otherwise.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from cam_keras.api import explain  # noqa: E402
+from cam_keras.api import describe, explain, open_model  # noqa: E402
 from cam_keras.cam import CAM, BaseCAM, Explanation, GradCAM, GradCAMPlusPlus, LayerCAM, ScoreCAM, make_explainer
 from cam_keras.errors import CamKerasError, HeadNotFoundError, ImageError, WeightsUnavailableError
 from cam_keras.models import (
@@ -43,10 +43,12 @@ __all__ = [
     "WeightsUnavailableError",
     "available_backbones",
     "build_model",
+    "describe",
     "explain",
     "find_cam_head",
     "load_model",
     "make_explainer",
     "model_info",
+    "open_model",
     "save_model",
 ]

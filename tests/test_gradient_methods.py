@@ -74,7 +74,7 @@ def test_softmax_in_dense_is_bypassed_for_logits(images):
     model = _flatten_classifier()
     explainer = GradCAM(model)
     assert explainer.target_layer_name == "conv_b"
-    assert "pre-softmax" in explainer.logits_tap.description
+    assert (explainer.logits_tap.kind, explainer.logits_tap.dense.name) == ("softmax", "probs")
     explanation = explainer(images)
     np.testing.assert_allclose(explanation.probabilities, model(images).numpy(), rtol=1e-4, atol=1e-6)
     assert explanation.raw_maps.shape == (4, 1, 28, 28)

@@ -17,14 +17,16 @@ from cam_keras.cam.explanation import Explanation
 from cam_keras.cam.inputs import ImageLike, prepare_batch
 from cam_keras.cam.maps import upsample_and_normalize
 from cam_keras.cam.targets import ALL_CLASSES, ClassSpec, resolve_classes
-from cam_keras.models.info import model_info
+from cam_keras.models.contract import model_contract
 
 
 class BaseCAM(abc.ABC):
     """Explain a Keras image classifier with class maps.
 
     Args:
-        model: a Keras model taking raw RGB images ``(batch, H, W, 3)`` in [0, 255].
+        model: a Keras image classifier; how images go in and what its output means is read
+            by :func:`cam_keras.models.contract.model_contract` (set choices with
+            :func:`cam_keras.models.contract.configure_model`).
         jit_compile: compile the whole batch computation with XLA.
 
     Calling the explainer returns an :class:`Explanation`; :meth:`explain_batch` is the
@@ -35,8 +37,9 @@ class BaseCAM(abc.ABC):
 
     def __init__(self, model: keras.Model, *, jit_compile: bool = False) -> None:
         self.model = model
-        self.class_names = model_info(model).class_names
-        self.input_size: tuple[int, int] = tuple(model.input_shape[1:3])
+        self.contract = model_contract(model)
+        self.class_names = self.contract.class_names
+        self.input_size: tuple[int, int] = self.contract.inputs.size
         self._traced = tf.function(self._explain_batch, jit_compile=jit_compile, reduce_retracing=True)
 
     def __call__(
@@ -61,7 +64,7 @@ class BaseCAM(abc.ABC):
             >>> explanation = CAM(model)("photo.jpg", top_k=3)
             >>> explanation.show()
         """
-        batch, originals = prepare_batch(images, self.input_size)
+        batch, originals = prepare_batch(images, self.contract.inputs)
         arrays = self.explain_batch(batch, classes, top_k=top_k, upsample=upsample)
         return Explanation(images=originals, class_names=self.class_names, method=self.method, **arrays)
 
@@ -76,11 +79,12 @@ class BaseCAM(abc.ABC):
         """Maps for a batch already at model input size.
 
         Args:
-            batch: float ``(batch, H, W, 3)``, RGB in [0, 255].
+            batch: float ``(batch, H, W, c)``, raw pixels in [0, 255] (RGB or the model's
+                channels); the model's preprocessing is applied here.
 
         Returns:
             ``raw_maps`` ``(batch, n, h, w)``, ``maps`` ``(batch, n, H, W)`` in [0, 1],
-            ``class_indices`` ``(batch, n)`` and ``logits`` ``(batch, classes)``.
+            ``class_indices`` ``(batch, n)``, ``logits`` and ``probabilities`` ``(batch, classes)``.
         """
         selection = resolve_classes(classes, len(batch), self.class_names)
         all_classes = isinstance(selection, str) and selection == ALL_CLASSES
@@ -89,7 +93,7 @@ class BaseCAM(abc.ABC):
             raise ValueError(f"top_k must be between 1 and {len(self.class_names)}, got {top_k}")
         num_targets = len(self.class_names) if all_classes else top_k if indices is None else indices.shape[1]
         outputs = self._traced(
-            tf.convert_to_tensor(batch, tf.float32),
+            tf.convert_to_tensor(self.contract.inputs.prepare(batch), tf.float32),
             indices,
             num_targets=num_targets,
             all_classes=all_classes,
@@ -106,13 +110,14 @@ class BaseCAM(abc.ABC):
         upsample: bool | tuple[int, int],
     ) -> dict[str, tf.Tensor]:
         raw, logits, selected = self._raw_maps(images, indices, num_targets, all_classes)
-        size = upsample if isinstance(upsample, tuple) else self.input_size if upsample else raw.shape[1:3]
+        size = upsample if isinstance(upsample, tuple) else images.shape[1:3] if upsample else raw.shape[1:3]
         maps = upsample_and_normalize(raw, size)
         return {
             "raw_maps": tf.transpose(raw, [0, 3, 1, 2]),
             "maps": tf.transpose(maps, [0, 3, 1, 2]),
             "class_indices": selected,
             "logits": logits,
+            "probabilities": self.contract.outputs.probabilities(logits),
         }
 
     @abc.abstractmethod

@@ -56,12 +56,7 @@ class CAM(BaseCAM):
         batch = tf.shape(images)[0]
         inputs = tf.concat([images, tf.reverse(images, axis=[2])], axis=0) if self.flip_average else images
         features = tf.cast(self.head.feature_model(inputs, training=False), tf.float32)
-        kernel = tf.cast(self.head.dense.kernel, tf.float32)
-        bias = (
-            tf.cast(self.head.dense.bias, tf.float32)
-            if self.head.dense.use_bias
-            else tf.zeros([kernel.shape[1]], tf.float32)
-        )
+        kernel, bias = self.head.kernel_and_bias()
         logits = tf.matmul(tf.reduce_mean(features[:batch], axis=[1, 2]), kernel) + bias
         selected = select_classes(logits, indices, num_targets, all_classes)
         maps = self._class_maps(features[:batch], kernel, bias, selected, num_targets, all_classes)

@@ -14,7 +14,8 @@ import tensorflow as tf
 
 from cam_keras.cam.base import BaseCAM
 from cam_keras.cam.targets import select_classes
-from cam_keras.models.taps import capture, resolve_logits, resolve_target_layer
+from cam_keras.models.outputs import read_output
+from cam_keras.models.taps import capture, resolve_target_layer
 
 EPSILON = 1e-7
 
@@ -31,7 +32,7 @@ class TapForward(BaseCAM):
 
     def __init__(self, model: keras.Model, target_layer: str | keras.layers.Layer | None = None, *, jit_compile: bool = False) -> None:
         self.target = resolve_target_layer(model, target_layer)
-        self.logits_tap = resolve_logits(model)
+        self.logits_tap = read_output(model)
         super().__init__(model, jit_compile=jit_compile)
 
     @property

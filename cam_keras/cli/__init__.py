@@ -8,11 +8,11 @@ import sys
 import traceback
 from typing import Sequence
 
-from cam_keras.cli import demo, evaluate, heatmap, train
+from cam_keras.cli import demo, evaluate, heatmap, inspect, train
 from cam_keras.errors import CamKerasError
 from cam_keras.safe_text import for_terminal
 
-SUBCOMMANDS = (demo, train, heatmap, evaluate)
+SUBCOMMANDS = (demo, train, heatmap, evaluate, inspect)
 
 
 def build_parser() -> argparse.ArgumentParser:

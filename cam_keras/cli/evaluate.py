@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cam_keras.cli.common import add_model_arguments, add_output_arguments, prepare_output_dir
+from cam_keras.cli.common import add_model_arguments, add_output_arguments, load_model_from_args, prepare_output_dir
 
 
 def add_parser(subparsers) -> None:
@@ -39,10 +39,9 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from cam_keras.cam import make_explainer
     from cam_keras.evaluate import evaluate_faithfulness, evaluate_localization, format_summary, write_evaluation
-    from cam_keras.models import load_model
 
     out_dir = prepare_output_dir(args.out, args.overwrite)
-    explainer = make_explainer(load_model(args.model, safe_mode=not args.unsafe), args.method, args.target_layer)
+    explainer = make_explainer(load_model_from_args(args), args.method, args.target_layer)
     evaluation = evaluate_localization(
         explainer, args.data_dir, args.boxes, args.masks, threshold=args.threshold, batch_size=args.batch_size
     )

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cam_keras.cli.common import add_model_arguments, add_output_arguments, parse_size, prepare_output_dir
+from cam_keras.cli.common import (
+    add_model_arguments,
+    add_output_arguments,
+    load_model_from_args,
+    parse_size,
+    prepare_output_dir,
+)
 
 
 def add_parser(subparsers) -> None:
@@ -54,10 +60,9 @@ def _class_request(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from cam_keras.cam import make_explainer
     from cam_keras.heatmaps import HeatmapOptions, write_heatmaps
-    from cam_keras.models import load_model
 
     out_dir = prepare_output_dir(args.out, args.overwrite)
-    model = load_model(args.model, safe_mode=not args.unsafe)
+    model = load_model_from_args(args)
     options = HeatmapOptions(
         classes=_class_request(args),
         top_k=args.top_k,

@@ -17,15 +17,6 @@ def single_or_list(tensors: list) -> object:
     return tensors[0] if len(tensors) == 1 else list(tensors)
 
 
-def output_activation(layer: keras.layers.Layer) -> str | None:
-    """``"softmax"``, ``"sigmoid"``... for activation layers, ``None`` for any other layer."""
-    if isinstance(layer, keras.layers.Softmax):
-        return "softmax"
-    if isinstance(layer, keras.layers.Activation):
-        return keras.activations.serialize(layer.activation)
-    return None
-
-
 @dataclass(frozen=True)
 class GraphCursor:
     """A tensor inside a (possibly nested) functional graph.
@@ -79,8 +70,6 @@ class GraphCursor:
             return self.tensor.name
         layer, cursor = found
         return "/".join([*(nested.name for nested, _ in cursor.scopes), layer.name])
-
-
 
 
 def find_layer(model: keras.Model, name: str) -> GraphCursor:
