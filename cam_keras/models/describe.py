@@ -46,10 +46,8 @@ def inspect_model(model: keras.Model) -> ModelReport:
         ...
     """
     report = ModelReport([("model", model.name)])
-    report.rows.append(("inputs", ", ".join(f"{tensor.name} {tuple(tensor.shape)}" for tensor in model.inputs)))
-    report.rows.append(("outputs", ", ".join(
-        f"{tensor._keras_history.operation.name} {tuple(tensor.shape)}" for tensor in model.outputs
-    )))
+    for topic, tensors in (("inputs", model.inputs), ("outputs", model.outputs)):
+        report.rows.append((topic, ", ".join(f"{_name(tensor)} {tuple(tensor.shape)}" for tensor in tensors)))
     try:
         contract = model_contract(model)
     except CamKerasError as error:
@@ -75,3 +73,8 @@ def inspect_model(model: keras.Model) -> ModelReport:
             ("method auto", "cam (exact: mean of the map + bias = logit)"),
         ]
     return report
+
+
+def _name(tensor: keras.KerasTensor) -> str:
+    """The name of the layer producing ``tensor`` (the input layer's for an input)."""
+    return tensor._keras_history.operation.name

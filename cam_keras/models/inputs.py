@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -32,6 +33,7 @@ DEFAULT_DYNAMIC_SIZE = (224, 224)
 CHANNELS = (1, 3, 4)
 LUMINANCE = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601-2, as Pillow's "L" mode
 _TRANSPARENT = object()
+_WARNED: weakref.WeakSet = weakref.WeakSet()  # models already warned about an assumed preprocessing
 _SCALING_OPS = frozenset({"TrueDivide", "Divide", "Subtract", "Multiply", "Add"})
 _IDENTITY_AT_INFERENCE = (keras.layers.Dropout, keras.layers.GaussianNoise, keras.layers.GaussianDropout)
 
@@ -104,7 +106,7 @@ def read_input(
         'resnet50'
     """
     if len(model.inputs) != 1:
-        names = ", ".join(tensor.name for tensor in model.inputs)
+        names = ", ".join(tensor._keras_history.operation.name for tensor in model.inputs)
         raise ModelError(
             f"model {model.name!r} takes {len(model.inputs)} inputs ({names}); cam-keras explains models "
             "with one image input. Build a one-input model around the image branch, or see "
@@ -147,12 +149,14 @@ def _detected_or_assumed(model: keras.Model) -> tuple[Preprocessing, str]:
     found = detect_preprocessing(model)
     if found is not None:
         return resolve_preprocessing(found[0]), found[1]
-    logger.warning(
-        "model %r has no Rescaling/Normalization layer or known keras.applications backbone at its input: "
-        "assuming it takes raw pixels in [0, 255]. If it was trained on other values, pass --preprocess "
-        "(API: preprocess=) unit, symmetric, caffe, torch or a keras.applications family.",
-        model.name,
-    )
+    if model not in _WARNED:
+        _WARNED.add(model)
+        logger.warning(
+            "model %r has no Rescaling/Normalization layer or known keras.applications backbone at its input: "
+            "assuming it takes raw pixels in [0, 255]. If it was trained on other values, pass --preprocess "
+            "(API: preprocess=) unit, symmetric, caffe, torch or a keras.applications family.",
+            model.name,
+        )
     return CONVENTIONS["none"], "assumed (nothing in the model says; see --preprocess)"
 
 
@@ -177,7 +181,7 @@ def detect_preprocessing(model: keras.Model) -> tuple[str, str] | None:
 
 def _first_step(model: keras.Model) -> tuple[str, str] | None | object:
     """Classify the first operation that changes pixels at inference; ``_TRANSPARENT`` if none."""
-    for operation in model.operations:
+    for operation in getattr(model, "operations", model.layers):  # Sequential models list layers only
         if isinstance(operation, (keras.layers.InputLayer, *_IDENTITY_AT_INFERENCE)) or _is_augmentation(operation):
             continue
         if isinstance(operation, keras.Model):
