@@ -91,7 +91,7 @@ def test_maps_survive_save_and_load(tmp_path, tiny_model, images):
 
 
 def _nested_transfer_model(output_softmax: str) -> keras.Model:
-    backbone = cam_keras.build_model("small_cnn", num_classes=2, input_size=32, width=8)
+    backbone = cam_keras.build_model("small_cnn", num_classes=2, input_size=32, base_channels=8)
     feature_layer = cam_keras.model_info(backbone).feature_layer
     features = keras.Model(backbone.input, backbone.get_layer(feature_layer).output, name="backbone")
     inputs = keras.Input((32, 32, 3))

@@ -81,7 +81,7 @@ def test_softmax_in_dense_is_bypassed_for_logits(images):
 
 
 def test_target_layer_by_name_and_nested_path(images):
-    backbone = cam_keras.build_model("small_cnn", num_classes=2, input_size=32, width=8)
+    backbone = cam_keras.build_model("small_cnn", num_classes=2, input_size=32, base_channels=8)
     inner = keras.Model(backbone.input, backbone.get_layer("conv4_relu").output, name="backbone")
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="extra")(inner(inputs))

@@ -475,3 +475,26 @@ def test_faithfulness_uses_the_output_contract(transfer_binary):
     maps = explanation.maps[:, 0]
     deletion, _ = perturbation_curves(transfer_binary, images, maps, np.array([0, 1]), steps=2)
     np.testing.assert_allclose(deletion[:, 0], explanation.probabilities[[0, 1], [0, 1]], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_readme_your_own_model_examples_run_as_written(tmp_path, monkeypatch):
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Your own model", 1)[1].split("\n## ", 1)[0]
+    python_block, = re.findall(r"```python\n(.*?)```", section, re.S)
+    shell_block, = re.findall(r"```bash\n(.*?)```", section, re.S)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(python_block, "README.md", "exec"), {})
+    script = Path(sys.executable).parent / "cam-keras"
+    shell = shell_block.replace("cam-keras ", f"{script} " if script.exists() else f"{sys.executable} -m cam_keras.cli ")
+    result = subprocess.run(["bash", "-e", "-c", shell], capture_output=True, text=True, env=os.environ.copy())
+    assert result.returncode == 0, result.stderr
+    assert "binary" in result.stdout and "unit: pixels / 255" in result.stdout
+    with np.load(tmp_path / "digit_maps" / "digit.npz") as arrays:
+        assert set(arrays["class_names"]) <= {"other", "seven"}

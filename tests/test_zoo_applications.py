@@ -13,28 +13,30 @@ from test_zoo import assert_cam_identity, assert_matches_reference, gradcam_refe
 
 pytestmark = pytest.mark.slow
 
-# constructor, input side, keras.applications module, feature layer for Grad-CAM (None: CAM head)
+# constructor, input side, keras.applications module, detected preprocessing and why,
+# feature layer for Grad-CAM (None: CAM head)
 APPLICATIONS = [
-    ("ResNet50", 32, "resnet50", None),
-    ("EfficientNetB0", 32, "efficientnet", None),
-    ("InceptionV3", 75, "inception_v3", None),
-    ("ConvNeXtTiny", 64, "convnext", "convnext_tiny_stage_3_block_2_identity"),
-    ("VGG19", 64, "vgg19", "block5_pool"),
+    ("ResNet50", 32, "resnet50", ("resnet50", "keras.applications model 'resnet50'"), None),
+    ("EfficientNetB0", 32, "efficientnet", ("none", "the model's own Rescaling layer 'rescaling'"), None),
+    ("InceptionV3", 75, "inception_v3", ("inception_v3", "keras.applications model 'inception_v3'"), None),
+    ("ConvNeXtTiny", 64, "convnext", ("none", "the model's own Normalization layer"),
+     "convnext_tiny_stage_3_block_2_identity"),
+    ("VGG19", 64, "vgg19", ("vgg19", "keras.applications model 'vgg19'"), "block5_pool"),
 ]
 
 
 @pytest.fixture(scope="module", params=APPLICATIONS, ids=[a[0] for a in APPLICATIONS])
 def application(request):
-    name, side, module, feature_layer = request.param
+    name, side, module, detected, feature_layer = request.param
     model = getattr(keras.applications, name)(weights=None, input_shape=(side, side, 3), classes=4)
-    return model, side, module, feature_layer
+    return model, side, module, detected, feature_layer
 
 
 def test_application_is_explained_with_its_own_preprocessing(application):
-    model, side, module, feature_layer = application
+    model, side, module, (preprocessing, reason), feature_layer = application
     contract = model_contract(model)
-    assert contract.inputs.preprocessing.name == module
-    assert contract.inputs.source == f"keras.applications model {model.name!r}"
+    assert contract.inputs.preprocessing.name == preprocessing
+    assert contract.inputs.source.startswith(reason)
     assert contract.outputs.kind == "softmax"
     images = pixels(2, size=side, seed=20)
     preprocess = getattr(keras.applications, module).preprocess_input

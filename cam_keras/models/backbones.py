@@ -77,8 +77,8 @@ def available_backbones() -> list[str]:
     return [SMALL_CNN, *sorted(application_backbones())]
 
 
-def small_cnn(input_tensor: keras.KerasTensor, width: int = 32) -> keras.KerasTensor:
-    """A fast CNN for CPUs with output stride 4 and ``4 * width`` channels.
+def small_cnn(input_tensor: keras.KerasTensor, base_channels: int = 32) -> keras.KerasTensor:
+    """A fast CNN for CPUs with output stride 4 and ``4 * base_channels`` channels.
 
     Seven stages; the last 3x3 is dilated, for a 42 px receptive field at full map
     resolution: a 64 px image gets a 16x16 CAM whose units see an object but not the whole
@@ -92,8 +92,9 @@ def small_cnn(input_tensor: keras.KerasTensor, width: int = 32) -> keras.KerasTe
     x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(input_tensor)
     # (filters, kernel, stride, dilation) per stage
     stages = [
-        (width, 3, 1, 1), (width, 2, 2, 1), (2 * width, 3, 1, 1), (2 * width, 2, 2, 1),
-        (4 * width, 3, 1, 1), (4 * width, 3, 1, 1), (4 * width, 3, 1, 2),
+        (base_channels, 3, 1, 1), (base_channels, 2, 2, 1), (2 * base_channels, 3, 1, 1),
+        (2 * base_channels, 2, 2, 1), (4 * base_channels, 3, 1, 1), (4 * base_channels, 3, 1, 1),
+        (4 * base_channels, 3, 1, 2),
     ]
     for index, (filters, kernel, stride, dilation) in enumerate(stages, start=1):
         x = keras.layers.Conv2D(

@@ -14,7 +14,7 @@ _KIND = {
     "softmax": "softmax probabilities; maps explain the pre-softmax logits",
     "logits": "logits (no activation); probabilities are their softmax",
     "sigmoid": "sigmoid, multi-label: one independent probability per class",
-    "binary": "one unit, binary: explained as two classes (negative, positive) with logits [-z, z] "
+    "binary": "one unit: explained as two classes (negative, positive) with logits [-z, z] "
     "and probabilities [1 - sigmoid(z), sigmoid(z)]",
 }
 

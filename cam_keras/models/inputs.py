@@ -122,6 +122,10 @@ def read_input(
     size = _input_size(model, shape[1:3], input_size)
     if preprocess is not None:
         preprocessing, source = resolve_preprocessing(preprocess), "chosen (--preprocess / preprocess=)"
+        detected = detect_preprocessing(model)
+        if detected is not None and detected[0] != preprocessing.name:
+            logger.warning("preprocessing %r applies before what the model does itself (%s)", preprocessing.name,
+                           detected[1])
     else:
         preprocessing, source = _detected_or_assumed(model)
     if preprocessing.rgb_only and channels != 3:
@@ -163,18 +167,16 @@ def _detected_or_assumed(model: keras.Model) -> tuple[Preprocessing, str]:
 def detect_preprocessing(model: keras.Model) -> tuple[str, str] | None:
     """``(preprocessing name, reason)`` when the model says what input it expects, else ``None``.
 
-    The model says so when, after augmentation and dropout layers (identity at inference), its
-    first step is a ``Rescaling``, ``Normalization`` or cam-keras preprocessing layer, or
-    arithmetic on the input (raw pixels then, ``"none"``), or a ``keras.applications`` model
-    (itself or nested) of a known family (that family's ``preprocess_input``).
+    The first step that changes pixels at inference (augmentation and dropout layers are
+    skipped, nested models entered) says it: a ``Rescaling``, ``Normalization`` or cam-keras
+    preprocessing layer, or arithmetic on the input, means the model takes raw pixels
+    (``"none"``); any other layer means its model's name decides: a ``keras.applications``
+    model keeps its constructor's name, which gives the family's ``preprocess_input``.
 
     Example:
         >>> detect_preprocessing(keras.applications.VGG19(weights=None))
         ('vgg19', "keras.applications model 'vgg19'")
     """
-    family = family_of(model.name)
-    if family is not None:
-        return family, f"keras.applications model {model.name!r}"
     found = _first_step(model)
     return None if found is _TRANSPARENT else found
 
@@ -185,9 +187,6 @@ def _first_step(model: keras.Model) -> tuple[str, str] | None | object:
         if isinstance(operation, (keras.layers.InputLayer, *_IDENTITY_AT_INFERENCE)) or _is_augmentation(operation):
             continue
         if isinstance(operation, keras.Model):
-            family = family_of(operation.name)
-            if family is not None:
-                return family, f"nested keras.applications model {operation.name!r}"
             inner = _first_step(operation)
             if inner is _TRANSPARENT:
                 continue
@@ -196,7 +195,8 @@ def _first_step(model: keras.Model) -> tuple[str, str] | None | object:
             return "none", f"the model's own {type(operation).__name__} layer {operation.name!r}"
         if type(operation).__name__ in _SCALING_OPS:
             return "none", f"the model scales its input itself ({operation.name!r})"
-        return None
+        family = family_of(model.name)
+        return (family, f"keras.applications model {model.name!r}") if family else None
     return _TRANSPARENT
 
 

@@ -240,7 +240,7 @@ def _train(
             drop_last_pool=config.drop_last_pool,
             head_conv=config.head_conv,
             dropout=config.dropout,
-            width=config.width,
+            base_channels=config.width,
         )
     state = run.state()
     best = SaveBestModel(run.best, best=state.get("best_val_accuracy"))
