@@ -155,7 +155,8 @@ def test_binary_dense1_is_two_classes_with_sigmoid_probabilities(transfer_binary
     explanation = cam_keras.explain(transfer_binary, images, classes="all")
     z = transfer_binary.predict(images, verbose=0)[:, 0]
     positive = 1 / (1 + np.exp(-z))
-    np.testing.assert_allclose(explanation.probabilities, np.stack([1 - positive, positive], axis=1), rtol=1e-4, atol=1e-5)
+    expected = np.stack([1 - positive, positive], axis=1)
+    np.testing.assert_allclose(explanation.probabilities, expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(explanation.logits, np.stack([-z, z], axis=1), rtol=1e-4, atol=1e-5)
     assert explanation.class_names == ("class_0", "class_1")
     assert_cam_identity(transfer_binary, explanation)
@@ -213,7 +214,8 @@ def test_sigmoid_multilabel_has_independent_probabilities_and_gradcam_on_the_log
     np.testing.assert_array_equal(explanation.class_indices, np.argsort(-probabilities, axis=1)[:, :2])
     assert_cam_identity(model, explanation)
     gradcam = cam_keras.make_explainer(model, "gradcam", "conv1")(images, classes=1)
-    assert_matches_reference(gradcam.raw_maps[:, 0], gradcam_reference(model, model.get_layer("conv1").output, images, 1))
+    reference = gradcam_reference(model, model.get_layer("conv1").output, images, 1)
+    assert_matches_reference(gradcam.raw_maps[:, 0], reference)
     assert model_contract(model).outputs.kind == "sigmoid"
 
 
@@ -491,8 +493,8 @@ def test_readme_your_own_model_examples_run_as_written(tmp_path, monkeypatch):
     shell_block, = re.findall(r"```bash\n(.*?)```", section, re.S)
     monkeypatch.chdir(tmp_path)
     exec(compile(python_block, "README.md", "exec"), {})
-    script = Path(sys.executable).parent / "cam-keras"
-    shell = shell_block.replace("cam-keras ", f"{script} " if script.exists() else f"{sys.executable} -m cam_keras.cli ")
+    script = Path(sys.executable).parent / "cam-keras"  # the console script of this environment
+    shell = shell_block.replace("cam-keras ", f"{script} ")
     result = subprocess.run(["bash", "-e", "-c", shell], capture_output=True, text=True, env=os.environ.copy())
     assert result.returncode == 0, result.stderr
     assert "binary" in result.stdout and "unit: pixels / 255" in result.stdout

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from cam_keras.errors import ModelError
+from cam_keras.models.graph import producer_names
 from cam_keras.models.info import ModelInfo, attach_info, model_info
 from cam_keras.models.inputs import InputContract, read_input
 from cam_keras.models.outputs import OutputContract, read_output
@@ -87,7 +88,7 @@ def select_output(model: keras.Model, name: str) -> keras.Model:
     Raises:
         ModelError: no such output, listing the outputs.
     """
-    names = [tensor._keras_history.operation.name for tensor in model.outputs]
+    names = producer_names(model.outputs)
     if name not in names:
         raise ModelError(f"model {model.name!r} has no output {name!r}; its outputs are: {', '.join(names)}")
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs

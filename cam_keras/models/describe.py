@@ -8,6 +8,7 @@ import keras
 
 from cam_keras.errors import CamKerasError, HeadNotFoundError
 from cam_keras.models.contract import model_contract
+from cam_keras.models.graph import producer_names
 from cam_keras.models.head import find_cam_head
 
 _KIND = {
@@ -47,7 +48,8 @@ def inspect_model(model: keras.Model) -> ModelReport:
     """
     report = ModelReport([("model", model.name)])
     for topic, tensors in (("inputs", model.inputs), ("outputs", model.outputs)):
-        report.rows.append((topic, ", ".join(f"{_name(tensor)} {tuple(tensor.shape)}" for tensor in tensors)))
+        names = producer_names(tensors)
+        report.rows.append((topic, ", ".join(f"{name} {tuple(t.shape)}" for name, t in zip(names, tensors))))
     try:
         contract = model_contract(model)
     except CamKerasError as error:
@@ -73,8 +75,3 @@ def inspect_model(model: keras.Model) -> ModelReport:
             ("method auto", "cam (exact: mean of the map + bias = logit)"),
         ]
     return report
-
-
-def _name(tensor: keras.KerasTensor) -> str:
-    """The name of the layer producing ``tensor`` (the input layer's for an input)."""
-    return tensor._keras_history.operation.name

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 import keras
 
 
+def producer_names(tensors: list) -> list[str]:
+    """Names of the layers producing ``tensors`` (an input's is its ``InputLayer`` name)."""
+    return [tensor._keras_history.operation.name for tensor in tensors]
+
+
 def single_or_list(tensors: list) -> object:
     """Keras models built from one input expect a tensor, not a one-element list."""
     return tensors[0] if len(tensors) == 1 else list(tensors)

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from cam_keras.errors import ModelError, UsageError
+from cam_keras.models.graph import producer_names
 from cam_keras.models.preprocessing import (
     CONVENTIONS,
     ApplicationPreprocessing,
@@ -106,7 +107,7 @@ def read_input(
         'resnet50'
     """
     if len(model.inputs) != 1:
-        names = ", ".join(tensor._keras_history.operation.name for tensor in model.inputs)
+        names = ", ".join(producer_names(model.inputs))
         raise ModelError(
             f"model {model.name!r} takes {len(model.inputs)} inputs ({names}); cam-keras explains models "
             "with one image input. Build a one-input model around the image branch, or see "
@@ -129,7 +130,9 @@ def read_input(
     else:
         preprocessing, source = _detected_or_assumed(model)
     if preprocessing.rgb_only and channels != 3:
-        raise UsageError(f"preprocessing {preprocessing.name!r} is for RGB models; this model takes {channels} channels")
+        raise UsageError(
+            f"preprocessing {preprocessing.name!r} is for RGB models; this model takes {channels} channels"
+        )
     return InputContract(channels, size, dynamic, preprocessing, source)
 
 

@@ -24,7 +24,7 @@ import keras
 import tensorflow as tf
 
 from cam_keras.errors import ModelError
-from cam_keras.models.graph import GraphCursor
+from cam_keras.models.graph import GraphCursor, producer_names
 from cam_keras.models.taps import Tap
 
 _ACTIVATIONS = ("softmax", "sigmoid", "linear")
@@ -118,7 +118,7 @@ def read_output(model: keras.Model) -> OutputContract:
         'softmax'
     """
     if len(model.outputs) != 1:
-        names = ", ".join(tensor._keras_history.operation.name for tensor in model.outputs)
+        names = ", ".join(producer_names(model.outputs))
         raise ModelError(
             f"model {model.name!r} has {len(model.outputs)} outputs ({names}); pick the class scores "
             "with --output NAME (API: output=NAME). See `cam-keras inspect --model FILE`."
