@@ -282,6 +282,18 @@ def test_user_arrays_are_not_clipped_and_an_assumed_range_warns_once(caplog):
     assert "assumed" in str(cam_keras.describe(model))
 
 
+def test_four_channel_model_takes_four_channel_arrays_and_refuses_files(tmp_path):
+    inputs = keras.Input((SIZE, SIZE, 4))
+    model = keras.Model(inputs, gap_head(small_cnn(keras.layers.Rescaling(1 / 255)(inputs)), 2, "softmax"))
+    images = pixels(2, channels=4, seed=17)
+    explanation = cam_keras.explain(model, images, classes="all")
+    np.testing.assert_allclose(explanation.probabilities, model.predict(images, verbose=0), rtol=1e-4, atol=1e-6)
+    assert explanation.images[0].shape == (SIZE, SIZE, 3)
+    folder = write_images(tmp_path / "rgb", pixels(1, seed=18))
+    with pytest.raises(UsageError, match="takes 4-channel images; pass \\(h, w, 4\\) arrays"):
+        cam_keras.explain(model, folder / "im0.png")
+
+
 @pytest.mark.parametrize("choice, function", [
     ("unit", lambda x: x / 255.0),
     ("symmetric", lambda x: x / 127.5 - 1.0),

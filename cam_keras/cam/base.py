@@ -53,7 +53,8 @@ class BaseCAM(abc.ABC):
         """Explain images of any size (resized to the model input).
 
         Args:
-            images: paths, RGB arrays ``(h, w, 3)`` / ``(batch, h, w, 3)`` or PIL images.
+            images: paths, PIL images, arrays ``(h, w)``, ``(h, w, c)`` or ``(batch, h, w, c)``
+                (raw pixels, converted to the model's channels; see :func:`prepare_batch`).
             classes: ``None`` for the top-``top_k`` predictions, ``"all"``, a class name or
                 index for every image, or one per image (see :func:`resolve_classes`).
             top_k: how many predicted classes to explain when ``classes`` is ``None``.
