@@ -18,7 +18,7 @@ from cam_keras.models.info import ModelInfo, attach_info, model_info
 from cam_keras.models.inputs import InputContract, read_input
 from cam_keras.models.outputs import OutputContract, read_output
 
-_ATTRIBUTE = "_cam_keras_contract"
+_ATTRIBUTE = "_cam_keras_inputs"
 PreprocessChoice = str | Callable[[np.ndarray], np.ndarray] | None
 
 
@@ -38,18 +38,19 @@ class ModelContract:
 
 
 def model_contract(model: keras.Model) -> ModelContract:
-    """The contract set by :func:`configure_model`, or the one read with defaults (kept on
-    the model, so a preprocessing assumption is warned about once per model).
+    """The model's contract: the input side as set by :func:`configure_model` (or read with
+    defaults and kept on the model), the output side and class names as they are now.
 
     Example:
         >>> model_contract(model).outputs.kind
         'logits'
     """
-    contract = getattr(model, _ATTRIBUTE, None)
-    if contract is None:
-        contract = _read(model, None, None)
-        setattr(model, _ATTRIBUTE, contract)
-    return contract
+    outputs = read_output(model)
+    inputs = getattr(model, _ATTRIBUTE, None)
+    if inputs is None:
+        inputs = read_input(model)
+        setattr(model, _ATTRIBUTE, inputs)
+    return ModelContract(inputs, outputs, model_info(model).class_names)
 
 
 def configure_model(
@@ -78,7 +79,8 @@ def configure_model(
         model = select_output(model, output)
     if class_names is not None:
         attach_info(model, ModelInfo(class_names=tuple(class_names)))
-    setattr(model, _ATTRIBUTE, _read(model, preprocess, input_size))
+    read_output(model)  # refuse a model whose output cannot be explained before anything else
+    setattr(model, _ATTRIBUTE, read_input(model, preprocess, input_size))
     return model
 
 
@@ -93,9 +95,3 @@ def select_output(model: keras.Model, name: str) -> keras.Model:
         raise ModelError(f"model {model.name!r} has no output {name!r}; its outputs are: {', '.join(names)}")
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     return keras.Model(inputs, model.outputs[names.index(name)], name=f"{model.name}_{name}")
-
-
-def _read(model: keras.Model, preprocess: PreprocessChoice, input_size) -> ModelContract:
-    outputs = read_output(model)
-    inputs = read_input(model, preprocess, input_size)
-    return ModelContract(inputs, outputs, model_info(model).class_names)

@@ -68,12 +68,6 @@ class OutputContract:
     applied: bool
     source: str
 
-    @property
-    def num_classes(self) -> int:
-        """Explained classes: the output width, or 2 for a single-unit binary output."""
-        units = self.dense.units if self.dense is not None else int(self.tap.layer.output.shape[-1])
-        return 2 if self.kind == "binary" else units
-
     def kernel_and_bias(self) -> tuple[tf.Tensor, tf.Tensor]:
         """The final Dense layer's float32 kernel ``(channels, classes)`` and bias ``(classes,)``,
         expanded to ``[-w, w]`` and ``[-b, b]`` for a binary output."""
@@ -150,7 +144,7 @@ def read_output(model: keras.Model) -> OutputContract:
         units, tap, dense, dense_input = layer.units, Tap(layer, "input"), layer, cursor.input_cursor()
         where = f"Dense {layer.name!r}"
     else:
-        units, tap, dense, dense_input = int(layer.output.shape[-1]), Tap(layer), None, None
+        units, tap, dense, dense_input = int(cursor.tensor.shape[-1]), Tap(layer), None, None
         where = f"{type(layer).__name__} {layer.name!r}"
     if activation == "softmax" and units == 1:
         raise ModelError(f"{where} has one unit under softmax, which is always 1; it cannot be explained")
