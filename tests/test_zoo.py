@@ -533,3 +533,17 @@ def test_readme_your_own_model_examples_run_as_written(tmp_path, monkeypatch):
     assert "binary" in result.stdout and "unit: pixels / 255" in result.stdout
     with np.load(tmp_path / "digit_maps" / "digit.npz") as arrays:
         assert set(arrays["class_names"]) <= {"other", "seven"}
+
+
+def test_unresolvable_function_in_the_config_is_a_clean_model_error(tmp_path):
+    @keras.saving.register_keras_serializable(package="zoo_functions")
+    def shifted_relu(x):
+        return keras.ops.relu(x - 0.1)
+
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(4, 3, activation=shifted_relu)(inputs)
+    path = tmp_path / "function.keras"
+    keras.Model(inputs, gap_head(x, 2)).save(path)
+    del keras.saving.get_custom_objects()["zoo_functions>shifted_relu"]
+    with pytest.raises(ModelError, match="shifted_relu.*--import MODULE_OR_FILE"):
+        cam_keras.load_model(path)

@@ -90,18 +90,19 @@ def _check_is_model_file(path: Path) -> None:
 def _load_failure(error: Exception) -> str:
     """Why Keras could not load a file, and the fix."""
     text = str(error)
+    first_line = text.splitlines()[0].rstrip(".") if text else type(error).__name__
     if "safe_mode" in text:
         return (
             "the model contains Python code (a Lambda layer) that Keras refuses to load in safe mode. "
             "If you trust its source, load it with safe_mode=False (CLI: --unsafe)."
         )
-    if "Could not locate" in text or "Unknown layer" in text or "unknown" in text.lower():
+    missing = [line for line in text.splitlines() if "Could not locate" in line or "Unknown layer" in line]
+    if missing:
         return (
-            f"{text.splitlines()[0]}. The model uses a custom layer or function: import the module that "
-            "registers it first (CLI: --import MODULE_OR_FILE; Python: import it before loading)."
+            f"{missing[0].strip().rstrip('.')}. The model uses a custom layer or function: import the module that registers it "
+            "first (CLI: --import MODULE_OR_FILE; Python: import it before loading)."
         )
-    return f"Keras could not load it ({type(error).__name__}: {text.splitlines()[0] if text else ''}); " \
-        "the file may be corrupt or truncated"
+    return f"Keras could not load it ({type(error).__name__}: {first_line}); the file may be corrupt or truncated"
 
 
 def _read_info(path: Path, data: bytes) -> ModelInfo:
