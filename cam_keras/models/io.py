@@ -99,8 +99,8 @@ def _load_failure(error: Exception) -> str:
     missing = [line for line in text.splitlines() if "Could not locate" in line or "Unknown layer" in line]
     if missing:
         return (
-            f"{missing[0].strip().rstrip('.')}. The model uses a custom layer or function: import the module that registers it "
-            "first (CLI: --import MODULE_OR_FILE; Python: import it before loading)."
+            f"{missing[0].strip().rstrip('.')}. The model uses a custom layer or function: import the module "
+            "that registers it first (CLI: --import MODULE_OR_FILE; Python: import it before loading)."
         )
     return f"Keras could not load it ({type(error).__name__}: {first_line}); the file may be corrupt or truncated"
 
