@@ -24,7 +24,9 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "describe": "cam_keras.api",
     "explain": "cam_keras.api",
+    "open_model": "cam_keras.api",
     "BaseCAM": "cam_keras.cam.base",
     "Explanation": "cam_keras.cam.explanation",
     "make_explainer": "cam_keras.cam.factory",

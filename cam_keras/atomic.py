@@ -12,8 +12,8 @@ import contextlib
 import functools
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 TEMP_PREFIX = ".cam-keras-tmp-"
 _NAME_MAX = 255  # bytes, the limit of ext4, XFS, APFS, NTFS (in UTF-16 units) and most others

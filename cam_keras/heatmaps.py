@@ -20,9 +20,10 @@ import logging
 import math
 import os
 import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Iterable, Iterator, Sequence
+from typing import IO
 
 import keras
 import numpy as np
@@ -88,7 +89,7 @@ class HeatmapOptions:
     def style(self) -> Style:
         return Style(self.colormap, self.alpha, self.normalize, self.colorbar)
 
-    def validate(self) -> "HeatmapOptions":
+    def validate(self) -> HeatmapOptions:
         """Check every value before any file is touched; return ``self``.
 
         Raises:

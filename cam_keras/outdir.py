@@ -27,8 +27,8 @@ import os
 import socket
 import sys
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Iterator
 
 from cam_keras.atomic import TEMP_PREFIX, file_mode
 from cam_keras.errors import FolderLockedError, OutputFolderError
@@ -126,7 +126,7 @@ class FolderLock:
             self.path.unlink(missing_ok=True)
         self._held = False
 
-    def __enter__(self) -> "FolderLock":
+    def __enter__(self) -> FolderLock:
         self.acquire()
         return self
 
@@ -208,7 +208,7 @@ class OutputFolder:
         self._mutex = threading.Lock()
         self._protected = {item.resolve() for item in self.inputs if item.is_file()}
 
-    def open(self) -> "OutputFolder":
+    def open(self) -> OutputFolder:
         """Check, create and lock the folder; clean stale temporary files."""
         if self.root.exists() and not self.root.is_dir():
             raise OutputFolderError(f"{self.flag} {self.root} exists and is not a folder; choose a folder")
@@ -243,7 +243,7 @@ class OutputFolder:
         """Release the lock."""
         self._lock.release()
 
-    def __enter__(self) -> "OutputFolder":
+    def __enter__(self) -> OutputFolder:
         return self.open()
 
     def __exit__(self, *exc) -> None:

@@ -16,12 +16,12 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np
 import keras
+import numpy as np
 import tensorflow as tf
+from _bench import machine, print_table, time_interleaved, write_json
 
 import cam_keras
-from _bench import machine, print_table, time_interleaved, write_json
 
 
 def candidates(model, batch: np.ndarray, methods: list[str], xla: bool, tf_keras_vis: bool, target_layer: str | None = None):

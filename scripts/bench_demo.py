@@ -15,6 +15,7 @@ import tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from _bench import machine, print_table, write_json
+
 from cam_keras.data.synthetic import FILLS
 from cam_keras.demo import FULL, DemoPlan, run_demo
 

@@ -34,10 +34,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import tensorflow as tf
+from _bench import machine, print_table, write_json
 from PIL import Image
 
 import cam_keras
-from _bench import machine, print_table, write_json
 from cam_keras.data.images import load_image, resize_image
 from cam_keras.heatmaps import HeatmapOptions, write_heatmaps
 from cam_keras.shards import TABLE, Shard, job_file

@@ -18,9 +18,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import tensorflow as tf
+from _bench import machine, print_table, write_json
 
 import cam_keras
-from _bench import machine, print_table, write_json
 from cam_keras.data.folder import make_dataset, scan_class_folders
 from cam_keras.data.synthetic import SyntheticSpec, write_split
 from cam_keras.train import load_config
@@ -55,7 +55,7 @@ def main() -> None:
         write_split(Path(tmp) / "data", Path(tmp) / "masks", args.images, spec, seed=0)
         files = scan_class_folders(Path(tmp) / "data")
         dataset = make_dataset(files, size, config.batch_size, training=True, policy=config.resize, augmentation=config.augment)
-        model = cam_keras.build_model(config.backbone, class_names=files.class_names, input_size=config.input_size, width=config.width)
+        model = cam_keras.build_model(config.backbone, class_names=files.class_names, input_size=config.input_size, base_channels=config.width)
         model.compile(keras.optimizers.Adam(config.finetune_lr), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         train_step = lambda batch: model.train_on_batch(batch[0], batch[1], sample_weight=batch[2])  # noqa: E731
         pipeline = images_per_second(dataset, batches=args.batches)

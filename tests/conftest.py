@@ -17,7 +17,7 @@ CLASS_NAMES = ("circle", "square", "triangle")
 @pytest.fixture(scope="session")
 def tiny_model():
     """A small_cnn classifier at 32 px with random weights and non-zero bias."""
-    model = cam_keras.build_model("small_cnn", class_names=CLASS_NAMES, input_size=32, width=8)
+    model = cam_keras.build_model("small_cnn", class_names=CLASS_NAMES, input_size=32, base_channels=8)
     dense = model.get_layer("cam_logits")
     dense.bias.assign(np.array([0.3, -0.2, 0.1], dtype=np.float32))
     return model

@@ -43,7 +43,7 @@ def test_vgg_cut_before_last_pool_doubles_map_resolution():
 
 
 def test_head_conv_becomes_the_feature_layer():
-    model = cam_keras.build_model("small_cnn", num_classes=2, input_size=32, width=8, head_conv=24)
+    model = cam_keras.build_model("small_cnn", num_classes=2, input_size=32, base_channels=8, head_conv=24)
     head = cam_keras.find_cam_head(model)
     assert head.feature_layer == "cam_head_conv"
     assert head.feature_model.output_shape[-1] == 24
@@ -115,3 +115,21 @@ def test_lambda_model_is_refused_in_safe_mode(tmp_path):
     with pytest.raises(ValueError, match="safe_mode=False"):
         cam_keras.load_model(tmp_path / "lambda.keras")
     assert cam_keras.load_model(tmp_path / "lambda.keras", safe_mode=False).output_shape == (None, 2)
+
+
+@pytest.mark.parametrize("backbone, layer", [("small_cnn", "Rescaling layer 'rescale'"),
+                                             ("mobilenet_v2", "ApplicationPreprocessing layer 'preprocess'")])
+def test_built_models_take_raw_pixels_and_output_logits(backbone, layer):
+    from cam_keras.models.contract import model_contract
+
+    model = cam_keras.build_model(backbone, class_names=["a", "b"], input_size=32, base_channels=4)
+    contract = model_contract(model)
+    assert contract.inputs.preprocessing.name == "none"
+    assert contract.inputs.source == f"the model's own {layer}"
+    assert (contract.outputs.kind, contract.class_names) == ("logits", ("a", "b"))
+
+
+def test_small_cnn_base_channels_set_the_feature_channels():
+    model = cam_keras.build_model("small_cnn", num_classes=2, input_size=32, base_channels=4)
+    assert cam_keras.find_cam_head(model).feature_model.output_shape[-1] == 16
+    assert model.get_layer("conv1").filters == 4

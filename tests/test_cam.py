@@ -4,6 +4,7 @@ import pytest
 
 import cam_keras
 from cam_keras import CAM, HeadNotFoundError
+from cam_keras.errors import ModelError
 
 
 def numpy_cam(features: np.ndarray, kernel: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -90,7 +91,7 @@ def test_maps_survive_save_and_load(tmp_path, tiny_model, images):
 
 
 def _nested_transfer_model(output_softmax: str) -> keras.Model:
-    backbone = cam_keras.build_model("small_cnn", num_classes=2, input_size=32, width=8)
+    backbone = cam_keras.build_model("small_cnn", num_classes=2, input_size=32, base_channels=8)
     feature_layer = cam_keras.model_info(backbone).feature_layer
     features = keras.Model(backbone.input, backbone.get_layer(feature_layer).output, name="backbone")
     inputs = keras.Input((32, 32, 3))
@@ -107,6 +108,7 @@ def test_nested_transfer_learning_models_get_maps(output_softmax, images):
     cam = CAM(model)
     inner = cam_keras.model_info(cam_keras.build_model("small_cnn", 2, 32)).feature_layer
     assert cam.head.feature_layer == "backbone/" + inner
+    assert cam.head.output.kind == "softmax"
     explanation = cam(images, classes="all")
     np.testing.assert_allclose(explanation.probabilities, model(images).numpy(), rtol=1e-4, atol=1e-5)
     bias = cam.head.dense.bias.numpy()
@@ -124,7 +126,7 @@ def test_model_without_gap_dense_head_points_to_gradcam():
 def test_model_ending_in_conv_is_rejected_by_name():
     inputs = keras.Input((16, 16, 3))
     model = keras.Model(inputs, keras.layers.Conv2D(2, 3, name="seg")(inputs))
-    with pytest.raises(HeadNotFoundError, match="'seg' \\(Conv2D\\), not a Dense"):
+    with pytest.raises(ModelError, match="'seg' \\(Conv2D\\) with output shape \\(None, 14, 14, 2\\), not class scores"):
         CAM(model)
 
 

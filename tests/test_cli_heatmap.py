@@ -5,11 +5,11 @@ import json
 
 import numpy as np
 import pytest
+from conftest import CLASS_NAMES
 from PIL import Image
 
 import cam_keras
 from cam_keras.cli import main
-from conftest import CLASS_NAMES
 
 
 @pytest.fixture

@@ -256,7 +256,7 @@ def twelve_classes(tmp_path_factory):
     """A 12-class small CNN with random weights and a boxed 12-class folder, 2 images each."""
 
     names = [f"c{i:02d}" for i in range(12)]
-    model = cam_keras.build_model("small_cnn", class_names=names, input_size=32, width=8)
+    model = cam_keras.build_model("small_cnn", class_names=names, input_size=32, base_channels=8)
     root = tmp_path_factory.mktemp("twelve")
     rng = np.random.default_rng(1)
     rows = ["path,xmin,ymin,xmax,ymax"]

@@ -74,14 +74,14 @@ def test_softmax_in_dense_is_bypassed_for_logits(images):
     model = _flatten_classifier()
     explainer = GradCAM(model)
     assert explainer.target_layer_name == "conv_b"
-    assert "pre-softmax" in explainer.logits_tap.description
+    assert (explainer.logits_tap.kind, explainer.logits_tap.dense.name) == ("softmax", "probs")
     explanation = explainer(images)
     np.testing.assert_allclose(explanation.probabilities, model(images).numpy(), rtol=1e-4, atol=1e-6)
     assert explanation.raw_maps.shape == (4, 1, 28, 28)
 
 
 def test_target_layer_by_name_and_nested_path(images):
-    backbone = cam_keras.build_model("small_cnn", num_classes=2, input_size=32, width=8)
+    backbone = cam_keras.build_model("small_cnn", num_classes=2, input_size=32, base_channels=8)
     inner = keras.Model(backbone.input, backbone.get_layer("conv4_relu").output, name="backbone")
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="extra")(inner(inputs))

@@ -4,6 +4,7 @@ import errno
 import io
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,6 @@ from cam_keras.cli import main
 from cam_keras.data.images import load_image
 from cam_keras.errors import ImageError
 from cam_keras.heatmaps import HeatmapOptions, output_names, write_heatmaps
-from pathlib import Path
 
 
 @pytest.fixture
@@ -148,7 +148,7 @@ def write_corpus(folder: Path) -> dict[str, tuple[int, int] | None]:
     save("palette.png", Image.fromarray(pixels).convert("P"), (20, 30))
     save("rgba.png", Image.fromarray(np.dstack([pixels, np.full((20, 30), 128, np.uint8)]), "RGBA"), (20, 30))
     save("cmyk.jpg", Image.fromarray(pixels).convert("CMYK"), (20, 30))
-    save("deep.png", Image.fromarray((pixels[..., 0].astype(np.uint16) * 257)), (20, 30))
+    save("deep.png", Image.fromarray(pixels[..., 0].astype(np.uint16) * 257), (20, 30))
     rotated = Image.fromarray(pixels)
     exif = rotated.getexif()
     exif[0x0112] = 6

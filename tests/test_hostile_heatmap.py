@@ -171,7 +171,7 @@ def test_the_same_input_given_twice_is_explained_and_reported_once(tmp_path, mod
 
 def test_control_characters_in_class_names_reach_neither_terminal_nor_csv_raw(tmp_path, photos, capsys):
     names = ("cat\nforged: line", "\x1b[31mred", "=1+2")
-    model = cam_keras.build_model("small_cnn", class_names=names, input_size=32, width=8)
+    model = cam_keras.build_model("small_cnn", class_names=names, input_size=32, base_channels=8)
     model_file = cam_keras.save_model(model, tmp_path / "names.keras")
     out = tmp_path / "out"
     assert main(["heatmap", "--model", str(model_file), str(photos), "--out", str(out), "--top-k", "2"]) == 0

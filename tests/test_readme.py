@@ -95,7 +95,7 @@ def workspace(tmp_path, monkeypatch):
     shutil.copy(tmp_path / "photos" / "cat" / "0.jpg", tmp_path / "a.jpg")
     shutil.copy(tmp_path / "photos" / "dog" / "0.jpg", tmp_path / "b.jpg")
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
-    model = cam_keras.build_model("small_cnn", class_names=["cat", "dog"], input_size=32, width=8)
+    model = cam_keras.build_model("small_cnn", class_names=["cat", "dog"], input_size=32, base_channels=8)
     cam_keras.save_model(model, tmp_path / "cam_keras_demo" / "run" / "model.keras")
     monkeypatch.chdir(tmp_path)
     return tmp_path

@@ -65,7 +65,7 @@ def test_deterministic_runs_train_identical_weights_and_restore_the_setting(tmp_
 
 
 def test_two_phases_freeze_then_unfreeze_with_batchnorm_in_inference(tmp_path, shapes_dir):
-    model = cam_keras.build_model("small_cnn", class_names=["a", "b"], input_size=32, width=8)
+    model = cam_keras.build_model("small_cnn", class_names=["a", "b"], input_size=32, base_channels=8)
     set_trainable(model, train_backbone=False, unfreeze="all", freeze_batchnorm=True)
     assert [layer.name for layer in model.trainable_weights and model.layers if layer.trainable_weights] == ["cam_logits"]
     set_trainable(model, train_backbone=True, unfreeze="all", freeze_batchnorm=True)
@@ -108,7 +108,7 @@ def test_new_run_refuses_an_existing_run_folder(tmp_path, shapes_dir):
 
 def test_mixed_precision_keeps_logits_and_maps_float32():
     with precision_policy(True):
-        model = cam_keras.build_model("small_cnn", class_names=["a", "b"], input_size=32, width=8)
+        model = cam_keras.build_model("small_cnn", class_names=["a", "b"], input_size=32, base_channels=8)
     assert keras.config.dtype_policy().name == "float32"
     assert model.get_layer("conv1").compute_dtype == "float16"
     assert model.output.dtype == "float32"

@@ -43,7 +43,7 @@ class EigenCAM(ActivationCAM):
 
     Example:
         >>> import cam_keras, numpy as np
-        >>> model = cam_keras.build_model("small_cnn", class_names=["cat", "dog"], input_size=32, width=8)
+        >>> model = cam_keras.build_model("small_cnn", class_names=["cat", "dog"], input_size=32, base_channels=8)
         >>> explanation = EigenCAM(model)(np.random.default_rng(0).uniform(0, 255, (32, 32, 3)), top_k=2)
         >>> np.allclose(explanation.maps[0, 0], explanation.maps[0, 1])  # one map for every class
         True

@@ -24,8 +24,8 @@ from cam_keras.cam.inputs import ImageLike, prepare_batch
 from cam_keras.cam.maps import upsample_and_normalize
 from cam_keras.cam.targets import ClassSpec, Selection, Targets, resolve_request
 from cam_keras.errors import UsageError
-from cam_keras.models.info import model_info
-from cam_keras.models.taps import Tap, capture, resolve_logits, resolve_target_layer
+from cam_keras.models.contract import model_contract
+from cam_keras.models.taps import Tap, capture, resolve_target_layer
 
 
 class Forward(NamedTuple):
@@ -46,7 +46,9 @@ class BaseCAM(abc.ABC):
     """Explain a Keras image classifier with class maps.
 
     Args:
-        model: a Keras model taking raw RGB images ``(batch, H, W, 3)`` in [0, 255].
+        model: a Keras image classifier; how images go in and what its output means is read
+            by :func:`cam_keras.models.contract.model_contract` (set choices with
+            :func:`cam_keras.models.contract.configure_model`).
         target_layer: the layer whose activations are mapped: a name (searched in nested
             models), a path (``"resnet50/conv5_block3_out"``) or a layer; ``None`` for the
             method's default (the last 4-D feature map).
@@ -72,10 +74,11 @@ class BaseCAM(abc.ABC):
         jit_compile: bool = False,
     ) -> None:
         self.model = model
-        self.class_names = model_info(model).class_names
-        self.input_size: tuple[int, int] = tuple(model.input_shape[1:3])
+        self.contract = model_contract(model)
+        self.class_names = self.contract.class_names
+        self.input_size: tuple[int, int] = self.contract.inputs.size
         self.target = self._target_tap(model, target_layer)
-        self.logits_tap = resolve_logits(model)
+        self.logits_tap = self.contract.outputs
         self.flip_average = flip_average
         self._traced = tf.function(self._explain_batch, jit_compile=jit_compile, reduce_retracing=True)
 
@@ -89,12 +92,13 @@ class BaseCAM(abc.ABC):
         return self.target.layer.name
 
     def forward(self, images: tf.Tensor) -> Forward:
-        """Activations, logits and probabilities of ``images`` ``(batch, H, W, 3)`` from one
-        forward pass of the unmodified model (see :mod:`cam_keras.models.taps`)."""
+        """Activations, logits and probabilities of preprocessed ``images`` ``(batch, H, W, c)``
+        from one forward pass of the unmodified model (see :mod:`cam_keras.models.taps`);
+        probabilities follow the model's output contract (softmax, sigmoid or binary)."""
         with capture({"target": self.target, "logits": self.logits_tap.tap}) as recorded:
             self.model(images, training=False)
         logits = self.logits_tap.logits(recorded["logits"])
-        return Forward(tf.cast(recorded["target"], tf.float32), logits, tf.nn.softmax(logits))
+        return Forward(tf.cast(recorded["target"], tf.float32), logits, self.logits_tap.probabilities(logits))
 
     def __call__(
         self,
@@ -108,7 +112,8 @@ class BaseCAM(abc.ABC):
         """Explain images of any size (resized to the model input).
 
         Args:
-            images: paths, RGB arrays ``(h, w, 3)`` / ``(batch, h, w, 3)`` or PIL images.
+            images: paths, PIL images, arrays ``(h, w)``, ``(h, w, c)`` or ``(batch, h, w, c)``
+                (raw pixels, converted to the model's channels; see :func:`prepare_batch`).
             classes: what to map, see :meth:`explain_batch`.
             top_k: how many predicted classes to map when ``classes`` is ``None``.
             plus_top_k: with ``classes``, also map this many top predictions after them.
@@ -119,7 +124,7 @@ class BaseCAM(abc.ABC):
             >>> explanation = CAM(model)("photo.jpg", top_k=3)  # doctest: +SKIP
             >>> explanation.show()  # doctest: +SKIP
         """
-        batch, originals = prepare_batch(images, self.input_size)
+        batch, originals = prepare_batch(images, self.contract.inputs)
         arrays = self.explain_batch(batch, classes, top_k=top_k, plus_top_k=plus_top_k, upsample=upsample)
         return Explanation(images=originals, class_names=self.class_names, method=self.method, **arrays)
 
@@ -135,7 +140,9 @@ class BaseCAM(abc.ABC):
         """Maps for a batch already at model input size.
 
         Args:
-            batch: float ``(batch, H, W, 3)``, RGB in [0, 255].
+            batch: float ``(batch, H, W, c)``, raw pixels in [0, 255] (RGB or the model's
+                channels); the model's preprocessing is applied here.
+
             classes: ``None`` for the ``top_k`` most probable classes (at most all of them),
                 ``"all"``, a class name or index for every image, one per image (or a list
                 per image, equal lengths), or a function of the logits ``(batch, classes) ->
@@ -146,14 +153,14 @@ class BaseCAM(abc.ABC):
 
         Returns:
             ``raw_maps`` ``(batch, n, h, w)``, ``maps`` ``(batch, n, H, W)`` in [0, 1],
-            ``class_indices`` ``(batch, n)`` (``-1`` for a function) and ``logits``
-            ``(batch, classes)``.
+            ``class_indices`` ``(batch, n)`` (``-1`` for a function), ``logits`` and
+            ``probabilities`` ``(batch, classes)``.
         """
         indices, selection = resolve_request(classes, len(batch), self.class_names, top_k, plus_top_k)
         if selection.functions and not self.accepts_functions:
             raise UsageError(f"{type(self).__name__} maps classes, not functions of the logits; use GradCAM")
         outputs = self._traced(
-            tf.convert_to_tensor(batch, tf.float32),
+            tf.convert_to_tensor(self.contract.inputs.prepare(batch), tf.float32),
             indices,
             (selection.fixed, selection.top_k, selection.functions),  # plain values: traced once per value
             tuple(upsample) if isinstance(upsample, (tuple, list)) else bool(upsample),
@@ -176,12 +183,13 @@ class BaseCAM(abc.ABC):
         raw = self._maps(inputs, forward, targets)
         if self.flip_average:
             raw = (raw[:batch] + tf.reverse(raw[batch:], axis=[2])) / 2.0
-        size = upsample if isinstance(upsample, tuple) else self.input_size if upsample else raw.shape[1:3]
+        size = upsample if isinstance(upsample, tuple) else images.shape[1:3] if upsample else raw.shape[1:3]
         return {
             "raw_maps": tf.transpose(raw, [0, 3, 1, 2]),
             "maps": tf.transpose(upsample_and_normalize(raw, size), [0, 3, 1, 2]),
             "class_indices": targets.classes[:batch],
             "logits": forward.logits[:batch],
+            "probabilities": forward.probabilities[:batch],
         }
 
     @abc.abstractmethod

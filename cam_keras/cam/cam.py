@@ -71,16 +71,16 @@ class CAM(ActivationCAM):
         return tap
 
     def _maps(self, images: tf.Tensor, forward: Forward, targets: Targets) -> tf.Tensor:
-        kernel = tf.cast(self.head.dense.kernel, tf.float32)
+        kernel, bias = self.head.kernel_and_bias()  # a single-unit binary head as two classes
         if targets.classes.shape[1] < kernel.shape[1]:
             maps = super()._maps(images, forward, targets)
         else:  # every class (or more maps than classes): one product, then pick
             every = tf.tensordot(forward.activations, kernel, axes=1)
             maps = tf.gather(every, targets.classes, axis=3, batch_dims=1)
-        if self.include_bias and self.head.dense.use_bias:
-            maps += tf.gather(tf.cast(self.head.dense.bias, tf.float32), targets.classes)[:, None, None, :]
+        if self.include_bias:
+            maps += tf.gather(bias, targets.classes)[:, None, None, :]
         return maps
 
     def _channel_weights(self, images: tf.Tensor, forward: Forward, targets: Targets) -> tf.Tensor:
-        kernel = tf.cast(self.head.dense.kernel, tf.float32)  # (k, classes)
+        kernel, _ = self.head.kernel_and_bias()  # (k, classes)
         return tf.transpose(tf.gather(kernel, targets.classes, axis=1), [1, 0, 2])

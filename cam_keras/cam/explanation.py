@@ -7,14 +7,12 @@ here only hand them this explanation's arrays.
 
 from __future__ import annotations
 
-import functools
 import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from cam_keras.cam.maps import scale_maps
 from cam_keras.cam.targets import CUSTOM_TARGET
@@ -38,7 +36,9 @@ class Explanation:
         raw_maps: unnormalized maps at feature resolution, float32 ``(batch, n, h, w)``.
         maps: maps scaled to [0, 1] at model input (or feature) resolution ``(batch, n, H, W)``.
         class_indices: explained class of each map, int ``(batch, n)``.
-        logits: pre-softmax scores, float32 ``(batch, classes)``.
+        logits: pre-activation scores, float32 ``(batch, classes)``.
+        probabilities: class probabilities by the model's output contract (softmax, or
+            sigmoid for multi-label and binary outputs), float32 ``(batch, classes)``.
         class_names: label of each class index.
         method: name of the method that made the maps (``"cam"``, ``"gradcam"``, ...).
         image_sizes: ``(height, width)`` of each original file when ``images`` are smaller;
@@ -50,6 +50,7 @@ class Explanation:
     maps: np.ndarray
     class_indices: np.ndarray
     logits: np.ndarray
+    probabilities: np.ndarray
     class_names: tuple[str, ...]
     method: str
     image_sizes: list[Size] | None = None
@@ -57,11 +58,6 @@ class Explanation:
 
     def __len__(self) -> int:
         return len(self.images)
-
-    @functools.cached_property
-    def probabilities(self) -> np.ndarray:
-        """Softmax of the logits, ``(batch, classes)``."""
-        return tf.nn.softmax(self.logits, axis=-1).numpy()
 
     def labels(self, index: int) -> list[str]:
         """Names of the classes explained for image ``index`` (``"target j"`` for a function target)."""

@@ -82,7 +82,7 @@ class XGradCAM(GradientCAM):
 
     Example:
         >>> import cam_keras, numpy as np
-        >>> model = cam_keras.build_model("small_cnn", class_names=["cat", "dog"], input_size=32, width=8)
+        >>> model = cam_keras.build_model("small_cnn", class_names=["cat", "dog"], input_size=32, base_channels=8)
         >>> explanation = XGradCAM(model, target_layer="conv5_relu")(np.zeros((2, 32, 32, 3)), classes="dog")
         >>> explanation.raw_maps.shape, explanation.labels(1)
         ((2, 1, 8, 8), ['dog'])

@@ -11,11 +11,11 @@ import tempfile
 import traceback
 from collections.abc import Sequence
 
-from cam_keras.cli import demo, evaluate, heatmap, merge, train
+from cam_keras.cli import demo, evaluate, heatmap, inspect, merge, train
 from cam_keras.errors import CamKerasError
 from cam_keras.safe_text import for_terminal
 
-SUBCOMMANDS = (demo, train, heatmap, merge, evaluate)
+SUBCOMMANDS = (demo, train, heatmap, merge, evaluate, inspect)
 
 #: What TensorFlow 2.21 writes to stderr (file descriptor 2, from C++) while it is imported and
 #: looks for GPUs, whatever TF_CPP_MIN_LOG_LEVEL says: absl's notice that logging is not yet

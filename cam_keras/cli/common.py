@@ -7,12 +7,69 @@ from pathlib import Path
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, type=Path, help="a .keras model file")
-    parser.add_argument(
+    """``--model`` and the choices a model cannot always tell (see ``cam-keras inspect``)."""
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", required=True, type=Path, help="a .keras or legacy .h5 model file")
+    group.add_argument(
         "--unsafe",
         action="store_true",
         help="allow loading models that contain Python code (Lambda layers); only for trusted files",
     )
+    group.add_argument(
+        "--import", dest="imports", action="append", default=[], metavar="MODULE_OR_FILE",
+        help="import this module or .py file first, so the custom layers it registers load (repeatable)",
+    )
+    group.add_argument("--classes", type=Path, metavar="FILE", help="class names, one a line, for models without them")
+    group.add_argument("--output", metavar="NAME", help="the output to explain, for models with several outputs")
+    group.add_argument(
+        "--preprocess", metavar="NAME",
+        help="what the model takes instead of raw pixels in [0, 255] (default: detected from the model, "
+        "see `cam-keras inspect`): none, unit ([0, 1]), symmetric ([-1, 1]), caffe, torch, or a "
+        "keras.applications family (resnet50, mobilenet_v2, inception_v3, ...)",
+    )
+    group.add_argument(
+        "--input-size", type=parse_input_size, metavar="N|WxH",
+        help="size to run a dynamic-size model at, width first like --size (default 224x224)",
+    )
+
+
+def model_choices(args: argparse.Namespace) -> dict:
+    """Keyword arguments of :func:`cam_keras.open_model` from the model arguments, after
+    importing the ``--import`` modules."""
+    from cam_keras.models.io import import_user_code, read_class_names
+
+    import_user_code(args.imports)
+    return {
+        "output": args.output,
+        "class_names": read_class_names(args.classes) if args.classes else None,
+        "preprocess": args.preprocess,
+        "input_size": args.input_size,
+        "safe_mode": not args.unsafe,
+    }
+
+
+def load_model_from_args(args: argparse.Namespace):
+    """The ``--model`` file, loaded and configured by the model arguments."""
+    from cam_keras.api import open_model
+
+    return open_model(args.model, **model_choices(args))
+
+
+def parse_input_size(text: str) -> int | tuple[int, int]:
+    """``N`` or ``WxH``, width first like ``--size`` (``"128x96"`` is 128 wide): ``N`` or ``(height, width)``."""
+    sides = _sides(text)
+    if len(sides) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"input size must be N or WxH with positive sides, not {text!r}")
+    return sides[0] if len(sides) == 1 else (sides[1], sides[0])
+
+
+def _sides(text: str) -> tuple[int, ...]:
+    """Positive integers of ``"N"`` or ``"HxW"``; ``()`` if ``text`` is not that."""
+    try:
+        sides = tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        return ()
+    return sides if min(sides) >= 1 else ()
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, default: str | None = None) -> None:

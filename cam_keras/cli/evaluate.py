@@ -7,7 +7,13 @@ import logging
 from pathlib import Path
 
 from cam_keras.cam.methods import METHODS
-from cam_keras.cli.common import add_model_arguments, add_output_arguments, non_negative_int, positive_int
+from cam_keras.cli.common import (
+    add_model_arguments,
+    add_output_arguments,
+    load_model_from_args,
+    non_negative_int,
+    positive_int,
+)
 
 logger = logging.getLogger(__name__)
 AUTO = "auto"
@@ -96,7 +102,6 @@ def run(args: argparse.Namespace) -> int:
         write_evaluation,
     )
     from cam_keras.evaluate.report import format_curve
-    from cam_keras.models import load_model
     from cam_keras.outdir import OutputFolder
 
     localize = args.boxes is not None or (args.data_dir / "boxes.csv").is_file()
@@ -111,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--calibrate chooses the threshold; drop --threshold or pass --threshold auto")
     inputs = [path for path in (args.data_dir, args.model, args.boxes, args.masks, args.calibrate) if path]
     with OutputFolder(args.out, overwrite=args.overwrite, inputs=inputs) as out:
-        explainer = make_explainer(load_model(args.model, safe_mode=not args.unsafe), args.method, args.target_layer)
+        explainer = make_explainer(load_model_from_args(args), args.method, args.target_layer)
         if localize:
             threshold, source = _threshold(args, explainer)
             evaluation = evaluate_localization(

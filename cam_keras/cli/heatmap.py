@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from cam_keras.cam.methods import AUTO, METHODS
-from cam_keras.cli.common import add_model_arguments, add_output_arguments
+from cam_keras.cli.common import add_model_arguments, add_output_arguments, load_model_from_args
 from cam_keras.errors import UsageError
 from cam_keras.safe_text import for_terminal
 
@@ -99,7 +99,6 @@ def _class_request(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from cam_keras.cam import make_explainer
     from cam_keras.heatmaps import HeatmapOptions, job_folder, write_heatmaps
-    from cam_keras.models import load_model
     from cam_keras.render.sizing import parse_size
     from cam_keras.shards import Shard
 
@@ -123,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     ).validate()
     shard = Shard.parse(args.shard) if args.shard else None
     folder = job_folder(args.out, args.inputs, args.from_list, shard, resume=args.resume, overwrite=args.overwrite)
-    explainer = make_explainer(load_model(args.model, safe_mode=not args.unsafe), args.method, args.target_layer)
+    explainer = make_explainer(load_model_from_args(args), args.method, args.target_layer)
     report = write_heatmaps(
         explainer, args.inputs, folder, options,
         from_list=args.from_list, shard=shard, resume=args.resume, progress=not args.quiet,

@@ -12,9 +12,9 @@ from __future__ import annotations
 import concurrent.futures as futures
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -42,7 +42,7 @@ class LabeledFiles:
     def class_counts(self) -> np.ndarray:
         return np.bincount(np.array(self.labels, dtype=np.int64), minlength=len(self.class_names))
 
-    def subset(self, indices: Sequence[int]) -> "LabeledFiles":
+    def subset(self, indices: Sequence[int]) -> LabeledFiles:
         return LabeledFiles(
             tuple(self.paths[i] for i in indices), tuple(self.labels[i] for i in indices), self.class_names
         )

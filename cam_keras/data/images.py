@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Union
+from typing import Union
 
 import numpy as np
 from PIL import ExifTags, Image

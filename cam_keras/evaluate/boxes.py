@@ -6,7 +6,7 @@ Boxes are ``(xmin, ymin, xmax, ymax)`` in pixel-edge coordinates: a box covering
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
-import tensorflow as tf
+
+from cam_keras.models.contract import model_contract
 
 BLUR_SIGMA_FRACTION = 0.05
 
@@ -37,14 +38,12 @@ def blurred(images: np.ndarray) -> np.ndarray:
 
 
 def _probabilities(model: keras.Model, batch: np.ndarray, classes: np.ndarray, batch_size: int) -> np.ndarray:
+    contract = model_contract(model)
     scores = []
     for start in range(0, len(batch), batch_size):
-        output = model(batch[start : start + batch_size], training=False)
-        scores.append(np.asarray(output, dtype=np.float32))
-    probs = np.concatenate(scores)
-    if not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3) or probs.min() < 0:
-        probs = tf.nn.softmax(probs, axis=1).numpy()
-    return probs[np.arange(len(batch)), classes]
+        output = model(contract.inputs.prepare(batch[start : start + batch_size]), training=False)
+        scores.append(contract.outputs.output_probabilities(output).numpy())
+    return np.concatenate(scores)[np.arange(len(batch)), classes]
 
 
 def perturbation_curves(

@@ -9,13 +9,13 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import keras
 
 from cam_keras.errors import WeightsUnavailableError
-from cam_keras.models.preprocessing import ApplicationPreprocessing
+from cam_keras.models.preprocessing import ApplicationPreprocessing, canonical_name
 
 SMALL_CNN = "small_cnn"
 
@@ -27,10 +27,6 @@ class BackboneSpec:
     name: str
     constructor: Callable[..., keras.Model]
     module: str
-
-
-def _canonical(name: str) -> str:
-    return name.lower().replace("_", "").replace("-", "")
 
 
 @functools.cache
@@ -48,7 +44,7 @@ def application_backbones() -> dict[str, BackboneSpec]:
             constructor = getattr(module, attr)
             if not (attr[:1].isupper() and callable(constructor)):
                 continue
-            name = module_name if _canonical(module_name) == _canonical(attr) else attr.lower()
+            name = module_name if canonical_name(module_name) == canonical_name(attr) else attr.lower()
             # Prefer the module named after the model (resnet50 over resnet).
             if name not in specs or name == module_name:
                 specs[name] = BackboneSpec(name, constructor, module_name)
@@ -61,7 +57,7 @@ def application_backbones() -> dict[str, BackboneSpec]:
     for attr in dir(keras.applications):
         constructor = getattr(keras.applications, attr)
         if attr[:1].isupper() and callable(constructor) and constructor not in known:
-            owners = [m for m in modules if _canonical(attr).startswith(_canonical(m))]
+            owners = [m for m in modules if canonical_name(attr).startswith(canonical_name(m))]
             if owners:
                 specs[attr.lower()] = BackboneSpec(attr.lower(), constructor, max(owners, key=len))
     return specs
@@ -77,8 +73,8 @@ def available_backbones() -> list[str]:
     return [SMALL_CNN, *sorted(application_backbones())]
 
 
-def small_cnn(input_tensor: keras.KerasTensor, width: int = 32) -> keras.KerasTensor:
-    """A fast CNN for CPUs with output stride 4 and ``4 * width`` channels.
+def small_cnn(input_tensor: keras.KerasTensor, base_channels: int = 32) -> keras.KerasTensor:
+    """A fast CNN for CPUs with output stride 4 and ``4 * base_channels`` channels.
 
     Seven stages; the last 3x3 is dilated, for a 42 px receptive field at full map
     resolution: a 64 px image gets a 16x16 CAM whose units see an object but not the whole
@@ -92,8 +88,9 @@ def small_cnn(input_tensor: keras.KerasTensor, width: int = 32) -> keras.KerasTe
     x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(input_tensor)
     # (filters, kernel, stride, dilation) per stage
     stages = [
-        (width, 3, 1, 1), (width, 2, 2, 1), (2 * width, 3, 1, 1), (2 * width, 2, 2, 1),
-        (4 * width, 3, 1, 1), (4 * width, 3, 1, 1), (4 * width, 3, 1, 2),
+        (base_channels, 3, 1, 1), (base_channels, 2, 2, 1), (2 * base_channels, 3, 1, 1),
+        (2 * base_channels, 2, 2, 1), (4 * base_channels, 3, 1, 1), (4 * base_channels, 3, 1, 1),
+        (4 * base_channels, 3, 1, 2),
     ]
     for index, (filters, kernel, stride, dilation) in enumerate(stages, start=1):
         x = keras.layers.Conv2D(
@@ -106,11 +103,11 @@ def small_cnn(input_tensor: keras.KerasTensor, width: int = 32) -> keras.KerasTe
 
 def _resolve_spec(name: str) -> BackboneSpec:
     """Look a backbone up by name, ignoring case, ``_`` and ``-``."""
-    by_canonical = {_canonical(key): spec for key, spec in application_backbones().items()}
-    if _canonical(name) not in by_canonical:
+    by_canonical = {canonical_name(key): spec for key, spec in application_backbones().items()}
+    if canonical_name(name) not in by_canonical:
         known = ", ".join(available_backbones())
         raise ValueError(f"unknown backbone {name!r}; choose one of: {known}")
-    return by_canonical[_canonical(name)]
+    return by_canonical[canonical_name(name)]
 
 
 def application_features(

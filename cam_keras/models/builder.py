@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 
@@ -26,7 +26,7 @@ def build_model(
     drop_last_pool: bool = False,
     head_conv: int | None = None,
     dropout: float = 0.0,
-    width: int = 32,
+    base_channels: int = 32,
 ) -> keras.Model:
     """Build a classifier whose head is GAP followed by exactly one Dense layer.
 
@@ -46,7 +46,8 @@ def build_model(
         head_conv: if set, add a 3x3 convolution with this many filters and ReLU before GAP,
             as the paper did for GoogLeNet; finer maps after fine-tuning, more parameters.
         dropout: dropout rate between GAP and Dense (identity at inference, CAM unaffected).
-        width: base channel count of ``small_cnn`` (ignored for other backbones).
+        base_channels: channels of the first ``small_cnn`` stage; later stages have 2x and 4x
+            (ignored for other backbones).
 
     Example:
         >>> model = build_model("small_cnn", num_classes=3, input_size=64)
@@ -59,11 +60,11 @@ def build_model(
         class_names = [f"class_{index}" for index in range(num_classes)]
     if num_classes is not None and num_classes != len(class_names):
         raise ValueError(f"num_classes={num_classes} but {len(class_names)} class_names")
-    height, width_px = (input_size, input_size) if isinstance(input_size, int) else input_size
+    height, width = (input_size, input_size) if isinstance(input_size, int) else input_size
 
-    inputs = keras.Input((height, width_px, 3), name="image")
+    inputs = keras.Input((height, width, 3), name="image")
     if backbone == SMALL_CNN:
-        features = small_cnn(inputs, width=width)
+        features = small_cnn(inputs, base_channels=base_channels)
     else:
         features = application_features(backbone, inputs, weights)
     if drop_last_pool:

@@ -12,18 +12,14 @@ from dataclasses import dataclass
 import keras
 
 
+def producer_names(tensors: list) -> list[str]:
+    """Names of the layers producing ``tensors`` (an input's is its ``InputLayer`` name)."""
+    return [tensor._keras_history.operation.name for tensor in tensors]
+
+
 def single_or_list(tensors: list) -> object:
     """Keras models built from one input expect a tensor, not a one-element list."""
     return tensors[0] if len(tensors) == 1 else list(tensors)
-
-
-def output_activation(layer: keras.layers.Layer) -> str | None:
-    """``"softmax"``, ``"sigmoid"``... for activation layers, ``None`` for any other layer."""
-    if isinstance(layer, keras.layers.Softmax):
-        return "softmax"
-    if isinstance(layer, keras.layers.Activation):
-        return keras.activations.serialize(layer.activation)
-    return None
 
 
 @dataclass(frozen=True)
@@ -37,7 +33,7 @@ class GraphCursor:
     tensor: keras.KerasTensor
     scopes: tuple[tuple[keras.Model, object], ...] = ()
 
-    def producer(self) -> tuple[keras.layers.Layer, "GraphCursor"] | None:
+    def producer(self) -> tuple[keras.layers.Layer, GraphCursor] | None:
         """The layer that computes this tensor, entering nested models and leaving their
         inputs as needed; ``None`` once the outermost model input is reached."""
         cursor = self
@@ -56,7 +52,7 @@ class GraphCursor:
             else:
                 return operation, cursor
 
-    def input_cursor(self) -> "GraphCursor":
+    def input_cursor(self) -> GraphCursor:
         """Cursor on the first input of the layer that produced this tensor."""
         operation, node_index, _ = self.tensor._keras_history
         node = operation._inbound_nodes[node_index]
@@ -79,8 +75,6 @@ class GraphCursor:
             return self.tensor.name
         layer, cursor = found
         return "/".join([*(nested.name for nested, _ in cursor.scopes), layer.name])
-
-
 
 
 def find_layer(model: keras.Model, name: str) -> GraphCursor:

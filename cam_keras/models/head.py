@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import keras
+import tensorflow as tf
 
 from cam_keras.errors import HeadNotFoundError
-from cam_keras.models.graph import GraphCursor, output_activation, single_or_list
+from cam_keras.models.graph import GraphCursor, single_or_list
+from cam_keras.models.outputs import OutputContract, read_output
 
 _IDENTITY_AT_INFERENCE = (
     keras.layers.Dropout,
@@ -32,17 +34,21 @@ class CamHead:
     """The parts of a GAP + Dense classifier that CAM uses.
 
     Attributes:
-        dense: the Dense layer producing logits; kernel ``(channels, classes)``.
+        dense: the Dense layer producing logits; kernel ``(channels, units)``.
         feature_model: maps the model's inputs to the GAP input ``(batch, h, w, channels)``.
         feature_layer: path of the layer producing the GAP input (``"conv5_block3_out"``, or
             ``"resnet50/conv5_block3_out"`` inside a nested model).
-        output_activation: name of the activation after the logits (``"softmax"``, ``"linear"``).
+        output: the model's output contract (binary heads are explained as two classes).
     """
 
     dense: keras.layers.Dense
     feature_model: keras.Model
     feature_layer: str
-    output_activation: str
+    output: OutputContract
+
+    def kernel_and_bias(self) -> tuple[tf.Tensor, tf.Tensor]:
+        """float32 kernel ``(channels, classes)`` and bias ``(classes,)`` of the explained classes."""
+        return self.output.kernel_and_bias()
 
 
 def _describe(layer: keras.layers.Layer) -> str:
@@ -57,32 +63,24 @@ def _step(cursor: GraphCursor, what: str) -> tuple[keras.layers.Layer, GraphCurs
 
 
 def find_cam_head(model: keras.Model) -> CamHead:
-    """Locate ``features -> GlobalAveragePooling2D -> [Dropout] -> Dense [-> softmax]``.
+    """Locate ``features -> GlobalAveragePooling2D -> [Dropout] -> Dense [-> softmax/sigmoid]``.
+
+    The Dense layer is the one :func:`cam_keras.models.outputs.read_output` reads the logits from.
 
     Raises:
         HeadNotFoundError: naming the layer found where GAP or Dense was expected.
+        ModelError: the model's output is not a class-score vector (several outputs...).
 
     Example:
         >>> head = find_cam_head(model)
         >>> head.feature_layer, head.feature_model.output_shape
         ('conv5_block3_out', (None, 7, 7, 2048))
     """
-    if len(model.outputs) != 1:
-        raise HeadNotFoundError(f"model {model.name!r} has {len(model.outputs)} outputs; CAM needs one")
-    layer, cursor = _step(GraphCursor(model.outputs[0]), "the output Dense layer")
-    activation = "linear"
-    while output_activation(layer) is not None:
-        activation = output_activation(layer)
-        layer, cursor = _step(cursor.input_cursor(), "the output Dense layer")
-    if not isinstance(layer, keras.layers.Dense):
-        raise HeadNotFoundError(
-            f"model {model.name!r} ends in {_describe(layer)}, not a Dense layer. {GRADIENT_HINT}"
-        )
-    dense = layer
-    if keras.activations.serialize(dense.activation) != "linear":
-        activation = keras.activations.serialize(dense.activation)
-
-    layer, cursor = _step(cursor.input_cursor(), "GlobalAveragePooling2D")
+    output = read_output(model)
+    if output.dense is None:
+        raise HeadNotFoundError(f"model {model.name!r} ends in {output.source}, not a Dense layer. {GRADIENT_HINT}")
+    dense = output.dense
+    layer, cursor = _step(output.dense_input, "GlobalAveragePooling2D")
     while isinstance(layer, _IDENTITY_AT_INFERENCE):
         layer, cursor = _step(cursor.input_cursor(), "GlobalAveragePooling2D")
     if not isinstance(layer, keras.layers.GlobalAveragePooling2D) or layer.keepdims:
@@ -95,4 +93,4 @@ def find_cam_head(model: keras.Model) -> CamHead:
 
     features = cursor.input_cursor()
     feature_model = keras.Model(single_or_list(model.inputs), features.lift(), name="cam_features")
-    return CamHead(dense, feature_model, features.layer_path, activation)
+    return CamHead(dense, feature_model, features.layer_path, output)

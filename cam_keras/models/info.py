@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import keras
+
+from cam_keras.errors import ModelError, UsageError
 
 _ATTRIBUTE = "_cam_keras_info"
 
@@ -15,7 +17,8 @@ class ModelInfo:
     """What cam-keras knows about a model beyond its Keras graph.
 
     Attributes:
-        class_names: one label per logit, in logit order.
+        class_names: one label per class, in logit order (for a single-unit binary model:
+            negative, positive).
         backbone: registry name the model was built from, or ``None`` for foreign models.
         feature_layer: name of the layer whose output enters GlobalAveragePooling2D.
     """
@@ -28,22 +31,41 @@ class ModelInfo:
         return json.dumps(asdict(self), indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> "ModelInfo":
+    def from_json(cls, text: str) -> ModelInfo:
         fields = json.loads(text)
         fields["class_names"] = tuple(fields["class_names"])
         return cls(**fields)
 
 
+def class_count(model: keras.Model) -> int:
+    """Classes a single-output model explains: its output width, or 2 for one unit (binary:
+    the negative class, then the positive one)."""
+    if len(model.outputs) != 1:
+        raise ModelError(
+            f"model {model.name!r} has {len(model.outputs)} outputs; pick one with --output NAME (API: output=NAME)"
+        )
+    units = int(model.outputs[0].shape[-1])
+    return 2 if units == 1 else units
+
+
 def attach_info(model: keras.Model, info: ModelInfo) -> None:
     """Record ``info`` on ``model`` (kept in memory; :func:`save_model` writes it to disk).
+
+    A single-unit (binary) model takes two names, negative first, or the positive class's name
+    alone (the negative becomes ``"not <name>"``).
 
     Example:
         >>> attach_info(model, ModelInfo(class_names=("cat", "dog")))
     """
-    num_outputs = model.output_shape[-1]
-    if len(info.class_names) != num_outputs:
-        raise ValueError(
-            f"{len(info.class_names)} class names for a model with {num_outputs} outputs"
+    expected = class_count(model)
+    names = info.class_names
+    if expected == 2 and len(names) == 1 and model.outputs[0].shape[-1] == 1:
+        info = replace(info, class_names=(f"not {names[0]}", names[0]))
+    if len(info.class_names) != expected:
+        raise UsageError(
+            f"{len(names)} class names for a model with {expected} classes"
+            + (" (one output unit: pass the negative and the positive class, or the positive alone)"
+               if expected == 2 and model.outputs[0].shape[-1] == 1 else "")
         )
     setattr(model, _ATTRIBUTE, info)
 
@@ -58,4 +80,4 @@ def model_info(model: keras.Model) -> ModelInfo:
     info = getattr(model, _ATTRIBUTE, None)
     if info is not None:
         return info
-    return ModelInfo(class_names=tuple(f"class_{i}" for i in range(model.output_shape[-1])))
+    return ModelInfo(class_names=tuple(f"class_{i}" for i in range(class_count(model))))

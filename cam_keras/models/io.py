@@ -1,14 +1,20 @@
-"""Save and load CAM models as ``.keras`` archives that carry their class names."""
+"""Save and load CAM models as ``.keras`` archives that carry their class names; load legacy
+``.h5`` files; import the user's custom-layer modules."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
+import sys
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
 
 from cam_keras.atomic import atomic_path
+from cam_keras.errors import ModelError, UsageError
 from cam_keras.models.info import ModelInfo, attach_info, model_info
 
 INFO_ENTRY = "cam_keras.json"
@@ -34,12 +40,18 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
 
 
 def load_model(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Model:
-    """Load a ``.keras`` model and its class names.
+    """Load a ``.keras`` (or legacy ``.h5``) model and, if it carries them, its class names.
 
     Args:
-        path: a file written by :func:`save_model` or by ``model.save``.
+        path: a file written by :func:`save_model`, by ``model.save`` or a legacy ``.h5``.
         safe_mode: keep Keras' safe mode, which refuses to deserialize Python code (lambda
             layers). Pass ``False`` only for files from a source you trust.
+
+    Raises:
+        FileNotFoundError: nothing at ``path``.
+        ModelError: a SavedModel export folder, a corrupt or truncated file, a Lambda layer in
+            safe mode, an unregistered custom layer, or unreadable cam-keras metadata; the
+            message says why and what to do.
 
     Example:
         >>> model = load_model("runs/first/model.keras")
@@ -47,19 +59,94 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Mode
         ('cat', 'dog')
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such model file")
+    _check_is_model_file(path)
     try:
         model = keras.saving.load_model(path, safe_mode=safe_mode)
-    except ValueError as error:
-        if "safe_mode" in str(error):
-            raise ValueError(
-                f"{path}: the model contains Python code (a Lambda layer) that Keras refuses to "
-                "load in safe mode. If you trust its source, load it with safe_mode=False "
-                "(CLI: --unsafe)."
-            ) from error
-        raise
-    with zipfile.ZipFile(path) as archive:
-        if INFO_ENTRY in archive.namelist():
-            attach_info(model, ModelInfo.from_json(archive.read(INFO_ENTRY).decode("utf-8")))
+    except (ValueError, TypeError, KeyError, OSError) as error:
+        raise ModelError(f"{path}: {_load_failure(error)}") from error
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if INFO_ENTRY in archive.namelist():
+                attach_info(model, _read_info(path, archive.read(INFO_ENTRY)))
     return model
+
+
+def _check_is_model_file(path: Path) -> None:
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            raise ModelError(
+                f"{path} is a SavedModel export (model.export()), which has no layers to read, so no map "
+                "can be computed. Save the Keras model itself with model.save('model.keras') and pass that file."
+            )
+        raise ModelError(f"{path} is a folder; pass a .keras or .h5 model file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise ModelError(f"{path}: not a valid .keras archive (corrupt or truncated file?); save or copy it again")
+    if path.suffix not in (".keras", ".h5", ".hdf5"):
+        raise ModelError(f"{path}: unknown model format {path.suffix!r}; pass a .keras or legacy .h5 file")
+
+
+def _load_failure(error: Exception) -> str:
+    """Why Keras could not load a file, and the fix."""
+    text = str(error)
+    first_line = text.splitlines()[0].rstrip(".") if text else type(error).__name__
+    if "safe_mode" in text:
+        return (
+            "the model contains Python code (a Lambda layer) that Keras refuses to load in safe mode. "
+            "If you trust its source, load it with safe_mode=False (CLI: --unsafe)."
+        )
+    missing = [line for line in text.splitlines() if "Could not locate" in line or "Unknown layer" in line]
+    if missing:
+        return (
+            f"{missing[0].strip().rstrip('.')}. The model uses a custom layer or function: import the module "
+            "that registers it first (CLI: --import MODULE_OR_FILE; Python: import it before loading)."
+        )
+    return f"Keras could not load it ({type(error).__name__}: {first_line}); the file may be corrupt or truncated"
+
+
+def _read_info(path: Path, data: bytes) -> ModelInfo:
+    try:
+        return ModelInfo.from_json(data.decode("utf-8"))
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError) as error:
+        raise ModelError(
+            f"{path}: its {INFO_ENTRY} entry (class names) is unreadable ({error}); remove the entry or "
+            "save the model again with cam_keras.save_model"
+        ) from error
+
+
+def import_user_code(sources: Sequence[str]) -> None:
+    """Import the modules or ``.py`` files the user named (``--import``), so the custom
+    layers they register load. Nothing else is imported or executed.
+
+    Raises:
+        UsageError: a source that cannot be imported, naming it.
+    """
+    for source in sources:
+        try:
+            if source.endswith(".py"):
+                spec = importlib.util.spec_from_file_location(Path(source).stem, source)
+                if spec is None or not Path(source).is_file():
+                    raise FileNotFoundError(f"no such file {source}")
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[spec.name] = module
+                spec.loader.exec_module(module)
+            else:
+                importlib.import_module(source)
+        except Exception as error:  # any failure inside the user's module
+            raise UsageError(f"--import {source}: {type(error).__name__}: {error}") from error
+
+
+def read_class_names(path: str | os.PathLike) -> list[str]:
+    """Class names from a text file, one a line in logit order (blank lines ignored).
+
+    Raises:
+        UsageError: the file is missing, unreadable or empty.
+    """
+    try:
+        names = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"--classes {path}: cannot read it ({error})") from error
+    if not names:
+        raise UsageError(f"--classes {path}: no class names in it (one name a line)")
+    return names

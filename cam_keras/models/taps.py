@@ -1,23 +1,23 @@
 """Read tensors inside a model's own forward pass: the target activation and the logits.
 
-Gradient methods need the activation of a layer and the pre-softmax scores *from the same
-forward pass*, even when the layer sits inside a nested backbone. Instead of rebuilding the
-model (which breaks on nested models), :func:`capture` wraps the chosen layers' ``call``
-while the model runs (inside ``tf.function`` tracing that is once), records what flows
-through, and restores the layers.
+Gradient methods need the activation of a layer and the pre-activation scores (located by
+:func:`cam_keras.models.outputs.read_output`) *from the same forward pass*, even when the
+layer sits inside a nested backbone. Instead of rebuilding the model (which breaks on nested
+models), :func:`capture` wraps the chosen layers' ``call`` while the model runs (inside
+``tf.function`` tracing that is once), records what flows through, and restores the layers.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Iterator, Mapping
 
 import keras
 import tensorflow as tf
 
-from cam_keras.models.graph import GraphCursor, find_layer, last_feature_map, output_activation
+from cam_keras.models.graph import GraphCursor, find_layer, last_feature_map
 
 logger = logging.getLogger(__name__)
 
@@ -28,30 +28,6 @@ class Tap:
 
     layer: keras.layers.Layer
     where: str = "output"
-
-
-@dataclass(frozen=True)
-class LogitsTap:
-    """Where the pre-softmax scores come from.
-
-    Attributes:
-        tap: the tensor to record.
-        dense: if set, the tap is this Dense layer's input and the logits are recomputed as
-            ``input @ kernel + bias`` (its softmax is skipped).
-        description: what was found, for messages.
-    """
-
-    tap: Tap
-    dense: keras.layers.Dense | None
-    description: str
-
-    def logits(self, recorded: tf.Tensor) -> tf.Tensor:
-        """``(batch, classes)`` float32 logits from the recorded tensor."""
-        recorded = tf.cast(recorded, tf.float32)
-        if self.dense is None:
-            return recorded
-        logits = tf.matmul(recorded, tf.cast(self.dense.kernel, tf.float32))
-        return logits + tf.cast(self.dense.bias, tf.float32) if self.dense.use_bias else logits
 
 
 @contextlib.contextmanager
@@ -115,25 +91,3 @@ def resolve_target_layer(model: keras.Model, target_layer: str | keras.layers.La
     if target_layer is None:
         logger.info("target layer: %s (last 4-D feature map)", cursor.layer_path)
     return Tap(layer)
-
-
-def resolve_logits(model: keras.Model) -> LogitsTap:
-    """Find pre-softmax scores: the input of a final softmax layer, or the pre-activation of a
-    final ``Dense(activation="softmax")``, or else the model output itself.
-
-    Example:
-        >>> resolve_logits(model).description
-        "pre-softmax of Dense 'predictions' (recomputed from its kernel)"
-    """
-    found = GraphCursor(model.outputs[0]).producer()
-    if found is None:
-        raise ValueError(f"model {model.name!r} output is its input")
-    layer, _ = found
-    if output_activation(layer) == "softmax":
-        return LogitsTap(Tap(layer, "input"), None, f"input of softmax layer {layer.name!r}")
-    if isinstance(layer, keras.layers.Dense):
-        activation = keras.activations.serialize(layer.activation)
-        if activation == "softmax":
-            return LogitsTap(Tap(layer, "input"), layer, f"pre-softmax of Dense {layer.name!r} (recomputed from its kernel)")
-        return LogitsTap(Tap(layer, "output"), None, f"output of Dense {layer.name!r} ({activation})")
-    return LogitsTap(Tap(layer, "output"), None, f"output of {layer.name!r} ({type(layer).__name__}) taken as scores")

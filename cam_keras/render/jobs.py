@@ -11,9 +11,9 @@ import concurrent.futures as futures
 import multiprocessing
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 

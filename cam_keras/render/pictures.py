@@ -5,8 +5,8 @@ shared across an image's maps, blended over the image, captioned, with an option
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont

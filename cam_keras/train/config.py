@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -66,7 +67,7 @@ class TrainConfig:
     strategy: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         if self.head_epochs < 0 or self.finetune_epochs < 0 or self.head_epochs + self.finetune_epochs == 0:
             raise ValueError("head_epochs and finetune_epochs must be >= 0 and not both 0")
         if self.augment not in ("none", "flip", "standard"):

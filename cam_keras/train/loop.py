@@ -19,9 +19,9 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import keras
 import numpy as np
@@ -240,7 +240,7 @@ def _train(
             drop_last_pool=config.drop_last_pool,
             head_conv=config.head_conv,
             dropout=config.dropout,
-            width=config.width,
+            base_channels=config.width,
         )
     state = run.state()
     best = SaveBestModel(run.best, best=state.get("best_val_accuracy"))

@@ -1,0 +1,77 @@
+"""``inspect``: what cam-keras understood about a model, or why it cannot explain it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import keras
+
+from cam_keras.errors import CamKerasError, HeadNotFoundError
+from cam_keras.models.contract import model_contract
+from cam_keras.models.graph import producer_names
+from cam_keras.models.head import find_cam_head
+
+_KIND = {
+    "softmax": "softmax probabilities; maps explain the pre-softmax logits",
+    "logits": "logits (no activation); probabilities are their softmax",
+    "sigmoid": "sigmoid, multi-label: one independent probability per class",
+    "binary": "one unit: explained as two classes (negative, positive) with logits [-z, z] "
+    "and probabilities [1 - sigmoid(z), sigmoid(z)]",
+}
+
+
+@dataclass
+class ModelReport:
+    """What :func:`inspect_model` found, one ``(topic, finding)`` row each; ``problems`` lists
+    why the model cannot be explained as it is (empty when it can)."""
+
+    rows: list[tuple[str, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        width = max(len(topic) for topic, _ in self.rows)
+        lines = [f"{topic:<{width}}  {finding}" for topic, finding in self.rows]
+        return "\n".join(lines + [f"cannot explain: {problem}" for problem in self.problems])
+
+
+def inspect_model(model: keras.Model) -> ModelReport:
+    """Input shape and channels, preprocessing and where it came from, output type, class
+    names, the CAM head (feature layer, Dense layer) or why there is none, and the method
+    ``auto`` uses. Pass a model prepared by :func:`cam_keras.models.contract.configure_model`
+    to see the effect of your choices.
+
+    Example:
+        >>> print(inspect_model(keras.applications.VGG19(weights=None)))
+        model          vgg19
+        input          (None, 224, 224, 3): 3 channels, fixed 224x224
+        ...
+    """
+    report = ModelReport([("model", model.name)])
+    for topic, tensors in (("inputs", model.inputs), ("outputs", model.outputs)):
+        names = producer_names(tensors)
+        report.rows.append((topic, ", ".join(f"{name} {tuple(t.shape)}" for name, t in zip(names, tensors))))
+    try:
+        contract = model_contract(model)
+    except CamKerasError as error:
+        report.problems.append(str(error))
+        return report
+    inputs, outputs = contract.inputs, contract.outputs
+    height, width = inputs.size
+    size = f"dynamic, run at {height}x{width} (--input-size)" if inputs.dynamic else f"fixed {height}x{width}"
+    report.rows += [
+        ("channels", f"{inputs.channels} ({ {1: 'grayscale', 3: 'RGB', 4: 'four channels'}[inputs.channels]}), {size}"),
+        ("preprocessing", f"{inputs.preprocessing.name}: {inputs.preprocessing.description} [{inputs.source}]"),
+        ("output", f"{outputs.kind}: {_KIND[outputs.kind]} [{outputs.source}]"),
+        ("classes", f"{len(contract.class_names)}: {', '.join(contract.class_names[:10])}"
+         + (", ..." if len(contract.class_names) > 10 else "")),
+    ]
+    try:
+        head = find_cam_head(model)
+    except HeadNotFoundError as error:
+        report.rows += [("CAM head", f"none: {error}"), ("method auto", "gradcam")]
+    else:
+        report.rows += [
+            ("CAM head", f"features {head.feature_layer!r} -> GlobalAveragePooling2D -> Dense {head.dense.name!r}"),
+            ("method auto", "cam (exact: mean of the map + bias = logit)"),
+        ]
+    return report
