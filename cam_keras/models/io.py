@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from pathlib import Path
+from typing import Any, Mapping
 
 import keras
 
@@ -12,13 +14,15 @@ from cam_keras.atomic import atomic_path
 from cam_keras.models.info import ModelInfo, attach_info, model_info
 
 INFO_ENTRY = "cam_keras.json"
+TRAINING_ENTRY = "cam_keras_training.json"  # how the model trained (cam_keras.train.learning)
 
 
-def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
+def save_model(model: keras.Model, path: str | os.PathLike, training: Mapping[str, Any] | None = None) -> Path:
     """Save ``model`` to a ``.keras`` file atomically, with its :class:`ModelInfo` inside.
 
     The archive stays a normal Keras file (``keras.saving.load_model`` reads it); the extra
-    ``cam_keras.json`` entry holds the class names.
+    ``cam_keras.json`` entry holds the class names; ``training`` (validation accuracy and
+    chance rate, from :mod:`cam_keras.train.learning`) goes into ``cam_keras_training.json``.
 
     Example:
         >>> save_model(model, "runs/first/model.keras")
@@ -30,6 +34,8 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
         model.save(temp)
         with zipfile.ZipFile(temp, "a") as archive:
             archive.writestr(INFO_ENTRY, model_info(model).to_json())
+            if training is not None:
+                archive.writestr(TRAINING_ENTRY, json.dumps(dict(training), indent=2))
     return path
 
 
