@@ -69,7 +69,8 @@ def scan_class_folders(
         root: dataset folder; each visible subfolder is a class (sorted by name).
         class_names: expected classes in model order (e.g. a validation folder must match
             the training classes); ``None`` takes them from the folder names.
-        skip_empty: warn about class folders without readable images instead of failing.
+        skip_empty: leave out class folders without readable images (with a warning; they
+            are not among the returned classes) instead of failing.
 
     Raises:
         DatasetError: naming the missing root, an empty or missing class folder, or a
@@ -95,13 +96,8 @@ def scan_class_folders(
     if bad:
         listing = "\n".join(f"  {path}: {reason}" for path, reason in bad.items())
         logger.warning("skipping %d unreadable file(s):\n%s", len(bad), listing)
-    paths, labels, empty = [], [], []
-    for label, name in enumerate(names):
-        good = [p for p in per_class[name] if p not in bad]
-        if not good:
-            empty.append(name)
-        paths += [str(p) for p in good]
-        labels += [label] * len(good)
+    good = {name: [p for p in per_class[name] if p not in bad] for name in names}
+    empty = [name for name in names if not good[name]]
     if empty and not skip_empty:
         raise DatasetError(
             f"{root}: class folder(s) with no readable images: {', '.join(empty)}; add images, remove the folder(s), or pass skip_empty (--skip-empty-classes)"
@@ -110,7 +106,10 @@ def scan_class_folders(
         logger.warning("%s: class folder(s) with no readable images: %s", root, ", ".join(empty))
     if len(names) - len(empty) < 2:
         raise DatasetError(f"{root}: found {len(names) - len(empty)} usable class(es); a classifier needs at least two class folders")
-    return LabeledFiles(tuple(paths), tuple(labels), names)
+    names = tuple(name for name in names if good[name])  # skipped classes are not model outputs
+    paths = tuple(str(path) for name in names for path in good[name])
+    labels = tuple(label for label, name in enumerate(names) for _ in good[name])
+    return LabeledFiles(paths, labels, names)
 
 
 def stratified_split(files: LabeledFiles, fraction: float, seed: int = 0) -> tuple[LabeledFiles, LabeledFiles]:

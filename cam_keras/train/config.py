@@ -165,20 +165,20 @@ def _kinds(key: str) -> set[str]:
     return {part.strip() for part in str(FIELDS[key].type).split("|")}
 
 
-def _number(key: str, value: Any, kinds: set[str]) -> int | float:
-    """``value`` as the field's number type, from TOML (typed) or a flag (text)."""
+def _number(value: Any, kinds: set[str]) -> int | float:
+    """``value`` as the field's number type, from TOML (typed) or a flag (text).
+
+    Raises:
+        ValueError: not a (finite, whole where required) number.
+    """
+    whole = "float" not in kinds
     if isinstance(value, str):
-        try:
-            value = int(value) if "float" not in kinds else float(value)
-        except ValueError:
-            raise ValueError("a whole number" if "float" not in kinds else "a number") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError("a whole number" if "float" not in kinds else "a number")
-    if "float" not in kinds and not isinstance(value, int):
-        raise ValueError("a whole number")
+        value = int(value) if whole else float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and not isinstance(value, int)):
+        raise ValueError(value)
     if not math.isfinite(value):
-        raise ValueError("a finite number")
-    return float(value) if "float" in kinds else value
+        raise ValueError(value)
+    return value if whole else float(value)
 
 
 def _range_text(meta: Mapping[str, Any]) -> str:
@@ -218,7 +218,7 @@ def check_value(key: str, value: Any) -> Any:
         if value in words:
             return value
         try:
-            number = _number(key, value, {"int"})
+            number = _number(value, {"int"})
         except ValueError:
             number = 0
         if number < 1:
@@ -230,9 +230,13 @@ def check_value(key: str, value: Any) -> Any:
         if words and value not in words:
             raise ValueError(f"one of {', '.join(words)}")
         return value
-    number = _number(key, value, kinds)
+    expected = f"a {'finite ' if 'float' in kinds else 'whole '}number {_range_text(meta)}".strip()
+    try:
+        number = _number(value, kinds)
+    except ValueError:
+        raise ValueError(expected) from None
     if not _in_range(number, meta):
-        raise ValueError(f"a {'whole ' if 'float' not in kinds else ''}number {_range_text(meta)}")
+        raise ValueError(expected)
     return number
 
 
