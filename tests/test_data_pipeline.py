@@ -45,7 +45,9 @@ def test_empty_class_folder_can_be_skipped(dataset_copy, caplog):
     with caplog.at_level(logging.WARNING):
         files = scan_class_folders(dataset_copy, skip_empty=True)
     assert "triangle" in caplog.text
-    assert files.class_counts().tolist() == [24, 24, 0]
+    assert files.class_counts().tolist() == [24, 24] and "triangle" not in files.class_names
+    given = scan_class_folders(dataset_copy, class_names=("circle", "square", "triangle"), skip_empty=True)
+    assert given.class_counts().tolist() == [24, 24, 0]  # labels keep indexing the given (model) classes
 
 
 def test_single_class_is_an_error(tmp_path, shapes_dir):

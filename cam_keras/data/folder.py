@@ -69,8 +69,8 @@ def scan_class_folders(
         root: dataset folder; each visible subfolder is a class (sorted by name).
         class_names: expected classes in model order (e.g. a validation folder must match
             the training classes); ``None`` takes them from the folder names.
-        skip_empty: leave out class folders without readable images (with a warning; they
-            are not among the returned classes) instead of failing.
+        skip_empty: warn about class folders without readable images instead of failing;
+            without ``class_names`` they are left out of the returned classes.
 
     Raises:
         DatasetError: naming the missing root, an empty or missing class folder, or a
@@ -106,7 +106,8 @@ def scan_class_folders(
         logger.warning("%s: class folder(s) with no readable images: %s", root, ", ".join(empty))
     if len(names) - len(empty) < 2:
         raise DatasetError(f"{root}: found {len(names) - len(empty)} usable class(es); a classifier needs at least two class folders")
-    names = tuple(name for name in names if good[name])  # skipped classes are not model outputs
+    if class_names is None:  # classes from folders: a skipped one is no class (and no model output)
+        names = tuple(name for name in names if good[name])
     paths = tuple(str(path) for name in names for path in good[name])
     labels = tuple(label for label, name in enumerate(names) for _ in good[name])
     return LabeledFiles(paths, labels, names)
