@@ -8,13 +8,6 @@ from cam_keras.data.folder import class_weights, fit_image, make_dataset, scan_c
 from cam_keras.errors import DatasetError
 
 
-@pytest.fixture
-def dataset_copy(tmp_path, shapes_dir):
-    root = tmp_path / "data"
-    shutil.copytree(shapes_dir, root)
-    return root
-
-
 def test_classes_come_from_sorted_folder_names(shapes_dir):
     files = scan_class_folders(shapes_dir)
     assert files.class_names == ("circle", "square")

@@ -4,7 +4,9 @@ edge, the learning check, and small or partly empty datasets."""
 
 import dataclasses
 import json
+import re
 import shutil
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -47,29 +49,22 @@ def run_copy(tmp_path, one_epoch_run):
     return copy
 
 
-@pytest.fixture
-def data_copy(tmp_path, shapes_dir):
-    copy = tmp_path / "data"
-    shutil.copytree(shapes_dir, copy)
-    return copy
-
-
 # 1. outputs never inside the inputs; one process per run folder
 
 
-def test_a_run_folder_inside_the_data_is_refused_and_the_data_untouched(data_copy):
-    before = tree(data_copy)
-    for out in (data_copy, data_copy / "circle" / "run", data_copy / "run"):
+def test_a_run_folder_inside_the_data_is_refused_and_the_data_untouched(dataset_copy):
+    before = tree(dataset_copy)
+    for out in (dataset_copy, dataset_copy / "circle" / "run", dataset_copy / "run"):
         with pytest.raises(OutputFolderError, match="inside the input"):
-            fine_tune(data_copy, out, ONE_EPOCH, verbose=0)
-    assert tree(data_copy) == before
+            fine_tune(dataset_copy, out, ONE_EPOCH, verbose=0)
+    assert tree(dataset_copy) == before
 
 
-def test_a_run_folder_inside_the_validation_folder_is_refused(tmp_path, shapes_dir, data_copy):
-    config = dataclasses.replace(ONE_EPOCH, val_dir=str(data_copy))
+def test_a_run_folder_inside_the_validation_folder_is_refused(tmp_path, shapes_dir, dataset_copy):
+    config = dataclasses.replace(ONE_EPOCH, val_dir=str(dataset_copy))
     with pytest.raises(OutputFolderError, match="inside the input"):
-        fine_tune(shapes_dir, data_copy / "run", config, verbose=0)
-    assert not (data_copy / "run").exists()
+        fine_tune(shapes_dir, dataset_copy / "run", config, verbose=0)
+    assert not (dataset_copy / "run").exists()
 
 
 @pytest.mark.slow
@@ -90,32 +85,32 @@ def test_the_run_folder_is_locked_while_it_trains(tmp_path, shapes_dir):
 # 2. a run continues only on its own dataset
 
 
-def test_resume_on_the_same_classes_in_another_order_is_refused_by_name(run_copy, data_copy):
-    (data_copy / "circle").rename(data_copy / "tmp")
-    (data_copy / "square").rename(data_copy / "circle")
-    (data_copy / "tmp").rename(data_copy / "square")
-    (data_copy / "square" / "extra.png").write_bytes((data_copy / "circle" / next(iter(
-        sorted(p.name for p in (data_copy / "circle").iterdir())))).read_bytes())
+def test_resume_on_the_same_classes_in_another_order_is_refused_by_name(run_copy, dataset_copy):
+    (dataset_copy / "circle").rename(dataset_copy / "tmp")
+    (dataset_copy / "square").rename(dataset_copy / "circle")
+    (dataset_copy / "tmp").rename(dataset_copy / "square")
+    (dataset_copy / "square" / "extra.png").write_bytes((dataset_copy / "circle" / next(iter(
+        sorted(p.name for p in (dataset_copy / "circle").iterdir())))).read_bytes())
     with pytest.raises(RunFolderError, match="class square: 25 images where the run had 24"):
-        fine_tune(data_copy, run_copy, resume=True, verbose=0)
+        fine_tune(dataset_copy, run_copy, resume=True, verbose=0)
 
 
-def test_resume_with_another_class_count_names_the_classes_not_the_weights(run_copy, data_copy):
-    write_images(data_copy / "triangle", 4, (0, 200, 0))
+def test_resume_with_another_class_count_names_the_classes_not_the_weights(run_copy, dataset_copy):
+    write_images(dataset_copy / "triangle", 4, (0, 200, 0))
     state = (run_copy / "state.json").read_bytes()
     with pytest.raises(RunFolderError) as error:
-        fine_tune(data_copy, run_copy, resume=True, verbose=0)
+        fine_tune(dataset_copy, run_copy, resume=True, verbose=0)
     message = str(error.value)
     assert "3 classes (circle, square, triangle) where the run has 2 (circle, square)" in message
     assert len(message) < 400 and "\n" not in message
     assert (run_copy / "state.json").read_bytes() == state
 
 
-def test_resume_with_other_files_of_the_same_counts_is_refused(run_copy, data_copy):
-    first = sorted((data_copy / "circle").iterdir())[0]
+def test_resume_with_other_files_of_the_same_counts_is_refused(run_copy, dataset_copy):
+    first = sorted((dataset_copy / "circle").iterdir())[0]
     first.rename(first.with_name("renamed.png"))
     with pytest.raises(RunFolderError, match="the same counts but other file names"):
-        fine_tune(data_copy, run_copy, resume=True, verbose=0)
+        fine_tune(dataset_copy, run_copy, resume=True, verbose=0)
 
 
 # 3. a damaged checkpoint is named
@@ -133,10 +128,10 @@ def test_a_truncated_checkpoint_is_named_not_skipped(run_copy, shapes_dir):
 
 
 @pytest.mark.slow
-def test_a_run_whose_start_failed_starts_again_with_new_flags(tmp_path, data_copy, capsys):
-    (data_copy / "empty").mkdir()
+def test_a_run_whose_start_failed_starts_again_with_new_flags(tmp_path, dataset_copy, capsys):
+    (dataset_copy / "empty").mkdir()
     run = tmp_path / "run"
-    args = ["train", str(data_copy), "--out", str(run), "--input-size", "32", "--width", "8", "--batch-size", "8",
+    args = ["train", str(dataset_copy), "--out", str(run), "--input-size", "32", "--width", "8", "--batch-size", "8",
             "--finetune-epochs", "1", "--snapshot-images", "0"]
     assert main(args) == 2
     assert "--skip-empty-classes" in capsys.readouterr().err
@@ -147,12 +142,12 @@ def test_a_run_whose_start_failed_starts_again_with_new_flags(tmp_path, data_cop
 
 
 @pytest.mark.slow
-def test_resume_of_a_run_that_never_trained_takes_the_new_flags(tmp_path, data_copy):
-    (data_copy / "empty").mkdir()
+def test_resume_of_a_run_that_never_trained_takes_the_new_flags(tmp_path, dataset_copy):
+    (dataset_copy / "empty").mkdir()
     run = tmp_path / "run"
     with pytest.raises(cam_keras.errors.DatasetError):
-        fine_tune(data_copy, run, ONE_EPOCH, verbose=0)
-    result = fine_tune(data_copy, run, resume=True, changes={"skip_empty_classes": True, "input_size": 40}, verbose=0)
+        fine_tune(dataset_copy, run, ONE_EPOCH, verbose=0)
+    result = fine_tune(dataset_copy, run, resume=True, changes={"skip_empty_classes": True, "input_size": 40}, verbose=0)
     assert result.class_names == ("circle", "square") and result.model.input_shape == (None, 40, 40, 3)
     assert load_config(run / "config.toml").skip_empty_classes
 
@@ -183,6 +178,12 @@ def test_the_resume_lists_are_defined_once_and_cover_every_setting():
     assert set(RESUMABLE) | set(FIXED_ON_RESUME) == set(FIELDS) and not set(RESUMABLE) & set(FIXED_ON_RESUME)
     assert {"backbone", "input_size", "weights", "seed", "val_fraction"} <= set(FIXED_ON_RESUME)
     assert {"skip_empty_classes", "finetune_epochs", "snapshot_images", "log_every"} <= set(RESUMABLE)
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `--head-epochs`"))
+    may, fixed = row.strip("|").split("|")
+    assert set(re.findall(r"--[a-z-]+", may)) == {flag_name(key) for key in RESUMABLE}
+    fixed_flags = set(re.findall(r"--[a-z-]+", fixed)) | {"--head-lr", "--finetune-lr"}  # "learning rates"
+    assert fixed_flags == {flag_name(key) for key in FIXED_ON_RESUME}
 
 
 # 5. one source for every choice, every value checked at the edge
@@ -276,12 +277,12 @@ def test_learning_check_is_two_standard_errors_above_the_majority_rate():
     assert "not clearly above chance (0.500" in note and "pretrained weights" in note and "lower learning rate" in note
 
 
-def test_a_run_at_chance_warns_and_records_it_in_history_state_and_model(tmp_path, data_copy, caplog):
-    picture = sorted((data_copy / "circle").iterdir())[0].read_bytes()
-    for path in data_copy.rglob("*.png"):  # the same picture in both classes: nothing to learn
+def test_a_run_at_chance_warns_and_records_it_in_history_state_and_model(tmp_path, dataset_copy, caplog):
+    picture = sorted((dataset_copy / "circle").iterdir())[0].read_bytes()
+    for path in dataset_copy.rglob("*.png"):  # the same picture in both classes: nothing to learn
         path.write_bytes(picture)
     run = tmp_path / "run"
-    fine_tune(data_copy, run, ONE_EPOCH, verbose=0)
+    fine_tune(dataset_copy, run, ONE_EPOCH, verbose=0)
     assert "after the finetune phase: validation accuracy" in caplog.text and "not clearly above chance" in caplog.text
     state = json.loads((run / "state.json").read_text())
     assert state["learning"]["finetune"]["above_chance"] is False
@@ -298,10 +299,10 @@ def test_a_model_that_learned_is_marked_above_chance(trained_run):
 # 8. small and partly empty datasets
 
 
-def test_skipped_empty_classes_are_not_model_outputs(tmp_path, data_copy, capsys):
-    (data_copy / "aardvark").mkdir()
+def test_skipped_empty_classes_are_not_model_outputs(tmp_path, dataset_copy, capsys):
+    (dataset_copy / "aardvark").mkdir()
     run = tmp_path / "run"
-    assert main(["train", str(data_copy), "--out", str(run), "--skip-empty-classes", "--input-size", "32", "--width",
+    assert main(["train", str(dataset_copy), "--out", str(run), "--skip-empty-classes", "--input-size", "32", "--width",
                  "8", "--batch-size", "8", "--finetune-epochs", "1", "--snapshot-images", "0"]) == 0
     assert "classes: circle, square\n" in capsys.readouterr().out
     assert cam_keras.load_model(run / "model.keras").output_shape == (None, 2)
