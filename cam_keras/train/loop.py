@@ -155,7 +155,8 @@ def fine_tune(
         data_dir: class-per-folder training data.
         run_dir: output folder (see module docstring); new or empty, or a run that never
             trained, unless ``resume``. Never inside ``data_dir`` or the validation folder.
-        config: settings of a new run.
+        config: settings of a new run; with ``resume``, the settings to continue with (as
+            ``changes``).
         resume: continue the run in ``run_dir`` with its saved settings, on its own dataset.
         changes: with ``resume``, settings to change (see ``RESUMABLE`` in
             :mod:`cam_keras.train.config`; a run that never trained accepts any).
@@ -202,7 +203,7 @@ def _train(
         if _phase_done(phase, state):
             continue
         _fit_phase(model, phase, run, config, state, data, strategy, [*shared, *callbacks], verbose)
-    learning = _save_final_model(model, run, config, data)
+    learning = _save_final_model(model, run, config, data, strategy)
     return TrainResult(
         model=model,
         history=_history(state),
@@ -368,12 +369,14 @@ def _fit_phase(
         logger.warning("after the %s phase: %s", phase.name, note)
 
 
-def _save_final_model(model: keras.Model, run: RunDir, config: TrainConfig, data: TrainingData) -> dict | None:
+def _save_final_model(
+    model: keras.Model, run: RunDir, config: TrainConfig, data: TrainingData, strategy: tf.distribute.Strategy
+) -> dict | None:
     """Write ``model.keras`` with the final model's learning check; warn if it is at chance."""
     learning = None
     if data.val is not None:
         if getattr(model, "optimizer", None) is None:
-            _compile(model, config, config.finetune_lr, tf.distribute.get_strategy())
+            _compile(model, config, config.finetune_lr, strategy)
         accuracy = model.evaluate(data.val, verbose=0, return_dict=True)["accuracy"]
         learning = learning_check(accuracy, data.val_counts)
     save_model(model, run.model, training=learning)

@@ -229,7 +229,8 @@ def open_run(
     if resume:
         if not run.config.is_file():
             raise RunFolderError(f"{run.root}: nothing to resume (no config.toml); start a new run without --resume")
-        config = resumed_config(load_config(run.config), dict(changes), state, run)
+        wanted = {**(asdict(config) if config is not None else {}), **changes}
+        config = resumed_config(load_config(run.config), wanted, state, run)
     elif state.trained:
         raise RunFolderError(
             f"{run.root} already holds a run that trained {state.epochs_run} epoch(s); pass --resume to continue it "
