@@ -100,3 +100,34 @@ def test_a_real_kill_during_a_commit_resumes_and_takes_over_the_lock(tmp_path, s
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert_same_run(run, uninterrupted)
     assert not (run / ".cam-keras.lock").exists()
+
+
+def test_early_stopping_and_lr_reduction_resume_with_their_counters(tmp_path, dataset_copy, monkeypatch):
+    import dataclasses
+    import json
+
+    picture = sorted((dataset_copy / "circle").iterdir())[0].read_bytes()
+    for path in dataset_copy.rglob("*.png"):  # nothing to learn: validation loss soon stops improving
+        path.write_bytes(picture)
+    shapes_dir = dataset_copy
+    config = dataclasses.replace(CONFIG, head_epochs=0, finetune_epochs=6, early_stopping=1, reduce_lr=1,
+                                 finetune_lr=0.01, snapshot_images=0)
+    fine_tune(shapes_dir, tmp_path / "reference", config, verbose=0)
+    run = tmp_path / "run"
+    monkeypatch.setenv("CAM_KERAS_FAULT_MODE", "raise")
+    for index, point in enumerate(["state_committed", "state_committed", "checkpoint_written"]):
+        faults.reset()
+        monkeypatch.setenv("CAM_KERAS_FAULT", point)
+        try:
+            fine_tune(shapes_dir, run, config if index == 0 else None, resume=index > 0, verbose=0)
+        except faults.SimulatedKill:
+            continue
+    monkeypatch.delenv("CAM_KERAS_FAULT")
+    fine_tune(shapes_dir, run, resume=True, verbose=0)
+    reference = json.loads((tmp_path / "reference" / "state.json").read_text())
+    resumed = json.loads((run / "state.json").read_text())
+    assert reference["stopped"] == ["finetune"]  # the setting stops early, so the counters matter
+    assert resumed["history"] == reference["history"] and resumed["stopped"] == reference["stopped"]
+    for got, want in zip(cam_keras.load_model(run / "model.keras").get_weights(),
+                         cam_keras.load_model(tmp_path / "reference" / "model.keras").get_weights()):
+        np.testing.assert_array_equal(got, want)

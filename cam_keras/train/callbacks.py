@@ -4,6 +4,7 @@ a run resumable (see :mod:`cam_keras.train.rundir`)."""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Sequence
@@ -12,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cam_keras.atomic import atomic_path
+from cam_keras.atomic import atomic_path, write_bytes_atomic
 from cam_keras.cam import CAM
 from cam_keras.models.io import save_model
 from cam_keras.render import write_png
@@ -116,17 +117,31 @@ class EpochCommit(keras.callbacks.Callback):
         val_counts: validation images per class (for the learning check).
         every_steps: also commit a mid-epoch checkpoint every this many steps (``None``: only
             at epoch ends).
+        patience: early-stopping and learning-rate-reduction callbacks whose counters (and
+            best weights) are committed with each epoch and restored on resume.
     """
 
     def __init__(
         self, run: RunDir, state: RunState, phase: str, first_epoch: int, last_epoch: int, best: SaveBestModel,
-        val_counts: Sequence[int], every_steps: int | None = None,
+        val_counts: Sequence[int], every_steps: int | None = None, patience: Sequence[keras.callbacks.Callback] = (),
     ) -> None:
         super().__init__()
         self.run, self.state, self.phase = run, state, phase
         self.first_epoch, self.last_epoch = first_epoch, last_epoch
         self.best, self.val_counts, self.every_steps = best, tuple(val_counts), every_steps
         self.epoch = first_epoch
+        self.patience = [callback for callback in patience if isinstance(callback, tuple(PATIENCE_FIELDS))]
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Give the patience callbacks (just reset by their own ``on_train_begin``) the
+        counters committed for this phase."""
+        record = self.state.patience.get(self.phase, {})
+        for callback in self.patience:
+            for name, value in record.get(type(callback).__name__, {}).items():
+                setattr(callback, name, value)
+            if isinstance(callback, keras.callbacks.EarlyStopping) and record.get("best_weights"):
+                with np.load(self.run.root / record["best_weights"]) as arrays:
+                    callback.best_weights = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch = epoch
@@ -149,7 +164,31 @@ class EpochCommit(keras.callbacks.Callback):
         self.state.best_val_accuracy = self.best.best
         if check and (epoch + 1 == self.last_epoch or self.model.stop_training):
             self.state.learning[self.phase] = check
+        self._record_patience(epoch)
         self.commit(self.run.checkpoint_path(epoch + 1))
+
+    def _record_patience(self, epoch: int) -> None:
+        """Put the patience counters in the state. The phase's last epoch, or an early stop,
+        commits the best weights restored (as ``EarlyStopping.on_train_end`` will restore them)
+        and ends the phase in this same commit."""
+        record = {type(cb).__name__: {name: _plain(getattr(cb, name)) for name in PATIENCE_FIELDS[type(cb)]}
+                  for cb in self.patience}
+        record["best_weights"] = self.state.patience.get(self.phase, {}).get("best_weights")
+        ending = self.model.stop_training or epoch + 1 == self.last_epoch
+        for callback in self.patience:
+            if isinstance(callback, keras.callbacks.EarlyStopping) and callback.best_weights is not None:
+                if ending:
+                    self.model.set_weights(callback.best_weights)
+                    record["best_weights"] = None
+                elif callback.best_epoch == epoch:
+                    path = self.run.checkpoints / f"{self.phase}_best_epoch_{epoch + 1:04d}.npz"
+                    buffer = io.BytesIO()
+                    np.savez(buffer, *callback.best_weights)
+                    write_bytes_atomic(path, buffer.getvalue())
+                    record["best_weights"] = path.relative_to(self.run.root).as_posix()
+        self.state.patience[self.phase] = record
+        if self.model.stop_training and self.phase not in self.state.stopped:
+            self.state.stopped.append(self.phase)
 
     def commit(self, path: Path, mid_epoch: bool = False) -> None:
         """Write the weights (with optimizer state) to ``path``, then commit the state naming it."""
@@ -159,6 +198,17 @@ class EpochCommit(keras.callbacks.Callback):
         self.state.checkpoint_phase = self.phase
         self.state.mid_epoch = mid_epoch
         self.run.commit(self.state)
+
+
+PATIENCE_FIELDS: dict[type, tuple[str, ...]] = {
+    keras.callbacks.EarlyStopping: ("wait", "best", "best_epoch", "stopped_epoch"),
+    keras.callbacks.ReduceLROnPlateau: ("wait", "best", "cooldown_counter"),
+}
+
+
+def _plain(value):
+    """A counter as JSON can hold it (numpy scalars to Python numbers)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def write_checkpoint(model: keras.Model, path: Path) -> None:

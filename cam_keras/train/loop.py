@@ -349,7 +349,7 @@ def _fit_phase(
     best = next(callback for callback in callbacks if isinstance(callback, SaveBestModel))
     commit = EpochCommit(
         run, state, phase.name, phase.first_epoch, phase.last_epoch, best, data.val_counts,
-        every_steps=config.checkpoint_every if isinstance(config.checkpoint_every, int) else None,
+        every_steps=config.checkpoint_every if isinstance(config.checkpoint_every, int) else None, patience=callbacks,
     )
     model.fit(
         data.train,
@@ -361,9 +361,6 @@ def _fit_phase(
         verbose=verbose,
     )
     faults.reached("phase_end")
-    if state.epochs.get(phase.name, 0) < phase.epochs:  # early stopping ended it (and restored its best weights)
-        state.stopped.append(phase.name)
-        commit.commit(run.checkpoint_path(phase.first_epoch + state.epochs[phase.name], 0))
     note = learning_note(state.learning.get(phase.name))
     if note:
         logger.warning("after the %s phase: %s", phase.name, note)

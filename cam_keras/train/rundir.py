@@ -47,6 +47,8 @@ class RunState:
         history: one row per committed epoch (see :data:`HISTORY_COLUMNS`).
         best_val_accuracy: the score of ``best.keras``.
         learning: the learning check of each finished phase (see :mod:`cam_keras.train.learning`).
+        patience: per phase, the counters of early stopping and learning-rate reduction and the
+            file of early stopping's best weights, so a resumed phase stops where it would have.
     """
 
     epochs: dict[str, int] = field(default_factory=dict)
@@ -57,6 +59,7 @@ class RunState:
     history: list[dict[str, Any]] = field(default_factory=list)
     best_val_accuracy: float | None = None
     learning: dict[str, dict[str, Any]] = field(default_factory=dict)
+    patience: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def trained(self) -> bool:
@@ -165,11 +168,13 @@ class RunDir:
         return self.checkpoints / name
 
     def remove_old_checkpoints(self, state: RunState) -> None:
+        """Delete the files in ``checkpoints/`` that ``state`` no longer names."""
         if not self.checkpoints.is_dir():
             return
-        keep = self.root / state.checkpoint if state.checkpoint else None
-        for path in self.checkpoints.glob("*.weights.h5"):
-            if path != keep:
+        named = [state.checkpoint] + [record.get("best_weights") for record in state.patience.values()]
+        keep = {self.root / name for name in named if name}
+        for path in self.checkpoints.iterdir():
+            if path not in keep and not path.name.startswith("."):
                 path.unlink(missing_ok=True)
 
     def read_dataset(self) -> DatasetIdentity | None:
