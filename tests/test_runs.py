@@ -147,7 +147,8 @@ def test_resume_of_a_run_that_never_trained_takes_the_new_flags(tmp_path, datase
     run = tmp_path / "run"
     with pytest.raises(cam_keras.errors.DatasetError):
         fine_tune(dataset_copy, run, ONE_EPOCH, verbose=0)
-    result = fine_tune(dataset_copy, run, resume=True, changes={"skip_empty_classes": True, "input_size": 40}, verbose=0)
+    changes = {"skip_empty_classes": True, "input_size": 40}
+    result = fine_tune(dataset_copy, run, resume=True, changes=changes, verbose=0)
     assert result.class_names == ("circle", "square") and result.model.input_shape == (None, 40, 40, 3)
     assert load_config(run / "config.toml").skip_empty_classes
 

@@ -36,7 +36,6 @@ def setting(
     *,
     choices: tuple[str, ...] = (),
     minimum: float | None = None,
-    maximum: float | None = None,
     above: float | None = None,
     below: float | None = None,
     on_resume: bool = False,
@@ -44,12 +43,12 @@ def setting(
     """A :class:`TrainConfig` field with its help text and valid values.
 
     ``choices`` lists the words a text setting accepts (for ``str | int`` settings, the word
-    besides a positive number); ``minimum``/``maximum`` are inclusive bounds, ``above``/``below``
-    exclusive ones. ``on_resume``: ``--resume`` may change the setting, because it does not
+    besides a positive number); ``minimum`` is an inclusive bound, ``above``/``below`` exclusive
+    ones. ``on_resume``: ``--resume`` may change the setting, because it does not
     change what was already trained (see :data:`RESUMABLE`).
     """
-    metadata = dict(help=help, group=group, choices=choices, minimum=minimum, maximum=maximum, above=above,
-                    below=below, on_resume=on_resume)
+    metadata = dict(help=help, group=group, choices=choices, minimum=minimum, above=above, below=below,
+                    on_resume=on_resume)
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -132,7 +131,8 @@ class TrainConfig:
 
     def to_toml(self) -> str:
         """The config as TOML (``None`` values are left out, as TOML has no null)."""
-        lines = [f"{key} = {_toml_value(value)}" for key, value in dataclasses.asdict(self).items() if value is not None]
+        values = dataclasses.asdict(self).items()
+        lines = [f"{key} = {_toml_value(value)}" for key, value in values if value is not None]
         return "\n".join(lines) + "\n"
 
 
@@ -141,10 +141,6 @@ RESUMABLE: tuple[str, ...] = tuple(name for name, f in FIELDS.items() if f.metad
 """Settings ``--resume`` may change: epochs (to extend a phase), data loading, logging,
 checkpoints, snapshots and hardware. Every other setting is fixed once a run has trained."""
 FIXED_ON_RESUME: tuple[str, ...] = tuple(name for name in FIELDS if name not in RESUMABLE)
-
-
-def config_fields() -> set[str]:
-    return set(FIELDS)
 
 
 def flag_name(key: str) -> str:
@@ -184,7 +180,6 @@ def _number(value: Any, kinds: set[str]) -> int | float:
 def _range_text(meta: Mapping[str, Any]) -> str:
     parts = [f">= {meta['minimum']}" if meta["minimum"] is not None else "",
              f"> {meta['above']}" if meta["above"] is not None else "",
-             f"<= {meta['maximum']}" if meta["maximum"] is not None else "",
              f"< {meta['below']}" if meta["below"] is not None else ""]
     return " and ".join(part for part in parts if part)
 
@@ -192,7 +187,6 @@ def _range_text(meta: Mapping[str, Any]) -> str:
 def _in_range(value: float, meta: Mapping[str, Any]) -> bool:
     return not (
         (meta["minimum"] is not None and value < meta["minimum"])
-        or (meta["maximum"] is not None and value > meta["maximum"])
         or (meta["above"] is not None and value <= meta["above"])
         or (meta["below"] is not None and value >= meta["below"])
     )

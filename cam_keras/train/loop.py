@@ -29,7 +29,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cam_keras.data.folder import LabeledFiles, class_weights, fit_image, make_dataset, scan_class_folders, stratified_split
+from cam_keras.data.folder import (
+    LabeledFiles,
+    class_weights,
+    fit_image,
+    make_dataset,
+    scan_class_folders,
+    stratified_split,
+)
 from cam_keras.data.images import load_image
 from cam_keras.errors import RunFolderError
 from cam_keras.models.builder import HEAD_LAYER_NAMES, build_model
@@ -101,7 +108,8 @@ def phases(config: TrainConfig) -> list[Phase]:
     """
     planned = [
         Phase("head", config.head_epochs, config.head_lr, train_backbone=False),
-        Phase("finetune", config.finetune_epochs, config.finetune_lr, train_backbone=True, first_epoch=config.head_epochs),
+        Phase("finetune", config.finetune_epochs, config.finetune_lr, train_backbone=True,
+              first_epoch=config.head_epochs),
     ]
     return [phase for phase in planned if phase.epochs > 0]
 
@@ -209,7 +217,8 @@ def _train(
         history=_history(state),
         run_dir=run.root,
         class_names=data.train_files.class_names,
-        files={"model": run.model, "best": run.best, "history": run.history, "logs": run.logs, "snapshots": run.snapshots},
+        files={"model": run.model, "best": run.best, "history": run.history, "logs": run.logs,
+               "snapshots": run.snapshots},
         learning=learning,
     )
 
@@ -275,7 +284,8 @@ def _build(config: TrainConfig, class_names: Sequence[str], strategy: tf.distrib
     with precision_policy(config.mixed_precision), strategy.scope():
         return build_model(
             config.backbone, class_names=class_names, input_size=config.input_size, weights=config.weights,
-            drop_last_pool=config.drop_last_pool, head_conv=config.head_conv, dropout=config.dropout, width=config.width,
+            drop_last_pool=config.drop_last_pool, head_conv=config.head_conv, dropout=config.dropout,
+            width=config.width,
         )
 
 

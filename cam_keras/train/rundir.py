@@ -24,7 +24,15 @@ from cam_keras.data.folder import LabeledFiles
 from cam_keras.errors import OutputFolderError, RunFolderError, UsageError
 from cam_keras.outdir import LOCK_NAME, MANIFEST_NAME
 from cam_keras.train import faults
-from cam_keras.train.config import FIXED_ON_RESUME, RESUMABLE, TrainConfig, check_settings, flag_name, load_config, read_toml
+from cam_keras.train.config import (
+    FIXED_ON_RESUME,
+    RESUMABLE,
+    TrainConfig,
+    check_settings,
+    flag_name,
+    load_config,
+    read_toml,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +151,9 @@ class RunDir:
         try:
             return RunState(**json.loads(self.state_file.read_text(encoding="utf-8")))
         except (ValueError, TypeError) as error:
-            raise RunFolderError(f"{self.state_file}: unreadable run state ({error}); start a new run elsewhere") from None
+            raise RunFolderError(
+                f"{self.state_file}: unreadable run state ({error}); start a new run with another --out"
+            ) from None
 
     def commit(self, state: RunState) -> None:
         """Make ``state`` the run's state (one atomic rename), then rewrite ``history.csv``
