@@ -50,8 +50,8 @@ def learning_note(metadata: Mapping[str, Any] | None) -> str | None:
     :func:`read_training_metadata`) and in the run's ``state.json``.
 
     Example:
-        >>> learning_note({"val_accuracy": 0.33, "chance_accuracy": 0.33, "val_images": 60, "above_chance": False})
-        'validation accuracy 0.330 is not clearly above chance ...'
+        >>> learning_note(learning_check(0.35, [20, 20, 20])).split(" (")[0]
+        'validation accuracy 0.350 is not clearly above chance'
     """
     if not metadata or metadata.get("above_chance", True):
         return None
@@ -65,8 +65,9 @@ def learning_note(metadata: Mapping[str, Any] | None) -> str | None:
 def read_training_metadata(path: str | os.PathLike) -> dict[str, Any] | None:
     """The learning check stored in a ``.keras`` file written by training, or ``None``.
 
-    Example:
-        >>> learning_note(read_training_metadata("runs/first/model.keras"))
+    Example (a model trained by ``cam-keras train``)::
+
+        learning_note(read_training_metadata("runs/first/model.keras"))
     """
     try:
         with zipfile.ZipFile(path) as archive:
