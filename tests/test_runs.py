@@ -265,6 +265,15 @@ def test_offline_imagenet_weights_fail_in_one_line_with_the_cli_spelling(tmp_pat
     assert not json.loads((tmp_path / "run" / "state.json").read_text())["history"]  # restartable: never trained
 
 
+def test_cached_training_data_reshuffles_every_epoch(shapes_dir):
+    from cam_keras.data.folder import make_dataset, scan_class_folders
+
+    files = scan_class_folders(shapes_dir)
+    data = make_dataset(files, (32, 32), 48, training=True, augmentation="none", cache=True)
+    first, second = ([label for batch in data for label in batch[1].numpy().tolist()] for _ in range(2))
+    assert sorted(first) == sorted(second) and first != second
+
+
 # 7. the learning check
 
 

@@ -102,7 +102,7 @@ def test_a_real_kill_during_a_commit_resumes_and_takes_over_the_lock(tmp_path, s
     assert not (run / ".cam-keras.lock").exists()
 
 
-def test_early_stopping_and_lr_reduction_resume_with_their_counters(tmp_path, dataset_copy, monkeypatch):
+def test_early_stopping_and_lr_reduction_resume_with_their_counters_and_cached_data(tmp_path, dataset_copy, monkeypatch):
     import dataclasses
     import json
 
@@ -111,7 +111,7 @@ def test_early_stopping_and_lr_reduction_resume_with_their_counters(tmp_path, da
         path.write_bytes(picture)
     shapes_dir = dataset_copy
     config = dataclasses.replace(CONFIG, head_epochs=0, finetune_epochs=6, early_stopping=1, reduce_lr=1,
-                                 finetune_lr=0.01, snapshot_images=0)
+                                 finetune_lr=0.01, snapshot_images=0, cache=True)
     fine_tune(shapes_dir, tmp_path / "reference", config, verbose=0)
     run = tmp_path / "run"
     monkeypatch.setenv("CAM_KERAS_FAULT_MODE", "raise")

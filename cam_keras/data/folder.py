@@ -238,11 +238,13 @@ def make_dataset(
         return augment(image, augmentation), label, weight
 
     dataset = tf.data.Dataset.from_tensor_slices((list(files.paths), np.array(files.labels, np.int32)))
-    if training:
+    if training and not cache:
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if cache:
+    if cache:  # shuffle after the cache, or every epoch would replay the first one's order
         dataset = dataset.cache()
+        if training:
+            dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
     if training and augmentation != "none":
         dataset = dataset.map(augmented, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
