@@ -40,6 +40,16 @@ def shapes_dir(tmp_path_factory):
     return root / "train"
 
 
+@pytest.fixture
+def dataset_copy(tmp_path, shapes_dir):
+    """A copy of :func:`shapes_dir` that a test may change."""
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(shapes_dir, root)
+    return root
+
+
 @pytest.fixture(scope="session")
 def colors_dir(tmp_path_factory):
     """32 px images whose class is the color of one square (red or blue) on noisy gray,

@@ -117,3 +117,17 @@ def test_cli_reference_covers_every_subcommand():
     for command in ["demo", "train", "heatmap", "evaluate"]:
         assert f"## `cam-keras {command}`" in text
     assert "--method" in text and "--resume" in text
+
+
+def test_heatmap_warns_when_the_model_learned_nothing(tmp_path, tiny_model, photo_dir, capsys):
+    from cam_keras.train.learning import learning_check
+
+    at_chance = tmp_path / "at_chance.keras"
+    cam_keras.save_model(tiny_model, at_chance, training=learning_check(0.34, [20, 20, 20]))
+    learned = tmp_path / "learned.keras"
+    cam_keras.save_model(tiny_model, learned, training=learning_check(0.9, [20, 20, 20]))
+
+    assert main(["heatmap", "--model", str(at_chance), str(photo_dir), "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    assert "not clearly above chance" in capsys.readouterr().err
+    assert main(["heatmap", "--model", str(learned), str(photo_dir), "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert "chance" not in capsys.readouterr().err

@@ -123,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     shard = Shard.parse(args.shard) if args.shard else None
     folder = job_folder(args.out, args.inputs, args.from_list, shard, resume=args.resume, overwrite=args.overwrite)
     explainer = make_explainer(load_model_from_args(args), args.method, args.target_layer)
+    _warn_if_untrained(args.model)
     report = write_heatmaps(
         explainer, args.inputs, folder, options,
         from_list=args.from_list, shard=shard, resume=args.resume, progress=not args.quiet,
@@ -130,6 +131,16 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         _print_predictions(report.table)
     return _summarize(report, args, options)
+
+
+def _warn_if_untrained(model_file: Path) -> None:
+    """Say so when training recorded validation accuracy at chance: such maps look
+    convincing and mean nothing."""
+    from cam_keras.train.learning import learning_note, read_training_metadata
+
+    note = learning_note(read_training_metadata(model_file))
+    if note:
+        print(f"warning: {model_file}: {note}", file=sys.stderr)
 
 
 def _print_predictions(table: Path) -> None:

@@ -1,15 +1,32 @@
-"""``cam-keras train``: fine-tune a GAP+Dense classifier on ``DATA_DIR/<class>/<image>``."""
+"""``cam-keras train``: fine-tune a GAP+Dense classifier on ``DATA_DIR/<class>/<image>``.
+
+Its setting flags are generated from :class:`cam_keras.train.config.TrainConfig`'s fields: one
+flag per setting, with the field's help, valid values and default; values are checked by the
+same code as a TOML file's.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
-from cam_keras.cli.common import positive_int
+from cam_keras.safe_text import for_terminal
+from cam_keras.train.config import FIELDS, GROUPS, RESUMABLE, flag_name
 
 
-def _int_or_text(text: str):
-    return int(text) if text.isdigit() else text
+def _help(field: dataclasses.Field) -> str:
+    meta = field.metadata
+    words = f"; one of {', '.join(meta['choices'])}" if meta["choices"] and field.type == "str" else ""
+    default = "off" if field.default is False else "none" if field.default is None else field.default
+    resumable = "; --resume may change it" if field.name in RESUMABLE else ""
+    return f"{meta['help']}{words} (default: {default}{resumable})".replace("%", "%%")
+
+
+def _metavar(field: dataclasses.Field) -> str:
+    words = field.metadata["choices"]
+    kinds = {"int": "N", "int | None": "N", "float": "X", "str | None": "PATH", "str | int": f"{{{','.join(words)}}}|N"}
+    return f"{{{','.join(words)}}}" if words and field.type == "str" else kinds.get(str(field.type), "NAME")
 
 
 def add_parser(subparsers) -> None:
@@ -18,76 +35,48 @@ def add_parser(subparsers) -> None:
         help="fine-tune a CAM classifier on a class-per-folder dataset",
         description=(
             "Two phases: the head with the backbone frozen (--head-epochs), then the whole "
-            "network (--finetune-epochs). Settings come from --config (TOML), then flags. "
-            "Writes RUN/model.keras, best.keras, history.csv, logs/ (TensorBoard) and snapshots/."
+            "network (--finetune-epochs). Settings come from the defaults, then --config (TOML, "
+            "keys named like the flags with _), then flags. Writes RUN/model.keras, best.keras, "
+            "history.csv, logs/ (TensorBoard) and snapshots/. A killed run continues with --resume."
         ),
     )
     parser.add_argument("data_dir", type=Path, help="folder with one subfolder of images per class")
-    parser.add_argument("--out", type=Path, required=True, help="run folder (must be new unless --resume)")
-    parser.add_argument("--config", type=Path, help="TOML file of settings (see configs/)")
-    parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
-    model = parser.add_argument_group("model")
-    model.add_argument("--backbone", help="small_cnn or a keras.applications name, e.g. resnet50")
-    model.add_argument("--input-size", type=positive_int)
-    model.add_argument("--weights", help="imagenet, a local weights file, or omit for random init")
-    model.add_argument("--head-conv", type=positive_int, help="filters of an extra 3x3 conv before GAP")
-    model.add_argument("--drop-last-pool", action="store_true", default=None, help="cut the backbone's last pooling (finer maps)")
-    model.add_argument("--dropout", type=float)
-    fit = parser.add_argument_group("training")
-    fit.add_argument("--head-epochs", type=int)
-    fit.add_argument("--finetune-epochs", type=int)
-    fit.add_argument("--head-lr", type=float)
-    fit.add_argument("--finetune-lr", type=float)
-    fit.add_argument("--unfreeze", type=_int_or_text, help="'all' or the number of top backbone layers to train")
-    fit.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
-    fit.add_argument("--label-smoothing", type=float)
-    fit.add_argument("--batch-size", type=positive_int)
-    fit.add_argument("--early-stopping", type=int, help="patience in epochs (0 = off)")
-    fit.add_argument("--reduce-lr", type=int, help="reduce-on-plateau patience in epochs (0 = off)")
-    data = parser.add_argument_group("data")
-    data.add_argument("--val-fraction", type=float)
-    data.add_argument("--val-dir", help="separate validation folder with the same classes")
-    data.add_argument("--seed", type=int)
-    data.add_argument("--resize", choices=["squash", "crop", "pad"])
-    data.add_argument("--augment", choices=["none", "flip", "standard"], help="training augmentation (default standard)")
-    data.add_argument("--cache", action="store_true", default=None, help="keep decoded images in memory")
-    data.add_argument("--class-weights", action="store_true", default=None, help="weight classes by inverse frequency")
-    data.add_argument("--skip-empty-classes", action="store_true", default=None)
-    logs = parser.add_argument_group("checkpoints and logs")
-    logs.add_argument("--checkpoint-every", type=_int_or_text, help="'epoch' or a number of steps")
-    logs.add_argument("--log-every", type=positive_int, help="TensorBoard scalars every N steps")
-    logs.add_argument("--snapshot-every-epochs", type=int)
-    logs.add_argument("--snapshot-every-steps", type=positive_int)
-    logs.add_argument("--snapshot-images", type=int)
-    hardware = parser.add_argument_group("hardware")
-    hardware.add_argument("--mixed-precision", action="store_true", default=None, help="mixed_float16 (GPUs)")
-    hardware.add_argument("--jit-compile", action="store_true", default=None, help="compile train steps with XLA")
-    hardware.add_argument(
-        "--deterministic", action="store_true", default=None, help="deterministic ops: the same seed trains the same weights"
+    parser.add_argument(
+        "--out", type=Path, required=True,
+        help="run folder: new, empty, or a run whose start failed (not inside DATA_DIR or --val-dir)",
     )
-    hardware.add_argument("--strategy", choices=["auto", "default", "mirrored", "multiworker"])
+    parser.add_argument("--config", type=Path, help="TOML file of settings (see configs/)")
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue the run in --out on its own dataset; flags marked below may change, others are refused",
+    )
+    groups = {name: parser.add_argument_group(name) for name in GROUPS}
+    for name, field in FIELDS.items():
+        group = groups[field.metadata["group"]]
+        if field.type == "bool":
+            group.add_argument(flag_name(name), action="store_true", default=None, help=_help(field))
+        else:
+            group.add_argument(flag_name(name), metavar=_metavar(field), help=_help(field))
     parser.set_defaults(run=run)
 
 
-SETTING_FLAGS = (
-    "backbone", "input_size", "weights", "head_conv", "drop_last_pool", "dropout", "head_epochs",
-    "finetune_epochs", "head_lr", "finetune_lr", "unfreeze", "optimizer", "label_smoothing", "batch_size",
-    "early_stopping", "reduce_lr", "val_fraction", "val_dir", "seed", "resize", "augment", "cache",
-    "class_weights", "skip_empty_classes", "checkpoint_every", "log_every", "snapshot_every_epochs",
-    "snapshot_every_steps", "snapshot_images", "mixed_precision", "jit_compile", "deterministic", "strategy",
-)
-
-
 def run(args: argparse.Namespace) -> int:
-    from cam_keras.train import fine_tune, load_config
+    from cam_keras.train import fine_tune
+    from cam_keras.train.config import check_settings, requested_settings
 
-    overrides = {name: getattr(args, name) for name in SETTING_FLAGS}
-    config = None if args.resume else load_config(args.config, overrides)
-    result = fine_tune(args.data_dir, args.out, config, resume=args.resume)
-    print(f"classes: {', '.join(result.class_names)}")
-    if result.val_accuracy is not None:
-        print(f"final validation accuracy: {result.val_accuracy:.4f}")
+    requested = requested_settings(args.config, {name: getattr(args, name) for name in FIELDS})
+    if args.resume:
+        result = fine_tune(args.data_dir, args.out, resume=True, changes=requested)
+    else:
+        config = check_settings(requested, str(args.config) if args.config else "flags")
+        result = fine_tune(args.data_dir, args.out, config)
+    print(f"classes: {for_terminal(', '.join(result.class_names))}")
+    if result.learning is not None:
+        print(
+            f"final validation accuracy: {result.learning['val_accuracy']:.4f} "
+            f"(chance: {result.learning['chance_accuracy']:.4f})"
+        )
     for label, path in result.files.items():
-        print(f"{label:>9}: {path}")
-    print(f"next: cam-keras heatmap --model {result.files['model']} IMAGES --out HEATMAPS")
+        print(f"{label:>9}: {for_terminal(str(path))}")
+    print(f"next: cam-keras heatmap --model {for_terminal(str(result.files['model']))} IMAGES --out HEATMAPS")
     return 0

@@ -20,12 +20,12 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps
 
+from cam_keras.choices import AUGMENTATIONS, RESIZE_POLICIES
 from cam_keras.data.images import find_images, load_image
 from cam_keras.errors import DatasetError, ImageError
 
 logger = logging.getLogger(__name__)
 
-RESIZE_POLICIES = ("squash", "crop", "pad")
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,8 @@ def scan_class_folders(
         root: dataset folder; each visible subfolder is a class (sorted by name).
         class_names: expected classes in model order (e.g. a validation folder must match
             the training classes); ``None`` takes them from the folder names.
-        skip_empty: warn about class folders without readable images instead of failing.
+        skip_empty: warn about class folders without readable images instead of failing;
+            without ``class_names`` they are left out of the returned classes.
 
     Raises:
         DatasetError: naming the missing root, an empty or missing class folder, or a
@@ -95,13 +96,8 @@ def scan_class_folders(
     if bad:
         listing = "\n".join(f"  {path}: {reason}" for path, reason in bad.items())
         logger.warning("skipping %d unreadable file(s):\n%s", len(bad), listing)
-    paths, labels, empty = [], [], []
-    for label, name in enumerate(names):
-        good = [p for p in per_class[name] if p not in bad]
-        if not good:
-            empty.append(name)
-        paths += [str(p) for p in good]
-        labels += [label] * len(good)
+    good = {name: [p for p in per_class[name] if p not in bad] for name in names}
+    empty = [name for name in names if not good[name]]
     if empty and not skip_empty:
         raise DatasetError(
             f"{root}: class folder(s) with no readable images: {', '.join(empty)}; add images, remove the folder(s), or pass skip_empty (--skip-empty-classes)"
@@ -110,7 +106,11 @@ def scan_class_folders(
         logger.warning("%s: class folder(s) with no readable images: %s", root, ", ".join(empty))
     if len(names) - len(empty) < 2:
         raise DatasetError(f"{root}: found {len(names) - len(empty)} usable class(es); a classifier needs at least two class folders")
-    return LabeledFiles(tuple(paths), tuple(labels), names)
+    if class_names is None:  # classes from folders: a skipped one is no class (and no model output)
+        names = tuple(name for name in names if good[name])
+    paths = tuple(str(path) for name in names for path in good[name])
+    labels = tuple(label for label, name in enumerate(names) for _ in good[name])
+    return LabeledFiles(paths, labels, names)
 
 
 def stratified_split(files: LabeledFiles, fraction: float, seed: int = 0) -> tuple[LabeledFiles, LabeledFiles]:
@@ -167,7 +167,6 @@ def _decoder(size: tuple[int, int], policy: str):
     return decode
 
 
-AUGMENTATIONS = ("none", "flip", "standard")
 
 
 def augment(image: tf.Tensor, level: str = "standard") -> tf.Tensor:
@@ -238,11 +237,13 @@ def make_dataset(
         return augment(image, augmentation), label, weight
 
     dataset = tf.data.Dataset.from_tensor_slices((list(files.paths), np.array(files.labels, np.int32)))
-    if training:
+    if training and not cache:
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if cache:
+    if cache:  # shuffle after the cache, or every epoch would replay the first one's order
         dataset = dataset.cache()
+        if training:
+            dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
     if training and augmentation != "none":
         dataset = dataset.map(augmented, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

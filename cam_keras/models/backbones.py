@@ -131,10 +131,9 @@ def application_features(
         if weights != "imagenet" or "fetch failure" not in str(error).lower():
             raise
         raise WeightsUnavailableError(
-            f"could not download ImageNet weights for {spec.constructor.__name__}: {error}. "
-            "This machine looks offline. On a connected machine run "
-            f"`keras.applications.{spec.constructor.__name__}(include_top=False)` and copy the "
-            "file it caches under ~/.keras/models/ here (Keras then finds it), or pass its path "
-            "as weights='/path/to/file.h5'."
+            f"could not download ImageNet weights for {spec.constructor.__name__} (this machine looks "
+            f"offline): on a connected machine run `keras.applications.{spec.constructor.__name__}"
+            "(include_top=False)`, copy the file it caches under ~/.keras/models/ to the same folder "
+            "here, or pass its path with --weights PATH (Python: weights='PATH')"
         ) from error
     return model.output

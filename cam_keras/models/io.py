@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
 import sys
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 
@@ -18,13 +20,15 @@ from cam_keras.errors import ModelError, UsageError
 from cam_keras.models.info import ModelInfo, attach_info, model_info
 
 INFO_ENTRY = "cam_keras.json"
+TRAINING_ENTRY = "cam_keras_training.json"  # how the model trained (cam_keras.train.learning)
 
 
-def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
+def save_model(model: keras.Model, path: str | os.PathLike, training: Mapping[str, Any] | None = None) -> Path:
     """Save ``model`` to a ``.keras`` file atomically, with its :class:`ModelInfo` inside.
 
     The archive stays a normal Keras file (``keras.saving.load_model`` reads it); the extra
-    ``cam_keras.json`` entry holds the class names.
+    ``cam_keras.json`` entry holds the class names; ``training`` (validation accuracy and
+    chance rate, from :mod:`cam_keras.train.learning`) goes into ``cam_keras_training.json``.
 
     Example:
         >>> save_model(model, "runs/first/model.keras")
@@ -36,6 +40,8 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
         model.save(temp)
         with zipfile.ZipFile(temp, "a") as archive:
             archive.writestr(INFO_ENTRY, model_info(model).to_json())
+            if training is not None:
+                archive.writestr(TRAINING_ENTRY, json.dumps(dict(training), indent=2))
     return path
 
 

@@ -2,20 +2,22 @@
 
 A run folder holds everything, so a killed run resumes where it stopped::
 
-    RUN/config.toml       the settings the run started with (resume reuses them)
+    RUN/config.toml       the settings of the run (resume reuses them)
+    RUN/dataset.json      the dataset's identity: classes, counts, file-list fingerprint
+    RUN/state.json        the commit point: epochs per phase, checkpoint, history, best score
+    RUN/checkpoints/      the committed weights and optimizer state
     RUN/model.keras       final model with class names (what `cam-keras heatmap` loads)
     RUN/best.keras        best model by validation accuracy
-    RUN/history.csv       one row per epoch, both phases
+    RUN/history.csv       one row per epoch, both phases (rewritten from state.json)
     RUN/logs/             TensorBoard scalars and CAM snapshot images
     RUN/snapshots/        CAM snapshot grids (PNG)
-    RUN/backup/<phase>/   Keras BackupAndRestore state (weights, optimizer, epoch)
-    RUN/state.json        finished phases
+
+The folder is locked while a run trains; see :mod:`cam_keras.train.rundir` for why a kill at
+any instant resumes to the result of an uninterrupted run.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import os
 import sys
@@ -27,7 +29,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cam_keras.atomic import atomic_path, write_text_atomic
 from cam_keras.data.folder import (
     LabeledFiles,
     class_weights,
@@ -37,10 +38,16 @@ from cam_keras.data.folder import (
     stratified_split,
 )
 from cam_keras.data.images import load_image
+from cam_keras.errors import RunFolderError
 from cam_keras.models.builder import HEAD_LAYER_NAMES, build_model
 from cam_keras.models.io import save_model
-from cam_keras.train.callbacks import CamSnapshots, SaveBestModel
-from cam_keras.train.config import TrainConfig, load_config
+from cam_keras.outdir import FolderLock, check_outside_inputs, remove_stale_temps
+from cam_keras.train import faults
+from cam_keras.train.callbacks import CamSnapshots, EpochCommit, SaveBestModel
+from cam_keras.train.config import TrainConfig
+from cam_keras.train.learning import learning_check, learning_note
+from cam_keras.train.optimizers import make_optimizer
+from cam_keras.train.rundir import DatasetIdentity, RunDir, RunState, open_run, run_inputs
 from cam_keras.train.strategy import make_strategy, op_determinism, precision_policy
 
 logger = logging.getLogger(__name__)
@@ -52,6 +59,11 @@ class Phase:
     epochs: int
     learning_rate: float
     train_backbone: bool
+    first_epoch: int = 0
+
+    @property
+    def last_epoch(self) -> int:
+        return self.first_epoch + self.epochs
 
 
 @dataclass
@@ -63,6 +75,7 @@ class TrainResult:
     run_dir: Path
     class_names: tuple[str, ...]
     files: dict[str, Path] = field(default_factory=dict)
+    learning: dict | None = None
 
     @property
     def val_accuracy(self) -> float | None:
@@ -70,16 +83,33 @@ class TrainResult:
         return values[-1] if values else None
 
 
+@dataclass
+class TrainingData:
+    """The scanned files, their pipelines and identity."""
+
+    train_files: LabeledFiles
+    val_files: LabeledFiles
+    train: tf.data.Dataset
+    val: tf.data.Dataset | None
+    identity: DatasetIdentity
+
+    @property
+    def val_counts(self) -> tuple[int, ...]:
+        return tuple(int(c) for c in self.val_files.class_counts())
+
+
 def phases(config: TrainConfig) -> list[Phase]:
-    """The head phase (backbone frozen) and the fine-tune phase, skipping empty ones.
+    """The head phase (backbone frozen) and the fine-tune phase, skipping empty ones, with
+    their global epoch ranges.
 
     Example:
-        >>> [p.name for p in phases(TrainConfig(head_epochs=2, finetune_epochs=8))]
-        ['head', 'finetune']
+        >>> [(p.name, p.first_epoch) for p in phases(TrainConfig(head_epochs=2, finetune_epochs=8))]
+        [('head', 0), ('finetune', 2)]
     """
     planned = [
         Phase("head", config.head_epochs, config.head_lr, train_backbone=False),
-        Phase("finetune", config.finetune_epochs, config.finetune_lr, train_backbone=True),
+        Phase("finetune", config.finetune_epochs, config.finetune_lr, train_backbone=True,
+              first_epoch=config.head_epochs),
     ]
     return [phase for phase in planned if phase.epochs > 0]
 
@@ -100,17 +130,9 @@ def set_trainable(model: keras.Model, train_backbone: bool, unfreeze: str | int,
         layer.trainable = train_backbone and layer in open_layers and not (is_bn and freeze_batchnorm)
 
 
-def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
-    if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate)
-    return keras.optimizers.Adam(learning_rate)
-
-
-def snapshot_images(files: LabeledFiles, count: int, size: tuple[int, int], policy: str) -> np.ndarray:
+def snapshot_images(files: LabeledFiles, count: int, size: tuple[int, int], policy: str) -> np.ndarray | None:
     """``count`` images taken round-robin over classes (first files first), decoded at model
-    size, so snapshots show every class.
+    size, so snapshots show every class; ``None`` without images or with ``count`` 0.
 
     Example:
         >>> snapshot_images(files, 8, (64, 64), "squash").shape
@@ -120,60 +142,9 @@ def snapshot_images(files: LabeledFiles, count: int, size: tuple[int, int], poli
     chosen: list[int] = []
     for rank in range(max(map(len, by_class), default=0)):
         chosen += [members[rank] for members in by_class if rank < len(members)]
+    if not chosen[:count]:
+        return None
     return np.stack([fit_image(load_image(files.paths[i]), size, policy) for i in chosen[:count]]).astype(np.float32)
-
-
-class RunDir:
-    """Paths inside a run folder and its small state file."""
-
-    def __init__(self, root: str | os.PathLike) -> None:
-        self.root = Path(root)
-        self.config = self.root / "config.toml"
-        self.model = self.root / "model.keras"
-        self.best = self.root / "best.keras"
-        self.history = self.root / "history.csv"
-        self.logs = self.root / "logs"
-        self.snapshots = self.root / "snapshots"
-        self.state_file = self.root / "state.json"
-
-    def backup(self, phase: str) -> Path:
-        return self.root / "backup" / phase
-
-    def phase_weights(self, phase: str) -> Path:
-        return self.root / "backup" / f"{phase}_done.weights.h5"
-
-    def state(self) -> dict:
-        return json.loads(self.state_file.read_text()) if self.state_file.exists() else {"done": []}
-
-    def mark_done(self, phase: str, best: float | None) -> None:
-        state = self.state()
-        state["done"].append(phase)
-        state["best_val_accuracy"] = best
-        write_text_atomic(self.state_file, json.dumps(state))
-
-
-def _history_from_csv(path: Path) -> dict[str, list[float]]:
-    """Per-epoch metrics from ``history.csv``. An epoch retrained after a resume from an
-    older checkpoint appears there twice; its last run (the one the weights come from) counts."""
-    if not path.exists():
-        return {}
-    with open(path, newline="") as handle:
-        last_run = {int(row["epoch"]): row for row in csv.DictReader(handle)}
-    rows = [last_run[epoch] for epoch in sorted(last_run)]
-    return {name: [float(row[name]) for row in rows] for name in (rows[0] if rows else {})}
-
-
-def _open_run(run: RunDir, config: TrainConfig | None, resume: bool) -> TrainConfig:
-    if resume:
-        if not run.config.exists():
-            raise FileNotFoundError(f"{run.root}: nothing to resume (no config.toml); start a new run without --resume")
-        return load_config(run.config)
-    if run.root.exists() and any(run.root.iterdir()):
-        raise FileExistsError(f"{run.root} already holds a run; pass --resume to continue it or choose another --out")
-    config = (config or TrainConfig()).validate()
-    run.root.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run.config, config.to_toml())
-    return config
 
 
 def fine_tune(
@@ -182,6 +153,7 @@ def fine_tune(
     config: TrainConfig | None = None,
     *,
     resume: bool = False,
+    changes: dict | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | None = None,
 ) -> TrainResult:
@@ -189,12 +161,22 @@ def fine_tune(
 
     Args:
         data_dir: class-per-folder training data.
-        run_dir: output folder (see module docstring); must be empty unless ``resume``.
-        config: settings; with ``resume`` the run's saved ``config.toml`` is used instead.
-        resume: continue an interrupted run from its last checkpoint.
+        run_dir: output folder (see module docstring); new or empty, or a run that never
+            trained, unless ``resume``. Never inside ``data_dir`` or the validation folder.
+        config: settings of a new run; with ``resume``, the settings to continue with (as
+            ``changes``).
+        resume: continue the run in ``run_dir`` with its saved settings, on its own dataset.
+        changes: with ``resume``, settings to change (see ``RESUMABLE`` in
+            :mod:`cam_keras.train.config`; a run that never trained accepts any).
         callbacks: extra Keras callbacks for every phase.
         verbose: Keras ``fit`` verbosity; default: a progress bar on a terminal, one line
             per epoch otherwise (logs, notebooks writing to files).
+
+    Raises:
+        RunFolderError: ``run_dir`` holds a trained run (without ``resume``), or ``resume``
+            meets another dataset or a change to what was trained, naming it.
+        OutputFolderError: ``run_dir`` is inside an input folder or holds other files.
+        FolderLockedError: another process trains in ``run_dir``.
 
     Example:
         >>> result = fine_tune("photos/", "runs/first", TrainConfig(backbone="small_cnn"))
@@ -203,15 +185,64 @@ def fine_tune(
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     run = RunDir(run_dir)
-    config = _open_run(run, config, resume)
-    with op_determinism(config.deterministic):
-        return _train(data_dir, run, config, callbacks, verbose)
+    check_outside_inputs(run.root, run_inputs(run, data_dir, config, changes))
+    run.root.mkdir(parents=True, exist_ok=True)
+    with FolderLock(run.root):
+        remove_stale_temps(run.root)
+        config, state = open_run(run, config, resume, changes or {})
+        with op_determinism(config.deterministic):
+            return _train(data_dir, run, config, state, callbacks, verbose)
 
 
 def _train(
-    data_dir: str | os.PathLike, run: RunDir, config: TrainConfig, callbacks: Sequence[keras.callbacks.Callback], verbose: int
+    data_dir: str | os.PathLike, run: RunDir, config: TrainConfig, state: RunState,
+    callbacks: Sequence[keras.callbacks.Callback], verbose: int,
 ) -> TrainResult:
+    """The stages of a run: data, model, each unfinished phase, the final model."""
     keras.utils.set_random_seed(config.seed)
+    data = load_training_data(data_dir, config)
+    _record_dataset(run, data, state, data_dir)
+    strategy = make_strategy(config.strategy)
+    model = _build(config, data.train_files.class_names, strategy)
+    _restore_phase_boundary(run, model, config, state)
+    _replay_shuffles(data.train, state.epochs_run)
+    shared = _shared_callbacks(run, config, data, state)
+    for phase in phases(config):
+        if _phase_done(phase, state):
+            continue
+        _fit_phase(model, phase, run, config, state, data, strategy, [*shared, *callbacks], verbose)
+    learning = _save_final_model(model, run, config, data, strategy)
+    return TrainResult(
+        model=model,
+        history=_history(state),
+        run_dir=run.root,
+        class_names=data.train_files.class_names,
+        files={"model": run.model, "best": run.best, "history": run.history, "logs": run.logs,
+               "snapshots": run.snapshots},
+        learning=learning,
+    )
+
+
+def _history(state: RunState) -> dict[str, list[float]]:
+    """Per-epoch metrics of the committed epochs, in order."""
+    keys = [key for key in state.history[0] if key not in ("epoch", "phase")] if state.history else []
+    return {key: [float(row[key]) for row in state.history if key in row] for key in keys}
+
+
+ITERATORS_PER_EPOCH = 2
+"""Iterators Keras 3's ``fit`` creates of the training dataset per epoch (measured; the kill
+tests in ``tests/test_runs_kill.py`` fail if a Keras version changes it)."""
+
+
+def _replay_shuffles(dataset: tf.data.Dataset, epochs: int) -> None:
+    """Advance ``dataset``'s reshuffling to where ``epochs`` epochs of ``fit`` left it: each new
+    iterator draws the next shuffle order, so a resumed epoch sees the uninterrupted run's order."""
+    for _ in range(epochs * ITERATORS_PER_EPOCH):
+        iter(dataset)
+
+
+def load_training_data(data_dir: str | os.PathLike, config: TrainConfig) -> TrainingData:
+    """Scan, split and build the training and validation pipelines (labels one-hot)."""
     files = scan_class_folders(data_dir, skip_empty=config.skip_empty_classes)
     if config.val_dir:
         train_files, val_files = files, scan_class_folders(config.val_dir, class_names=files.class_names)
@@ -224,79 +255,137 @@ def _train(
         return images, tf.one_hot(labels, num_classes), weights
 
     weights_by_class = class_weights(train_files) if config.class_weights else None
-    train_data = make_dataset(
+    train = make_dataset(
         train_files, size, config.batch_size, training=True, policy=config.resize, augmentation=config.augment,
         cache=config.cache, seed=config.seed, weights_by_class=weights_by_class,
     ).map(one_hot)
-    val_data = make_dataset(val_files, size, config.batch_size, training=False, policy=config.resize, cache=config.cache).map(one_hot)
+    val = None
+    if len(val_files):
+        val = make_dataset(val_files, size, config.batch_size, training=False, policy=config.resize, cache=config.cache)
+        val = val.map(one_hot)
+    else:
+        logger.warning(
+            "%s: no validation images (a class with one image keeps it for training), so no best.keras and no "
+            "learning check; add images or pass --val-dir", data_dir,
+        )
+    identity = DatasetIdentity.of(files, data_dir, val_files if config.val_dir else None, config.val_dir)
+    return TrainingData(train_files, val_files, train, val, identity)
 
-    strategy = make_strategy(config.strategy)
+
+def _record_dataset(run: RunDir, data: TrainingData, state: RunState, data_dir: str | os.PathLike) -> None:
+    """A trained run continues only on its own dataset; a new one records its dataset."""
+    if state.trained:
+        run.check_dataset(data.identity, data_dir)
+    else:
+        run.write_dataset(data.identity)
+
+
+def _build(config: TrainConfig, class_names: Sequence[str], strategy: tf.distribute.Strategy) -> keras.Model:
     with precision_policy(config.mixed_precision), strategy.scope():
-        model = build_model(
-            config.backbone,
-            class_names=files.class_names,
-            input_size=config.input_size,
-            weights=config.weights,
-            drop_last_pool=config.drop_last_pool,
-            head_conv=config.head_conv,
-            dropout=config.dropout,
+        return build_model(
+            config.backbone, class_names=class_names, input_size=config.input_size, weights=config.weights,
+            drop_last_pool=config.drop_last_pool, head_conv=config.head_conv, dropout=config.dropout,
             base_channels=config.width,
         )
-    state = run.state()
-    best = SaveBestModel(run.best, best=state.get("best_val_accuracy"))
-    shared_callbacks = [
-        keras.callbacks.CSVLogger(str(run.history), append=True),
-        keras.callbacks.TensorBoard(str(run.logs), update_freq=config.log_every),
-        best,
-    ]
-    if config.snapshot_images and (config.snapshot_every_epochs or config.snapshot_every_steps):
-        shared_callbacks.append(
-            CamSnapshots(
-                snapshot_images(val_files, config.snapshot_images, size, config.resize),
-                run.snapshots,
-                every_epochs=config.snapshot_every_epochs,
-                every_steps=config.snapshot_every_steps,
-                log_dir=run.logs / "snapshots",
-            )
-        )
-    if config.early_stopping:
-        shared_callbacks.append(keras.callbacks.EarlyStopping(patience=config.early_stopping, restore_best_weights=True))
-    if config.reduce_lr:
-        shared_callbacks.append(keras.callbacks.ReduceLROnPlateau(patience=config.reduce_lr, factor=0.3))
 
-    epoch = 0
-    for phase in phases(config):
-        if phase.name in state["done"]:
-            model.load_weights(run.phase_weights(phase.name))
-            epoch += phase.epochs
-            continue
-        set_trainable(model, phase.train_backbone, config.unfreeze, freeze_batchnorm=config.weights is not None)
-        with strategy.scope():
-            model.compile(
-                optimizer=make_optimizer(config.optimizer, phase.learning_rate),
-                loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing),
-                metrics=["accuracy"],
-                jit_compile=config.jit_compile,
-            )
-        backup = keras.callbacks.BackupAndRestore(str(run.backup(phase.name)), save_freq=config.checkpoint_every, double_checkpoint=True)
-        model.fit(
-            train_data,
-            validation_data=val_data,
-            initial_epoch=epoch,
-            epochs=epoch + phase.epochs,
-            callbacks=[backup, *shared_callbacks, *callbacks],
-            shuffle=False,  # the pipeline shuffles every epoch itself
-            verbose=verbose,
+
+def _compile(model: keras.Model, config: TrainConfig, learning_rate: float, strategy: tf.distribute.Strategy) -> None:
+    with strategy.scope():
+        model.compile(
+            optimizer=make_optimizer(config.optimizer, learning_rate),
+            loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing),
+            metrics=["accuracy"],
+            jit_compile=config.jit_compile,
         )
-        with atomic_path(run.phase_weights(phase.name)) as temp:
-            model.save_weights(temp)
-        run.mark_done(phase.name, best.best)
-        epoch += phase.epochs
-    save_model(model, run.model)
-    return TrainResult(
-        model=model,
-        history=_history_from_csv(run.history),
-        run_dir=run.root,
-        class_names=files.class_names,
-        files={"model": run.model, "best": run.best, "history": run.history, "logs": run.logs, "snapshots": run.snapshots},
+
+
+def _phase_done(phase: Phase, state: RunState) -> bool:
+    return state.epochs.get(phase.name, 0) >= phase.epochs or phase.name in state.stopped
+
+
+def _load_checkpoint(run: RunDir, model: keras.Model, state: RunState) -> None:
+    """Load the committed checkpoint; an unreadable one is named, never silently skipped.
+
+    Raises:
+        RunFolderError: the file is missing or truncated.
+    """
+    path = run.root / state.checkpoint
+    try:
+        model.load_weights(path)
+    except (OSError, ValueError) as error:
+        raise RunFolderError(
+            f"{path}: the run's checkpoint is unreadable ({str(error).splitlines()[0]}); it was damaged after it "
+            f"was written. Restore the file from a backup, or start a new run with another --out"
+        ) from None
+
+
+def _restore_phase_boundary(run: RunDir, model: keras.Model, config: TrainConfig, state: RunState) -> None:
+    """Load a checkpoint taken at the end of a finished phase, weights only: the next phase
+    starts a fresh optimizer, as an uninterrupted run does. (A checkpoint inside the phase
+    still to train is loaded with its optimizer state by :func:`_fit_phase`.)"""
+    finished = {phase.name for phase in phases(config) if _phase_done(phase, state)}
+    if state.checkpoint and state.checkpoint_phase in finished:
+        _load_checkpoint(run, model, state)
+
+
+def _shared_callbacks(run: RunDir, config: TrainConfig, data: TrainingData, state: RunState) -> list:
+    """TensorBoard, the best model, snapshots, early stopping and learning-rate schedule."""
+    best = SaveBestModel(run.best, best=state.best_val_accuracy, val_counts=data.val_counts)
+    shared: list = [keras.callbacks.TensorBoard(str(run.logs), update_freq=config.log_every), best]
+    size = (config.input_size, config.input_size)
+    images = snapshot_images(data.val_files if len(data.val_files) else data.train_files, config.snapshot_images,
+                             size, config.resize)
+    if images is not None and (config.snapshot_every_epochs or config.snapshot_every_steps):
+        shared.append(CamSnapshots(images, run.snapshots, every_epochs=config.snapshot_every_epochs,
+                                   every_steps=config.snapshot_every_steps, log_dir=run.logs / "snapshots"))
+    if config.early_stopping:
+        shared.append(keras.callbacks.EarlyStopping(patience=config.early_stopping, restore_best_weights=True))
+    if config.reduce_lr:
+        shared.append(keras.callbacks.ReduceLROnPlateau(patience=config.reduce_lr, factor=0.3))
+    return shared
+
+
+def _fit_phase(
+    model: keras.Model, phase: Phase, run: RunDir, config: TrainConfig, state: RunState, data: TrainingData,
+    strategy: tf.distribute.Strategy, callbacks: list, verbose: int,
+) -> None:
+    """Train one phase from its committed epoch, committing every epoch (and every
+    ``checkpoint_every`` steps), then warn if it learned nothing."""
+    set_trainable(model, phase.train_backbone, config.unfreeze, freeze_batchnorm=config.weights is not None)
+    _compile(model, config, phase.learning_rate, strategy)
+    if state.checkpoint and state.checkpoint_phase == phase.name:  # mid-phase: weights and optimizer state
+        model.optimizer.build(model.trainable_variables)
+        _load_checkpoint(run, model, state)
+    best = next(callback for callback in callbacks if isinstance(callback, SaveBestModel))
+    commit = EpochCommit(
+        run, state, phase.name, phase.first_epoch, phase.last_epoch, best, data.val_counts,
+        every_steps=config.checkpoint_every if isinstance(config.checkpoint_every, int) else None, patience=callbacks,
     )
+    model.fit(
+        data.train,
+        validation_data=data.val,
+        initial_epoch=phase.first_epoch + state.epochs.get(phase.name, 0),
+        epochs=phase.last_epoch,
+        callbacks=[*callbacks, commit],
+        shuffle=False,  # the pipeline shuffles every epoch itself
+        verbose=verbose,
+    )
+    faults.reached("phase_end")
+    note = learning_note(state.learning.get(phase.name))
+    if note:
+        logger.warning("after the %s phase: %s", phase.name, note)
+
+
+def _save_final_model(
+    model: keras.Model, run: RunDir, config: TrainConfig, data: TrainingData, strategy: tf.distribute.Strategy
+) -> dict | None:
+    """Write ``model.keras`` with the final model's learning check; warn if it is at chance."""
+    learning = None
+    if data.val is not None:
+        if getattr(model, "optimizer", None) is None:
+            _compile(model, config, config.finetune_lr, strategy)
+        accuracy = model.evaluate(data.val, verbose=0, return_dict=True)["accuracy"]
+        learning = learning_check(accuracy, data.val_counts)
+    save_model(model, run.model, training=learning)
+    faults.reached("model_saved")
+    return learning

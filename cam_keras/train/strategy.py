@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 from tensorflow.python.framework import config as tf_config  # the only home of disable_op_determinism
 
-STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+from cam_keras.choices import STRATEGIES
 
 
 def make_strategy(name: str = "auto") -> tf.distribute.Strategy:

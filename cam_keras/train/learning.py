@@ -1,0 +1,80 @@
+"""The learning check: is validation accuracy clearly above chance?
+
+Chance is the majority-class rate ``p`` of the validation set (what always answering the
+commonest class scores). With ``n`` validation images its standard error is
+``sqrt(p (1 - p) / n)``; an accuracy within two standard errors of ``p`` is not clearly above
+chance, and the model may have learned nothing, however convincing its heatmaps look.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import zipfile
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cam_keras.models.io import TRAINING_ENTRY
+
+ADVICE = (
+    "what usually helps: pretrained weights (--weights imagenet), the small CNN for small data from scratch "
+    "(--backbone small_cnn), more epochs, or a lower learning rate"
+)
+
+
+def learning_check(val_accuracy: float | None, val_counts: Sequence[int]) -> dict[str, Any] | None:
+    """``{"val_accuracy", "chance_accuracy", "val_images", "above_chance"}``, or ``None``
+    without validation images or accuracy.
+
+    Example:
+        >>> learning_check(0.34, [20, 20, 20])["above_chance"]
+        False
+    """
+    total = int(sum(val_counts))
+    if not total or val_accuracy is None:
+        return None
+    chance = max(val_counts) / total
+    margin = 2.0 * math.sqrt(chance * (1.0 - chance) / total)
+    return {
+        "val_accuracy": float(val_accuracy),
+        "chance_accuracy": chance,
+        "val_images": total,
+        "above_chance": bool(val_accuracy > chance + margin),
+    }
+
+
+def learning_note(metadata: Mapping[str, Any] | None) -> str | None:
+    """A warning when a model's stored validation accuracy is at chance, else ``None``.
+
+    ``metadata`` is a :func:`learning_check` result, as stored in a trained model (see
+    :func:`read_training_metadata`) and in the run's ``state.json``.
+
+    Example:
+        >>> learning_note(learning_check(0.35, [20, 20, 20])).split(" (")[0]
+        'validation accuracy 0.350 is not clearly above chance'
+    """
+    if not metadata or metadata.get("above_chance", True):
+        return None
+    return (
+        f"validation accuracy {metadata['val_accuracy']:.3f} is not clearly above chance "
+        f"({metadata['chance_accuracy']:.3f}, the share of the commonest class among {metadata['val_images']} "
+        f"validation images): the model may have learned nothing, and its heatmaps mean little; {ADVICE}"
+    )
+
+
+def read_training_metadata(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The learning check stored in a ``.keras`` file written by training, or ``None``.
+
+    Example (a model trained by ``cam-keras train``)::
+
+        learning_note(read_training_metadata("runs/first/model.keras"))
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if TRAINING_ENTRY not in archive.namelist():
+                return None
+            record = json.loads(archive.read(TRAINING_ENTRY).decode("utf-8"))
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return None
+    return record if isinstance(record, dict) else None

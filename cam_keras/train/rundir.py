@@ -1,0 +1,300 @@
+"""The run folder: its paths, its one commit point (``state.json``) and the dataset it belongs to.
+
+Everything a resume needs is committed by one atomic rename of ``state.json``: the epochs
+trained per phase, the checkpoint file those epochs ended with, every history row and the
+best validation accuracy. Files derived from it (``history.csv``) are rewritten from it, and
+checkpoint files are written before the commit that names them and removed only after a later
+commit no longer does, so a kill at any instant leaves either the old or the new state whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cam_keras.atomic import write_text_atomic
+from cam_keras.data.folder import LabeledFiles
+from cam_keras.errors import OutputFolderError, RunFolderError, UsageError
+from cam_keras.outdir import LOCK_NAME, MANIFEST_NAME
+from cam_keras.train import faults
+from cam_keras.train.config import (
+    FIXED_ON_RESUME,
+    RESUMABLE,
+    TrainConfig,
+    check_settings,
+    flag_name,
+    load_config,
+    read_toml,
+)
+
+logger = logging.getLogger(__name__)
+
+HISTORY_COLUMNS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
+                   "chance_accuracy", "above_chance")
+
+
+@dataclass
+class RunState:
+    """What a run has trained, as committed in ``state.json``.
+
+    Attributes:
+        epochs: epochs trained (committed) per phase name.
+        stopped: phases ended early by early stopping.
+        checkpoint: the weights file (relative to the run folder) the committed epochs ended
+            with, optimizer state included; ``None`` before the first commit.
+        checkpoint_phase: the phase whose optimizer state the checkpoint holds.
+        mid_epoch: the committed checkpoint was taken mid-epoch (``checkpoint_every`` steps):
+            the epoch after the committed ones restarts from it.
+        history: one row per committed epoch (see :data:`HISTORY_COLUMNS`).
+        best_val_accuracy: the score of ``best.keras``.
+        learning: the learning check of each finished phase (see :mod:`cam_keras.train.learning`).
+        patience: per phase, the counters of early stopping and learning-rate reduction and the
+            file of early stopping's best weights, so a resumed phase stops where it would have.
+    """
+
+    epochs: dict[str, int] = field(default_factory=dict)
+    stopped: list[str] = field(default_factory=list)
+    checkpoint: str | None = None
+    checkpoint_phase: str | None = None
+    mid_epoch: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_val_accuracy: float | None = None
+    learning: dict[str, dict[str, Any]] = field(default_factory=dict)
+    patience: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def trained(self) -> bool:
+        """Whether any training step was committed (a run that never trained may restart)."""
+        return self.checkpoint is not None
+
+    @property
+    def epochs_run(self) -> int:
+        return sum(self.epochs.values())
+
+
+@dataclass(frozen=True)
+class DatasetIdentity:
+    """What makes a dataset the same one: class names in label order, images per class, and
+    a SHA-256 of the sorted relative file list (of the validation folder too, if any)."""
+
+    class_names: tuple[str, ...]
+    class_counts: tuple[int, ...]
+    fingerprint: str
+    val_counts: tuple[int, ...] | None = None
+
+    @classmethod
+    def of(cls, files: LabeledFiles, root: str | os.PathLike, val: LabeledFiles | None = None,
+           val_root: str | os.PathLike | None = None) -> DatasetIdentity:
+        digest = hashlib.sha256()
+        for label, (files_, root_) in enumerate(((files, root), (val, val_root))):
+            if files_ is None:
+                continue
+            for path in sorted(Path(p).relative_to(root_).as_posix() for p in files_.paths):
+                digest.update(f"{label}\0{path}\n".encode("utf-8", "surrogateescape"))
+        return cls(
+            tuple(files.class_names),
+            tuple(int(c) for c in files.class_counts()),
+            digest.hexdigest(),
+            tuple(int(c) for c in val.class_counts()) if val is not None else None,
+        )
+
+    def differences(self, other: DatasetIdentity) -> list[str]:
+        """How ``other`` (the data given now) differs from ``self`` (the run's), in words."""
+        if self.class_names != other.class_names:
+            if len(self.class_names) != len(other.class_names):
+                return [f"{len(other.class_names)} classes ({', '.join(other.class_names)}) where the run has "
+                        f"{len(self.class_names)} ({', '.join(self.class_names)})"]
+            return [f"classes {', '.join(other.class_names)} where the run has {', '.join(self.class_names)} "
+                    "(labels would be permuted)"]
+        problems = [
+            f"class {name}: {now} images where the run had {then}"
+            for name, then, now in zip(self.class_names, self.class_counts, other.class_counts)
+            if then != now
+        ]
+        if self.val_counts != other.val_counts:
+            problems.append(f"validation images per class {other.val_counts} where the run had {self.val_counts}")
+        if not problems and self.fingerprint != other.fingerprint:
+            problems.append("the same counts but other file names")
+        return problems
+
+
+class RunDir:
+    """Paths inside a run folder, its committed :class:`RunState` and dataset identity."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+        self.config = self.root / "config.toml"
+        self.model = self.root / "model.keras"
+        self.best = self.root / "best.keras"
+        self.history = self.root / "history.csv"
+        self.logs = self.root / "logs"
+        self.snapshots = self.root / "snapshots"
+        self.checkpoints = self.root / "checkpoints"
+        self.state_file = self.root / "state.json"
+        self.dataset_file = self.root / "dataset.json"
+
+    def read_state(self) -> RunState:
+        """The committed state (empty for a new run).
+
+        Raises:
+            RunFolderError: ``state.json`` is unreadable, naming it.
+        """
+        if not self.state_file.exists():
+            return RunState()
+        try:
+            return RunState(**json.loads(self.state_file.read_text(encoding="utf-8")))
+        except (ValueError, TypeError) as error:
+            raise RunFolderError(
+                f"{self.state_file}: unreadable run state ({error}); start a new run with another --out"
+            ) from None
+
+    def commit(self, state: RunState) -> None:
+        """Make ``state`` the run's state (one atomic rename), then rewrite ``history.csv``
+        from it and remove checkpoint files it no longer names."""
+        write_text_atomic(self.state_file, json.dumps(asdict(state), indent=1))
+        faults.reached("state_committed")
+        self.write_history(state)
+        faults.reached("history_written")
+        self.remove_old_checkpoints(state)
+
+    def write_history(self, state: RunState) -> None:
+        """``history.csv`` as a view of the committed rows (no duplicates, none missing)."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in state.history:
+            writer.writerow(row)
+        write_text_atomic(self.history, buffer.getvalue())
+
+    def checkpoint_path(self, epoch: int, step: int | None = None) -> Path:
+        name = f"epoch_{epoch:04d}" + (f"_step_{step:08d}" if step is not None else "") + ".weights.h5"
+        return self.checkpoints / name
+
+    def remove_old_checkpoints(self, state: RunState) -> None:
+        """Delete the files in ``checkpoints/`` that ``state`` no longer names."""
+        if not self.checkpoints.is_dir():
+            return
+        named = [state.checkpoint] + [record.get("best_weights") for record in state.patience.values()]
+        keep = {self.root / name for name in named if name}
+        for path in self.checkpoints.iterdir():
+            if path not in keep and not path.name.startswith("."):
+                path.unlink(missing_ok=True)
+
+    def read_dataset(self) -> DatasetIdentity | None:
+        if not self.dataset_file.exists():
+            return None
+        record = json.loads(self.dataset_file.read_text(encoding="utf-8"))
+        return DatasetIdentity(**{key: tuple(v) if isinstance(v, list) else v for key, v in record.items()})
+
+    def write_dataset(self, identity: DatasetIdentity) -> None:
+        write_text_atomic(self.dataset_file, json.dumps(asdict(identity), indent=1))
+
+    def check_dataset(self, identity: DatasetIdentity, data_dir: str | os.PathLike) -> None:
+        """Refuse to continue a trained run on data other than its own.
+
+        Raises:
+            RunFolderError: naming what differs (classes, counts, file names).
+        """
+        recorded = self.read_dataset()
+        problems = recorded.differences(identity) if recorded else []
+        if problems:
+            raise RunFolderError(
+                f"--resume: {data_dir} is not the dataset {self.root} was trained on: {'; '.join(problems)}. "
+                f"Resume with the run's own data, or start a new run with another --out"
+            )
+
+
+def run_inputs(
+    run: RunDir, data_dir: str | os.PathLike, config: TrainConfig | None, changes: Mapping[str, Any] | None
+) -> list[str | os.PathLike]:
+    """The folders a run reads, which its folder must stay outside of: the data, and the
+    validation folder of the new settings, the changes or the saved run."""
+    folders: list[str | os.PathLike] = [data_dir]
+    candidates = [config.val_dir if config else None, (changes or {}).get("val_dir")]
+    if run.config.is_file():
+        try:
+            candidates.append(read_toml(run.config).get("val_dir"))
+        except UsageError:
+            pass  # open_run names the broken file
+    return folders + [folder for folder in candidates if folder]
+
+
+def open_run(
+    run: RunDir, config: TrainConfig | None, resume: bool, changes: Mapping[str, Any]
+) -> tuple[TrainConfig, RunState]:
+    """The settings and committed state to train with; writes ``config.toml``.
+
+    A new run needs an empty folder or one holding a run that never trained (its start
+    failed: it is started again with the new settings). ``resume`` continues the saved run,
+    applying ``changes`` that do not alter what it already trained.
+
+    Raises:
+        RunFolderError: a trained run without ``resume``, nothing to resume, or a change
+            ``--resume`` cannot make, naming it.
+        OutputFolderError: a non-empty folder that holds no run.
+    """
+    state = run.read_state()
+    if resume:
+        if not run.config.is_file():
+            raise RunFolderError(f"{run.root}: nothing to resume (no config.toml); start a new run without --resume")
+        wanted = {**(asdict(config) if config is not None else {}), **changes}
+        config = resumed_config(load_config(run.config), wanted, state, run)
+    elif state.trained:
+        raise RunFolderError(
+            f"{run.root} already holds a run that trained {state.epochs_run} epoch(s); pass --resume to continue it "
+            f"or choose another --out"
+        )
+    else:
+        others = [entry.name for entry in run.root.iterdir() if entry.name not in (LOCK_NAME, MANIFEST_NAME)]
+        if others and not run.config.is_file():
+            raise OutputFolderError(
+                f"--out {run.root} is not empty and holds no cam-keras run ({', '.join(sorted(others)[:3])}...); "
+                f"choose a new or empty folder"
+            )
+        if run.config.is_file():
+            logger.warning("%s: its run never trained; starting it again with the new settings", run.root)
+        config = (config or TrainConfig()).validate()
+        state = RunState()
+        write_text_atomic(run.state_file, json.dumps(asdict(state), indent=1))
+    write_text_atomic(run.config, config.to_toml())
+    return config, state
+
+
+def resumed_config(saved: TrainConfig, changes: dict[str, Any], state: RunState, run: RunDir) -> TrainConfig:
+    """``saved`` with ``changes``; once the run trained, only :data:`RESUMABLE` settings may
+    change, and epochs only where they leave the trained epochs as they are.
+
+    Raises:
+        RunFolderError: naming each refused setting, its run value and the asked one.
+    """
+    changed = {key: value for key, value in changes.items() if getattr(saved, key) != value}
+    config = check_settings({**asdict(saved), **changed}, f"{run.config} with the given flags")
+    if not state.trained or not changed:
+        return config
+    refused = [
+        f"{flag_name(key)} ({getattr(saved, key)!r} in the run, {value!r} asked)"
+        for key, value in changed.items()
+        if key in FIXED_ON_RESUME
+    ]
+    started_later = False
+    for phase, key in reversed((("head", "head_epochs"), ("finetune", "finetune_epochs"))):
+        trained = state.epochs.get(phase, 0)
+        if key in changed and (getattr(config, key) < trained or started_later):
+            refused.append(f"{flag_name(key)} ({getattr(saved, key)} in the run, {trained} trained, "
+                           f"{getattr(config, key)} asked)")
+        started_later = started_later or trained > 0
+    if refused:
+        raise RunFolderError(
+            f"--resume cannot change {', '.join(refused)}: the run already trained with it. --resume may change "
+            f"{', '.join(flag_name(key) for key in RESUMABLE)} (epochs only to extend the phase in progress or the "
+            f"last one); start a new run with another --out to change the rest"
+        )
+    return config
