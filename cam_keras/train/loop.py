@@ -41,7 +41,15 @@ from cam_keras.models.builder import HEAD_LAYER_NAMES, build_model
 from cam_keras.models.io import save_model
 from cam_keras.train.callbacks import CamSnapshots, SaveBestModel
 from cam_keras.train.config import TrainConfig, load_config
-from cam_keras.train.strategy import make_strategy, op_determinism, precision_policy
+from cam_keras.train.strategy import (
+    check_global_batch,
+    fitting,
+    make_strategy,
+    op_determinism,
+    precision_policy,
+    shard_by_data,
+    worker_run_dir,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +150,10 @@ class RunDir:
     def phase_weights(self, phase: str) -> Path:
         return self.root / "backup" / f"{phase}_done.weights.h5"
 
+    def resume_state(self) -> list[Path]:
+        """What a resumed run reads: config, finished phases, history and checkpoints."""
+        return [self.config, self.state_file, self.history, self.root / "backup"]
+
     def state(self) -> dict:
         return json.loads(self.state_file.read_text()) if self.state_file.exists() else {"done": []}
 
@@ -202,15 +214,23 @@ def fine_tune(
     """
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    run = RunDir(run_dir)
-    config = _open_run(run, config, resume)
-    with op_determinism(config.deterministic):
-        return _train(data_dir, run, config, callbacks, verbose)
+    chief_run = RunDir(run_dir)
+    with worker_run_dir(chief_run.root, resume, chief_run.resume_state()) as own_folder:
+        run = RunDir(own_folder)  # the chief's run folder, or a temporary one on other workers
+        config = _open_run(run, config, resume)
+        with op_determinism(config.deterministic):
+            result = _train(data_dir, run, config, callbacks, verbose)
+    if run.root != chief_run.root:  # name the chief's files, not the removed temporary ones
+        result.run_dir = chief_run.root
+        result.files = {name: chief_run.root / path.relative_to(run.root) for name, path in result.files.items()}
+    return result
 
 
 def _train(
     data_dir: str | os.PathLike, run: RunDir, config: TrainConfig, callbacks: Sequence[keras.callbacks.Callback], verbose: int
 ) -> TrainResult:
+    strategy = make_strategy(config.strategy)  # first: multi-worker collectives must be set up before other TF work
+    check_global_batch(strategy, config.batch_size)
     keras.utils.set_random_seed(config.seed)
     files = scan_class_folders(data_dir, skip_empty=config.skip_empty_classes)
     if config.val_dir:
@@ -224,13 +244,12 @@ def _train(
         return images, tf.one_hot(labels, num_classes), weights
 
     weights_by_class = class_weights(train_files) if config.class_weights else None
-    train_data = make_dataset(
+    train_data = shard_by_data(make_dataset(
         train_files, size, config.batch_size, training=True, policy=config.resize, augmentation=config.augment,
         cache=config.cache, seed=config.seed, weights_by_class=weights_by_class,
-    ).map(one_hot)
-    val_data = make_dataset(val_files, size, config.batch_size, training=False, policy=config.resize, cache=config.cache).map(one_hot)
-
-    strategy = make_strategy(config.strategy)
+    ).map(one_hot))
+    val_data = make_dataset(val_files, size, config.batch_size, training=False, policy=config.resize, cache=config.cache)
+    val_data = shard_by_data(val_data.map(one_hot))
     with precision_policy(config.mixed_precision), strategy.scope():
         model = build_model(
             config.backbone,
@@ -279,15 +298,16 @@ def _train(
                 jit_compile=config.jit_compile,
             )
         backup = keras.callbacks.BackupAndRestore(str(run.backup(phase.name)), save_freq=config.checkpoint_every, double_checkpoint=True)
-        model.fit(
-            train_data,
-            validation_data=val_data,
-            initial_epoch=epoch,
-            epochs=epoch + phase.epochs,
-            callbacks=[backup, *shared_callbacks, *callbacks],
-            shuffle=False,  # the pipeline shuffles every epoch itself
-            verbose=verbose,
-        )
+        with fitting(model, strategy):
+            model.fit(
+                train_data,
+                validation_data=val_data,
+                initial_epoch=epoch,
+                epochs=epoch + phase.epochs,
+                callbacks=[backup, *shared_callbacks, *callbacks],
+                shuffle=False,  # the pipeline shuffles every epoch itself
+                verbose=verbose,
+            )
         with atomic_path(run.phase_weights(phase.name)) as temp:
             model.save_weights(temp)
         run.mark_done(phase.name, best.best)

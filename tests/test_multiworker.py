@@ -1,0 +1,215 @@
+"""Multi-worker training for real: two worker processes on 127.0.0.1, each with its CPU as its
+one device, joined by TF_CONFIG into one MultiWorkerMirroredStrategy cluster."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cam_keras
+
+TINY = "input_size = 32\nwidth = 8\nbatch_size = 8\nsnapshot_images = 2\nlog_every = 2\naugment = \"none\"\noptimizer = \"sgd\"\nfinetune_lr = 0.01\n"
+STEPS_PER_EPOCH = 5  # 38 training images (80% of 48) in global batches of 8
+
+WORKER = textwrap.dedent(
+    """
+    import json, os, signal, sys, tempfile
+    import keras, numpy as np
+    from cam_keras.train import fine_tune, load_config
+
+    data, run, config, out, kill_after_epoch = sys.argv[1:6]
+
+    class Watch(keras.callbacks.Callback):
+        '''Notes the cam-keras folders in this process's temporary directory; SIGKILLs itself
+        after epoch ``kill_after_epoch`` (0-based; -1 never).'''
+        folders = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            root = tempfile.gettempdir()
+            mine = [name for name in os.listdir(root) if name.startswith("cam-keras")]
+            self.folders += [sorted(os.listdir(os.path.join(root, name))) for name in mine]
+            if epoch == int(kill_after_epoch):
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    result = fine_tune(data, run, load_config(config), callbacks=[Watch()], verbose=2)
+    np.savez(out + ".npz", *result.model.get_weights())
+    report = {"iterations": int(result.model.optimizer.iterations.numpy()), "loss": result.history["loss"],
+              "run_dir": str(result.run_dir), "model": str(result.files["model"]), "temp_folders": Watch.folders}
+    with open(out + ".json", "w") as handle:
+        json.dump(report, handle)
+    """
+)
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for one in sockets:
+        one.bind(("127.0.0.1", 0))
+    ports = [one.getsockname()[1] for one in sockets]
+    for one in sockets:
+        one.close()
+    return ports
+
+
+def start_cluster(tmp_path: Path, commands: list[list[str]], name: str) -> list[subprocess.Popen]:
+    """One process per command, each with its own TF_CONFIG (worker i of len(commands)), its
+    own empty TMPDIR and its CPU as its only device; output in tmp_path/name-i.log."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(len(commands))]}
+    processes = []
+    for index, command in enumerate(commands):
+        temp = tmp_path / f"{name}-tmp{index}"
+        temp.mkdir()
+        env = dict(
+            os.environ,
+            TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+            CUDA_VISIBLE_DEVICES="-1",
+            TMPDIR=str(temp),
+        )
+        log = open(tmp_path / f"{name}-{index}.log", "w")
+        processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True))
+    return processes
+
+
+def wait_all(processes: list[subprocess.Popen], timeout: float = 240) -> list[int]:
+    deadline = time.monotonic() + timeout
+    try:
+        return [process.wait(timeout=max(1.0, deadline - time.monotonic())) for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def log_tail(tmp_path: Path, name: str) -> str:
+    return "\n".join(f"--- {path.name}\n{path.read_text()[-3000:]}" for path in sorted(tmp_path.glob(f"{name}-*.log")))
+
+
+def history_epochs(run: Path) -> list[str]:
+    with open(run / "history.csv", newline="") as handle:
+        return [row["epoch"] for row in csv.DictReader(handle)]
+
+
+def worker_command(data: Path, run: Path, config: Path, out: Path, kill_after_epoch: int = -1) -> list[str]:
+    return [sys.executable, "-c", WORKER, str(data), str(run), str(config), str(out), str(kill_after_epoch)]
+
+
+@pytest.fixture(scope="module")
+def two_worker_run(tmp_path_factory, shapes_dir):
+    """Two epochs of the small CNN trained by a two-worker cluster through ``fine_tune``."""
+    tmp_path = tmp_path_factory.mktemp("cluster")
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY + "finetune_epochs = 2\n")
+    run = tmp_path / "run"
+    commands = [worker_command(shapes_dir, run, config, tmp_path / f"worker{i}") for i in range(2)]
+    codes = wait_all(start_cluster(tmp_path, commands, "train"))
+    assert codes == [0, 0], log_tail(tmp_path, "train")
+    reports = [json.loads((tmp_path / f"worker{i}.json").read_text()) for i in range(2)]
+    weights = [list(np.load(tmp_path / f"worker{i}.npz").values()) for i in range(2)]
+    return tmp_path, run, reports, weights
+
+
+def test_two_workers_train_one_run_folder_written_by_the_chief(two_worker_run):
+    tmp_path, run, reports, weights = two_worker_run
+    assert sorted(p.name for p in run.iterdir()) == [
+        "backup", "best.keras", "config.toml", "history.csv", "logs", "model.keras", "snapshots", "state.json",
+    ]
+    assert history_epochs(run) == ["0", "1"]  # one writer: a second one would append its own rows
+    assert len(list((run / "logs" / "train").glob("events.out.tfevents.*"))) == 1
+    # The chief wrote nothing else; the other worker wrote its run into a temporary folder, then removed it.
+    assert reports[0]["temp_folders"] == []
+    assert any({"config.toml", "history.csv", "backup"} <= set(names) for names in reports[1]["temp_folders"])
+    assert not list((tmp_path / "train-tmp1").glob("cam-keras*"))
+    assert reports[0]["run_dir"] == reports[1]["run_dir"] == str(run)
+    assert reports[1]["model"] == str(run / "model.keras")
+
+
+def test_saved_model_holds_the_chief_replica_and_trained_weights_are_synchronized(two_worker_run):
+    _, run, reports, (chief, worker) = two_worker_run
+    saved = cam_keras.load_model(run / "model.keras")
+    assert len(saved.get_weights()) == len(chief)
+    for on_disk, in_chief in zip(saved.get_weights(), chief):
+        np.testing.assert_array_equal(on_disk, in_chief)
+    for variable, in_chief, in_worker in zip(saved.weights, chief, worker):
+        if variable.trainable:  # every step applies the same all-reduced gradients on every worker
+            np.testing.assert_array_equal(in_chief, in_worker)
+        else:  # Keras 3 keeps BatchNormalization statistics per replica, from that replica's images
+            assert variable.path.endswith(("moving_mean", "moving_variance"))
+    # batch_size is the global batch: 5 steps of 8 images per epoch, not 3 steps of 8 per worker.
+    assert reports[0]["iterations"] == reports[1]["iterations"] == 2 * STEPS_PER_EPOCH
+    assert reports[0]["loss"] == reports[1]["loss"]
+
+
+MIRRORED = textwrap.dedent(
+    """
+    import sys, numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from cam_keras.train import fine_tune, load_config
+    result = fine_tune(sys.argv[1], sys.argv[2], load_config(sys.argv[3], {"strategy": "mirrored"}), verbose=0)
+    np.savez(sys.argv[4], *result.model.get_weights())
+    """
+)
+
+
+def test_workers_share_each_global_batch_like_replicas_of_one_process(two_worker_run, shapes_dir):
+    """The oracle: the same training with two replicas in one process (MirroredStrategy over
+    two logical CPUs), where one input pipeline feeds both replicas. The cluster's weights
+    match only if every global batch was split between the workers exactly as there: each
+    worker read its own half of the same shuffled batch (no image twice, none left out)."""
+    tmp_path, _, _, (chief, _) = two_worker_run
+    out = tmp_path / "mirrored.npz"
+    env = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
+    completed = subprocess.run(
+        [sys.executable, "-c", MIRRORED, str(shapes_dir), str(tmp_path / "mirrored"), str(tmp_path / "tiny.toml"), str(out)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    oracle = list(np.load(out).values())
+    for in_cluster, in_oracle in zip(chief, oracle):
+        np.testing.assert_allclose(in_cluster, in_oracle, rtol=1e-4, atol=1e-5)
+
+
+CLI = "import sys; from cam_keras.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def wait_for(condition, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_resumes_with_its_cluster_from_the_last_checkpoint(tmp_path, shapes_dir):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY + "finetune_epochs = 4\nsnapshot_images = 0\n")
+    run = tmp_path / "run"
+    commands = [worker_command(shapes_dir, run, config, tmp_path / f"worker{i}", kill_after_epoch=1 if i else -1) for i in range(2)]
+    chief, worker = start_cluster(tmp_path, commands, "first")
+    assert worker.wait(timeout=240) == -signal.SIGKILL, log_tail(tmp_path, "first")
+    metadata = run / "backup" / "finetune" / "training_metadata.json"
+    wait_for(lambda: metadata.exists() and json.loads(metadata.read_text())["epoch"] == 2 and history_epochs(run) == ["0", "1"])
+    assert chief.poll() is None  # waiting for its peer in epoch 3; the scheduler takes the job down
+    chief.kill()
+    chief.wait()
+    assert not (run / "model.keras").exists()
+
+    resume = [sys.executable, "-c", CLI, "train", str(shapes_dir), "--out", str(run), "--resume"]
+    codes = wait_all(start_cluster(tmp_path, [resume, resume], "resumed"))
+    assert codes == [0, 0], log_tail(tmp_path, "resumed")
+    chief_log = (tmp_path / "resumed-0.log").read_text()
+    assert "Epoch 3/4" in chief_log and "Epoch 1/4" not in chief_log
+    assert history_epochs(run) == ["0", "1", "2", "3"]
+    assert int(cam_keras.load_model(run / "model.keras").optimizer.iterations.numpy()) == 4 * STEPS_PER_EPOCH
