@@ -12,14 +12,18 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import cam_keras
+from cam_keras.errors import RunFolderError, UsageError
+from cam_keras.train import strategy
 
-TINY = "input_size = 32\nwidth = 8\nbatch_size = 8\nsnapshot_images = 2\nlog_every = 2\naugment = \"none\"\noptimizer = \"sgd\"\nfinetune_lr = 0.01\n"
+TINY = "input_size = 32\nwidth = 8\nbatch_size = 8\nlog_every = 2\naugment = \"none\"\noptimizer = \"sgd\"\nfinetune_lr = 0.01\n"
 STEPS_PER_EPOCH = 5  # 38 training images (80% of 48) in global batches of 8
 
 WORKER = textwrap.dedent(
@@ -110,7 +114,7 @@ def two_worker_run(tmp_path_factory, shapes_dir):
     """Two epochs of the small CNN trained by a two-worker cluster through ``fine_tune``."""
     tmp_path = tmp_path_factory.mktemp("cluster")
     config = tmp_path / "tiny.toml"
-    config.write_text(TINY + "finetune_epochs = 2\n")
+    config.write_text(TINY + "finetune_epochs = 2\nsnapshot_images = 2\n")
     run = tmp_path / "run"
     commands = [worker_command(shapes_dir, run, config, tmp_path / f"worker{i}") for i in range(2)]
     codes = wait_all(start_cluster(tmp_path, commands, "train"))
@@ -213,3 +217,92 @@ def test_a_killed_worker_resumes_with_its_cluster_from_the_last_checkpoint(tmp_p
     assert "Epoch 3/4" in chief_log and "Epoch 1/4" not in chief_log
     assert history_epochs(run) == ["0", "1", "2", "3"]
     assert int(cam_keras.load_model(run / "model.keras").optimizer.iterations.numpy()) == 4 * STEPS_PER_EPOCH
+
+
+def tf_config(index: int, task_type: str = "worker", chief: bool = False) -> str:
+    cluster = {"worker": ["127.0.0.1:1", "127.0.0.1:2"], **({"chief": ["127.0.0.1:3"]} if chief else {})}
+    return json.dumps({"cluster": cluster, "task": {"type": task_type, "index": index}})
+
+
+@pytest.mark.parametrize(
+    "config, chief",
+    [(tf_config(0), True), (tf_config(1), False), (tf_config(0, chief=True), False), (tf_config(0, "chief", chief=True), True)],
+)
+def test_the_chief_is_the_chief_task_or_else_worker_0(monkeypatch, config, chief):
+    monkeypatch.setenv("TF_CONFIG", config)
+    assert strategy.is_chief() is chief
+
+
+@pytest.mark.parametrize("config", ["{not json", '{"cluster": {"worker": ["a:1"]}}', tf_config(5), tf_config(0, "ps")])
+def test_a_broken_tf_config_is_named_with_an_example(monkeypatch, config):
+    monkeypatch.setenv("TF_CONFIG", config)
+    with pytest.raises(UsageError, match="TF_CONFIG.*expected e.g."):
+        strategy.cluster_task()
+
+
+@pytest.mark.parametrize("name", ["default", "mirrored"])
+def test_a_single_process_strategy_under_a_cluster_tf_config_is_refused(monkeypatch, name):
+    monkeypatch.setenv("TF_CONFIG", tf_config(0))
+    with pytest.raises(UsageError, match=f"2 workers, but strategy '{name}'.*--strategy auto"):
+        strategy.make_strategy(name)
+
+
+def test_other_workers_write_a_temporary_copy_of_the_chiefs_resumable_state(monkeypatch, tmp_path):
+    run = tmp_path / "run"
+    (run / "backup" / "finetune").mkdir(parents=True)
+    (run / "config.toml").write_text("seed = 1\n")
+    (run / "backup" / "finetune" / "training_metadata.json").write_text('{"epoch": 2}')
+    (run / "model.keras").write_text("not copied")
+    state = [run / "config.toml", run / "state.json", run / "backup"]
+    monkeypatch.setenv("TF_CONFIG", tf_config(0))
+    with strategy.worker_run_dir(run, True, state) as folder:
+        assert folder == run
+    monkeypatch.setenv("TF_CONFIG", tf_config(1))
+    with strategy.worker_run_dir(run, True, state) as folder:
+        assert folder != run and not folder.is_relative_to(run)
+        assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == [
+            "backup", "backup/finetune", "backup/finetune/training_metadata.json", "config.toml",
+        ]
+    assert not folder.exists()
+    with strategy.worker_run_dir(run, False, state) as folder:
+        assert not any(folder.iterdir())
+    with pytest.raises(RunFolderError, match="worker 1 of 2 finds no run to resume.*filesystem that every worker sees"):
+        with strategy.worker_run_dir(tmp_path / "elsewhere", True, [tmp_path / "elsewhere" / "config.toml"]):
+            pass
+
+
+def test_the_global_batch_must_give_every_replica_an_image():
+    two = types.SimpleNamespace(num_replicas_in_sync=2)
+    strategy.check_global_batch(two, 8)
+    with pytest.raises(UsageError, match="batch_size 1 is the global batch.*2 replicas"):
+        strategy.check_global_batch(two, 1)
+
+
+def test_pipelines_are_sharded_by_element():
+    dataset = strategy.shard_by_data(tf.data.Dataset.range(4))
+    assert dataset.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.DATA
+
+
+SLURM_TF_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "slurm_tf_config.sh"
+
+
+@pytest.mark.parametrize("node, index", [("node-a", 0), ("node-c", 2)])
+def test_the_slurm_recipe_sets_tf_config_for_its_node(tmp_path, monkeypatch, node, index):
+    scontrol = tmp_path / "scontrol"  # stands in for Slurm's: expands the node list
+    scontrol.write_text('#!/bin/sh\n[ "$1 $2 $3" = "show hostnames node-[a-c]" ] && printf "node-a\\nnode-b\\nnode-c\\n"\n')
+    scontrol.chmod(0o755)
+    env = dict(
+        os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}", SLURM_STEP_NODELIST="node-[a-c]", SLURMD_NODENAME=node,
+        SLURM_STEP_NUM_TASKS="3", SLURM_STEP_NUM_NODES="3", CAM_KERAS_PORT="4567",
+    )
+    printed = subprocess.run(
+        ["bash", str(SLURM_TF_CONFIG), "sh", "-c", 'echo "$TF_CONFIG"'], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(printed)["cluster"] == {"worker": ["node-a:4567", "node-b:4567", "node-c:4567"]}
+    monkeypatch.setenv("TF_CONFIG", printed)
+    task = strategy.cluster_task()
+    assert (task.index, task.num_workers, task.is_chief) == (index, 3, index == 0)
+    refused = subprocess.run(
+        ["bash", str(SLURM_TF_CONFIG), "true"], env={**env, "SLURM_STEP_NUM_TASKS": "6"}, capture_output=True, text=True
+    )
+    assert refused.returncode == 2 and "one task per node" in refused.stderr
