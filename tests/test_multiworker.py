@@ -167,6 +167,7 @@ MIRRORED = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_workers_share_each_global_batch_like_replicas_of_one_process(two_worker_run, shapes_dir):
     """The oracle: the same training with two replicas in one process (MirroredStrategy over
     two logical CPUs), where one input pipeline feeds both replicas. The cluster's weights
@@ -230,7 +231,7 @@ def tf_config(index: int, task_type: str = "worker", chief: bool = False) -> str
 )
 def test_the_chief_is_the_chief_task_or_else_worker_0(monkeypatch, config, chief):
     monkeypatch.setenv("TF_CONFIG", config)
-    assert strategy.is_chief() is chief
+    assert strategy.cluster_task().is_chief is chief
 
 
 @pytest.mark.parametrize("config", ["{not json", '{"cluster": {"worker": ["a:1"]}}', tf_config(5), tf_config(0, "ps")])

@@ -81,12 +81,6 @@ def cluster_task() -> ClusterTask | None:
     return ClusterTask(task_type, index, num_workers, has_chief_task="chief" in cluster)
 
 
-def is_chief() -> bool:
-    """Whether this process writes the run folder: ``True`` alone, or for the cluster's chief."""
-    task = cluster_task()
-    return task is None or task.is_chief
-
-
 def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     """A ``tf.distribute`` strategy.
 
