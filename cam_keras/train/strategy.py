@@ -15,6 +15,7 @@ import functools
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -26,13 +27,17 @@ import tensorflow as tf
 from keras.src.backend.tensorflow import trainer as keras_tf_trainer  # patched in fitting() only
 from tensorflow.python.framework import config as tf_config  # the only home of disable_op_determinism
 
-from cam_keras.errors import RunFolderError, UsageError
+from cam_keras.errors import CamKerasError, RunFolderError, UsageError
 
 logger = logging.getLogger(__name__)
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 TRAINING_TASKS = ("chief", "worker")
 TF_CONFIG_EXAMPLE = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+
+
+class WorkerLostError(CamKerasError, RuntimeError):
+    """Another worker of the training cluster stopped, so this one cannot go on."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,8 @@ def cluster_task() -> ClusterTask | None:
         UsageError: ``TF_CONFIG`` is not JSON with a ``cluster`` and a training ``task`` in it.
 
     Example:
-        >>> os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}})
+        >>> cluster = {"worker": ["a:1", "b:1"]}
+        >>> os.environ["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}})
         >>> cluster_task().is_chief
         False
     """
@@ -72,7 +78,9 @@ def cluster_task() -> ClusterTask | None:
         num_workers = sum(len(cluster.get(name, ())) for name in TRAINING_TASKS)
         known = task_type in TRAINING_TASKS and 0 <= index < len(cluster.get(task_type, ()))
     except (ValueError, TypeError, KeyError, AttributeError) as error:
-        raise UsageError(f"TF_CONFIG is not a cluster description ({error!r}); expected e.g. {TF_CONFIG_EXAMPLE}") from None
+        raise UsageError(
+            f"TF_CONFIG is not a cluster description ({error!r}); expected e.g. {TF_CONFIG_EXAMPLE}"
+        ) from None
     if not known:
         raise UsageError(
             f"TF_CONFIG names task {task_type} {index}, which is not a chief or worker listed in its cluster; "
@@ -194,6 +202,9 @@ def fitting(model: keras.Model, strategy: tf.distribute.Strategy) -> Iterator[No
       ``reduce(axis=0)``, which fails for scalars; it takes the first replica's values
       instead, which equal every replica's, as metric variables are summed across replicas
       on every update.
+
+    Raises:
+        WorkerLostError: another worker stopped (TensorFlow aborts the collectives).
     """
     captured = model._distribute_strategy
     reduce = keras_tf_trainer.reduce_per_replica
@@ -201,13 +212,20 @@ def fitting(model: keras.Model, strategy: tf.distribute.Strategy) -> Iterator[No
     def first_replica(values, strategy, reduction="auto"):
         return reduce(values, strategy, reduction="first" if reduction == "auto" else reduction)
 
-    across_workers = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._num_workers > 1
+    multiworker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    across_workers = multiworker and strategy.extended._num_workers > 1
     with strategy.scope():
         model._distribute_strategy = None
         if across_workers:
             keras_tf_trainer.reduce_per_replica = first_replica
         try:
             yield
+        except tf.errors.UnavailableError as error:
+            reason = re.sub(r"\{\{[^}]*\}\}", "", str(error.message)).strip().splitlines()  # drop TF's op prefix
+            raise WorkerLostError(
+                f"a worker of the training cluster stopped ({' '.join(reason[:2])}); restart every worker "
+                "with --resume to continue from the last checkpoint"
+            ) from None
         finally:
             keras_tf_trainer.reduce_per_replica = reduce
             model._distribute_strategy = captured
