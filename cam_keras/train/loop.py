@@ -48,7 +48,15 @@ from cam_keras.train.config import TrainConfig
 from cam_keras.train.learning import learning_check, learning_note
 from cam_keras.train.optimizers import make_optimizer
 from cam_keras.train.rundir import DatasetIdentity, RunDir, RunState, open_run, run_inputs
-from cam_keras.train.strategy import make_strategy, op_determinism, precision_policy
+from cam_keras.train.strategy import (
+    check_global_batch,
+    fitting,
+    make_strategy,
+    op_determinism,
+    precision_policy,
+    shard_by_data,
+    worker_run_dir,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -184,14 +192,20 @@ def fine_tune(
     """
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    run = RunDir(run_dir)
-    check_outside_inputs(run.root, run_inputs(run, data_dir, config, changes))
-    run.root.mkdir(parents=True, exist_ok=True)
-    with FolderLock(run.root):
-        remove_stale_temps(run.root)
-        config, state = open_run(run, config, resume, changes or {})
-        with op_determinism(config.deterministic):
-            return _train(data_dir, run, config, state, callbacks, verbose)
+    chief_run = RunDir(run_dir)
+    check_outside_inputs(chief_run.root, run_inputs(chief_run, data_dir, config, changes))
+    with worker_run_dir(chief_run.root, resume, chief_run.resume_state()) as own_folder:
+        run = RunDir(own_folder)  # the chief's run folder, or a temporary one on other workers
+        run.root.mkdir(parents=True, exist_ok=True)
+        with FolderLock(run.root):
+            remove_stale_temps(run.root)
+            config, state = open_run(run, config, resume, changes or {})
+            with op_determinism(config.deterministic):
+                result = _train(data_dir, run, config, state, callbacks, verbose)
+    if run.root != chief_run.root:  # name the chief's files, not the removed temporary ones
+        result.run_dir = chief_run.root
+        result.files = {name: chief_run.root / path.relative_to(run.root) for name, path in result.files.items()}
+    return result
 
 
 def _train(
@@ -199,10 +213,11 @@ def _train(
     callbacks: Sequence[keras.callbacks.Callback], verbose: int,
 ) -> TrainResult:
     """The stages of a run: data, model, each unfinished phase, the final model."""
+    strategy = make_strategy(config.strategy)  # first: multi-worker collectives must be set up before other TF work
+    check_global_batch(strategy, config.batch_size)
     keras.utils.set_random_seed(config.seed)
     data = load_training_data(data_dir, config)
     _record_dataset(run, data, state, data_dir)
-    strategy = make_strategy(config.strategy)
     model = _build(config, data.train_files.class_names, strategy)
     _restore_phase_boundary(run, model, config, state)
     _replay_shuffles(data.train, state.epochs_run)
@@ -255,14 +270,14 @@ def load_training_data(data_dir: str | os.PathLike, config: TrainConfig) -> Trai
         return images, tf.one_hot(labels, num_classes), weights
 
     weights_by_class = class_weights(train_files) if config.class_weights else None
-    train = make_dataset(
+    train = shard_by_data(make_dataset(
         train_files, size, config.batch_size, training=True, policy=config.resize, augmentation=config.augment,
         cache=config.cache, seed=config.seed, weights_by_class=weights_by_class,
-    ).map(one_hot)
+    ).map(one_hot))
     val = None
     if len(val_files):
         val = make_dataset(val_files, size, config.batch_size, training=False, policy=config.resize, cache=config.cache)
-        val = val.map(one_hot)
+        val = shard_by_data(val.map(one_hot))
     else:
         logger.warning(
             "%s: no validation images (a class with one image keeps it for training), so no best.keras and no "
@@ -354,22 +369,24 @@ def _fit_phase(
     set_trainable(model, phase.train_backbone, config.unfreeze, freeze_batchnorm=config.weights is not None)
     _compile(model, config, phase.learning_rate, strategy)
     if state.checkpoint and state.checkpoint_phase == phase.name:  # mid-phase: weights and optimizer state
-        model.optimizer.build(model.trainable_variables)
-        _load_checkpoint(run, model, state)
+        with strategy.scope():  # optimizer slots are variables of the strategy
+            model.optimizer.build(model.trainable_variables)
+            _load_checkpoint(run, model, state)
     best = next(callback for callback in callbacks if isinstance(callback, SaveBestModel))
     commit = EpochCommit(
         run, state, phase.name, phase.first_epoch, phase.last_epoch, best, data.val_counts,
         every_steps=config.checkpoint_every if isinstance(config.checkpoint_every, int) else None, patience=callbacks,
     )
-    model.fit(
-        data.train,
-        validation_data=data.val,
-        initial_epoch=phase.first_epoch + state.epochs.get(phase.name, 0),
-        epochs=phase.last_epoch,
-        callbacks=[*callbacks, commit],
-        shuffle=False,  # the pipeline shuffles every epoch itself
-        verbose=verbose,
-    )
+    with fitting(model, strategy):
+        model.fit(
+            data.train,
+            validation_data=data.val,
+            initial_epoch=phase.first_epoch + state.epochs.get(phase.name, 0),
+            epochs=phase.last_epoch,
+            callbacks=[*callbacks, commit],
+            shuffle=False,  # the pipeline shuffles every epoch itself
+            verbose=verbose,
+        )
     faults.reached("phase_end")
     note = learning_note(state.learning.get(phase.name))
     if note:
@@ -384,7 +401,8 @@ def _save_final_model(
     if data.val is not None:
         if getattr(model, "optimizer", None) is None:
             _compile(model, config, config.finetune_lr, strategy)
-        accuracy = model.evaluate(data.val, verbose=0, return_dict=True)["accuracy"]
+        with fitting(model, strategy):  # Keras' evaluate has fit's multi-worker bug too
+            accuracy = model.evaluate(data.val, verbose=0, return_dict=True)["accuracy"]
         learning = learning_check(accuracy, data.val_counts)
     save_model(model, run.model, training=learning)
     faults.reached("model_saved")

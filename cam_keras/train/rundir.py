@@ -141,6 +141,11 @@ class RunDir:
         self.state_file = self.root / "state.json"
         self.dataset_file = self.root / "dataset.json"
 
+    def resume_state(self) -> list[Path]:
+        """What a resumed run reads: its settings, committed state, dataset identity, history
+        and checkpoints (copied to every other worker of a cluster)."""
+        return [self.config, self.state_file, self.dataset_file, self.history, self.checkpoints]
+
     def read_state(self) -> RunState:
         """The committed state (empty for a new run).
 
