@@ -35,9 +35,7 @@ def open_model(
     """
     if not isinstance(model, keras.Model):
         model = load_model(model, safe_mode=safe_mode)
-    return configure_model(
-        model, output=output, class_names=class_names, preprocess=preprocess, input_size=input_size
-    )
+    return configure_model(model, output=output, class_names=class_names, preprocess=preprocess, input_size=input_size)
 
 
 def explain(
@@ -65,7 +63,11 @@ def explain(
         >>> cam_keras.explain("run/model.keras", ["cat.jpg", "dog.jpg"]).show()
     """
     model = open_model(
-        model, output=output, class_names=class_names, preprocess=preprocess, input_size=input_size,
+        model,
+        output=output,
+        class_names=class_names,
+        preprocess=preprocess,
+        input_size=input_size,
         safe_mode=safe_mode,
     )
     return make_explainer(model, method, target_layer)(images, classes, top_k=top_k)

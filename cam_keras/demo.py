@@ -111,8 +111,16 @@ def _run_stages(out: OutputFolder, plan: DemoPlan, seed: int, verbose: int | Non
     data = out_dir / "data"
     lap("data")
     config = TrainConfig(
-        backbone="small_cnn", input_size=plan.image_size, width=plan.width, finetune_epochs=plan.epochs,
-        finetune_lr=1e-3, batch_size=plan.batch_size, val_fraction=0.1, cache=True, seed=seed, augment="flip",
+        backbone="small_cnn",
+        input_size=plan.image_size,
+        width=plan.width,
+        finetune_epochs=plan.epochs,
+        finetune_lr=1e-3,
+        batch_size=plan.batch_size,
+        val_fraction=0.1,
+        cache=True,
+        seed=seed,
+        augment="flip",
         deterministic=True,
     )
     with _stage(out, "run") as staging:
@@ -206,10 +214,12 @@ def describe(report: dict, out_dir: str | os.PathLike) -> str:
     out_dir = Path(out_dir)
     paper = report["metrics_paper_threshold"]
     lines = [
-        f"held-out test set ({report['plan']['fill']} shapes), flip-averaged CAM, threshold {report['threshold']:.2f} (calibrated on the training split):",
+        f"held-out test set ({report['plan']['fill']} shapes), flip-averaged CAM, "
+        f"threshold {report['threshold']:.2f} (calibrated on the training split):",
         format_summary(report["metrics_calibrated_threshold"]),
         f"at the paper's 20% threshold: top-1 loc {paper['top1_loc']:.4f}, GT-known loc {paper['gt_known_loc']:.4f}",
-        f"plain CAM (no flip averaging), its own calibrated threshold: top-1 loc {report['metrics_plain_cam_calibrated']['top1_loc']:.4f}",
+        "plain CAM (no flip averaging), its own calibrated threshold: "
+        f"top-1 loc {report['metrics_plain_cam_calibrated']['top1_loc']:.4f}",
         f"time per stage (s): {report['timings_s']}",
         "",
         f"look at:  {out_dir / 'demo_grid.png'}  (maps with predicted green / true red boxes)",
@@ -217,6 +227,7 @@ def describe(report: dict, out_dir: str | os.PathLike) -> str:
         f"          {out_dir / 'run' / 'snapshots'}/  (maps sharpening during training)",
         f"report:   {out_dir / 'report.json'}",
         f"model:    {out_dir / 'run' / 'model.keras'}",
-        f"try:      cam-keras heatmap --model {out_dir / 'run' / 'model.keras'} {out_dir / 'data' / 'test'} --out {out_dir / 'heatmaps'}",
+        f"try:      cam-keras heatmap --model {out_dir / 'run' / 'model.keras'} {out_dir / 'data' / 'test'} "
+        f"--out {out_dir / 'heatmaps'}",
     ]
     return "\n".join(lines)

@@ -108,8 +108,16 @@ class HeatmapOptions:
         )
         _check(size_ok, "size (--size) must be original, input, WxH or a longest side, all at least 1", self.size)
         _check(_is_count(self.max_side, 1), "max_side (--max-side) must be a positive number of pixels", self.max_side)
-        _check(self.image_format in IMAGE_FORMATS, f"image_format (--image-format) must be one of {', '.join(IMAGE_FORMATS)}", self.image_format)
-        _check(self.workers is None or _is_count(self.workers, 0), "workers (--workers) must be 0 (render in this process) or more", self.workers)
+        _check(
+            self.image_format in IMAGE_FORMATS,
+            f"image_format (--image-format) must be one of {', '.join(IMAGE_FORMATS)}",
+            self.image_format,
+        )
+        _check(
+            self.workers is None or _is_count(self.workers, 0),
+            "workers (--workers) must be 0 (render in this process) or more",
+            self.workers,
+        )
         formats_ok = self.array_format in (*ARRAY_FORMATS, None)
         _check(formats_ok, "array_format (--format) must be npz, mat or none", self.array_format)
         try:
@@ -383,7 +391,11 @@ def _megapixels(path: Path, input_size: tuple[int, int], options: HeatmapOptions
 
 
 def _decoded_batches(
-    paths: Sequence[Path], input_size: tuple[int, int], options: HeatmapOptions, pool: futures.Executor, report: HeatmapReport
+    paths: Sequence[Path],
+    input_size: tuple[int, int],
+    options: HeatmapOptions,
+    pool: futures.Executor,
+    report: HeatmapReport,
 ) -> Iterator[list[Decoded]]:
     """Yield batches of decoded images, decoding ahead up to three batches or
     ``options.prefetch_megapixels`` of pictures, whichever is less (at least one image)."""

@@ -153,13 +153,19 @@ class FolderLock:
             same_host = holder.get("host") == socket.gethostname()
             stale = same_host and isinstance(holder.get("pid"), int) and not _process_alive(holder["pid"])
         if stale:
-            logger.warning("%s: taking over a lock left by a process that is gone (%s)", self.path, holder or "unreadable")
+            logger.warning(
+                "%s: taking over a lock left by a process that is gone (%s)", self.path, holder or "unreadable"
+            )
             self.path.unlink(missing_ok=True)
         return stale
 
     def _held_message(self) -> str:
         holder = self._holder()
-        who = f"process {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}" if holder else "another process"
+        who = (
+            f"process {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}"
+            if holder
+            else "another process"
+        )
         command = f" ({holder['command']})" if holder.get("command") else ""
         return (
             f"{self.path.parent} is in use by {who}{command}; wait for it to finish, or, if no "

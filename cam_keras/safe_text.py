@@ -17,7 +17,8 @@ def for_terminal(text: str) -> str:
         'cat\\\\x1b[31m'
     """
     return "".join(
-        char.encode("unicode_escape").decode("ascii") if unicodedata.category(char)[0] == "C" else char for char in str(text)
+        char.encode("unicode_escape").decode("ascii") if unicodedata.category(char)[0] == "C" else char
+        for char in str(text)
     )
 
 

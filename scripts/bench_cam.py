@@ -24,7 +24,9 @@ from _bench import machine, print_table, time_interleaved, write_json
 import cam_keras
 
 
-def candidates(model, batch: np.ndarray, methods: list[str], xla: bool, tf_keras_vis: bool, target_layer: str | None = None):
+def candidates(
+    model, batch: np.ndarray, methods: list[str], xla: bool, tf_keras_vis: bool, target_layer: str | None = None
+):
     images = tf.constant(batch)
     forward = tf.function(lambda x: model(x, training=False), jit_compile=xla)
     cam = cam_keras.CAM(model, jit_compile=xla)
@@ -46,7 +48,8 @@ def _tf_keras_vis(model, batch, cam, maps):
     """tf-keras-vis Gradcam/GradcamPlusPlus on the GAP input, and map correlation with ours.
 
     Timing uses tf-keras-vis defaults (maps upsampled to the input). Correlation is the mean
-    over images (tf-keras-vis scales each image's map separately) of maps at feature resolution (``expand_cam=False`` against our raw maps): the two tools
+    over images (tf-keras-vis scales each image's map separately) of maps at feature resolution
+    (``expand_cam=False`` against our raw maps): the two tools
     upsample differently (scipy zoom, corner-aligned, against TF bilinear with half-pixel
     centers), which on 7x7 maps shifts them by up to half a cell. tf-keras-vis is told not
     to seek back to the previous convolution (its default), so both explain the GAP input.
@@ -59,10 +62,15 @@ def _tf_keras_vis(model, batch, cam, maps):
     score = CategoricalScore(classes.tolist())
     layer = cam.head.feature_layer.split("/")[-1]
     runs = {}
-    for name, cls, ours in [("tf-keras-vis Gradcam", Gradcam, "gradcam"), ("tf-keras-vis GradcamPlusPlus", GradcamPlusPlus, "gradcam++")]:
+    for name, cls, ours in [
+        ("tf-keras-vis Gradcam", Gradcam, "gradcam"),
+        ("tf-keras-vis GradcamPlusPlus", GradcamPlusPlus, "gradcam++"),
+    ]:
         tool = cls(model, clone=True)
         runs[name] = lambda tool=tool: tool(score, batch, penultimate_layer=layer, seek_penultimate_conv_layer=False)
-        theirs = np.asarray(tool(score, batch, penultimate_layer=layer, seek_penultimate_conv_layer=False, expand_cam=False))
+        theirs = np.asarray(
+            tool(score, batch, penultimate_layer=layer, seek_penultimate_conv_layer=False, expand_cam=False)
+        )
         mine = cam_keras.make_explainer(model, ours)(batch, classes.tolist()).raw_maps[:, 0]
         maps[name] = float(np.mean([np.corrcoef(t.ravel(), m.ravel())[0, 1] for t, m in zip(theirs, mine)]))
     return runs
@@ -78,7 +86,9 @@ def main() -> None:
     parser.add_argument("--methods", nargs="*", default=["gradcam", "gradcam++", "layercam"])
     parser.add_argument("--xla", action="store_true", help="jit_compile every candidate")
     parser.add_argument("--target-layer", help="target layer of the gradient methods (default: GAP input)")
-    parser.add_argument("--tf-keras-vis", action="store_true", help="compare with tf-keras-vis (pip install tf-keras-vis)")
+    parser.add_argument(
+        "--tf-keras-vis", action="store_true", help="compare with tf-keras-vis (pip install tf-keras-vis)"
+    )
     parser.add_argument("--json", help="write results here")
     args = parser.parse_args()
 
@@ -90,11 +100,17 @@ def main() -> None:
         runs, correlations = candidates(model, batch, args.methods, args.xla, args.tf_keras_vis, args.target_layer)
         seconds = time_interleaved(runs, args.repeats)
         for name, value in seconds.items():
-            results.append({
-                "backbone": args.backbone, "size": args.size, "batch": batch_size, "method": name,
-                "images_per_s": batch_size / value, "x_forward": value / seconds["forward"],
-                "corr_with_ours": correlations.get(name),
-            })
+            results.append(
+                {
+                    "backbone": args.backbone,
+                    "size": args.size,
+                    "batch": batch_size,
+                    "method": name,
+                    "images_per_s": batch_size / value,
+                    "x_forward": value / seconds["forward"],
+                    "corr_with_ours": correlations.get(name),
+                }
+            )
     print(f"{args.backbone} at {args.size}px, {args.classes} classes, XLA {'on' if args.xla else 'off'}, {machine()}")
     print_table(results, ["batch", "method", "images_per_s", "x_forward", "corr_with_ours"])
     write_json(args.json, {"machine": machine(), "args": vars(args), "results": results})

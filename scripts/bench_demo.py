@@ -1,8 +1,8 @@
 """The demo pipeline at a chosen size: accuracy, localization and wall time per stage.
 
-    python scripts/bench_demo.py                                 # the demo's full size
-    python scripts/bench_demo.py --train-per-class 100 --epochs 5 --seeds 0 1 2
-    python scripts/bench_demo.py --fill flat --seeds 0 1 2 3 4      # outline-only shapes
+python scripts/bench_demo.py                                 # the demo's full size
+python scripts/bench_demo.py --train-per-class 100 --epochs 5 --seeds 0 1 2
+python scripts/bench_demo.py --fill flat --seeds 0 1 2 3 4      # outline-only shapes
 """
 
 from __future__ import annotations
@@ -37,22 +37,27 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             report = run_demo(tmp, plan, seed=seed, verbose=0)
         paper = report["metrics_paper_threshold"]
-        rows.append({
-            "seed": seed,
-            "top1_cls": report["top1_cls"],
-            "top1_loc": report["top1_loc"],
-            "gt_known_loc": report["gt_known_loc"],
-            "threshold": report["threshold"],
-            "top1_loc_at_0.2": paper["top1_loc"],
-            "plain_cam_top1_loc": report["metrics_plain_cam_calibrated"]["top1_loc"],
-            "maxboxacc_v2": paper["maxboxacc_v2"],
-            **{f"{stage}_s": seconds for stage, seconds in report["timings_s"].items()},
-        })
+        rows.append(
+            {
+                "seed": seed,
+                "top1_cls": report["top1_cls"],
+                "top1_loc": report["top1_loc"],
+                "gt_known_loc": report["gt_known_loc"],
+                "threshold": report["threshold"],
+                "top1_loc_at_0.2": paper["top1_loc"],
+                "plain_cam_top1_loc": report["metrics_plain_cam_calibrated"]["top1_loc"],
+                "maxboxacc_v2": paper["maxboxacc_v2"],
+                **{f"{stage}_s": seconds for stage, seconds in report["timings_s"].items()},
+            }
+        )
     print(f"demo plan {plan}, {machine()}")
     print_table(rows, list(rows[0]))
     for key in ("top1_loc", "top1_loc_at_0.2", "top1_cls"):
         values = [row[key] for row in rows]
-        print(f"{key}: mean {statistics.mean(values):.4f}, min {min(values):.4f}, max {max(values):.4f} over {len(values)} seed(s)")
+        print(
+            f"{key}: mean {statistics.mean(values):.4f}, min {min(values):.4f}, max {max(values):.4f} "
+            f"over {len(values)} seed(s)"
+        )
     write_json(args.json, {"machine": machine(), "plan": vars(args), "results": rows})
 
 

@@ -65,7 +65,9 @@ def write_images(folder: Path, count: int, size: int) -> None:
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
     for index in range(count):
-        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / f"{index:05d}.jpg", quality=90)
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(
+            folder / f"{index:05d}.jpg", quality=90
+        )
 
 
 CLI = [sys.executable, "-c", "import sys; from cam_keras.cli import main; sys.exit(main(sys.argv[1:]))"]
@@ -193,7 +195,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "images"
         write_images(folder, args.images, args.image_size)
-        decoded = np.stack([resize_image(load_image(p), (args.size, args.size)) for p in sorted(folder.iterdir())]).astype(np.float32)
+        decoded = np.stack(
+            [resize_image(load_image(p), (args.size, args.size)) for p in sorted(folder.iterdir())]
+        ).astype(np.float32)
         forward = tf.function(lambda x: model(x, training=False))
         forward(decoded[: args.batch_size])
         start = time.perf_counter()
@@ -205,7 +209,9 @@ def main() -> None:
         sampler = RssSampler()
         sampler.start()
         start = time.perf_counter()
-        write_heatmaps(explainer, [folder], Path(tmp) / "out", HeatmapOptions(batch_size=args.batch_size), progress=False)
+        write_heatmaps(
+            explainer, [folder], Path(tmp) / "out", HeatmapOptions(batch_size=args.batch_size), progress=False
+        )
         job = time.perf_counter() - start
         sampler.stopped.set()
         sampler.join()
@@ -213,7 +219,10 @@ def main() -> None:
             {"stage": "inference alone (decoded in memory)", "images_per_s": args.images / inference, "ratio": 1.0},
             {"stage": "heatmap job end to end", "images_per_s": args.images / job, "ratio": inference / job},
         ]
-    print(f"{args.images} images {args.image_size}px -> {args.backbone} at {args.size}px, batch {args.batch_size}, {machine()}")
+    print(
+        f"{args.images} images {args.image_size}px -> {args.backbone} at {args.size}px, "
+        f"batch {args.batch_size}, {machine()}"
+    )
     print_table(rows, ["stage", "images_per_s", "ratio"])
     tenth = max(1, len(sampler.samples) // 10)
     memory = {

@@ -50,7 +50,9 @@ def make_photo(rng: np.random.Generator, label: int) -> Image.Image:
     class 1), fine texture and sensor noise, so JPEG sizes are those of real photos (~3 MB)."""
     height, width = PHOTO
     fields = rng.uniform(30, 220, (6, 8, 3)).astype(np.float32)
-    picture = np.asarray(Image.fromarray(fields.astype(np.uint8)).resize((width, height), Image.Resampling.BICUBIC), np.float32)
+    picture = np.asarray(
+        Image.fromarray(fields.astype(np.uint8)).resize((width, height), Image.Resampling.BICUBIC), np.float32
+    )
     y, x = np.ogrid[:height, :width]
     cy, cx = rng.uniform(0.3, 0.7) * height, rng.uniform(0.3, 0.7) * width
     if label == 0:
@@ -58,7 +60,9 @@ def make_photo(rng: np.random.Generator, label: int) -> Image.Image:
     else:
         inside = (abs(y - cy) < 0.08 * height) & (abs(x - cx) < 0.3 * width)
     picture[inside] = rng.uniform(0, 255, 3)
-    texture = np.asarray(Image.fromarray(rng.normal(0, 12, (height // 4, width // 4)).astype(np.float32), "F").resize((width, height)))
+    texture = np.asarray(
+        Image.fromarray(rng.normal(0, 12, (height // 4, width // 4)).astype(np.float32), "F").resize((width, height))
+    )
     picture += texture[..., None]
     picture += rng.normal(0, 3, (height, width, 1)).astype(np.float32)
     return Image.fromarray(np.clip(picture, 0, 255).astype(np.uint8))
@@ -93,24 +97,41 @@ def best_of(repeats: int, candidates: dict) -> dict[str, float]:
 
 
 def bench_decode(paths: list[Path], repeats: int) -> list[dict]:
-    new = lambda: [resize_image(decode_image(p, SIZE).pixels, SIZE) for p in paths]
-    old = lambda: [resize_image(load_image(p), SIZE) for p in paths]
+    def new():
+        return [resize_image(decode_image(p, SIZE).pixels, SIZE) for p in paths]
+
+    def old():
+        return [resize_image(load_image(p), SIZE) for p in paths]
+
     rates = best_of(repeats, {"new": (len(paths), new), "old": (len(paths), old)})
     return [
         {"what": "decode to 224, 1 thread: full decode + resize (0.1)", "images_per_s": rates["old"], "ratio": 1.0},
-        {"what": "decode to 224, 1 thread: DCT-scaled decoder", "images_per_s": rates["new"], "ratio": rates["new"] / rates["old"]},
+        {
+            "what": "decode to 224, 1 thread: DCT-scaled decoder",
+            "images_per_s": rates["new"],
+            "ratio": rates["new"] / rates["old"],
+        },
     ]
 
 
 def bench_pipeline(folder: Path, count: int, batch: int, repeats: int) -> list[dict]:
     files = scan_class_folders(folder)
     ours = make_dataset(files, SIZE, batch, training=False)
-    keras_ds = keras.utils.image_dataset_from_directory(folder, image_size=SIZE, batch_size=batch, shuffle=False, verbose=False)
-    drain = lambda ds: (lambda: [None for _ in ds])
+    keras_ds = keras.utils.image_dataset_from_directory(
+        folder, image_size=SIZE, batch_size=batch, shuffle=False, verbose=False
+    )
+
+    def drain(ds):
+        return lambda: [None for _ in ds]
+
     rates = best_of(repeats, {"ours": (count, drain(ours)), "keras": (count, drain(keras_ds))})
     return [
         {"what": "keras.utils.image_dataset_from_directory, 224", "images_per_s": rates["keras"], "ratio": 1.0},
-        {"what": "make_dataset (training pipeline), 224", "images_per_s": rates["ours"], "ratio": rates["ours"] / rates["keras"]},
+        {
+            "what": "make_dataset (training pipeline), 224",
+            "images_per_s": rates["ours"],
+            "ratio": rates["ours"] / rates["keras"],
+        },
     ]
 
 
@@ -119,7 +140,9 @@ def bench_heatmap(folder: Path, paths: list[Path], batch: int, repeats: int, tmp
     model_file = cam_keras.save_model(model, tmp / "resnet50.keras")
     explainer = cam_keras.CAM(model)
     forward = tf.function(lambda x: model(x, training=False))
-    decode = lambda p: resize_image(decode_image(p, SIZE).pixels, SIZE)
+
+    def decode(p):
+        return resize_image(decode_image(p, SIZE).pixels, SIZE)
 
     def bare() -> None:
         with futures.ThreadPoolExecutor(2) as pool:
@@ -134,19 +157,41 @@ def bench_heatmap(folder: Path, paths: list[Path], batch: int, repeats: int, tmp
 
     write_heatmaps(explainer, paths[:2], tmp / "warmup", HeatmapOptions(batch_size=batch), progress=False)
     bare()
-    rates = best_of(repeats, {"bare": (len(paths), bare), "job": (len(paths), job), "jpg": (len(paths), lambda: job("jpg"))})
+    rates = best_of(
+        repeats, {"bare": (len(paths), bare), "job": (len(paths), job), "jpg": (len(paths), lambda: job("jpg"))}
+    )
     rows = [
         {"what": "bare inference (decode at 224 + forward), ResNet50", "images_per_s": rates["bare"], "ratio": 1.0},
-        {"what": "cam-keras heatmap defaults (PNG, longest side 1024)", "images_per_s": rates["job"], "ratio": rates["job"] / rates["bare"]},
-        {"what": "cam-keras heatmap --image-format jpg", "images_per_s": rates["jpg"], "ratio": rates["jpg"] / rates["bare"]},
+        {
+            "what": "cam-keras heatmap defaults (PNG, longest side 1024)",
+            "images_per_s": rates["job"],
+            "ratio": rates["job"] / rates["bare"],
+        },
+        {
+            "what": "cam-keras heatmap --image-format jpg",
+            "images_per_s": rates["jpg"],
+            "ratio": rates["jpg"] / rates["bare"],
+        },
     ]
     out = tmp / "cli"
     script = (
         "import resource, sys; from cam_keras.cli import main; code = main(sys.argv[1:]); "
         "print('peak_rss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)"
     )
-    arguments = ["heatmap", "--model", str(model_file), str(folder), "--out", str(out), "--batch-size", str(batch), "--quiet"]
-    printed = subprocess.run([sys.executable, "-c", script, *arguments], check=True, capture_output=True, text=True).stdout.split()
+    arguments = [
+        "heatmap",
+        "--model",
+        str(model_file),
+        str(folder),
+        "--out",
+        str(out),
+        "--batch-size",
+        str(batch),
+        "--quiet",
+    ]
+    printed = subprocess.run(
+        [sys.executable, "-c", script, *arguments], check=True, capture_output=True, text=True
+    ).stdout.split()
     overlays = sorted(out.rglob("*.png"))
     memory = {
         "cli_peak_rss_mb": int(printed[printed.index("peak_rss_kb") + 1]) / 1024,
@@ -159,15 +204,21 @@ def bench_heatmap(folder: Path, paths: list[Path], batch: int, repeats: int, tmp
 
 def bench_render(paths: list[Path], repeats: int) -> list[dict]:
     model = cam_keras.build_model("small_cnn", num_classes=2, input_size=64, weights=None)
-    explanation = cam_keras.CAM(model)([resize_image(decode_image(p, (768, 1024)).pixels, (768, 1024)) for p in paths[:8]])
+    explanation = cam_keras.CAM(model)(
+        [resize_image(decode_image(p, (768, 1024)).pixels, (768, 1024)) for p in paths[:8]]
+    )
     jobs = []
     with tempfile.TemporaryDirectory() as tmp:
         for index in range(len(paths)):
             i = index % len(explanation)
             text = (explanation.label_text(i),)
-            jobs.append(RenderJob(Path(tmp) / f"{index}.png", explanation.images[i], explanation.raw_maps[i], text, Style()))
+            jobs.append(
+                RenderJob(Path(tmp) / f"{index}.png", explanation.images[i], explanation.raw_maps[i], text, Style())
+            )
         pools = {workers: render_pool(workers) for workers in (1, 2)}
-        rates = best_of(repeats, {w: (len(jobs), lambda p=pool: list(p.map(run_job, jobs))) for w, pool in pools.items()})
+        rates = best_of(
+            repeats, {w: (len(jobs), lambda p=pool: list(p.map(run_job, jobs))) for w, pool in pools.items()}
+        )
         for pool in pools.values():
             pool.shutdown()
     return [
@@ -186,7 +237,10 @@ def main() -> None:
     args = parser.parse_args()
 
     paths = ensure_photos(args.folder, args.images)
-    print(f"{len(paths)} photos {PHOTO[1]}x{PHOTO[0]} in {args.folder}, median {statistics.median(p.stat().st_size for p in paths) / 2**20:.1f} MB; {machine()}")
+    print(
+        f"{len(paths)} photos {PHOTO[1]}x{PHOTO[0]} in {args.folder}, "
+        f"median {statistics.median(p.stat().st_size for p in paths) / 2**20:.1f} MB; {machine()}"
+    )
     rows = bench_decode(paths, args.repeats)
     rows += bench_pipeline(args.folder, len(paths), args.batch_size, args.repeats)
     with tempfile.TemporaryDirectory() as tmp:
@@ -194,8 +248,15 @@ def main() -> None:
     rows += heatmap_rows
     rows += bench_render(paths, args.repeats)
     print_table(rows, ["what", "images_per_s", "ratio"])
-    print(", ".join(f"{key} {value:.2f}" if isinstance(value, float) else f"{key} {value}" for key, value in memory.items()))
-    write_json(args.json, {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}, "results": rows, "memory": memory})
+    print(
+        ", ".join(
+            f"{key} {value:.2f}" if isinstance(value, float) else f"{key} {value}" for key, value in memory.items()
+        )
+    )
+    write_json(
+        args.json,
+        {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}, "results": rows, "memory": memory},
+    )
 
 
 if __name__ == "__main__":

@@ -54,9 +54,15 @@ def main() -> None:
         spec = SyntheticSpec(image_size=config.input_size)
         write_split(Path(tmp) / "data", Path(tmp) / "masks", args.images, spec, seed=0)
         files = scan_class_folders(Path(tmp) / "data")
-        dataset = make_dataset(files, size, config.batch_size, training=True, policy=config.resize, augmentation=config.augment)
-        model = cam_keras.build_model(config.backbone, class_names=files.class_names, input_size=config.input_size, base_channels=config.width)
-        model.compile(keras.optimizers.Adam(config.finetune_lr), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        dataset = make_dataset(
+            files, size, config.batch_size, training=True, policy=config.resize, augmentation=config.augment
+        )
+        model = cam_keras.build_model(
+            config.backbone, class_names=files.class_names, input_size=config.input_size, base_channels=config.width
+        )
+        model.compile(
+            keras.optimizers.Adam(config.finetune_lr), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        )
         train_step = lambda batch: model.train_on_batch(batch[0], batch[1], sample_weight=batch[2])  # noqa: E731
         pipeline = images_per_second(dataset, batches=args.batches)
         training = images_per_second(dataset, train_step, batches=args.batches)

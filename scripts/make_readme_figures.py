@@ -30,7 +30,8 @@ def table(report: dict) -> str:
         ("PxAP", calibrated["pxap"], paper["pxap"]),
     ]
     lines = [
-        f"| held-out split ({calibrated['images']} images), flip-averaged CAM | threshold {report['threshold']:.2f} (calibrated on train) | threshold 0.20 (paper) |",
+        f"| held-out split ({calibrated['images']} images), flip-averaged CAM "
+        f"| threshold {report['threshold']:.2f} (calibrated on train) | threshold 0.20 (paper) |",
         "|---|---|---|",
         *(f"| {name} | {a:.3f} | {b:.3f} |" for name, a, b in rows),
         f"| MaxBoxAccV2 (threshold-free) | {calibrated['maxboxacc_v2']:.3f} | |",

@@ -119,8 +119,10 @@ def test_lambda_model_is_refused_in_safe_mode(tmp_path):
     assert cam_keras.load_model(tmp_path / "lambda.keras", safe_mode=False).output_shape == (None, 2)
 
 
-@pytest.mark.parametrize("backbone, layer", [("small_cnn", "Rescaling layer 'rescale'"),
-                                             ("mobilenet_v2", "ApplicationPreprocessing layer 'preprocess'")])
+@pytest.mark.parametrize(
+    "backbone, layer",
+    [("small_cnn", "Rescaling layer 'rescale'"), ("mobilenet_v2", "ApplicationPreprocessing layer 'preprocess'")],
+)
 def test_built_models_take_raw_pixels_and_output_logits(backbone, layer):
     from cam_keras.models.contract import model_contract
 

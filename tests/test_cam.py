@@ -126,7 +126,9 @@ def test_model_without_gap_dense_head_points_to_gradcam():
 def test_model_ending_in_conv_is_rejected_by_name():
     inputs = keras.Input((16, 16, 3))
     model = keras.Model(inputs, keras.layers.Conv2D(2, 3, name="seg")(inputs))
-    with pytest.raises(ModelError, match="'seg' \\(Conv2D\\) with output shape \\(None, 14, 14, 2\\), not class scores"):
+    with pytest.raises(
+        ModelError, match="'seg' \\(Conv2D\\) with output shape \\(None, 14, 14, 2\\), not class scores"
+    ):
         CAM(model)
 
 

@@ -72,8 +72,19 @@ def test_heatmap_named_class_and_input_size_and_mat(tmp_path, model_file, photo_
 
 
 def test_heatmap_prints_top_predictions(tmp_path, model_file, photo_dir, capsys):
-    main(["heatmap", "--model", str(model_file), str(photo_dir / "top.bmp"), "--out", str(tmp_path / "o"), "--print-top", "3"])
-    line = [l for l in capsys.readouterr().out.splitlines() if l.startswith(str(photo_dir))][0]
+    main(
+        [
+            "heatmap",
+            "--model",
+            str(model_file),
+            str(photo_dir / "top.bmp"),
+            "--out",
+            str(tmp_path / "o"),
+            "--print-top",
+            "3",
+        ]
+    )
+    line = [text for text in capsys.readouterr().out.splitlines() if text.startswith(str(photo_dir))][0]
     assert line.count(",") == 2  # three ranked classes
 
 

@@ -57,7 +57,9 @@ def test_evaluate_localization_on_boxed_data(trained_run, colors_dir, tmp_path):
     lines = (data / "boxes.csv").read_text().splitlines()
     (data / "boxes.csv").write_text("\n".join(lines[:-2]) + "\n")  # two images lose their boxes
     (data / "red" / "broken.png").write_bytes(b"")
-    evaluation = evaluate_localization(CAM(trained_run.model), data, masks_dir=colors_dir.parent / "masks", progress=False)
+    evaluation = evaluate_localization(
+        CAM(trained_run.model), data, masks_dir=colors_dir.parent / "masks", progress=False
+    )
     summary = evaluation.summary
     assert summary["images"] == 78 and summary["skipped"] == 2
     assert 0.0 <= summary["top1_loc"] <= summary["top1_cls"] <= 1.0
@@ -77,7 +79,23 @@ def test_class_folders_unknown_to_the_model_are_an_error(trained_run, colors_dir
 def test_evaluate_cli_writes_report_overlays_and_figure(trained_run, colors_dir, tmp_path, capsys):
     out = tmp_path / "eval"
     model = trained_run.files["model"]
-    assert main(["evaluate", "--model", str(model), str(colors_dir), "--out", str(out), "--samples", "4", "--faithfulness", "8"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(model),
+                str(colors_dir),
+                "--out",
+                str(out),
+                "--samples",
+                "4",
+                "--faithfulness",
+                "8",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "top-1 localization" in printed and "deletion AUC" in printed
     report = json.loads((out / "report.json").read_text())

@@ -183,4 +183,19 @@ def test_bad_input_corpus_through_heatmap(tmp_path, tiny_model):
         if size is not None:
             with np.load(out / f"{Path(name).stem}.npz") as arrays:
                 assert tuple(arrays["image_size"]) == size, name
-    assert main(["heatmap", "--model", str(model_file), str(tmp_path / "corpus"), "--out", str(out), "--quiet", "--overwrite", "--strict"]) == 1
+    assert (
+        main(
+            [
+                "heatmap",
+                "--model",
+                str(model_file),
+                str(tmp_path / "corpus"),
+                "--out",
+                str(out),
+                "--quiet",
+                "--overwrite",
+                "--strict",
+            ]
+        )
+        == 1
+    )

@@ -67,7 +67,11 @@ def test_animated_gif_gives_its_first_frame(tmp_path):
 
 @pytest.mark.parametrize(
     "content, reason",
-    [(b"", "empty file"), (b"hello, not an image", "not a readable image"), (b"\x89PNG\r\n\x1a\n\x00\x00", "not a readable image")],
+    [
+        (b"", "empty file"),
+        (b"hello, not an image", "not a readable image"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "not a readable image"),
+    ],
 )
 def test_bad_files_raise_image_error_with_the_path(tmp_path, content, reason):
     path = tmp_path / "bad.png"

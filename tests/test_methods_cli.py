@@ -60,8 +60,19 @@ def test_a_run_prints_no_tensorflow_noise(tmp_path, tiny_model, images):
     cam_keras.save_model(tiny_model, tmp_path / "m.keras")
     Image.fromarray(images[0].astype(np.uint8)).save(tmp_path / "x.png")
     result = run_python(
-        "-m", "cam_keras.cli", "heatmap", "--model", str(tmp_path / "m.keras"), str(tmp_path / "x.png"),
-        "--out", str(tmp_path / "out"), "--quiet", "--method", "xgradcam", "--target-layer", "conv5_relu",
+        "-m",
+        "cam_keras.cli",
+        "heatmap",
+        "--model",
+        str(tmp_path / "m.keras"),
+        str(tmp_path / "x.png"),
+        "--out",
+        str(tmp_path / "out"),
+        "--quiet",
+        "--method",
+        "xgradcam",
+        "--target-layer",
+        "conv5_relu",
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""

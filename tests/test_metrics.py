@@ -91,7 +91,10 @@ def test_maxboxacc_v2_uses_the_best_threshold_and_region():
     summary = metrics.summary()
     assert summary["maxboxacc_v2"] == 1.0
     assert summary["gt_known_loc"] == 1.0  # at 0.2 the 10x10 region is the largest
-    assert LocalizationMetrics(threshold=0.5).update(0, [0], heatmap, [heatmap], [(10, 10, 20, 20)])["gt_known_loc"] is False
+    assert (
+        LocalizationMetrics(threshold=0.5).update(0, [0], heatmap, [heatmap], [(10, 10, 20, 20)])["gt_known_loc"]
+        is False
+    )
     assert summary["best_threshold"] <= 0.4
 
 

@@ -25,8 +25,16 @@ from cam_keras.train import strategy
 
 # No augmentation and plain SGD keep the comparison with one process exact up to float rounding.
 TINY = "\n".join(
-    ["input_size = 32", "width = 8", "batch_size = 8", "log_every = 2", 'augment = "none"', 'optimizer = "sgd"',
-     "finetune_lr = 0.01", ""]
+    [
+        "input_size = 32",
+        "width = 8",
+        "batch_size = 8",
+        "log_every = 2",
+        'augment = "none"',
+        'optimizer = "sgd"',
+        "finetune_lr = 0.01",
+        "",
+    ]
 )
 STEPS_PER_EPOCH = 5  # 38 training images (80% of 48) in global batches of 8
 
@@ -134,7 +142,14 @@ def two_worker_run(tmp_path_factory, shapes_dir):
 def test_two_workers_train_one_run_folder_written_by_the_chief(two_worker_run):
     tmp_path, run, reports, weights = two_worker_run
     assert sorted(p.name for p in run.iterdir()) == [
-        "best.keras", "checkpoints", "config.toml", "dataset.json", "history.csv", "logs", "model.keras", "snapshots",
+        "best.keras",
+        "checkpoints",
+        "config.toml",
+        "dataset.json",
+        "history.csv",
+        "logs",
+        "model.keras",
+        "snapshots",
         "state.json",
     ]
     assert history_epochs(run) == ["0", "1"]  # one writer: a second one would append its own rows
@@ -186,7 +201,10 @@ def test_workers_share_each_global_batch_like_replicas_of_one_process(two_worker
     env = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
     completed = subprocess.run(
         [sys.executable, "-c", MIRRORED, *map(str, (shapes_dir, tmp_path / "mirrored", tmp_path / "tiny.toml", out))],
-        capture_output=True, text=True, timeout=300, env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     oracle = list(np.load(out).values())
@@ -275,7 +293,9 @@ def test_other_workers_write_a_temporary_copy_of_the_chiefs_resumable_state(monk
     with strategy.worker_run_dir(run, True, state) as folder:
         assert folder != run and not folder.is_relative_to(run)
         assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == [
-            "checkpoints", "checkpoints/epoch_0002.weights.h5", "config.toml",
+            "checkpoints",
+            "checkpoints/epoch_0002.weights.h5",
+            "config.toml",
         ]
     assert not folder.exists()
     with strategy.worker_run_dir(run, False, state) as folder:
@@ -315,12 +335,20 @@ def test_the_slurm_recipe_sets_tf_config_for_its_node(tmp_path, monkeypatch, nod
     scontrol.write_text('#!/bin/sh\n[ "$*" = "show hostnames node-[a-c]" ] && printf "node-a\\nnode-b\\nnode-c\\n"\n')
     scontrol.chmod(0o755)
     env = dict(
-        os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}", SLURM_STEP_NODELIST="node-[a-c]", SLURMD_NODENAME=node,
-        SLURM_STEP_NUM_TASKS="3", SLURM_STEP_NUM_NODES="3", CAM_KERAS_PORT="4567",
+        os.environ,
+        PATH=f"{tmp_path}:{os.environ['PATH']}",
+        SLURM_STEP_NODELIST="node-[a-c]",
+        SLURMD_NODENAME=node,
+        SLURM_STEP_NUM_TASKS="3",
+        SLURM_STEP_NUM_NODES="3",
+        CAM_KERAS_PORT="4567",
     )
     printed = subprocess.run(
         ["bash", str(SLURM_TF_CONFIG), "sh", "-c", 'echo "$TF_CONFIG"'],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert json.loads(printed)["cluster"] == {"worker": ["node-a:4567", "node-b:4567", "node-c:4567"]}
     monkeypatch.setenv("TF_CONFIG", printed)

@@ -107,7 +107,14 @@ def test_written_files_honour_the_umask(tmp_path, umask, mode):
 def test_text_from_files_is_safe_in_terminals_and_spreadsheets():
     assert for_terminal("cat\x1b[31m\nred") == "cat\\x1b[31m\\nred"
     assert for_terminal("chat noir é") == "chat noir é"
-    assert [for_csv_cell(v) for v in ("=1+1", "+x", "-y", "@z", "plain", 0.5)] == ["'=1+1", "'+x", "'-y", "'@z", "plain", 0.5]
+    assert [for_csv_cell(v) for v in ("=1+1", "+x", "-y", "@z", "plain", 0.5)] == [
+        "'=1+1",
+        "'+x",
+        "'-y",
+        "'@z",
+        "plain",
+        0.5,
+    ]
 
 
 def test_cli_prints_user_errors_in_one_line_and_bugs_with_a_traceback(tmp_path, monkeypatch, capsys):

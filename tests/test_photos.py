@@ -65,20 +65,28 @@ def test_default_size_keeps_the_aspect_and_caps_the_longest_side():
 
 def test_heatmap_overlays_follow_the_size_policy(tmp_path, model_file, photos, capsys):
     out = tmp_path / "capped"
-    assert main(["heatmap", "--model", str(model_file), str(photos), "--out", str(out), "--max-side", "200", "--quiet"]) == 0
+    assert (
+        main(["heatmap", "--model", str(model_file), str(photos), "--out", str(out), "--max-side", "200", "--quiet"])
+        == 0
+    )
     assert "longest side at most 200 px" in capsys.readouterr().out
     assert overlay_area(out / "wide.png") == (150, 200)
     assert overlay_area(out / "tall.png") == (200, 150)
     with np.load(out / "wide.npz") as arrays:
         assert tuple(arrays["image_size"]) == (300, 400)  # the file's size, not the decoded one
     exact = tmp_path / "exact"
-    assert main(["heatmap", "--model", str(model_file), str(photos), "--out", str(exact), "--size", "120x90", "--quiet"]) == 0
+    assert (
+        main(["heatmap", "--model", str(model_file), str(photos), "--out", str(exact), "--size", "120x90", "--quiet"])
+        == 0
+    )
     assert "120x90 (width x height)" in capsys.readouterr().out
     assert overlay_area(exact / "tall.png") == (90, 120)  # WIDTH first
 
 
 def test_bad_size_flag_is_one_clear_error(tmp_path, model_file, photos, capsys):
-    assert main(["heatmap", "--model", str(model_file), str(photos), "--out", str(tmp_path / "o"), "--size", "90X"]) == 2
+    assert (
+        main(["heatmap", "--model", str(model_file), str(photos), "--out", str(tmp_path / "o"), "--size", "90X"]) == 2
+    )
     assert "--size '90x'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
@@ -227,7 +235,10 @@ def test_a_tiny_prefetch_budget_still_explains_every_image(tmp_path, tiny_model,
 
     options = HeatmapOptions(prefetch_megapixels=1e-6, batch_size=2, workers=0, max_side=64)
     report = write_heatmaps(cam_keras.CAM(tiny_model), [photos], tmp_path / "out", options, progress=False)
-    assert report.succeeded == 2 and sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["tall.png", "wide.png"]
+    assert report.succeeded == 2 and sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [
+        "tall.png",
+        "wide.png",
+    ]
 
 
 def test_a_write_failure_in_a_render_process_reaches_the_job(tmp_path):

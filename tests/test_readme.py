@@ -120,7 +120,10 @@ def test_readme_examples_run_as_written(workspace, monkeypatch):
         else:
             result = subprocess.run(
                 ["bash", "-euo", "pipefail", "-c", substituted(block.code)],
-                capture_output=True, text=True, env=env, timeout=900,
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=900,
             )
             assert result.returncode == 0, f"{where}:\n{block.code}\n{result.stdout}\n{result.stderr}"
         ran += 1

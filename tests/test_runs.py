@@ -89,8 +89,9 @@ def test_resume_on_the_same_classes_in_another_order_is_refused_by_name(run_copy
     (dataset_copy / "circle").rename(dataset_copy / "tmp")
     (dataset_copy / "square").rename(dataset_copy / "circle")
     (dataset_copy / "tmp").rename(dataset_copy / "square")
-    (dataset_copy / "square" / "extra.png").write_bytes((dataset_copy / "circle" / next(iter(
-        sorted(p.name for p in (dataset_copy / "circle").iterdir())))).read_bytes())
+    (dataset_copy / "square" / "extra.png").write_bytes(
+        (dataset_copy / "circle" / next(iter(sorted(p.name for p in (dataset_copy / "circle").iterdir())))).read_bytes()
+    )
     with pytest.raises(RunFolderError, match="class square: 25 images where the run had 24"):
         fine_tune(dataset_copy, run_copy, resume=True, verbose=0)
 
@@ -131,8 +132,22 @@ def test_a_truncated_checkpoint_is_named_not_skipped(run_copy, shapes_dir):
 def test_a_run_whose_start_failed_starts_again_with_new_flags(tmp_path, dataset_copy, capsys):
     (dataset_copy / "empty").mkdir()
     run = tmp_path / "run"
-    args = ["train", str(dataset_copy), "--out", str(run), "--input-size", "32", "--width", "8", "--batch-size", "8",
-            "--finetune-epochs", "1", "--snapshot-images", "0"]
+    args = [
+        "train",
+        str(dataset_copy),
+        "--out",
+        str(run),
+        "--input-size",
+        "32",
+        "--width",
+        "8",
+        "--batch-size",
+        "8",
+        "--finetune-epochs",
+        "1",
+        "--snapshot-images",
+        "0",
+    ]
     assert main(args) == 2
     assert "--skip-empty-classes" in capsys.readouterr().err
     assert main([*args, "--skip-empty-classes"]) == 0  # a new start, not "already holds a run"
@@ -155,7 +170,10 @@ def test_resume_of_a_run_that_never_trained_takes_the_new_flags(tmp_path, datase
 
 def test_resume_accepts_flags_that_leave_the_trained_epochs_alone(run_copy, shapes_dir):
     result = fine_tune(
-        shapes_dir, run_copy, resume=True, verbose=0,
+        shapes_dir,
+        run_copy,
+        resume=True,
+        verbose=0,
         changes={"finetune_epochs": 2, "snapshot_images": 1, "log_every": 1, "skip_empty_classes": True},
     )
     assert [row["epoch"] for row in json.loads((run_copy / "state.json").read_text())["history"]] == [0, 1]
@@ -165,8 +183,9 @@ def test_resume_accepts_flags_that_leave_the_trained_epochs_alone(run_copy, shap
 def test_resume_refuses_flags_that_change_what_was_trained_by_name(run_copy, shapes_dir):
     config = (run_copy / "config.toml").read_bytes()
     with pytest.raises(RunFolderError) as error:
-        fine_tune(shapes_dir, run_copy, resume=True, changes={"backbone": "resnet50", "input_size": 48, "seed": 0},
-                  verbose=0)
+        fine_tune(
+            shapes_dir, run_copy, resume=True, changes={"backbone": "resnet50", "input_size": 48, "seed": 0}, verbose=0
+        )
     message = str(error.value)
     assert "--backbone ('small_cnn' in the run, 'resnet50' asked)" in message
     assert "--input-size (32 in the run, 48 asked)" in message and "--seed" not in message.split(":")[0]
@@ -218,11 +237,13 @@ def test_bad_config_values_are_one_line_naming_file_and_key(tmp_path, shapes_dir
 
 @pytest.mark.parametrize(
     "flags,named",
-    [(["--batch-size", "0"], "--batch-size 0: expected a whole number >= 1"),
-     (["--finetune-epochs", "ten"], "--finetune-epochs ten: expected a whole number"),
-     (["--augment", "heavy"], "--augment heavy: expected one of none, flip, standard"),
-     (["--unfreeze", "-2"], "--unfreeze -2: expected all or a positive whole number"),
-     (["--dropout", "nan"], "--dropout nan: expected a finite number")],
+    [
+        (["--batch-size", "0"], "--batch-size 0: expected a whole number >= 1"),
+        (["--finetune-epochs", "ten"], "--finetune-epochs ten: expected a whole number"),
+        (["--augment", "heavy"], "--augment heavy: expected one of none, flip, standard"),
+        (["--unfreeze", "-2"], "--unfreeze -2: expected all or a positive whole number"),
+        (["--dropout", "nan"], "--dropout nan: expected a finite number"),
+    ],
 )
 def test_bad_flags_get_the_same_checks_as_the_config_file(tmp_path, shapes_dir, capsys, flags, named):
     assert main(["train", str(shapes_dir), "--out", str(tmp_path / "run"), *flags]) == 2
@@ -238,11 +259,15 @@ def test_every_setting_is_one_flag_with_its_choices_and_default_in_the_help():
     train = build_parser()._subparsers._group_actions[0].choices["train"]
     flags = {action.dest: action for action in train._actions if action.option_strings}
     assert set(FIELDS) <= set(flags)
-    for name, field in FIELDS.items():
+    for name, _field in FIELDS.items():
         assert flags[name].option_strings == [flag_name(name)]
         assert flags[name].help and "(default: " in flags[name].help, name
-    for name, choices in [("resize", RESIZE_POLICIES), ("augment", AUGMENTATIONS), ("optimizer", tuple(OPTIMIZERS)),
-                          ("strategy", STRATEGIES)]:
+    for name, choices in [
+        ("resize", RESIZE_POLICIES),
+        ("augment", AUGMENTATIONS),
+        ("optimizer", tuple(OPTIMIZERS)),
+        ("strategy", STRATEGIES),
+    ]:
         assert FIELDS[name].metadata["choices"] == choices
         assert ", ".join(choices) in flags[name].help
     assert "(default: 10; --resume may change it)" in flags["finetune_epochs"].help
@@ -257,8 +282,18 @@ def test_offline_imagenet_weights_fail_in_one_line_with_the_cli_spelling(tmp_pat
 
     spec = backbones.BackboneSpec("resnet50", offline, "resnet50")
     monkeypatch.setattr(backbones, "_resolve_spec", lambda name: spec)
-    args = ["train", str(shapes_dir), "--out", str(tmp_path / "run"), "--backbone", "resnet50", "--weights", "imagenet",
-            "--input-size", "32"]
+    args = [
+        "train",
+        str(shapes_dir),
+        "--out",
+        str(tmp_path / "run"),
+        "--backbone",
+        "resnet50",
+        "--weights",
+        "imagenet",
+        "--input-size",
+        "32",
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--weights PATH" in err and "Traceback" not in err
@@ -312,8 +347,28 @@ def test_a_model_that_learned_is_marked_above_chance(trained_run):
 def test_skipped_empty_classes_are_not_model_outputs(tmp_path, dataset_copy, capsys):
     (dataset_copy / "aardvark").mkdir()
     run = tmp_path / "run"
-    assert main(["train", str(dataset_copy), "--out", str(run), "--skip-empty-classes", "--input-size", "32", "--width",
-                 "8", "--batch-size", "8", "--finetune-epochs", "1", "--snapshot-images", "0"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(dataset_copy),
+                "--out",
+                str(run),
+                "--skip-empty-classes",
+                "--input-size",
+                "32",
+                "--width",
+                "8",
+                "--batch-size",
+                "8",
+                "--finetune-epochs",
+                "1",
+                "--snapshot-images",
+                "0",
+            ]
+        )
+        == 0
+    )
     assert "classes: circle, square\n" in capsys.readouterr().out
     assert cam_keras.load_model(run / "model.keras").output_shape == (None, 2)
 
@@ -325,7 +380,24 @@ def test_one_image_per_class_and_no_snapshots_train_without_crashing(tmp_path, c
     write_images(data / "blue", 1, (0, 0, 200))
     for snapshots in ("0", "2"):
         run = tmp_path / f"run{snapshots}"
-        assert main(["train", str(data), "--out", str(run), "--input-size", "32", "--width", "8", "--finetune-epochs",
-                     "1", "--snapshot-images", snapshots]) == 0, capsys.readouterr().err
+        assert (
+            main(
+                [
+                    "train",
+                    str(data),
+                    "--out",
+                    str(run),
+                    "--input-size",
+                    "32",
+                    "--width",
+                    "8",
+                    "--finetune-epochs",
+                    "1",
+                    "--snapshot-images",
+                    snapshots,
+                ]
+            )
+            == 0
+        ), capsys.readouterr().err
         assert (run / "model.keras").is_file()
     assert len(list((tmp_path / "run2" / "snapshots").glob("*.png"))) == 1  # from the training images

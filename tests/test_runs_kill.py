@@ -20,18 +20,32 @@ from cam_keras.train import TrainConfig, faults, fine_tune
 pytestmark = pytest.mark.slow
 
 CONFIG = TrainConfig(
-    input_size=32, width=8, batch_size=8, snapshot_images=2, log_every=2, head_epochs=1, finetune_epochs=2,
-    deterministic=True, augment="standard",
+    input_size=32,
+    width=8,
+    batch_size=8,
+    snapshot_images=2,
+    log_every=2,
+    head_epochs=1,
+    finetune_epochs=2,
+    deterministic=True,
+    augment="standard",
 )
 
 # One run killed again and again, each time at the next boundary of its first visit after the
 # resume: every point of faults.POINTS, at the head phase's only epoch (a phase boundary), in
 # mid fine-tune and at the end.
 CHAIN = [
-    "batch_end", "best_saved", "snapshot_written", "epoch_end", "checkpoint_written",  # head epoch 0
+    "batch_end",
+    "best_saved",
+    "snapshot_written",
+    "epoch_end",
+    "checkpoint_written",  # head epoch 0
     "state_committed",  # head epoch 0 committed: the resume starts the fine-tune phase from it
     "history_written",  # fine-tune epoch 1
-    "snapshot_written", "epoch_end", "checkpoint_written", "phase_end",  # fine-tune epoch 2
+    "snapshot_written",
+    "epoch_end",
+    "checkpoint_written",
+    "phase_end",  # fine-tune epoch 2
     "model_saved",
 ]
 
@@ -94,14 +108,17 @@ def test_a_real_kill_during_a_commit_resumes_and_takes_over_the_lock(tmp_path, s
     killed = subprocess.run([sys.executable, "-c", KILLED, str(shapes_dir), str(run), "new"], env=env, timeout=300)
     assert killed.returncode == 137
     assert (run / ".cam-keras.lock").exists()  # the dead process's lock is stale, not released
-    resumed = subprocess.run([sys.executable, "-c", KILLED, str(shapes_dir), str(run), "resume"], timeout=300,
-                             capture_output=True, text=True)
+    resumed = subprocess.run(
+        [sys.executable, "-c", KILLED, str(shapes_dir), str(run), "resume"], timeout=300, capture_output=True, text=True
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert_same_run(run, uninterrupted)
     assert not (run / ".cam-keras.lock").exists()
 
 
-def test_early_stopping_and_lr_reduction_resume_with_their_counters_and_cached_data(tmp_path, dataset_copy, monkeypatch):
+def test_early_stopping_and_lr_reduction_resume_with_their_counters_and_cached_data(
+    tmp_path, dataset_copy, monkeypatch
+):
     import dataclasses
     import json
 
@@ -109,8 +126,16 @@ def test_early_stopping_and_lr_reduction_resume_with_their_counters_and_cached_d
     for path in dataset_copy.rglob("*.png"):  # nothing to learn: validation loss soon stops improving
         path.write_bytes(picture)
     shapes_dir = dataset_copy
-    config = dataclasses.replace(CONFIG, head_epochs=0, finetune_epochs=6, early_stopping=1, reduce_lr=1,
-                                 finetune_lr=0.01, snapshot_images=0, cache=True)
+    config = dataclasses.replace(
+        CONFIG,
+        head_epochs=0,
+        finetune_epochs=6,
+        early_stopping=1,
+        reduce_lr=1,
+        finetune_lr=0.01,
+        snapshot_images=0,
+        cache=True,
+    )
     fine_tune(shapes_dir, tmp_path / "reference", config, verbose=0)
     run = tmp_path / "run"
     monkeypatch.setenv("CAM_KERAS_FAULT_MODE", "raise")
@@ -127,6 +152,8 @@ def test_early_stopping_and_lr_reduction_resume_with_their_counters_and_cached_d
     resumed = json.loads((run / "state.json").read_text())
     assert reference["stopped"] == ["finetune"]  # the setting stops early, so the counters matter
     assert resumed["history"] == reference["history"] and resumed["stopped"] == reference["stopped"]
-    for got, want in zip(cam_keras.load_model(run / "model.keras").get_weights(),
-                         cam_keras.load_model(tmp_path / "reference" / "model.keras").get_weights()):
+    for got, want in zip(
+        cam_keras.load_model(run / "model.keras").get_weights(),
+        cam_keras.load_model(tmp_path / "reference" / "model.keras").get_weights(),
+    ):
         np.testing.assert_array_equal(got, want)

@@ -28,7 +28,10 @@ def test_same_seed_same_files_and_boxes_are_the_masks_extent(tmp_path):
         np.testing.assert_array_equal(a, b)
         ys, xs = np.nonzero(np.asarray(Image.open(first / "masks" / "test" / row["path"])))
         assert (int(row["xmin"]), int(row["ymin"]), int(row["xmax"]), int(row["ymax"])) == (
-            xs.min(), ys.min(), xs.max() + 1, ys.max() + 1,
+            xs.min(),
+            ys.min(),
+            xs.max() + 1,
+            ys.max() + 1,
         )
     train_image = np.asarray(Image.open(first / "train" / rows[0]["path"]))
     assert not np.array_equal(train_image, np.asarray(Image.open(first / "test" / rows[0]["path"])))

@@ -68,7 +68,9 @@ def test_deterministic_runs_train_identical_weights_and_restore_the_setting(tmp_
 def test_two_phases_freeze_then_unfreeze_with_batchnorm_in_inference(tmp_path, shapes_dir):
     model = cam_keras.build_model("small_cnn", class_names=["a", "b"], input_size=32, base_channels=8)
     set_trainable(model, train_backbone=False, unfreeze="all", freeze_batchnorm=True)
-    assert [layer.name for layer in model.trainable_weights and model.layers if layer.trainable_weights] == ["cam_logits"]
+    assert [layer.name for layer in model.trainable_weights and model.layers if layer.trainable_weights] == [
+        "cam_logits"
+    ]
     set_trainable(model, train_backbone=True, unfreeze="all", freeze_batchnorm=True)
     batchnorms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert batchnorms and not any(layer.trainable for layer in batchnorms)
@@ -93,7 +95,10 @@ def test_killed_run_resumes_to_the_same_total_steps(tmp_path, shapes_dir):
     assert int(result.model.optimizer.iterations.numpy()) == 2 * steps_per_epoch
     assert [row["epoch"] for row in history_rows(run)] == ["0", "1", "2"]
     out = tmp_path / "maps"
-    assert main(["heatmap", "--model", str(run / "model.keras"), str(shapes_dir / "circle"), "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(["heatmap", "--model", str(run / "model.keras"), str(shapes_dir / "circle"), "--out", str(out), "--quiet"])
+        == 0
+    )
     assert len(list(out.glob("*.png"))) == 24
 
 
@@ -136,7 +141,20 @@ def test_shipped_configs_are_valid(name):
 
 def test_train_cli_prints_where_things_went(tmp_path, shapes_dir, capsys):
     run = tmp_path / "run"
-    args = ["train", str(shapes_dir), "--out", str(run), "--input-size", "32", "--finetune-epochs", "1", "--batch-size", "8", "--snapshot-images", "2"]
+    args = [
+        "train",
+        str(shapes_dir),
+        "--out",
+        str(run),
+        "--input-size",
+        "32",
+        "--finetune-epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--snapshot-images",
+        "2",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "final validation accuracy" in out and str(run / "model.keras") in out
@@ -159,7 +177,9 @@ MIRRORED = textwrap.dedent(
 def test_mirrored_strategy_trains_on_two_logical_cpus(tmp_path, shapes_dir):
     completed = subprocess.run(
         [sys.executable, "-c", MIRRORED, str(shapes_dir), str(tmp_path / "run")],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     marker = [line for line in completed.stdout.splitlines() if line.startswith("REPLICAS_OK")]

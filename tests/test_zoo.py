@@ -92,13 +92,15 @@ def gap_head(x, units, activation=None, dropout=0.0):
 
 @pytest.fixture(scope="module")
 def sequential_softmax():
-    return keras.Sequential([
-        keras.Input((SIZE, SIZE, 3)),
-        keras.layers.Rescaling(1 / 255),
-        keras.layers.Conv2D(8, 3, activation="relu", name="conv"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(3, activation="softmax", name="head"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(8, 3, activation="relu", name="conv"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3, activation="softmax", name="head"),
+        ]
+    )
 
 
 def transfer_model(units):
@@ -146,8 +148,9 @@ def test_sequential_softmax_cam_is_exact_and_probabilities_are_the_models(sequen
     for index in range(len(images)):
         with np.load(out / f"im{index}.npz") as arrays:
             uint8_input = images[index].astype(np.uint8)[None].astype(np.float32)
-            np.testing.assert_allclose(arrays["probabilities"], sequential_softmax.predict(uint8_input, verbose=0)[0],
-                                       rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(
+                arrays["probabilities"], sequential_softmax.predict(uint8_input, verbose=0)[0], rtol=1e-4, atol=1e-6
+            )
 
 
 def test_binary_dense1_is_two_classes_with_sigmoid_probabilities(transfer_binary):
@@ -296,11 +299,14 @@ def test_four_channel_model_takes_four_channel_arrays_and_refuses_files(tmp_path
         cam_keras.explain(model, folder / "im0.png")
 
 
-@pytest.mark.parametrize("choice, function", [
-    ("unit", lambda x: x / 255.0),
-    ("symmetric", lambda x: x / 127.5 - 1.0),
-    ("torch", lambda x: keras.applications.imagenet_utils.preprocess_input(x.copy(), mode="torch")),
-])
+@pytest.mark.parametrize(
+    "choice, function",
+    [
+        ("unit", lambda x: x / 255.0),
+        ("symmetric", lambda x: x / 127.5 - 1.0),
+        ("torch", lambda x: keras.applications.imagenet_utils.preprocess_input(x.copy(), mode="torch")),
+    ],
+)
 def test_preprocess_choice_is_applied_exactly(choice, function):
     inputs = keras.Input((SIZE, SIZE, 3))
     model = keras.Model(inputs, gap_head(small_cnn(inputs), 3))
@@ -381,14 +387,14 @@ def test_legacy_h5_loads_in_api_and_cli_with_class_names_from_a_file(sequential_
     one_line_error(capsys, "2 class names for a model with 3 classes")
 
 
-CUSTOM_LAYER = '''
+CUSTOM_LAYER = """
 import keras
 
 @keras.saving.register_keras_serializable(package="zoo_custom")
 class Doubling(keras.layers.Layer):
     def call(self, x):
         return 2.0 * x
-'''
+"""
 
 
 def test_custom_layer_loads_in_the_cli_after_import(tmp_path, capsys):
@@ -522,8 +528,8 @@ def test_readme_your_own_model_examples_run_as_written(tmp_path, monkeypatch):
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     section = readme.split("## Your own model", 1)[1].split("\n## ", 1)[0]
-    python_block, = re.findall(r"```python\n(.*?)```", section, re.S)
-    shell_block, = re.findall(r"```bash\n(.*?)```", section, re.S)
+    (python_block,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    (shell_block,) = re.findall(r"```bash\n(.*?)```", section, re.S)
     monkeypatch.chdir(tmp_path)
     exec(compile(python_block, "README.md", "exec"), {})
     script = Path(sys.executable).parent / "cam-keras"  # the console script of this environment

@@ -19,8 +19,13 @@ APPLICATIONS = [
     ("ResNet50", 32, "resnet50", ("resnet50", "keras.applications model 'resnet50'"), None),
     ("EfficientNetB0", 32, "efficientnet", ("none", "the model's own Rescaling layer"), None),
     ("InceptionV3", 75, "inception_v3", ("inception_v3", "keras.applications model 'inception_v3'"), None),
-    ("ConvNeXtTiny", 64, "convnext", ("none", "the model's own Normalization layer"),
-     "convnext_tiny_stage_3_block_2_identity"),
+    (
+        "ConvNeXtTiny",
+        64,
+        "convnext",
+        ("none", "the model's own Normalization layer"),
+        "convnext_tiny_stage_3_block_2_identity",
+    ),
     ("VGG19", 64, "vgg19", ("vgg19", "keras.applications model 'vgg19'"), "block5_pool"),
 ]
 

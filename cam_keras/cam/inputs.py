@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image
@@ -13,7 +12,7 @@ from PIL import Image
 from cam_keras.data.images import load_image, resize_image, to_rgb_array
 from cam_keras.models.inputs import InputContract, convert_channels
 
-ImageLike = Union[str, os.PathLike, np.ndarray, Image.Image]
+ImageLike = str | os.PathLike | np.ndarray | Image.Image
 
 
 def as_pixels(image: ImageLike) -> np.ndarray:

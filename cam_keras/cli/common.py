@@ -16,19 +16,26 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="allow loading models that contain Python code (Lambda layers); only for trusted files",
     )
     group.add_argument(
-        "--import", dest="imports", action="append", default=[], metavar="MODULE_OR_FILE",
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE_OR_FILE",
         help="import this module or .py file first, so the custom layers it registers load (repeatable)",
     )
     group.add_argument("--classes", type=Path, metavar="FILE", help="class names, one a line, for models without them")
     group.add_argument("--output", metavar="NAME", help="the output to explain, for models with several outputs")
     group.add_argument(
-        "--preprocess", metavar="NAME",
+        "--preprocess",
+        metavar="NAME",
         help="what the model takes instead of raw pixels in [0, 255] (default: detected from the model, "
         "see `cam-keras inspect`): none, unit ([0, 1]), symmetric ([-1, 1]), caffe, torch, or a "
         "keras.applications family (resnet50, mobilenet_v2, inception_v3, ...)",
     )
     group.add_argument(
-        "--input-size", type=parse_input_size, metavar="N|WxH",
+        "--input-size",
+        type=parse_input_size,
+        metavar="N|WxH",
         help="size to run a dynamic-size model at, width first like --size (default 224x224)",
     )
 

@@ -18,14 +18,18 @@ def add_parser(subparsers) -> None:
             "calibrates the box threshold on the training split, and scores the held-out split."
         ),
     )
-    parser.add_argument("--out", type=Path, default=Path("cam_keras_demo"), help="output folder (default ./cam_keras_demo)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("cam_keras_demo"), help="output folder (default ./cam_keras_demo)"
+    )
     parser.add_argument(
         "--overwrite",
         action="store_true",
         help="re-run over an earlier demo: replaces only the files a demo wrote there, never your own",
     )
     parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests (seconds, meaningless scores)")
-    parser.add_argument("--seed", type=int, default=0, help="data and training seed (same seed, same scores on one machine)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="data and training seed (same seed, same scores on one machine)"
+    )
     parser.add_argument(
         "--fill",
         help="shapes filled with their class's texture (default) or flat, where only outlines tell the classes apart",

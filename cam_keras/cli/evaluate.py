@@ -51,12 +51,16 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--boxes", type=Path, help="boxes CSV path,xmin,ymin,xmax,ymax (default DATA_DIR/boxes.csv)")
     parser.add_argument("--masks", type=Path, help="folder of object masks with the same relative paths (adds PxAP)")
     parser.add_argument(
-        "--threshold", type=threshold_value, default=AUTO,
+        "--threshold",
+        type=threshold_value,
+        default=AUTO,
         help="box threshold as a fraction of the map max, or auto (default): chosen on --calibrate when given, "
         "else the CAM paper's convention 0.2, reported as such",
     )
     parser.add_argument(
-        "--calibrate", type=Path, metavar="DIR",
+        "--calibrate",
+        type=Path,
+        metavar="DIR",
         help="a held-out calibration split DIR/<class>/<image> with DIR/boxes.csv: --threshold auto takes the "
         "threshold with the best GT-known localization there (Choe et al., CVPR 2020)",
     )
@@ -65,12 +69,13 @@ def add_parser(subparsers) -> None:
         "--samples", type=non_negative_int, default=16, help="overlays to draw, spread over classes (default 16)"
     )
     parser.add_argument(
-        "--faithfulness", type=non_negative_int, metavar="N", default=0,
+        "--faithfulness",
+        type=non_negative_int,
+        metavar="N",
+        default=0,
         help="also compute deletion/insertion AUC and average drop/increase on N images (default 0: off)",
     )
-    parser.add_argument(
-        "--method", default="cam", choices=list(METHODS), help="map method (default cam)"
-    )
+    parser.add_argument("--method", default="cam", choices=list(METHODS), help="map method (default cam)")
     parser.add_argument("--target-layer", help="layer for gradient methods")
     add_output_arguments(parser, default="evaluation")
     parser.set_defaults(run=run)
@@ -105,8 +110,15 @@ def run(args: argparse.Namespace) -> int:
     from cam_keras.outdir import OutputFolder
 
     localize = args.boxes is not None or (args.data_dir / "boxes.csv").is_file()
-    needs_boxes = [flag for flag, given in [("--masks", args.masks), ("--calibrate", args.calibrate),
-                                            ("--threshold", args.threshold != AUTO)] if given]
+    needs_boxes = [
+        flag
+        for flag, given in [
+            ("--masks", args.masks),
+            ("--calibrate", args.calibrate),
+            ("--threshold", args.threshold != AUTO),
+        ]
+        if given
+    ]
     if not localize and needs_boxes:
         raise UsageError(
             f"{', '.join(needs_boxes)} score localization, but {args.data_dir} has no boxes.csv; "
@@ -120,8 +132,13 @@ def run(args: argparse.Namespace) -> int:
         if localize:
             threshold, source = _threshold(args, explainer)
             evaluation = evaluate_localization(
-                explainer, args.data_dir, args.boxes, args.masks,
-                threshold=threshold, batch_size=args.batch_size, samples=args.samples,
+                explainer,
+                args.data_dir,
+                args.boxes,
+                args.masks,
+                threshold=threshold,
+                batch_size=args.batch_size,
+                samples=args.samples,
             )
             evaluation.summary["threshold_source"] = source
         else:

@@ -73,9 +73,14 @@ def _add_picture_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--size", help=SIZE_HELP)
     parser.add_argument(
-        "--max-side", type=int, default=DEFAULT_MAX_SIDE, help=f"longest overlay side without --size (default {DEFAULT_MAX_SIDE})"
+        "--max-side",
+        type=int,
+        default=DEFAULT_MAX_SIDE,
+        help=f"longest overlay side without --size (default {DEFAULT_MAX_SIDE})",
     )
-    parser.add_argument("--image-format", choices=list(IMAGE_FORMATS), default="png", help="overlay file format (default png)")
+    parser.add_argument(
+        "--image-format", choices=list(IMAGE_FORMATS), default="png", help="overlay file format (default png)"
+    )
     parser.add_argument(
         "--normalize",
         choices=NORMALIZATIONS,
@@ -125,8 +130,14 @@ def run(args: argparse.Namespace) -> int:
     explainer = make_explainer(load_model_from_args(args), args.method, args.target_layer)
     _warn_if_untrained(args.model)
     report = write_heatmaps(
-        explainer, args.inputs, folder, options,
-        from_list=args.from_list, shard=shard, resume=args.resume, progress=not args.quiet,
+        explainer,
+        args.inputs,
+        folder,
+        options,
+        from_list=args.from_list,
+        shard=shard,
+        resume=args.resume,
+        progress=not args.quiet,
     )
     if not args.quiet:
         _print_predictions(report.table)
@@ -163,7 +174,9 @@ def _summarize(report, args: argparse.Namespace, options) -> int:
     from cam_keras.render.sizing import describe_size
 
     at = describe_size(options.size, options.max_side)
-    print(f"wrote {report.succeeded} of {report.total} heatmaps to {for_terminal(str(args.out))} at {at}{done}{skipped}")
+    print(
+        f"wrote {report.succeeded} of {report.total} heatmaps to {for_terminal(str(args.out))} at {at}{done}{skipped}"
+    )
     if report.total == 0 and args.shard:
         print(f"shard {args.shard} has no images: there are fewer inputs than shards")
         return 0

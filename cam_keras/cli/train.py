@@ -42,12 +42,15 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("data_dir", type=Path, help="folder with one subfolder of images per class")
     parser.add_argument(
-        "--out", type=Path, required=True,
+        "--out",
+        type=Path,
+        required=True,
         help="run folder: new, empty, or a run whose start failed (not inside DATA_DIR or --val-dir)",
     )
     parser.add_argument("--config", type=Path, help="TOML file of settings (see configs/)")
     parser.add_argument(
-        "--resume", action="store_true",
+        "--resume",
+        action="store_true",
         help="continue the run in --out on its own dataset; flags marked below may change, others are refused",
     )
     groups = {name: parser.add_argument_group(name) for name in GROUPS}

@@ -27,7 +27,6 @@ from cam_keras.errors import DatasetError, ImageError
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class LabeledFiles:
     """Image paths with integer labels into ``class_names``."""
@@ -100,12 +99,15 @@ def scan_class_folders(
     empty = [name for name in names if not good[name]]
     if empty and not skip_empty:
         raise DatasetError(
-            f"{root}: class folder(s) with no readable images: {', '.join(empty)}; add images, remove the folder(s), or pass skip_empty (--skip-empty-classes)"
+            f"{root}: class folder(s) with no readable images: {', '.join(empty)}; add images, remove the "
+            "folder(s), or pass skip_empty (--skip-empty-classes)"
         )
     if empty:
         logger.warning("%s: class folder(s) with no readable images: %s", root, ", ".join(empty))
     if len(names) - len(empty) < 2:
-        raise DatasetError(f"{root}: found {len(names) - len(empty)} usable class(es); a classifier needs at least two class folders")
+        raise DatasetError(
+            f"{root}: found {len(names) - len(empty)} usable class(es); a classifier needs at least two class folders"
+        )
     if class_names is None:  # classes from folders: a skipped one is no class (and no model output)
         names = tuple(name for name in names if good[name])
     paths = tuple(str(path) for name in names for path in good[name])
@@ -165,8 +167,6 @@ def _decoder(size: tuple[int, int], policy: str):
             return np.zeros((*size, 3), np.float32), False
 
     return decode
-
-
 
 
 def augment(image: tf.Tensor, level: str = "standard") -> tf.Tensor:

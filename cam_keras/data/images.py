@@ -20,7 +20,6 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import ExifTags, Image
@@ -32,7 +31,7 @@ MAX_PIXELS = 89_478_485  # Pillow's own default bomb limit; larger images are re
 
 
 Size = tuple[int, int]  # (height, width)
-SizeNeeded = Union[Size, Callable[[Size], Size], None]
+SizeNeeded = Size | Callable[[Size], Size] | None
 """What a decode must cover: ``(height, width)``, a function of the original (oriented) size
 returning one, or ``None`` for full resolution."""
 
@@ -177,7 +176,9 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if image.dtype == np.uint8:
         return np.asarray(Image.fromarray(image).resize(target, Image.Resampling.BILINEAR))
     channels = [
-        np.asarray(Image.fromarray(image[..., c].astype(np.float32), mode="F").resize(target, Image.Resampling.BILINEAR))
+        np.asarray(
+            Image.fromarray(image[..., c].astype(np.float32), mode="F").resize(target, Image.Resampling.BILINEAR)
+        )
         for c in range(image.shape[-1])
     ]
     return np.stack(channels, axis=-1)

@@ -27,8 +27,12 @@ SHAPES = ("circle", "square", "triangle", "cross", "ring", "star")
 FILLS = ("flat", "texture")
 # The two-tone pattern each shape is filled with when ``fill="texture"``.
 TEXTURES = {
-    "circle": "checker", "square": "stripes", "triangle": "dots",
-    "cross": "diagonal", "ring": "grid", "star": "columns",
+    "circle": "checker",
+    "square": "stripes",
+    "triangle": "dots",
+    "cross": "diagonal",
+    "ring": "grid",
+    "star": "columns",
 }
 
 
@@ -68,9 +72,18 @@ def _shape_polygon(shape: str, box: tuple[float, float, float, float]) -> list:
     if shape == "cross":
         t = 0.18
         return [
-            (cx - t * w, y0), (cx + t * w, y0), (cx + t * w, cy - t * h), (x1, cy - t * h),
-            (x1, cy + t * h), (cx + t * w, cy + t * h), (cx + t * w, y1), (cx - t * w, y1),
-            (cx - t * w, cy + t * h), (x0, cy + t * h), (x0, cy - t * h), (cx - t * w, cy - t * h),
+            (cx - t * w, y0),
+            (cx + t * w, y0),
+            (cx + t * w, cy - t * h),
+            (x1, cy - t * h),
+            (x1, cy + t * h),
+            (cx + t * w, cy + t * h),
+            (cx + t * w, y1),
+            (cx - t * w, y1),
+            (cx - t * w, cy + t * h),
+            (x0, cy + t * h),
+            (x0, cy - t * h),
+            (cx - t * w, cy - t * h),
         ]
     if shape == "star":
         angles = np.linspace(-np.pi / 2, 3 * np.pi / 2, 11)[:-1]
@@ -102,7 +115,9 @@ def _background(spec: SyntheticSpec, rng: np.random.Generator) -> Image.Image:
     size = spec.image_size
     base = rng.integers(40, 200, 3)
     coarse = rng.normal(0, 25, (4, 4, 3))
-    smooth = np.asarray(Image.fromarray(np.uint8(np.clip(coarse + 128, 0, 255))).resize((size, size), Image.Resampling.BILINEAR))
+    smooth = np.asarray(
+        Image.fromarray(np.uint8(np.clip(coarse + 128, 0, 255))).resize((size, size), Image.Resampling.BILINEAR)
+    )
     return Image.fromarray(np.uint8(np.clip(base + smooth.astype(np.float32) - 128, 0, 255)))
 
 
@@ -137,7 +152,9 @@ def _texture(shape: str, size: int, color: tuple[int, int, int], rng: np.random.
     return np.where(pattern[..., None], bright, 0.45 * bright)
 
 
-def make_example(shape: str, spec: SyntheticSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+def make_example(
+    shape: str, spec: SyntheticSpec, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
     """One image of ``shape``.
 
     Returns:
@@ -153,7 +170,7 @@ def make_example(shape: str, spec: SyntheticSpec, rng: np.random.Generator) -> t
     _distractors(ImageDraw.Draw(canvas), spec, rng)
     side = rng.uniform(*spec.object_scale) * size
     aspect = rng.uniform(0.8, 1.25)
-    w, h = side * aspect ** 0.5, side / aspect ** 0.5
+    w, h = side * aspect**0.5, side / aspect**0.5
     x0, y0 = rng.uniform(0, size - w), rng.uniform(0, size - h)
     box = (x0, y0, x0 + w, y0 + h)
     mask_image = Image.new("L", (size, size), 0)
@@ -161,13 +178,17 @@ def make_example(shape: str, spec: SyntheticSpec, rng: np.random.Generator) -> t
     color = _bright_color(rng)
     mask = np.asarray(mask_image) > 0
     paint = _texture(shape, size, color, rng) if spec.fill == "texture" else np.asarray(color, np.float32)
-    pixels = np.where(mask[..., None], paint, np.asarray(canvas, np.float32)) + rng.normal(0, spec.noise, (size, size, 3))
+    pixels = np.where(mask[..., None], paint, np.asarray(canvas, np.float32)) + rng.normal(
+        0, spec.noise, (size, size, 3)
+    )
     ys, xs = np.nonzero(mask)
     tight = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
     return np.uint8(np.clip(pixels, 0, 255)), mask, tight
 
 
-def write_split(root: str | os.PathLike, mask_root: str | os.PathLike, per_class: int, spec: SyntheticSpec, seed: int) -> Path:
+def write_split(
+    root: str | os.PathLike, mask_root: str | os.PathLike, per_class: int, spec: SyntheticSpec, seed: int
+) -> Path:
     """Write ``per_class`` images of each class, ``boxes.csv`` and masks; returns ``root``.
 
     Example:
@@ -190,7 +211,11 @@ def write_split(root: str | os.PathLike, mask_root: str | os.PathLike, per_class
 
 
 def write_synthetic_dataset(
-    root: str | os.PathLike, train_per_class: int = 300, test_per_class: int = 100, spec: SyntheticSpec | None = None, seed: int = 0
+    root: str | os.PathLike,
+    train_per_class: int = 300,
+    test_per_class: int = 100,
+    spec: SyntheticSpec | None = None,
+    seed: int = 0,
 ) -> Path:
     """Write train and test splits (see module docstring); the same seed gives the same files.
 

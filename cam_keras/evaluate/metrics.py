@@ -66,7 +66,9 @@ class LocalizationMetrics:
 
     Example:
         >>> metrics = LocalizationMetrics(threshold=0.2)
-        >>> metrics.update(true_class=0, ranked_classes=[0, 2], true_map=m0, ranked_maps=[m0, m2], truths=[(4, 4, 30, 30)])
+        >>> metrics.update(
+        ...     true_class=0, ranked_classes=[0, 2], true_map=m0, ranked_maps=[m0, m2], truths=[(4, 4, 30, 30)]
+        ... )
         >>> metrics.summary()["top1_loc"]
     """
 
@@ -204,13 +206,15 @@ class ClassificationMetrics:
         for index, name in enumerate(self.class_names):
             images, predicted = self.confusion[index].sum(), self.confusion[:, index].sum()
             hits = self.confusion[index, index]
-            rows.append({
-                "class": name,
-                "images": int(images),
-                "predicted": int(predicted),
-                "precision": float(hits / predicted) if predicted else None,
-                "recall": float(hits / images) if images else None,
-            })
+            rows.append(
+                {
+                    "class": name,
+                    "images": int(images),
+                    "predicted": int(predicted),
+                    "precision": float(hits / predicted) if predicted else None,
+                    "recall": float(hits / images) if images else None,
+                }
+            )
         return rows
 
     def summary(self) -> dict:

@@ -88,8 +88,12 @@ def small_cnn(input_tensor: keras.KerasTensor, base_channels: int = 32) -> keras
     x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(input_tensor)
     # (filters, kernel, stride, dilation) per stage
     stages = [
-        (base_channels, 3, 1, 1), (base_channels, 2, 2, 1), (2 * base_channels, 3, 1, 1),
-        (2 * base_channels, 2, 2, 1), (4 * base_channels, 3, 1, 1), (4 * base_channels, 3, 1, 1),
+        (base_channels, 3, 1, 1),
+        (base_channels, 2, 2, 1),
+        (2 * base_channels, 3, 1, 1),
+        (2 * base_channels, 2, 2, 1),
+        (4 * base_channels, 3, 1, 1),
+        (4 * base_channels, 3, 1, 1),
         (4 * base_channels, 3, 1, 2),
     ]
     for index, (filters, kernel, stride, dilation) in enumerate(stages, start=1):
@@ -110,9 +114,7 @@ def _resolve_spec(name: str) -> BackboneSpec:
     return by_canonical[canonical_name(name)]
 
 
-def application_features(
-    name: str, input_tensor: keras.KerasTensor, weights: str | None
-) -> keras.KerasTensor:
+def application_features(name: str, input_tensor: keras.KerasTensor, weights: str | None) -> keras.KerasTensor:
     """Feature map of ``keras.applications`` model ``name`` (no top) applied to raw pixels.
 
     ``weights`` is ``None``, ``"imagenet"`` (downloaded and cached by Keras) or a path to a

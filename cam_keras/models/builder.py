@@ -70,9 +70,7 @@ def build_model(
     if drop_last_pool:
         features = _input_of_trailing_pool(features)
     if head_conv:
-        features = keras.layers.Conv2D(
-            head_conv, 3, padding="same", activation="relu", name=HEAD_CONV_NAME
-        )(features)
+        features = keras.layers.Conv2D(head_conv, 3, padding="same", activation="relu", name=HEAD_CONV_NAME)(features)
 
     pooled = keras.layers.GlobalAveragePooling2D(name=GAP_NAME)(features)
     if dropout:

@@ -59,11 +59,17 @@ def inspect_model(model: keras.Model) -> ModelReport:
     height, width = inputs.size
     size = f"dynamic, run at {height}x{width} (--input-size)" if inputs.dynamic else f"fixed {height}x{width}"
     report.rows += [
-        ("channels", f"{inputs.channels} ({ {1: 'grayscale', 3: 'RGB', 4: 'four channels'}[inputs.channels]}), {size}"),
+        (
+            "channels",
+            f"{inputs.channels} ({ {1: 'grayscale', 3: 'RGB', 4: 'four channels'}[inputs.channels] }), {size}",
+        ),
         ("preprocessing", f"{inputs.preprocessing.name}: {inputs.preprocessing.description} [{inputs.source}]"),
         ("output", f"{outputs.kind}: {_KIND[outputs.kind]} [{outputs.source}]"),
-        ("classes", f"{len(contract.class_names)}: {', '.join(contract.class_names[:10])}"
-         + (", ..." if len(contract.class_names) > 10 else "")),
+        (
+            "classes",
+            f"{len(contract.class_names)}: {', '.join(contract.class_names[:10])}"
+            + (", ..." if len(contract.class_names) > 10 else ""),
+        ),
     ]
     try:
         head = find_cam_head(model)

@@ -62,9 +62,7 @@ class GraphCursor:
         """The same tensor expressed in the outermost graph."""
         tensor = self.tensor
         for nested, node in reversed(self.scopes):
-            tensor = keras.Model(single_or_list(nested.inputs), tensor)(
-                single_or_list(node.input_tensors)
-            )
+            tensor = keras.Model(single_or_list(nested.inputs), tensor)(single_or_list(node.input_tensors))
         return tensor
 
     @property

@@ -85,8 +85,7 @@ def find_cam_head(model: keras.Model) -> CamHead:
         layer, cursor = _step(cursor.input_cursor(), "GlobalAveragePooling2D")
     if not isinstance(layer, keras.layers.GlobalAveragePooling2D) or layer.keepdims:
         raise HeadNotFoundError(
-            f"Dense {dense.name!r} is fed by {_describe(layer)}, not GlobalAveragePooling2D. "
-            + GRADIENT_HINT
+            f"Dense {dense.name!r} is fed by {_describe(layer)}, not GlobalAveragePooling2D. " + GRADIENT_HINT
         )
     if layer.data_format != "channels_last":
         raise HeadNotFoundError(f"GAP layer {layer.name!r} is channels_first; cam-keras needs channels_last")

@@ -64,8 +64,11 @@ def attach_info(model: keras.Model, info: ModelInfo) -> None:
     if len(info.class_names) != expected:
         raise UsageError(
             f"{len(names)} class names for a model with {expected} classes"
-            + (" (one output unit: pass the negative and the positive class, or the positive alone)"
-               if expected == 2 and model.outputs[0].shape[-1] == 1 else "")
+            + (
+                " (one output unit: pass the negative and the positive class, or the positive alone)"
+                if expected == 2 and model.outputs[0].shape[-1] == 1
+                else ""
+            )
         )
     setattr(model, _ATTRIBUTE, info)
 

@@ -125,8 +125,9 @@ def read_input(
         preprocessing, source = resolve_preprocessing(preprocess), "chosen (--preprocess / preprocess=)"
         detected = detect_preprocessing(model)
         if detected is not None and detected[0] != preprocessing.name:
-            logger.warning("preprocessing %r applies before what the model does itself (%s)", preprocessing.name,
-                           detected[1])
+            logger.warning(
+                "preprocessing %r applies before what the model does itself (%s)", preprocessing.name, detected[1]
+            )
     else:
         preprocessing, source = _detected_or_assumed(model)
     if preprocessing.rgb_only and channels != 3:

@@ -42,8 +42,10 @@ def _activation_of(layer: keras.layers.Layer) -> str | None:
         return None
     name = keras.activations.serialize(layer.activation)
     if name not in _ACTIVATIONS:
-        raise ModelError(f"the model output goes through {name!r} ({layer.name!r}); cam-keras explains "
-                         "classifiers ending in softmax, sigmoid or raw logits")
+        raise ModelError(
+            f"the model output goes through {name!r} ({layer.name!r}); cam-keras explains "
+            "classifiers ending in softmax, sigmoid or raw logits"
+        )
     return name
 
 
@@ -137,8 +139,10 @@ def read_output(model: keras.Model) -> OutputContract:
     if isinstance(layer, keras.layers.Dense):
         dense_activation = keras.activations.serialize(layer.activation)
         if dense_activation not in _ACTIVATIONS:
-            raise ModelError(f"the output Dense {layer.name!r} uses {dense_activation!r}; cam-keras explains "
-                             "classifiers ending in softmax, sigmoid or raw logits")
+            raise ModelError(
+                f"the output Dense {layer.name!r} uses {dense_activation!r}; cam-keras explains "
+                "classifiers ending in softmax, sigmoid or raw logits"
+            )
         if dense_activation != "linear":
             activation, activation_layer = dense_activation, layer
         units, tap, dense, dense_input = layer.units, Tap(layer, "input"), layer, cursor.input_cursor()

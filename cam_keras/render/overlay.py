@@ -15,9 +15,7 @@ PREDICTED_BOX_COLOR = (0, 255, 0)
 TRUE_BOX_COLOR = (255, 0, 0)
 
 
-def overlay(
-    image: np.ndarray, heatmap: np.ndarray, colormap: str = "jet", alpha: float = 0.5
-) -> np.ndarray:
+def overlay(image: np.ndarray, heatmap: np.ndarray, colormap: str = "jet", alpha: float = 0.5) -> np.ndarray:
     """Blend a colorized ``(h, w)`` heatmap in [0, 1] over an ``(h, w, 3)`` RGB image in
     [0, 255]; returns uint8.
 
@@ -34,9 +32,7 @@ def overlay(
     return (blended >> 8).astype(np.uint8)
 
 
-def side_by_side(
-    image: np.ndarray, heatmap: np.ndarray, colormap: str = "jet", alpha: float = 0.5
-) -> np.ndarray:
+def side_by_side(image: np.ndarray, heatmap: np.ndarray, colormap: str = "jet", alpha: float = 0.5) -> np.ndarray:
     """``original | heatmap | overlay`` as one ``(h, 3 * w, 3)`` uint8 image.
 
     Example:
@@ -44,9 +40,7 @@ def side_by_side(
         (4, 18, 3)
     """
     original = np.clip(image, 0, 255).astype(np.uint8)
-    return np.concatenate(
-        [original, colorize(heatmap, colormap), overlay(image, heatmap, colormap, alpha)], axis=1
-    )
+    return np.concatenate([original, colorize(heatmap, colormap), overlay(image, heatmap, colormap, alpha)], axis=1)
 
 
 def draw_boxes(
@@ -110,9 +104,7 @@ def grid(tiles: Sequence[np.ndarray], columns: int = 4, tile_size: int = 160, ga
     fitted = [_fit(tile, tile_size) for tile in tiles]
     cell_h = max(tile.shape[0] for tile in fitted)
     rows = -(-len(fitted) // columns)
-    canvas = np.full(
-        (rows * (cell_h + gap) + gap, columns * (tile_size + gap) + gap, 3), 255, dtype=np.uint8
-    )
+    canvas = np.full((rows * (cell_h + gap) + gap, columns * (tile_size + gap) + gap, 3), 255, dtype=np.uint8)
     for index, tile in enumerate(fitted):
         top = gap + (index // columns) * (cell_h + gap)
         left = gap + (index % columns) * (tile_size + gap)

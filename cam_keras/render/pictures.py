@@ -60,7 +60,9 @@ def scale_maps_to(raw: np.ndarray, size: tuple[int, int], normalize: str = "per-
     height, width = size
     upsampled = np.stack(
         [
-            m if m.shape == (height, width) else np.asarray(Image.fromarray(m, "F").resize((width, height), Image.Resampling.BILINEAR))
+            m
+            if m.shape == (height, width)
+            else np.asarray(Image.fromarray(m, "F").resize((width, height), Image.Resampling.BILINEAR))
             for m in np.asarray(raw, np.float32)
         ]
     )

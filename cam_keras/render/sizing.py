@@ -12,12 +12,10 @@ A size request is one of
 
 from __future__ import annotations
 
-from typing import Union
-
 from cam_keras.errors import UsageError
 
 Size = tuple[int, int]  # (height, width)
-SizeRequest = Union[None, str, int, Size]
+SizeRequest = None | str | int | Size
 DEFAULT_MAX_SIDE = 1024
 SIZE_KEYWORDS = ("original", "input")
 SIZE_HELP = (

@@ -122,8 +122,16 @@ class EpochCommit(keras.callbacks.Callback):
     """
 
     def __init__(
-        self, run: RunDir, state: RunState, phase: str, first_epoch: int, last_epoch: int, best: SaveBestModel,
-        val_counts: Sequence[int], every_steps: int | None = None, patience: Sequence[keras.callbacks.Callback] = (),
+        self,
+        run: RunDir,
+        state: RunState,
+        phase: str,
+        first_epoch: int,
+        last_epoch: int,
+        best: SaveBestModel,
+        val_counts: Sequence[int],
+        every_steps: int | None = None,
+        patience: Sequence[keras.callbacks.Callback] = (),
     ) -> None:
         super().__init__()
         self.run, self.state, self.phase = run, state, phase
@@ -155,8 +163,12 @@ class EpochCommit(keras.callbacks.Callback):
         faults.reached("epoch_end")
         logs = logs or {}
         check = learning_check(logs.get("val_accuracy"), self.val_counts)
-        row = {"epoch": epoch, "phase": self.phase, **{key: float(value) for key, value in logs.items()},
-               "learning_rate": float(np.asarray(self.model.optimizer.learning_rate))}
+        row = {
+            "epoch": epoch,
+            "phase": self.phase,
+            **{key: float(value) for key, value in logs.items()},
+            "learning_rate": float(np.asarray(self.model.optimizer.learning_rate)),
+        }
         if check:
             row.update(chance_accuracy=check["chance_accuracy"], above_chance=int(check["above_chance"]))
         self.state.history.append(row)
@@ -171,8 +183,10 @@ class EpochCommit(keras.callbacks.Callback):
         """Put the patience counters in the state. The phase's last epoch, or an early stop,
         commits the best weights restored (as ``EarlyStopping.on_train_end`` will restore them)
         and ends the phase in this same commit."""
-        record = {type(cb).__name__: {name: _plain(getattr(cb, name)) for name in PATIENCE_FIELDS[type(cb)]}
-                  for cb in self.patience}
+        record = {
+            type(cb).__name__: {name: _plain(getattr(cb, name)) for name in PATIENCE_FIELDS[type(cb)]}
+            for cb in self.patience
+        }
         record["best_weights"] = self.state.patience.get(self.phase, {}).get("best_weights")
         ending = self.model.stop_training or epoch + 1 == self.last_epoch
         for callback in self.patience:

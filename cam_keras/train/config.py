@@ -47,8 +47,9 @@ def setting(
     ones. ``on_resume``: ``--resume`` may change the setting, because it does not
     change what was already trained (see :data:`RESUMABLE`).
     """
-    metadata = dict(help=help, group=group, choices=choices, minimum=minimum, above=above, below=below,
-                    on_resume=on_resume)
+    metadata = dict(
+        help=help, group=group, choices=choices, minimum=minimum, above=above, below=below, on_resume=on_resume
+    )
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -70,55 +71,88 @@ class TrainConfig:
     )
     width: int = setting(32, "base channels of small_cnn (its maps have 4x width channels)", "model", minimum=1)
     drop_last_pool: bool = setting(False, "cut the backbone's last pooling, for maps twice as fine", "model")
-    head_conv: int | None = setting(None, "filters of an extra 3x3 conv before the pooling (omit for none)", "model",
-                                    minimum=1)
+    head_conv: int | None = setting(
+        None, "filters of an extra 3x3 conv before the pooling (omit for none)", "model", minimum=1
+    )
     dropout: float = setting(0.0, "dropout rate before the classifier", "model", minimum=0.0, below=1.0)
 
     head_epochs: int = setting(0, "epochs of the head phase (backbone frozen)", "training", minimum=0, on_resume=True)
-    finetune_epochs: int = setting(10, "epochs of the fine-tune phase (backbone unfrozen)", "training", minimum=0,
-                                   on_resume=True)
+    finetune_epochs: int = setting(
+        10, "epochs of the fine-tune phase (backbone unfrozen)", "training", minimum=0, on_resume=True
+    )
     head_lr: float = setting(1e-3, "learning rate of the head phase", "training", above=0.0)
     finetune_lr: float = setting(1e-3, "learning rate of the fine-tune phase", "training", above=0.0)
-    unfreeze: str | int = setting("all", "backbone layers trained in the fine-tune phase: all or the number of top "
-                                  "layers", "training", choices=("all",))
+    unfreeze: str | int = setting(
+        "all",
+        "backbone layers trained in the fine-tune phase: all or the number of top layers",
+        "training",
+        choices=("all",),
+    )
     optimizer: str = setting("adam", "optimizer of both phases", "training", choices=tuple(OPTIMIZERS))
-    label_smoothing: float = setting(0.0, "label smoothing of the cross-entropy loss", "training", minimum=0.0,
-                                     below=1.0)
+    label_smoothing: float = setting(
+        0.0, "label smoothing of the cross-entropy loss", "training", minimum=0.0, below=1.0
+    )
     batch_size: int = setting(32, "images per training step", "training", minimum=1)
-    early_stopping: int = setting(0, "stop a phase after this many epochs without better validation loss (0 = off)",
-                                  "training", minimum=0)
-    reduce_lr: int = setting(0, "divide the learning rate by 3.3 after this many epochs without better validation "
-                             "loss (0 = off)", "training", minimum=0)
+    early_stopping: int = setting(
+        0, "stop a phase after this many epochs without better validation loss (0 = off)", "training", minimum=0
+    )
+    reduce_lr: int = setting(
+        0,
+        "divide the learning rate by 3.3 after this many epochs without better validation loss (0 = off)",
+        "training",
+        minimum=0,
+    )
 
-    val_fraction: float = setting(0.2, "fraction of every class held out for validation (without --val-dir)", "data",
-                                  above=0.0, below=1.0)
+    val_fraction: float = setting(
+        0.2, "fraction of every class held out for validation (without --val-dir)", "data", above=0.0, below=1.0
+    )
     val_dir: str | None = setting(None, "separate validation folder with the same class folders", "data")
     seed: int = setting(0, "seed of the split, the shuffling, augmentation and initial weights", "data")
-    resize: str = setting("squash", "how images become squares: squash, crop the center, or pad", "data",
-                          choices=RESIZE_POLICIES)
-    augment: str = setting("standard", "training augmentation: none, flip, or standard (flip, shift, light jitter)",
-                           "data", choices=AUGMENTATIONS)
+    resize: str = setting(
+        "squash", "how images become squares: squash, crop the center, or pad", "data", choices=RESIZE_POLICIES
+    )
+    augment: str = setting(
+        "standard",
+        "training augmentation: none, flip, or standard (flip, shift, light jitter)",
+        "data",
+        choices=AUGMENTATIONS,
+    )
     cache: bool = setting(False, "keep decoded images in memory", "data", on_resume=True)
     class_weights: bool = setting(False, "weight classes by inverse frequency", "data")
-    skip_empty_classes: bool = setting(False, "leave out class folders without readable images (not model outputs)",
-                                       "data", on_resume=True)
+    skip_empty_classes: bool = setting(
+        False, "leave out class folders without readable images (not model outputs)", "data", on_resume=True
+    )
 
-    checkpoint_every: str | int = setting("epoch", "checkpoint every epoch, or every N steps", "checkpoints and logs",
-                                          choices=("epoch",), on_resume=True)
+    checkpoint_every: str | int = setting(
+        "epoch", "checkpoint every epoch, or every N steps", "checkpoints and logs", choices=("epoch",), on_resume=True
+    )
     log_every: int = setting(10, "TensorBoard scalars every N steps", "checkpoints and logs", minimum=1, on_resume=True)
-    snapshot_every_epochs: int = setting(1, "CAM snapshot grid every N epochs (0 = off)", "checkpoints and logs",
-                                         minimum=0, on_resume=True)
-    snapshot_every_steps: int | None = setting(None, "also a CAM snapshot every N steps (omit for none)",
-                                               "checkpoints and logs", minimum=1, on_resume=True)
-    snapshot_images: int = setting(8, "validation images in each snapshot grid (0 = no snapshots)",
-                                   "checkpoints and logs", minimum=0, on_resume=True)
+    snapshot_every_epochs: int = setting(
+        1, "CAM snapshot grid every N epochs (0 = off)", "checkpoints and logs", minimum=0, on_resume=True
+    )
+    snapshot_every_steps: int | None = setting(
+        None, "also a CAM snapshot every N steps (omit for none)", "checkpoints and logs", minimum=1, on_resume=True
+    )
+    snapshot_images: int = setting(
+        8,
+        "validation images in each snapshot grid (0 = no snapshots)",
+        "checkpoints and logs",
+        minimum=0,
+        on_resume=True,
+    )
 
     mixed_precision: bool = setting(False, "train in mixed_float16 (GPUs)", "hardware")
     jit_compile: bool = setting(False, "compile train steps with XLA", "hardware", on_resume=True)
-    deterministic: bool = setting(False, "deterministic ops: the same seed trains the same weights", "hardware",
-                                  on_resume=True)
-    strategy: str = setting("auto", "distribution: auto, default (one device), mirrored (all GPUs) or multiworker "
-                            "(TF_CONFIG)", "hardware", choices=STRATEGIES, on_resume=True)
+    deterministic: bool = setting(
+        False, "deterministic ops: the same seed trains the same weights", "hardware", on_resume=True
+    )
+    strategy: str = setting(
+        "auto",
+        "distribution: auto, default (one device), mirrored (all GPUs) or multiworker (TF_CONFIG)",
+        "hardware",
+        choices=STRATEGIES,
+        on_resume=True,
+    )
 
     def validate(self) -> TrainConfig:
         """Check every value (see :func:`check_settings`); return ``self``.
@@ -178,9 +212,11 @@ def _number(value: Any, kinds: set[str]) -> int | float:
 
 
 def _range_text(meta: Mapping[str, Any]) -> str:
-    parts = [f">= {meta['minimum']}" if meta["minimum"] is not None else "",
-             f"> {meta['above']}" if meta["above"] is not None else "",
-             f"< {meta['below']}" if meta["below"] is not None else ""]
+    parts = [
+        f">= {meta['minimum']}" if meta["minimum"] is not None else "",
+        f"> {meta['above']}" if meta["above"] is not None else "",
+        f"< {meta['below']}" if meta["below"] is not None else "",
+    ]
     return " and ".join(part for part in parts if part)
 
 
@@ -278,8 +314,9 @@ def _cross_checks(config: TrainConfig) -> list[tuple[str, str]]:
         problems.append(("finetune_epochs", "head_epochs and finetune_epochs are both 0; train at least one epoch"))
     if config.weights is not None:
         if config.backbone == "small_cnn":
-            problems.append(("weights", "small_cnn has no pretrained weights; omit weights or choose a "
-                             "keras.applications backbone"))
+            problems.append(
+                ("weights", "small_cnn has no pretrained weights; omit weights or choose a keras.applications backbone")
+            )
         elif config.weights != "imagenet" and not Path(config.weights).is_file():
             problems.append(("weights", "no such file; pass imagenet, the path of a no-top weights file, or omit it"))
     return problems

@@ -12,15 +12,15 @@ import collections
 import os
 
 POINTS = (
-    "batch_end",          # after a training step
-    "best_saved",         # best.keras replaced, before the epoch is committed
-    "snapshot_written",   # a CAM snapshot grid written
-    "epoch_end",          # every epoch-end callback done, before the checkpoint
-    "checkpoint_written", # the epoch's weights file written, not yet committed
-    "state_committed",    # state.json names the new checkpoint
-    "history_written",    # history.csv rewritten from the state
-    "phase_end",          # a phase's fit returned
-    "model_saved",        # model.keras written
+    "batch_end",  # after a training step
+    "best_saved",  # best.keras replaced, before the epoch is committed
+    "snapshot_written",  # a CAM snapshot grid written
+    "epoch_end",  # every epoch-end callback done, before the checkpoint
+    "checkpoint_written",  # the epoch's weights file written, not yet committed
+    "state_committed",  # state.json names the new checkpoint
+    "history_written",  # history.csv rewritten from the state
+    "phase_end",  # a phase's fit returned
+    "model_saved",  # model.keras written
 )
 
 _visits: collections.Counter = collections.Counter()

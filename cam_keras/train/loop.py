@@ -116,8 +116,9 @@ def phases(config: TrainConfig) -> list[Phase]:
     """
     planned = [
         Phase("head", config.head_epochs, config.head_lr, train_backbone=False),
-        Phase("finetune", config.finetune_epochs, config.finetune_lr, train_backbone=True,
-              first_epoch=config.head_epochs),
+        Phase(
+            "finetune", config.finetune_epochs, config.finetune_lr, train_backbone=True, first_epoch=config.head_epochs
+        ),
     ]
     return [phase for phase in planned if phase.epochs > 0]
 
@@ -132,7 +133,7 @@ def set_trainable(model: keras.Model, train_backbone: bool, unfreeze: str | int,
         >>> set_trainable(model, train_backbone=True, unfreeze=20, freeze_batchnorm=True)
     """
     backbone = [layer for layer in model.layers if layer.name not in HEAD_LAYER_NAMES and layer.weights]
-    open_layers = backbone if unfreeze == "all" else backbone[-int(unfreeze):]
+    open_layers = backbone if unfreeze == "all" else backbone[-int(unfreeze) :]
     for layer in backbone:
         is_bn = isinstance(layer, keras.layers.BatchNormalization)
         layer.trainable = train_backbone and layer in open_layers and not (is_bn and freeze_batchnorm)
@@ -209,8 +210,12 @@ def fine_tune(
 
 
 def _train(
-    data_dir: str | os.PathLike, run: RunDir, config: TrainConfig, state: RunState,
-    callbacks: Sequence[keras.callbacks.Callback], verbose: int,
+    data_dir: str | os.PathLike,
+    run: RunDir,
+    config: TrainConfig,
+    state: RunState,
+    callbacks: Sequence[keras.callbacks.Callback],
+    verbose: int,
 ) -> TrainResult:
     """The stages of a run: data, model, each unfinished phase, the final model."""
     strategy = make_strategy(config.strategy)  # first: multi-worker collectives must be set up before other TF work
@@ -232,8 +237,13 @@ def _train(
         history=_history(state),
         run_dir=run.root,
         class_names=data.train_files.class_names,
-        files={"model": run.model, "best": run.best, "history": run.history, "logs": run.logs,
-               "snapshots": run.snapshots},
+        files={
+            "model": run.model,
+            "best": run.best,
+            "history": run.history,
+            "logs": run.logs,
+            "snapshots": run.snapshots,
+        },
         learning=learning,
     )
 
@@ -270,10 +280,19 @@ def load_training_data(data_dir: str | os.PathLike, config: TrainConfig) -> Trai
         return images, tf.one_hot(labels, num_classes), weights
 
     weights_by_class = class_weights(train_files) if config.class_weights else None
-    train = shard_by_data(make_dataset(
-        train_files, size, config.batch_size, training=True, policy=config.resize, augmentation=config.augment,
-        cache=config.cache, seed=config.seed, weights_by_class=weights_by_class,
-    ).map(one_hot))
+    train = shard_by_data(
+        make_dataset(
+            train_files,
+            size,
+            config.batch_size,
+            training=True,
+            policy=config.resize,
+            augmentation=config.augment,
+            cache=config.cache,
+            seed=config.seed,
+            weights_by_class=weights_by_class,
+        ).map(one_hot)
+    )
     val = None
     if len(val_files):
         val = make_dataset(val_files, size, config.batch_size, training=False, policy=config.resize, cache=config.cache)
@@ -281,7 +300,8 @@ def load_training_data(data_dir: str | os.PathLike, config: TrainConfig) -> Trai
     else:
         logger.warning(
             "%s: no validation images (a class with one image keeps it for training), so no best.keras and no "
-            "learning check; add images or pass --val-dir", data_dir,
+            "learning check; add images or pass --val-dir",
+            data_dir,
         )
     identity = DatasetIdentity.of(files, data_dir, val_files if config.val_dir else None, config.val_dir)
     return TrainingData(train_files, val_files, train, val, identity)
@@ -298,8 +318,13 @@ def _record_dataset(run: RunDir, data: TrainingData, state: RunState, data_dir: 
 def _build(config: TrainConfig, class_names: Sequence[str], strategy: tf.distribute.Strategy) -> keras.Model:
     with precision_policy(config.mixed_precision), strategy.scope():
         return build_model(
-            config.backbone, class_names=class_names, input_size=config.input_size, weights=config.weights,
-            drop_last_pool=config.drop_last_pool, head_conv=config.head_conv, dropout=config.dropout,
+            config.backbone,
+            class_names=class_names,
+            input_size=config.input_size,
+            weights=config.weights,
+            drop_last_pool=config.drop_last_pool,
+            head_conv=config.head_conv,
+            dropout=config.dropout,
             base_channels=config.width,
         )
 
@@ -348,11 +373,19 @@ def _shared_callbacks(run: RunDir, config: TrainConfig, data: TrainingData, stat
     best = SaveBestModel(run.best, best=state.best_val_accuracy, val_counts=data.val_counts)
     shared: list = [keras.callbacks.TensorBoard(str(run.logs), update_freq=config.log_every), best]
     size = (config.input_size, config.input_size)
-    images = snapshot_images(data.val_files if len(data.val_files) else data.train_files, config.snapshot_images,
-                             size, config.resize)
+    images = snapshot_images(
+        data.val_files if len(data.val_files) else data.train_files, config.snapshot_images, size, config.resize
+    )
     if images is not None and (config.snapshot_every_epochs or config.snapshot_every_steps):
-        shared.append(CamSnapshots(images, run.snapshots, every_epochs=config.snapshot_every_epochs,
-                                   every_steps=config.snapshot_every_steps, log_dir=run.logs / "snapshots"))
+        shared.append(
+            CamSnapshots(
+                images,
+                run.snapshots,
+                every_epochs=config.snapshot_every_epochs,
+                every_steps=config.snapshot_every_steps,
+                log_dir=run.logs / "snapshots",
+            )
+        )
     if config.early_stopping:
         shared.append(keras.callbacks.EarlyStopping(patience=config.early_stopping, restore_best_weights=True))
     if config.reduce_lr:
@@ -361,8 +394,15 @@ def _shared_callbacks(run: RunDir, config: TrainConfig, data: TrainingData, stat
 
 
 def _fit_phase(
-    model: keras.Model, phase: Phase, run: RunDir, config: TrainConfig, state: RunState, data: TrainingData,
-    strategy: tf.distribute.Strategy, callbacks: list, verbose: int,
+    model: keras.Model,
+    phase: Phase,
+    run: RunDir,
+    config: TrainConfig,
+    state: RunState,
+    data: TrainingData,
+    strategy: tf.distribute.Strategy,
+    callbacks: list,
+    verbose: int,
 ) -> None:
     """Train one phase from its committed epoch, committing every epoch (and every
     ``checkpoint_every`` steps), then warn if it learned nothing."""
@@ -374,8 +414,15 @@ def _fit_phase(
             _load_checkpoint(run, model, state)
     best = next(callback for callback in callbacks if isinstance(callback, SaveBestModel))
     commit = EpochCommit(
-        run, state, phase.name, phase.first_epoch, phase.last_epoch, best, data.val_counts,
-        every_steps=config.checkpoint_every if isinstance(config.checkpoint_every, int) else None, patience=callbacks,
+        run,
+        state,
+        phase.name,
+        phase.first_epoch,
+        phase.last_epoch,
+        best,
+        data.val_counts,
+        every_steps=config.checkpoint_every if isinstance(config.checkpoint_every, int) else None,
+        patience=callbacks,
     )
     with fitting(model, strategy):
         model.fit(

@@ -37,8 +37,17 @@ from cam_keras.train.config import (
 
 logger = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
-                   "chance_accuracy", "above_chance")
+HISTORY_COLUMNS = (
+    "epoch",
+    "phase",
+    "loss",
+    "accuracy",
+    "val_loss",
+    "val_accuracy",
+    "learning_rate",
+    "chance_accuracy",
+    "above_chance",
+)
 
 
 @dataclass
@@ -91,8 +100,13 @@ class DatasetIdentity:
     val_counts: tuple[int, ...] | None = None
 
     @classmethod
-    def of(cls, files: LabeledFiles, root: str | os.PathLike, val: LabeledFiles | None = None,
-           val_root: str | os.PathLike | None = None) -> DatasetIdentity:
+    def of(
+        cls,
+        files: LabeledFiles,
+        root: str | os.PathLike,
+        val: LabeledFiles | None = None,
+        val_root: str | os.PathLike | None = None,
+    ) -> DatasetIdentity:
         digest = hashlib.sha256()
         for label, (files_, root_) in enumerate(((files, root), (val, val_root))):
             if files_ is None:
@@ -110,10 +124,14 @@ class DatasetIdentity:
         """How ``other`` (the data given now) differs from ``self`` (the run's), in words."""
         if self.class_names != other.class_names:
             if len(self.class_names) != len(other.class_names):
-                return [f"{len(other.class_names)} classes ({', '.join(other.class_names)}) where the run has "
-                        f"{len(self.class_names)} ({', '.join(self.class_names)})"]
-            return [f"classes {', '.join(other.class_names)} where the run has {', '.join(self.class_names)} "
-                    "(labels would be permuted)"]
+                return [
+                    f"{len(other.class_names)} classes ({', '.join(other.class_names)}) where the run has "
+                    f"{len(self.class_names)} ({', '.join(self.class_names)})"
+                ]
+            return [
+                f"classes {', '.join(other.class_names)} where the run has {', '.join(self.class_names)} "
+                "(labels would be permuted)"
+            ]
         problems = [
             f"class {name}: {now} images where the run had {then}"
             for name, then, now in zip(self.class_names, self.class_counts, other.class_counts)
@@ -293,8 +311,9 @@ def resumed_config(saved: TrainConfig, changes: dict[str, Any], state: RunState,
     for phase, key in reversed((("head", "head_epochs"), ("finetune", "finetune_epochs"))):
         trained = state.epochs.get(phase, 0)
         if key in changed and (getattr(config, key) < trained or started_later):
-            refused.append(f"{flag_name(key)} ({getattr(saved, key)} in the run, {trained} trained, "
-                           f"{getattr(config, key)} asked)")
+            refused.append(
+                f"{flag_name(key)} ({getattr(saved, key)} in the run, {trained} trained, {getattr(config, key)} asked)"
+            )
         started_later = started_later or trained > 0
     if refused:
         raise RunFolderError(

@@ -18,9 +18,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import keras
 import tensorflow as tf
@@ -264,11 +264,16 @@ def check_global_batch(strategy: tf.distribute.Strategy, batch_size: int) -> Non
     if batch_size % replicas:
         logger.warning(
             "global batch %d does not split evenly over %d replicas: images on replicas with fewer of them "
-            "weigh slightly more; use a multiple of %d", batch_size, replicas, replicas,
+            "weigh slightly more; use a multiple of %d",
+            batch_size,
+            replicas,
+            replicas,
         )
     logger.info(
         "%d replicas: global batch %d, %.4g per replica; learning rates as configured (not scaled)",
-        replicas, batch_size, batch_size / replicas,
+        replicas,
+        batch_size,
+        batch_size / replicas,
     )
 
 
