@@ -149,3 +149,14 @@ def test_flip_average_is_the_mean_of_the_image_and_its_mirror(tiny_model, images
     mirrored = plain(images[:, :, ::-1].copy(), classes).raw_maps[..., ::-1]
     np.testing.assert_allclose(averaged.raw_maps, (direct + mirrored) / 2, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(averaged.logits, tiny_model(images).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_one_pixel_maps_get_a_warning_naming_the_layer(caplog):
+    model = cam_keras.build_model("small_cnn", class_names=["a", "b"], input_size=4, base_channels=4)
+    cam = CAM(model)
+    with caplog.at_level("WARNING"):
+        explanation = cam(np.zeros((2, 4, 4, 3), np.float32))
+        cam(np.zeros((1, 4, 4, 3), np.float32))
+    assert explanation.raw_maps.shape[2:] == (1, 1)
+    warnings = [record.getMessage() for record in caplog.records if "cannot localize" in record.getMessage()]
+    assert len(warnings) == 1 and "1x1 at input size 4x4" in warnings[0]  # once per explainer

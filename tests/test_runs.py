@@ -22,6 +22,8 @@ from cam_keras.train.learning import learning_check, learning_note, read_trainin
 
 ONE_EPOCH = TrainConfig(input_size=32, width=8, batch_size=8, finetune_epochs=1, snapshot_images=2, log_every=2)
 
+TINY_FLAGS = "--input-size 32 --width 8 --batch-size 8 --finetune-epochs 1 --snapshot-images 0".split()  # smallest run
+
 
 def tree(folder):
     """Every file under ``folder`` with its bytes, to prove nothing changed."""
@@ -137,16 +139,7 @@ def test_a_run_whose_start_failed_starts_again_with_new_flags(tmp_path, dataset_
         str(dataset_copy),
         "--out",
         str(run),
-        "--input-size",
-        "32",
-        "--width",
-        "8",
-        "--batch-size",
-        "8",
-        "--finetune-epochs",
-        "1",
-        "--snapshot-images",
-        "0",
+        *TINY_FLAGS,
     ]
     assert main(args) == 2
     assert "--skip-empty-classes" in capsys.readouterr().err
@@ -355,16 +348,7 @@ def test_skipped_empty_classes_are_not_model_outputs(tmp_path, dataset_copy, cap
                 "--out",
                 str(run),
                 "--skip-empty-classes",
-                "--input-size",
-                "32",
-                "--width",
-                "8",
-                "--batch-size",
-                "8",
-                "--finetune-epochs",
-                "1",
-                "--snapshot-images",
-                "0",
+                *TINY_FLAGS,
             ]
         )
         == 0

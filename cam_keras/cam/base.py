@@ -12,6 +12,7 @@ Adding a method is that class plus one line in :data:`cam_keras.cam.methods.METH
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Sequence
 from typing import ClassVar, NamedTuple
 
@@ -26,6 +27,8 @@ from cam_keras.cam.targets import ClassSpec, Selection, Targets, resolve_request
 from cam_keras.errors import UsageError
 from cam_keras.models.contract import model_contract
 from cam_keras.models.taps import Tap, capture, resolve_target_layer
+
+logger = logging.getLogger(__name__)
 
 
 class Forward(NamedTuple):
@@ -165,7 +168,20 @@ class BaseCAM(abc.ABC):
             (selection.fixed, selection.top_k, selection.functions),  # plain values: traced once per value
             tuple(upsample) if isinstance(upsample, (tuple, list)) else bool(upsample),
         )
+        self._warn_if_one_pixel(outputs["raw_maps"].shape[2:])
         return {name: value.numpy() for name, value in outputs.items()}
+
+    def _warn_if_one_pixel(self, map_size: tuple[int, int]) -> None:
+        """Warn once when the maps have a single location: they cannot show where anything is."""
+        if tuple(map_size) == (1, 1) and not getattr(self, "_warned_one_pixel", False):
+            self._warned_one_pixel = True
+            logger.warning(
+                "%s: the maps of layer %r are 1x1 at input size %s, so they cannot localize anything; "
+                "use a larger input size (--input-size for dynamic models) or an earlier --target-layer",
+                self.method,
+                self.target_layer_name,
+                "x".join(map(str, self.input_size)),
+            )
 
     def _explain_batch(
         self,
