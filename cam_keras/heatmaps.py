@@ -30,8 +30,9 @@ import numpy as np
 
 from cam_keras.atomic import atomic_path
 from cam_keras.cam import BaseCAM, Explanation
+from cam_keras.cam.inputs import DecodedFile, decode_for_explaining
 from cam_keras.cam.targets import ClassSpec, resolve_classes
-from cam_keras.data.images import decode_image, find_images, resize_image
+from cam_keras.data.images import find_images
 from cam_keras.errors import ImageError, OutputFolderError, UsageError
 from cam_keras.outdir import OutputFolder
 from cam_keras.render import IMAGE_FORMATS, write_json
@@ -358,23 +359,14 @@ class _PredictionsTable:
         self._stream.close()
 
 
-Decoded = tuple[Path, np.ndarray, np.ndarray, tuple[int, int]]  # path, picture, model input, original size
+Decoded = tuple[Path, DecodedFile]
 
 
 def _decode(path: Path, input_size: tuple[int, int], options: HeatmapOptions) -> Decoded:
-    """Decode once at the larger of the model input and the overlay size (JPEG DCT scaling),
-    then resize to each: ``(path, picture at output size, model input, original size)``."""
-
-    def picture_size(original: tuple[int, int]) -> tuple[int, int]:
-        return output_size(options.size, original, input_size, options.max_side)
-
-    def needed(original: tuple[int, int]) -> tuple[int, int]:
-        picture = picture_size(original)
-        return max(picture[0], input_size[0]), max(picture[1], input_size[1])
-
-    decoded = decode_image(path, at_least=needed)
-    picture = resize_image(decoded.pixels, picture_size(decoded.original_size))
-    return path, picture, resize_image(decoded.pixels, input_size), decoded.original_size
+    """Stage 3: ``path`` decoded once, at the larger of the model input and the overlay size."""
+    return path, decode_for_explaining(
+        path, input_size, lambda original: output_size(options.size, original, input_size, options.max_side)
+    )
 
 
 def _megapixels(path: Path, input_size: tuple[int, int], options: HeatmapOptions) -> float:
@@ -434,16 +426,16 @@ def _explain(explainer: BaseCAM, batch: list[Decoded], options: HeatmapOptions) 
     """Stage 4: maps (at feature resolution: the render workers upsample once, to each
     overlay's size), classes and probabilities of one decoded batch."""
     arrays = explainer.explain_batch(
-        np.stack([item[2] for item in batch]).astype(np.float32),
+        np.stack([decoded.model_input for _, decoded in batch]).astype(np.float32),
         options.classes,
         top_k=options.top_k,
         upsample=False,
     )
     return Explanation(
-        images=[item[1] for item in batch],
+        images=[decoded.picture for _, decoded in batch],
         class_names=explainer.class_names,
         method=explainer.method,
-        image_sizes=[item[3] for item in batch],
+        image_sizes=[decoded.original_size for _, decoded in batch],
         **arrays,
     )
 

@@ -121,3 +121,42 @@ def test_demo_quick_run_reports_both_thresholds(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "demo_grid.png" in printed and "(flat shapes)" in printed
     assert main(["demo", "--quick", "--out", str(out)]) == 2  # not clobbered without --overwrite
+
+
+def test_large_photos_evaluate_like_small_ones_and_draw_small(trained_run, colors_dir, tmp_path):
+    """Each image enlarged 40x (1280 px, boxes too): the model sees the same pixels (a PNG box-
+    reduced right after decoding), so the metrics match the 32 px evaluation, and the overlays
+    are drawn at most 1024 px with the boxes where the enlarged boxes are."""
+    from PIL import Image
+
+    from cam_keras.evaluate import write_evaluation
+    from cam_keras.render import write_csv
+
+    rows = []
+    for line in (colors_dir / "boxes.csv").read_text().splitlines()[1:][::8]:
+        relative, *box = line.split(",")
+        (tmp_path / "big" / relative).parent.mkdir(parents=True, exist_ok=True)
+        Image.open(colors_dir / relative).resize((1280, 1280), Image.NEAREST).save(tmp_path / "big" / relative)
+        rows.append(dict(zip(["path", "xmin", "ymin", "xmax", "ymax"], [relative, *(40 * int(v) for v in box)])))
+        (tmp_path / "small" / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(colors_dir / relative, tmp_path / "small" / relative)
+    fields = ["path", "xmin", "ymin", "xmax", "ymax"]
+    write_csv(tmp_path / "big" / "boxes.csv", rows, fields)
+    write_csv(
+        tmp_path / "small" / "boxes.csv", [{**r, **{k: int(r[k]) // 40 for k in fields[1:]}} for r in rows], fields
+    )
+    explainer = CAM(trained_run.model)
+    big = evaluate_localization(explainer, tmp_path / "big", samples=2, extremes=1, progress=False)
+    small = evaluate_localization(explainer, tmp_path / "small", progress=False)
+    assert [r["predicted_class"] for r in big.rows] == [r["predicted_class"] for r in small.rows]
+    ious = [(b["true_class_iou"], s["true_class_iou"]) for b, s in zip(big.rows, small.rows)]
+    np.testing.assert_allclose(*zip(*ious), atol=0.1)  # maps thresholded at 1280 px instead of 32
+    written = write_evaluation(big, tmp_path / "report")
+    overlay = next(written["overlays"].rglob("*.png"))
+    picture = np.asarray(Image.open(overlay).convert("RGB")).astype(int)
+    assert picture.shape[1] == 1024  # not 1280
+    relative = overlay.relative_to(written["overlays"]).with_suffix(".png").as_posix()
+    xmin, ymin, xmax, ymax = (round(v * 1024 / 1280) for v in big.boxes[relative][0])
+    caption_height = picture.shape[0] - 1024
+    red = (picture[..., 0] > 200) & (picture[..., 1] < 60) & (picture[..., 2] < 60)
+    assert red[caption_height + (ymin + ymax) // 2, xmin : xmin + 3].any()  # the true box's left edge

@@ -140,6 +140,16 @@ def test_dct_scaled_jpeg_decode_matches_full_decode_and_resize(tmp_path):
     assert np.abs(fast - full).mean() < 3.0
 
 
+def test_decode_may_come_out_slightly_small_to_save_a_dct_scale(tmp_path):
+    path = save(tmp_path / "photo.jpg", Image.fromarray(_photo(1200, 1600, seed=3)), quality=90)
+    within_slack = decode_image(path, at_least=(305, 410))  # 1/4 scale (300x400) is 1.2-2.4% short
+    beyond_slack = decode_image(path, at_least=(320, 430))  # 1/4 scale is 6-7% short: 1/2 scale
+    assert within_slack.pixels.shape == (300, 400, 3)
+    assert beyond_slack.pixels.shape == (600, 800, 3)
+    full = resize_image(load_image(path), (305, 410)).astype(float)
+    assert np.abs(resize_image(within_slack.pixels, (305, 410)).astype(float) - full).mean() < 3.0
+
+
 def test_exif_orientation_survives_dct_scaled_decode(tmp_path):
     stored = _photo(1200, 1600, seed=1)
     stored[:300, :400] = (255, 0, 0)  # red block in the stored top-left corner

@@ -27,6 +27,21 @@ def test_overlay_alpha_blends_between_image_and_heatmap():
     np.testing.assert_allclose(half, (200 + colorize(heat).astype(int)) / 2, atol=1)
 
 
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 0.5, 0.77, 1.0])
+def test_overlay_matches_a_float_blend_with_matplotlib_colours(alpha):
+    import matplotlib
+
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (31, 47, 3), dtype=np.uint8)
+    heat = rng.random((31, 47))
+    heat[0, 0] = np.nan  # drawn as the lowest colour
+    eight_bit = np.round(np.nan_to_num(heat) * 255) / 255  # 256 colours, the nearest level drawn
+    colours = matplotlib.colormaps["viridis"](eight_bit)[..., :3] * 255.0
+    expected = (1 - alpha) * image + alpha * colours
+    blended = overlay(image, heat, "viridis", alpha).astype(float)
+    assert np.abs(blended - expected).max() <= 1.0  # integer colours and an integer blend
+
+
 def test_overlay_rejects_mismatched_sizes():
     with pytest.raises(ValueError, match="differ in size"):
         overlay(np.zeros((4, 4, 3), np.uint8), np.zeros((2, 2)))

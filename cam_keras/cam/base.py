@@ -127,9 +127,11 @@ class BaseCAM(abc.ABC):
             >>> explanation = CAM(model)("photo.jpg", top_k=3)  # doctest: +SKIP
             >>> explanation.show()  # doctest: +SKIP
         """
-        batch, originals = prepare_batch(images, self.contract.inputs)
+        batch, pictures, sizes = prepare_batch(images, self.contract.inputs)
         arrays = self.explain_batch(batch, classes, top_k=top_k, plus_top_k=plus_top_k, upsample=upsample)
-        return Explanation(images=originals, class_names=self.class_names, method=self.method, **arrays)
+        return Explanation(
+            images=pictures, class_names=self.class_names, method=self.method, image_sizes=sizes, **arrays
+        )
 
     def explain_batch(
         self,

@@ -1,31 +1,73 @@
-"""Turn what a user hands an explainer (paths, arrays, PIL images) into a model batch."""
+"""Turn what a user hands an explainer (paths, arrays, PIL images) into a model batch, and
+image files into the two pictures an explanation needs: the model input and the picture the
+maps are drawn on, from one decode at the size needed."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-from cam_keras.data.images import load_image, resize_image, to_rgb_array
+from cam_keras.data.images import decode_image, resize_image, to_rgb_array
 from cam_keras.models.inputs import InputContract, convert_channels
+from cam_keras.render.sizing import output_size
 
 ImageLike = str | os.PathLike | np.ndarray | Image.Image
+Size = tuple[int, int]  # (height, width)
 
 
-def as_pixels(image: ImageLike) -> np.ndarray:
-    """One image as ``(h, w, c)`` pixels, ``c`` in 1, 3, 4: files and PIL images as uint8 RGB
-    (see :func:`load_image`), 2-D arrays as one channel, arrays unchanged otherwise (float
-    arrays become float32, never rounded or clipped).
+@dataclass(frozen=True)
+class DecodedFile:
+    """An image file decoded for explaining.
+
+    Attributes:
+        picture: uint8 RGB ``(h, w, 3)`` at the size the maps are drawn at.
+        model_input: uint8 RGB at the model input size.
+        original_size: ``(height, width)`` of the file's upright full-resolution picture.
+    """
+
+    picture: np.ndarray
+    model_input: np.ndarray
+    original_size: Size
+
+
+def decode_for_explaining(
+    path: str | os.PathLike, input_size: Size, picture_size: Callable[[Size], Size]
+) -> DecodedFile:
+    """Decode ``path`` once, at the larger of the model input and ``picture_size(original
+    size)`` (JPEG DCT scaling, see :func:`cam_keras.data.images.decode_image`), then resize
+    to each: a 12-megapixel photo never exists at full size.
+
+    Raises:
+        ImageError: the file cannot be read, naming it.
+
+    Example:
+        >>> decoded = decode_for_explaining("photo.jpg", (224, 224), lambda size: (768, 1024))
+        >>> decoded.picture.shape, decoded.model_input.shape, decoded.original_size
+        ((768, 1024, 3), (224, 224, 3), (3024, 4032))
+    """
+
+    def needed(original: Size) -> Size:
+        picture = picture_size(original)
+        return max(picture[0], input_size[0]), max(picture[1], input_size[1])
+
+    decoded = decode_image(path, at_least=needed)
+    picture = resize_image(decoded.pixels, picture_size(decoded.original_size))
+    return DecodedFile(picture, resize_image(decoded.pixels, input_size), decoded.original_size)
+
+
+def as_pixels(image: np.ndarray | Image.Image) -> np.ndarray:
+    """One in-memory image as ``(h, w, c)`` pixels, ``c`` in 1, 3, 4: PIL images as uint8 RGB,
+    2-D arrays as one channel, arrays unchanged otherwise (float arrays become float32, never
+    rounded or clipped).
 
     Example:
         >>> as_pixels(np.zeros((5, 5), np.uint8)).shape
         (5, 5, 1)
     """
-    if isinstance(image, (str, os.PathLike)):
-        return load_image(Path(image))
     if isinstance(image, Image.Image):
         return to_rgb_array(image)
     array = np.asarray(image)
@@ -51,7 +93,7 @@ def _resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def prepare_batch(
     images: ImageLike | Sequence[ImageLike], contract: InputContract
-) -> tuple[np.ndarray, list[np.ndarray]]:
+) -> tuple[np.ndarray, list[np.ndarray], list[Size]]:
     """Resize images to the model input, in the model's channels.
 
     Args:
@@ -61,11 +103,14 @@ def prepare_batch(
         contract: the model's input contract (size and channels).
 
     Returns:
-        ``(batch, originals)``: float32 ``(batch, height, width, channels)`` raw pixels and
-        the original images as RGB for display (see :func:`for_display`).
+        ``(batch, pictures, original sizes)``: float32 ``(batch, height, width, channels)``
+        raw pixels; the images as RGB to draw maps on (see :func:`for_display`): arrays and
+        PIL images as given, files decoded at most ``DEFAULT_MAX_SIDE`` (1024) px on their
+        longest side (to draw on a file at full resolution, pass ``load_image(path)``); and
+        each image's ``(height, width)`` as given or as a file.
 
     Example:
-        >>> batch, originals = prepare_batch(["a.jpg", "b.png"], model_contract(model).inputs)
+        >>> batch, pictures, sizes = prepare_batch(["a.jpg", "b.png"], model_contract(model).inputs)
         >>> batch.shape
         (2, 224, 224, 3)
     """
@@ -73,10 +118,19 @@ def prepare_batch(
         isinstance(images, np.ndarray) and images.ndim in (2, 3)
     ):
         images = [images]
-    pixels = [as_pixels(image) for image in images]
-    if not pixels:
+    if not len(images):
         raise ValueError("no images to explain")
-    batch = np.stack(
-        [convert_channels(_resize(image, contract.size), contract.channels).astype(np.float32) for image in pixels]
-    )
-    return batch, [for_display(image) for image in pixels]
+    inputs, pictures, sizes = [], [], []
+    for image in images:
+        if isinstance(image, (str, os.PathLike)):
+            decoded = decode_for_explaining(image, contract.size, lambda size: output_size(None, size, contract.size))
+            inputs.append(decoded.model_input)
+            pictures.append(decoded.picture)
+            sizes.append(decoded.original_size)
+        else:
+            pixels = as_pixels(image)
+            inputs.append(_resize(pixels, contract.size))
+            pictures.append(for_display(pixels))
+            sizes.append(pixels.shape[:2])
+    batch = np.stack([convert_channels(image, contract.channels).astype(np.float32) for image in inputs])
+    return batch, pictures, sizes

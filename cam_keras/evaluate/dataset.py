@@ -22,7 +22,7 @@ import numpy as np
 from cam_keras.cam import BaseCAM
 from cam_keras.cam.maps import scale_maps
 from cam_keras.data.folder import scan_class_folders
-from cam_keras.data.images import load_image, resize_image
+from cam_keras.data.images import decode_image, load_image, resize_image
 from cam_keras.errors import DatasetError, ImageError, UsageError
 from cam_keras.evaluate.annotations import clip_boxes, load_mask, mask_file, read_boxes
 from cam_keras.evaluate.faithfulness import FaithfulnessScores, faithfulness
@@ -138,24 +138,26 @@ def _ask(
 def _explained(
     explainer: BaseCAM, items: list[Item], batch_size: int, map_k: int, need_true: bool, progress: bool, skipped: list
 ) -> Iterator[tuple[Item, np.ndarray, list[int], dict[int, np.ndarray]]]:
-    """``(item, original image, ranked classes, raw maps)`` per readable image; unreadable ones
-    are appended to ``skipped``."""
+    """``(item, original (height, width), ranked classes, raw maps)`` per readable image;
+    unreadable ones are appended to ``skipped``. Files are decoded at the model input size."""
     if batch_size < 1:
         raise UsageError(f"batch size must be at least 1, got {batch_size}")
     bar = keras.utils.Progbar(len(items), unit_name="image") if progress else None
     for start in range(0, len(items), batch_size):
-        chunk, originals = [], []
+        chunk, inputs, sizes = [], [], []
         for item in items[start : start + batch_size]:
             try:
-                originals.append(load_image(item.path))
-                chunk.append(item)
+                decoded = decode_image(item.path, at_least=explainer.input_size)
             except ImageError as error:
                 skipped.append({"path": item.path, "reason": error.reason})
+                continue
+            chunk.append(item)
+            inputs.append(resize_image(decoded.pixels, explainer.input_size))
+            sizes.append(decoded.original_size)
         if chunk:
-            batch = np.stack([resize_image(image, explainer.input_size) for image in originals]).astype(np.float32)
             labels = [item.label for item in chunk] if need_true else None
-            ranked, raw = _ask(explainer, batch, labels, map_k)
-            yield from zip(chunk, originals, ranked, raw)
+            ranked, raw = _ask(explainer, np.stack(inputs).astype(np.float32), labels, map_k)
+            yield from zip(chunk, sizes, ranked, raw)
         if bar:
             bar.update(min(start + batch_size, len(items)))
 
@@ -263,8 +265,7 @@ def evaluate_localization(
     positions = {item: index for index, item in enumerate(items)}
     rows, used, clipped = [], {}, []
     num_maps = min(TOP_K, len(explainer.class_names))
-    for item, image, ranked, raw in _explained(explainer, items, batch_size, num_maps, True, progress, skipped):
-        size = image.shape[:2]
+    for item, size, ranked, raw in _explained(explainer, items, batch_size, num_maps, True, progress, skipped):
         truths, cut = clip_boxes(boxes[item.relative], size, f"{boxes_path}, row for {item.relative}")
         if cut:
             clipped.append(item.relative)
@@ -370,9 +371,9 @@ def evaluate_faithfulness(
         raise UsageError(f"faithfulness needs at least 1 image, got {limit}")
     files = scan_class_folders(data_dir, class_names=explainer.class_names, skip_empty=True)
     chosen = np.sort(np.random.default_rng(seed).permutation(len(files))[:limit])
-    images = np.stack([resize_image(load_image(files.paths[i]), explainer.input_size) for i in chosen]).astype(
-        np.float32
-    )
+    size = explainer.input_size
+    images = np.stack([resize_image(load_image(files.paths[i], at_least=size), size) for i in chosen])
+    images = images.astype(np.float32)
     labels = np.array([files.labels[i] for i in chosen])
     maps = explainer.explain_batch(images, labels.tolist())["maps"][:, 0]
     return faithfulness(explainer.model, images, maps, labels, steps=steps)

@@ -13,12 +13,13 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from cam_keras.cam.maps import scale_maps
-from cam_keras.data.images import load_image
+from cam_keras.data.images import decode_image, resize_image
 from cam_keras.evaluate.dataset import Evaluation
 from cam_keras.heatmaps import output_names
 from cam_keras.outdir import OutputFolder
 from cam_keras.render import caption, draw_boxes, grid, overlay, write_csv, write_json, write_png
 from cam_keras.render.overlay import TRUE_BOX_COLOR
+from cam_keras.render.sizing import output_size
 
 ROW_FIELDS = [
     "path",
@@ -62,17 +63,21 @@ def boxed_overlay(
 ) -> np.ndarray:
     """One kept map over its image (the predicted class's, or the true class's when
     ``true_class``): for localization rows that map's box in green and the true boxes in red;
-    captioned with :func:`tile_caption`.
+    captioned with :func:`tile_caption`; drawn at most ``DEFAULT_MAX_SIDE`` (1024) px on the
+    longest side, the image decoded no larger than that.
 
     Example:
         >>> index, raw = evaluation.kept.samples[0]
         >>> write_png("row.png", boxed_overlay(evaluation, evaluation.rows[index], raw))
     """
-    image = load_image(row["path"])
-    picture = overlay(image, scale_maps(raw_map[None], image.shape[:2])[0])
+    decoded = decode_image(row["path"], at_least=lambda original: output_size(None, original, original))
+    size = output_size(None, decoded.original_size, decoded.original_size)
+    picture = overlay(resize_image(decoded.pixels, size), scale_maps(raw_map[None], size)[0])
     if "predicted_box" in row:
-        box = row["true_class_box"] if true_class else row["predicted_box"]
-        picture = draw_boxes(draw_boxes(picture, [box]), evaluation.boxes[row["relative_path"]], color=TRUE_BOX_COLOR)
+        scale = np.array([size[1], size[0]] * 2) / np.array(decoded.original_size[::-1] * 2)
+        box = np.array(row["true_class_box"] if true_class else row["predicted_box"]) * scale
+        truths = [np.array(truth) * scale for truth in evaluation.boxes[row["relative_path"]]]
+        picture = draw_boxes(draw_boxes(picture, [box]), truths, color=TRUE_BOX_COLOR)
     return caption(picture, tile_caption(evaluation, row, label, true_class))
 
 

@@ -23,6 +23,15 @@ def colormap_table(name: str = "jet") -> np.ndarray:
     return (colormap(np.linspace(0.0, 1.0, 256))[:, :3] * 255.0 + 0.5).astype(np.uint8)
 
 
+def colormap_levels(heatmap: np.ndarray) -> np.ndarray:
+    """``(h, w)`` values in [0, 1] as uint8 colormap indices 0..255 (NaN as 0, rounded)."""
+    levels = np.multiply(heatmap, 255.0, dtype=np.float32)
+    levels += 0.5
+    np.clip(levels, 0.0, 255.0, out=levels)
+    levels[np.isnan(levels)] = 0.0
+    return levels.astype(np.uint8)
+
+
 def colorize(heatmap: np.ndarray, colormap: str = "jet") -> np.ndarray:
     """Map ``(h, w)`` values in [0, 1] to an RGB image ``(h, w, 3)`` uint8.
 
@@ -30,5 +39,4 @@ def colorize(heatmap: np.ndarray, colormap: str = "jet") -> np.ndarray:
         >>> colorize(np.linspace(0, 1, 16).reshape(4, 4), "turbo").shape
         (4, 4, 3)
     """
-    levels = np.clip(np.nan_to_num(heatmap) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return colormap_table(colormap)[levels]
+    return np.take(colormap_table(colormap), colormap_levels(heatmap), axis=0)
