@@ -153,7 +153,9 @@ def snapshot_images(files: LabeledFiles, count: int, size: tuple[int, int], poli
         chosen += [members[rank] for members in by_class if rank < len(members)]
     if not chosen[:count]:
         return None
-    return np.stack([fit_image(load_image(files.paths[i]), size, policy) for i in chosen[:count]]).astype(np.float32)
+    return np.stack(
+        [fit_image(load_image(files.paths[i], at_least=size), size, policy) for i in chosen[:count]]
+    ).astype(np.float32)
 
 
 def fine_tune(
