@@ -35,8 +35,9 @@ from _bench import machine, print_table, write_json
 from PIL import Image
 
 import cam_keras
-from cam_keras.data.folder import make_dataset, scan_class_folders
+from cam_keras.data.class_folders import scan_class_folders
 from cam_keras.data.images import decode_image, load_image, resize_image
+from cam_keras.data.pipeline import make_dataset
 from cam_keras.heatmaps import HeatmapOptions, write_heatmaps
 from cam_keras.render.jobs import RenderJob, render_pool, run_job
 from cam_keras.render.pictures import Style

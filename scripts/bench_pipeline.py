@@ -21,7 +21,8 @@ import tensorflow as tf
 from _bench import machine, print_table, write_json
 
 import cam_keras
-from cam_keras.data.folder import make_dataset, scan_class_folders
+from cam_keras.data.class_folders import scan_class_folders
+from cam_keras.data.pipeline import make_dataset
 from cam_keras.data.synthetic import SyntheticSpec, write_split
 from cam_keras.train import load_config
 

@@ -4,7 +4,10 @@ import shutil
 import numpy as np
 import pytest
 
-from cam_keras.data.folder import class_weights, fit_image, make_dataset, scan_class_folders, stratified_split
+from cam_keras.data.class_folders import scan_class_folders
+from cam_keras.data.pipeline import make_dataset
+from cam_keras.data.resize import fit_image
+from cam_keras.data.split import class_weights, stratified_split
 from cam_keras.errors import DatasetError
 
 

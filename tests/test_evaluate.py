@@ -23,7 +23,7 @@ def test_the_trained_fixture_really_learned(trained_run):
 
 def test_deletion_of_the_true_map_beats_a_random_map(trained_run, colors_dir):
     explainer = CAM(trained_run.model)
-    from cam_keras.data.folder import scan_class_folders
+    from cam_keras.data.class_folders import scan_class_folders
     from cam_keras.data.images import load_image
 
     files = scan_class_folders(colors_dir)

@@ -245,7 +245,8 @@ def test_bad_flags_get_the_same_checks_as_the_config_file(tmp_path, shapes_dir, 
 
 
 def test_every_setting_is_one_flag_with_its_choices_and_default_in_the_help():
-    from cam_keras.data.folder import AUGMENTATIONS, RESIZE_POLICIES
+    from cam_keras.data.augmentation import AUGMENTATIONS
+    from cam_keras.data.resize import RESIZE_POLICIES
     from cam_keras.train.optimizers import OPTIMIZERS
     from cam_keras.train.strategy import STRATEGIES
 
@@ -294,7 +295,8 @@ def test_offline_imagenet_weights_fail_in_one_line_with_the_cli_spelling(tmp_pat
 
 
 def test_cached_training_data_reshuffles_every_epoch(shapes_dir):
-    from cam_keras.data.folder import make_dataset, scan_class_folders
+    from cam_keras.data.class_folders import scan_class_folders
+    from cam_keras.data.pipeline import make_dataset
 
     files = scan_class_folders(shapes_dir)
     data = make_dataset(files, (32, 32), 48, training=True, augmentation="none", cache=True)

@@ -21,7 +21,7 @@ import numpy as np
 
 from cam_keras.cam import BaseCAM
 from cam_keras.cam.maps import scale_maps
-from cam_keras.data.folder import scan_class_folders
+from cam_keras.data.class_folders import scan_class_folders
 from cam_keras.data.images import decode_image, load_image, resize_image
 from cam_keras.errors import DatasetError, ImageError, UsageError
 from cam_keras.evaluate.annotations import clip_boxes, load_mask, mask_file, read_boxes

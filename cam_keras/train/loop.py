@@ -29,15 +29,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cam_keras.data.folder import (
-    LabeledFiles,
-    class_weights,
-    fit_image,
-    make_dataset,
-    scan_class_folders,
-    stratified_split,
-)
+from cam_keras.data.class_folders import LabeledFiles, scan_class_folders
 from cam_keras.data.images import load_image
+from cam_keras.data.pipeline import make_dataset
+from cam_keras.data.resize import fit_image
+from cam_keras.data.split import class_weights, stratified_split
 from cam_keras.errors import RunFolderError
 from cam_keras.models.builder import HEAD_LAYER_NAMES, build_model
 from cam_keras.models.io import save_model

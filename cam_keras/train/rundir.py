@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cam_keras.atomic import write_text_atomic
-from cam_keras.data.folder import LabeledFiles
+from cam_keras.data.class_folders import LabeledFiles
 from cam_keras.errors import OutputFolderError, RunFolderError, UsageError
 from cam_keras.outdir import LOCK_NAME, MANIFEST_NAME
 from cam_keras.train import faults

@@ -1,0 +1,110 @@
+"""Class-per-folder datasets (``ROOT/<class>/<image>``) scanned into labeled file lists.
+
+Files are scanned once: hidden and non-image files are ignored, unreadable images are
+skipped with one warning that names them all.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from cam_keras.data.images import find_images
+from cam_keras.errors import DatasetError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LabeledFiles:
+    """Image paths with integer labels into ``class_names``."""
+
+    paths: tuple[str, ...]
+    labels: tuple[int, ...]
+    class_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(np.array(self.labels, dtype=np.int64), minlength=len(self.class_names))
+
+    def subset(self, indices: Sequence[int]) -> LabeledFiles:
+        return LabeledFiles(
+            tuple(self.paths[i] for i in indices), tuple(self.labels[i] for i in indices), self.class_names
+        )
+
+
+def _readable(path: Path) -> str | None:
+    """``None`` if Pillow can parse the file's structure, else the reason it cannot."""
+    try:
+        if path.stat().st_size == 0:
+            return "empty file (0 bytes)"
+        with Image.open(path) as image:
+            image.verify()
+        return None
+    except Exception as error:  # Pillow raises many types for broken files.
+        return f"not a readable image ({error})"
+
+
+def scan_class_folders(
+    root: str | os.PathLike, class_names: Sequence[str] | None = None, skip_empty: bool = False
+) -> LabeledFiles:
+    """Find ``ROOT/<class>/**/<image>`` files.
+
+    Args:
+        root: dataset folder; each visible subfolder is a class (sorted by name).
+        class_names: expected classes in model order (e.g. a validation folder must match
+            the training classes); ``None`` takes them from the folder names.
+        skip_empty: warn about class folders without readable images instead of failing;
+            without ``class_names`` they are left out of the returned classes.
+
+    Raises:
+        DatasetError: naming the missing root, an empty or missing class folder, or a
+            dataset with fewer than two classes.
+
+    Example:
+        >>> files = scan_class_folders("photos/")
+        >>> files.class_names, files.class_counts()
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset folder not found (expected ROOT/<class>/<image>)")
+    folders = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    names = tuple(class_names) if class_names is not None else tuple(folders)
+    missing = [name for name in names if name not in folders]
+    if missing:
+        raise DatasetError(f"{root}: no folder for class(es) {', '.join(missing)}; classes must match {list(names)}")
+    per_class = {name: find_images([root / name]) for name in names}
+    every = [path for paths in per_class.values() for path in paths]
+    with futures.ThreadPoolExecutor(8) as pool:
+        problems = dict(zip(every, pool.map(_readable, every)))
+    bad = {path: reason for path, reason in problems.items() if reason}
+    if bad:
+        listing = "\n".join(f"  {path}: {reason}" for path, reason in bad.items())
+        logger.warning("skipping %d unreadable file(s):\n%s", len(bad), listing)
+    good = {name: [p for p in per_class[name] if p not in bad] for name in names}
+    empty = [name for name in names if not good[name]]
+    if empty and not skip_empty:
+        raise DatasetError(
+            f"{root}: class folder(s) with no readable images: {', '.join(empty)}; add images, remove the "
+            "folder(s), or pass skip_empty (--skip-empty-classes)"
+        )
+    if empty:
+        logger.warning("%s: class folder(s) with no readable images: %s", root, ", ".join(empty))
+    if len(names) - len(empty) < 2:
+        raise DatasetError(
+            f"{root}: found {len(names) - len(empty)} usable class(es); a classifier needs at least two class folders"
+        )
+    if class_names is None:  # classes from folders: a skipped one is no class (and no model output)
+        names = tuple(name for name in names if good[name])
+    paths = tuple(str(path) for name in names for path in good[name])
+    labels = tuple(label for label, name in enumerate(names) for _ in good[name])
+    return LabeledFiles(paths, labels, names)
