@@ -44,7 +44,8 @@ from cam_keras.evaluate import calibrate_threshold, evaluate_localization, forma
 from cam_keras.evaluate.metrics import PAPER_THRESHOLD
 from cam_keras.evaluate.report import boxed_overlay
 from cam_keras.outdir import OutputFolder
-from cam_keras.render import grid, write_json, write_png
+from cam_keras.records import write_json
+from cam_keras.render import grid, write_png
 from cam_keras.train import TrainConfig, fine_tune
 
 STAGE_FOLDERS = ("data", "run", "evaluation")  # written whole by one stage each

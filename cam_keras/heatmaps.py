@@ -35,7 +35,8 @@ from cam_keras.cam.targets import ClassSpec, resolve_classes
 from cam_keras.data.images import find_images
 from cam_keras.errors import ImageError, OutputFolderError, UsageError
 from cam_keras.outdir import OutputFolder
-from cam_keras.render import IMAGE_FORMATS, write_json
+from cam_keras.records import write_json
+from cam_keras.render import IMAGE_FORMATS
 from cam_keras.render.colormap import colormap_table
 from cam_keras.render.jobs import RenderJob, default_workers, render_pool, run_job
 from cam_keras.render.pictures import Style

@@ -21,7 +21,7 @@ from typing import TypeVar
 from cam_keras.atomic import atomic_path
 from cam_keras.errors import OutputFolderError, UsageError
 from cam_keras.outdir import OutputFolder
-from cam_keras.render import write_json
+from cam_keras.records import write_json
 
 Item = TypeVar("Item")
 TABLE, REPORT = "predictions", "report"

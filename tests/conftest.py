@@ -56,7 +56,7 @@ def colors_dir(tmp_path_factory):
     with boxes.csv and masks: a task a tiny CNN learns in seconds, with a known object."""
     from PIL import Image
 
-    from cam_keras.render import write_csv
+    from cam_keras.records import write_csv
 
     root = tmp_path_factory.mktemp("colors")
     rng = np.random.default_rng(0)

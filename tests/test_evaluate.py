@@ -130,7 +130,7 @@ def test_large_photos_evaluate_like_small_ones_and_draw_small(trained_run, color
     from PIL import Image
 
     from cam_keras.evaluate import write_evaluation
-    from cam_keras.render import write_csv
+    from cam_keras.records import write_csv
 
     rows = []
     for line in (colors_dir / "boxes.csv").read_text().splitlines()[1:][::8]:

@@ -12,6 +12,8 @@ REAL_EXAMPLES = (
     "cam_keras.cam.maps",
     "cam_keras.cam.methods",
     "cam_keras.cam.targets",
+    "cam_keras.data.augmentation",
+    "cam_keras.data.resize",
 )
 
 

@@ -119,7 +119,8 @@ def test_output_files_honour_the_umask(tmp_path, umask, mode):
         import os, sys
         os.umask({umask:#o})
         import numpy as np
-        from cam_keras.render import write_arrays, write_csv, write_json, write_picture
+        from cam_keras.records import write_arrays, write_csv, write_json
+        from cam_keras.render import write_picture
         from cam_keras.render.jobs import render_pool, RenderJob, run_job
         from cam_keras.render.pictures import Style
         folder = sys.argv[1]

@@ -3,7 +3,8 @@ import pytest
 import scipy.io
 
 from cam_keras.atomic import atomic_path
-from cam_keras.render import colorize, colormap_table, draw_boxes, grid, overlay, side_by_side, write_arrays, write_png
+from cam_keras.records import write_arrays
+from cam_keras.render import colorize, colormap_table, draw_boxes, grid, overlay, side_by_side, write_png
 
 
 def test_jet_lookup_table_runs_from_dark_blue_to_dark_red():

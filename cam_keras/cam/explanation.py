@@ -1,8 +1,8 @@
 """The result of explaining a batch: the container of maps, classes and scores.
 
 Pictures come from :mod:`cam_keras.render.pictures` (the renderer), files from
-:mod:`cam_keras.render.writers`, display from :mod:`cam_keras.render.display`; the methods
-here only hand them this explanation's arrays.
+:mod:`cam_keras.render.writers` (pictures) and :mod:`cam_keras.records` (arrays), display from
+:mod:`cam_keras.render.display`; the methods here only hand them this explanation's arrays.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import numpy as np
 from cam_keras.cam.maps import scale_maps
 from cam_keras.cam.targets import CUSTOM_TARGET
 from cam_keras.data.images import resize_image
-from cam_keras.render import overlay, side_by_side, write_arrays, write_picture
+from cam_keras.records import write_arrays
+from cam_keras.render import overlay, side_by_side, write_picture
 from cam_keras.render.display import show_picture
 from cam_keras.render.pictures import Style, hstack, image_row, vstack
 from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SizeRequest, output_size

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from cam_keras.render.writers import write_csv
+from cam_keras.records import write_csv
 
 SHAPES = ("circle", "square", "triangle", "cross", "ring", "star")
 FILLS = ("flat", "texture")

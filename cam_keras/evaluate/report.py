@@ -17,7 +17,8 @@ from cam_keras.data.images import decode_image, resize_image
 from cam_keras.evaluate.dataset import Evaluation
 from cam_keras.heatmaps import output_names
 from cam_keras.outdir import OutputFolder
-from cam_keras.render import caption, draw_boxes, grid, overlay, write_csv, write_json, write_png
+from cam_keras.records import write_csv, write_json
+from cam_keras.render import caption, draw_boxes, grid, overlay, write_png
 from cam_keras.render.overlay import TRUE_BOX_COLOR
 from cam_keras.render.sizing import output_size
 

@@ -1,8 +1,8 @@
-"""Render room: colormaps, overlays, grids and boxes, and atomic file writers."""
+"""Render room: colormaps, overlays, grids and boxes, and atomic picture writers."""
 
 from cam_keras.render.colormap import colorize, colormap_table
 from cam_keras.render.overlay import caption, draw_boxes, grid, overlay, side_by_side
-from cam_keras.render.writers import IMAGE_FORMATS, write_arrays, write_csv, write_json, write_picture, write_png
+from cam_keras.render.writers import IMAGE_FORMATS, write_picture, write_png
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -13,9 +13,6 @@ __all__ = [
     "grid",
     "overlay",
     "side_by_side",
-    "write_arrays",
-    "write_csv",
-    "write_json",
     "write_picture",
     "write_png",
 ]

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cam_keras.records import write_arrays
 from cam_keras.render.pictures import Style, image_row
-from cam_keras.render.writers import write_arrays, write_picture
+from cam_keras.render.writers import write_picture
 
 
 @dataclass(frozen=True)
