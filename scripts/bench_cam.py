@@ -60,7 +60,7 @@ def _tf_keras_vis(model, batch, cam, maps):
 
     classes = np.argmax(model(batch).numpy(), axis=1)
     score = CategoricalScore(classes.tolist())
-    layer = cam.head.feature_layer.split("/")[-1]
+    layer = cam.head.feature_path.split("/")[-1]
     runs = {}
     for name, cls, ours in [
         ("tf-keras-vis Gradcam", Gradcam, "gradcam"),

@@ -1,4 +1,5 @@
 import re
+import zipfile
 
 import keras
 import numpy as np
@@ -21,7 +22,7 @@ from cam_keras.errors import WeightsUnavailableError
 def test_named_backbones_build_with_gap_input_as_feature_layer(backbone, size, feature_layer, feature_shape):
     model = cam_keras.build_model(backbone, num_classes=4, input_size=size)
     head = cam_keras.find_cam_head(model)
-    assert cam_keras.model_info(model).feature_layer == feature_layer == head.feature_layer
+    assert cam_keras.model_info(model).feature_layer == feature_layer == head.feature_path
     assert head.feature_model.output_shape[1:] == feature_shape
     assert model.output_shape == (None, 4)
     gap = model.get_layer("cam_gap")
@@ -40,14 +41,14 @@ def test_every_keras_application_is_registered():
 def test_vgg_cut_before_last_pool_doubles_map_resolution():
     model = cam_keras.build_model("vgg19", num_classes=2, input_size=64, drop_last_pool=True)
     head = cam_keras.find_cam_head(model)
-    assert head.feature_layer == "block5_conv4"
+    assert head.feature_path == "block5_conv4"
     assert head.feature_model.output_shape[1:3] == (4, 4)
 
 
 def test_head_conv_becomes_the_feature_layer():
     model = cam_keras.build_model("small_cnn", num_classes=2, input_size=32, base_channels=8, head_conv=24)
     head = cam_keras.find_cam_head(model)
-    assert head.feature_layer == "cam_head_conv"
+    assert head.feature_path == "cam_head_conv"
     assert head.feature_model.output_shape[-1] == 24
 
 
@@ -102,6 +103,16 @@ def test_save_and_load_keep_class_names_and_outputs(tmp_path, tiny_model, images
     assert cam_keras.model_info(loaded).feature_layer == cam_keras.model_info(tiny_model).feature_layer
     np.testing.assert_allclose(loaded(images).numpy(), tiny_model(images).numpy(), atol=1e-5)
     assert not [p for p in tmp_path.iterdir() if p.name != "model.keras"], "temp files left behind"
+
+
+def test_model_info_saved_by_earlier_versions_still_loads(tmp_path, tiny_model):
+    """The ``feature_layer`` key is the on-disk format: a file written with it keeps loading."""
+    tiny_model.save(tmp_path / "old.keras")
+    earlier = '{"class_names": ["a", "b", "c"], "backbone": "small_cnn", "feature_layer": "conv5_relu"}'
+    with zipfile.ZipFile(tmp_path / "old.keras", "a") as archive:
+        archive.writestr("cam_keras.json", earlier)
+    info = cam_keras.model_info(cam_keras.load_model(tmp_path / "old.keras"))
+    assert (info.class_names, info.backbone, info.feature_layer) == (("a", "b", "c"), "small_cnn", "conv5_relu")
 
 
 def test_plain_keras_file_loads_with_default_class_names(tmp_path, tiny_model):

@@ -107,7 +107,7 @@ def test_nested_transfer_learning_models_get_maps(output_softmax, images):
     model = _nested_transfer_model(output_softmax)
     cam = CAM(model)
     inner = cam_keras.model_info(cam_keras.build_model("small_cnn", 2, 32)).feature_layer
-    assert cam.head.feature_layer == "backbone/" + inner
+    assert cam.head.feature_path == "backbone/" + inner
     assert cam.head.output.kind == "softmax"
     explanation = cam(images, classes="all")
     np.testing.assert_allclose(explanation.probabilities, model(images).numpy(), rtol=1e-4, atol=1e-5)

@@ -62,10 +62,10 @@ class CAM(ActivationCAM):
         super().__init__(model, target_layer, flip_average=flip_average, jit_compile=jit_compile)
 
     def _target_tap(self, model: keras.Model, target_layer: str | keras.layers.Layer | None) -> Tap:
-        tap = resolve_target_layer(model, self.head.feature_layer)
+        tap = resolve_target_layer(model, self.head.feature_path)
         if target_layer is not None and resolve_target_layer(model, target_layer).layer is not tap.layer:
             raise UsageError(
-                f"CAM maps the GAP input {self.head.feature_layer!r}; for target layer "
+                f"CAM maps the GAP input {self.head.feature_path!r}; for target layer "
                 f"{getattr(target_layer, 'name', target_layer)!r} use a gradient method (e.g. --method gradcam)"
             )
         return tap

@@ -77,7 +77,7 @@ def inspect_model(model: keras.Model) -> ModelReport:
         report.rows += [("CAM head", f"none: {error}"), ("method auto", "gradcam")]
     else:
         report.rows += [
-            ("CAM head", f"features {head.feature_layer!r} -> GlobalAveragePooling2D -> Dense {head.dense.name!r}"),
+            ("CAM head", f"features {head.feature_path!r} -> GlobalAveragePooling2D -> Dense {head.dense.name!r}"),
             ("method auto", "cam (exact: mean of the map + bias = logit)"),
         ]
     return report

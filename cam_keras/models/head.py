@@ -36,14 +36,16 @@ class CamHead:
     Attributes:
         dense: the Dense layer producing logits; kernel ``(channels, units)``.
         feature_model: maps the model's inputs to the GAP input ``(batch, h, w, channels)``.
-        feature_layer: path of the layer producing the GAP input (``"conv5_block3_out"``, or
-            ``"resnet50/conv5_block3_out"`` inside a nested model).
+        feature_path: where the layer producing the GAP input sits, as ``"outer/inner/layer"``:
+            the names of the nested models holding it, then its own name, joined by ``/``
+            (``"conv5_block3_out"`` in a flat model, ``"resnet50/conv5_block3_out"`` inside a
+            nested backbone); any ``target_layer`` argument accepts it.
         output: the model's output contract (binary heads are explained as two classes).
     """
 
     dense: keras.layers.Dense
     feature_model: keras.Model
-    feature_layer: str
+    feature_path: str
     output: OutputContract
 
     def kernel_and_bias(self) -> tuple[tf.Tensor, tf.Tensor]:
@@ -73,7 +75,7 @@ def find_cam_head(model: keras.Model) -> CamHead:
 
     Example:
         >>> head = find_cam_head(model)
-        >>> head.feature_layer, head.feature_model.output_shape
+        >>> head.feature_path, head.feature_model.output_shape
         ('conv5_block3_out', (None, 7, 7, 2048))
     """
     output = read_output(model)

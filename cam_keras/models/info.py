@@ -20,7 +20,9 @@ class ModelInfo:
         class_names: one label per class, in logit order (for a single-unit binary model:
             negative, positive).
         backbone: registry name the model was built from, or ``None`` for foreign models.
-        feature_layer: name of the layer whose output enters GlobalAveragePooling2D.
+        feature_layer: name (not a path: see ``CamHead.feature_path``) of the layer whose output
+            enters GlobalAveragePooling2D, as :func:`cam_keras.build_model` made it; saved under
+            this key in ``.keras`` files.
     """
 
     class_names: tuple[str, ...]
