@@ -50,9 +50,10 @@ def make_dataset(
     """A batched ``(images (B, H, W, 3) float32 in [0, 255], labels (B,) int32,
     sample weights (B,) float32)`` pipeline with a known number of batches.
 
-    Training pipelines shuffle every epoch and apply ``augmentation`` (see :func:`augment`);
-    both decode in parallel, keep a deterministic order (a seeded run repeats exactly, up to
-    the CPU kernels' own nondeterminism) and prefetch.
+    Training pipelines shuffle every epoch and apply ``augmentation`` (see :func:`augment`) with
+    a fresh seed per image and epoch, drawn from ``seed``; both decode in parallel, keep a
+    deterministic order (a seeded run repeats exactly, up to the CPU kernels' own
+    nondeterminism) and prefetch.
     A file that fails to decode here (it changed after the scan) is logged and gets weight
     0, so it never counts, and the epoch length stays known. ``weights_by_class`` (see
     :func:`cam_keras.data.split.class_weights`) multiplies each sample's weight by its class weight.
@@ -74,8 +75,9 @@ def make_dataset(
         weight = tf.where(ok, tf.gather(per_class, label), 0.0)
         return image, label, weight
 
-    def augmented(image, label, weight):
-        return augment(image, augmentation), label, weight
+    def augmented(example, pair):
+        image, label, weight = example
+        return augment(image, augmentation, pair), label, weight
 
     dataset = tf.data.Dataset.from_tensor_slices((list(files.paths), np.array(files.labels, np.int32)))
     if training and not cache:
@@ -86,5 +88,6 @@ def make_dataset(
         if training:
             dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
     if training and augmentation != "none":
-        dataset = dataset.map(augmented, num_parallel_calls=tf.data.AUTOTUNE)
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        dataset = tf.data.Dataset.zip(dataset, seeds).map(augmented, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
