@@ -273,7 +273,7 @@ def plan_job(
     complete one). Returns ``(to do, outputs done)``."""
     mine = shard.take(items) if shard else list(items)
     table = job_file(TABLE, shard, ".csv")
-    _refuse_foreign_outputs(out, mine, options)
+    out.check_free(name for _, stem in mine for name in output_files(stem, options))
     if not resume:
         if shard and out.owns(table) and (out.root / table).exists() and not out.overwrite:
             raise OutputFolderError(
@@ -288,17 +288,6 @@ def plan_job(
         if row.get("output") in files and all((out.root / name).is_file() for name in files[row["output"]])
     }
     return [item for item in mine if output_files(item[1], options)[0] not in done], done
-
-
-def _refuse_foreign_outputs(out: OutputFolder, items: Sequence[tuple[Path, Path]], options: HeatmapOptions) -> None:
-    """Before anything is written: stop if a file this job would write is there and cam-keras
-    did not write it (a folder with no other entries needs no look)."""
-    if not out.user_visible_entries():
-        return
-    for _, stem in items:
-        for name in output_files(stem, options):
-            if not out.owns(name) and os.path.lexists(out.root / name):
-                out.claim(name)  # raises, naming the file
 
 
 def _complete_rows(table: Path) -> Iterator[dict]:
