@@ -40,7 +40,14 @@ from cam_keras.render import IMAGE_FORMATS
 from cam_keras.render.colormap import colormap_table
 from cam_keras.render.jobs import RenderJob, default_workers, render_pool, run_job
 from cam_keras.render.pictures import Style
-from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SIZE_KEYWORDS, SizeRequest, output_size
+from cam_keras.render.sizing import (
+    DEFAULT_MAX_SIDE,
+    SizeRequest,
+    check_max_side,
+    check_picture,
+    check_size,
+    output_size,
+)
 from cam_keras.safe_text import for_csv_cell
 from cam_keras.shards import FS_NAMES, REPORT, TABLE, Shard, job_file
 
@@ -102,14 +109,8 @@ class HeatmapOptions:
         _check(_is_count(self.report_top, 0), "report_top (--print-top) must be 0 or more", self.report_top)
         alpha_ok = isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and 0 <= self.alpha <= 1
         _check(alpha_ok, "alpha (--alpha) is the heatmap's opacity, a number from 0 to 1", self.alpha)
-        size_ok = (
-            self.size is None
-            or self.size in SIZE_KEYWORDS
-            or _is_count(self.size, 1)
-            or (isinstance(self.size, tuple) and len(self.size) == 2 and all(_is_count(side, 1) for side in self.size))
-        )
-        _check(size_ok, "size (--size) must be original, input, WxH or a longest side, all at least 1", self.size)
-        _check(_is_count(self.max_side, 1), "max_side (--max-side) must be a positive number of pixels", self.max_side)
+        check_size(self.size, "size (--size)")
+        check_max_side(self.max_side, "max_side (--max-side)")
         _check(
             self.image_format in IMAGE_FORMATS,
             f"image_format (--image-format) must be one of {', '.join(IMAGE_FORMATS)}",
@@ -353,10 +354,13 @@ Decoded = tuple[Path, DecodedFile]
 
 
 def _decode(path: Path, input_size: tuple[int, int], options: HeatmapOptions) -> Decoded:
-    """Stage 3: ``path`` decoded once, at the larger of the model input and the overlay size."""
-    return path, decode_for_explaining(
-        path, input_size, lambda original: output_size(options.size, original, input_size, options.max_side)
-    )
+    """Stage 3: ``path`` decoded once, at the larger of the model input and the overlay size
+    (refused, as an unreadable image is, if that overlay would be too large to draw)."""
+
+    def picture_size(original: tuple[int, int]) -> tuple[int, int]:
+        return check_picture(output_size(options.size, original, input_size, options.max_side), path)
+
+    return path, decode_for_explaining(path, input_size, picture_size)
 
 
 def _megapixels(path: Path, input_size: tuple[int, int], options: HeatmapOptions) -> float:
