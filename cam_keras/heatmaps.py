@@ -34,6 +34,7 @@ from cam_keras.cam.inputs import DecodedFile, decode_for_explaining
 from cam_keras.cam.targets import ClassSpec, resolve_classes
 from cam_keras.data.images import find_images
 from cam_keras.errors import ImageError, OutputFolderError, UsageError
+from cam_keras.identity import identity_changes, model_identity
 from cam_keras.outdir import OutputFolder
 from cam_keras.records import write_json
 from cam_keras.render import IMAGE_FORMATS
@@ -604,26 +605,28 @@ def _run_job(
 
 
 def _job_identity(explainer: BaseCAM, options: HeatmapOptions) -> dict:
-    """What decides a job's outputs (method, classes, options but those that only set the
-    pace), as JSON gives it back, so that a resumed job or a shard can be compared with the others."""
+    """What decides a job's outputs (the model, method, classes, options but those that only
+    set the pace), as JSON gives it back, so that a resumed job or a shard can be compared
+    with the others (see :mod:`cam_keras.identity`)."""
     settings = {key: value for key, value in asdict(options).items() if key not in _PACE_OPTIONS}
-    return json.loads(json.dumps({"method": explainer.method, "class_names": list(explainer.class_names), **settings}))
+    job = {"method": explainer.method, "class_names": list(explainer.class_names), **settings}
+    return json.loads(json.dumps({**job, "model": model_identity(explainer)}))
 
 
 def _check_same_job(report_file: Path, job: dict) -> None:
-    """Refuse to resume a job that was started with other settings (its outputs would mix)."""
+    """Refuse to resume a job that was started with another model or other settings (its
+    outputs would mix)."""
     try:
         earlier = json.loads(report_file.read_text(encoding="utf-8")).get("job")
     except (OSError, ValueError, AttributeError):
         return
     if not isinstance(earlier, dict):
         return
-    changed = sorted(key for key in set(job) | set(earlier) if job.get(key) != earlier.get(key))
-    if changed:
+    changes = identity_changes(earlier, job)
+    if changes:
         raise UsageError(
-            f"the job in {report_file.parent} was started with other settings ({', '.join(changed)}: "
-            f"{', '.join(repr(earlier.get(key)) for key in changed)}); resume with the same model and flags, "
-            "or pass --overwrite to start again"
+            f"the job in {report_file.parent} was started with other settings "
+            f"({'; '.join(changes)}); resume with the same model file and flags, or pass --overwrite to start again"
         )
 
 

@@ -194,3 +194,42 @@ def test_resume_and_merge_refuse_a_job_started_with_other_settings(tmp_path, mod
     assert main(["merge", str(out)]) == 2
     assert "shard(s) 2 ran with another model, method or flags" in capsys.readouterr().err
     assert tree_hashes(out) == before
+
+
+@pytest.fixture
+def retrained_file(tmp_path, model_file):
+    """The same architecture and classes as ``model_file``, other weights (as after retraining)."""
+    other = cam_keras.load_model(model_file)
+    dense = other.get_layer("cam_logits")
+    dense.bias.assign(dense.bias.numpy() + 1.0)
+    return cam_keras.save_model(other, tmp_path / "retrained.keras")
+
+
+def test_resume_refuses_another_model_or_preprocessing_by_name(tmp_path, model_file, retrained_file, photos, capsys):
+    """Issue: --resume with another model file mixed two models' rows in predictions.csv."""
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos)) == 0
+    before = tree_hashes(out)
+    capsys.readouterr()
+    assert heatmap(retrained_file, out, str(photos), "--resume") == 2
+    err = capsys.readouterr().err
+    assert "started with other settings (model.weights: '" in err and "preprocessing" not in err
+    assert "resume with the same model file and flags, or pass --overwrite" in err
+    assert heatmap(model_file, out, str(photos), "--resume", "--preprocess", "unit") == 2
+    err = capsys.readouterr().err
+    assert "(model.preprocessing: 'none')" in err and "weights" not in err
+    assert tree_hashes(out) == before
+    assert heatmap(model_file, out, str(photos), "--resume") == 0  # the same model still resumes
+    assert "wrote 0 of 8 heatmaps" in capsys.readouterr().out
+
+
+def test_merge_refuses_shards_of_different_models(tmp_path, model_file, retrained_file, photos, capsys):
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos), "--shard", "1/2") == 0
+    assert heatmap(retrained_file, out, str(photos), "--shard", "2/2") == 0
+    before = tree_hashes(out)
+    capsys.readouterr()
+    assert main(["merge", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "shard(s) 2 ran with another model, method or flags than shard 1 (shard 1 had model.weights: '" in err
+    assert tree_hashes(out) == before and not (out / "predictions.csv").exists()
