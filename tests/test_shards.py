@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -233,3 +234,64 @@ def test_merge_refuses_shards_of_different_models(tmp_path, model_file, retraine
     err = capsys.readouterr().err
     assert "shard(s) 2 ran with another model, method or flags than shard 1 (shard 1 had model.weights: '" in err
     assert tree_hashes(out) == before and not (out / "predictions.csv").exists()
+
+
+def children_of(pid: int) -> set[int]:
+    """The live processes whose parent is ``pid``, from /proc."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                status = open(f"/proc/{entry}/status").read()
+            except OSError:  # gone meanwhile
+                continue
+            if f"\nPPid:\t{pid}\n" in status and "State:\tZ" not in status:
+                found.add(int(entry))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped by its new parent, does not)."""
+    try:
+        return "State:\tZ" not in open(f"/proc/{pid}/status").read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="render workers are processes on Linux only")
+def test_render_workers_die_with_a_killed_job(tmp_path, model_file):
+    """Issue: after SIGKILL of `cam-keras heatmap` its forked render workers lived on (parent
+    pid 1, 270 MB each) and a caller reading the job's stdout waited for them forever."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(300):
+        Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(photos / f"{index:03d}.png")
+    out = tmp_path / "out"
+    args = ["heatmap", "--model", str(model_file), str(photos), "--out", str(out), "--size", "600", "--workers", "2"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    job = subprocess.Popen(
+        [sys.executable, "-m", "cam_keras.cli", *args, "--quiet"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    workers: set[int] = set()
+    try:
+        while job.poll() is None and not (len(workers) == 2 and any(out.glob("*.png"))):
+            time.sleep(0.05)
+            workers = children_of(job.pid)
+        assert job.poll() is None and len(workers) == 2, "the job ended before it could be killed mid-way"
+        assert not json.loads((out / "report.json").read_text())["finished"]
+        job.kill()
+        job.communicate(timeout=30)  # end of file on its pipes: no worker holds them open any more
+        for _ in range(50):  # SIGTERM reaches them at once; give them 5 s to exit
+            if not any(map(alive, workers)):
+                break
+            time.sleep(0.1)
+        assert not [pid for pid in workers if alive(pid)]
+    finally:
+        job.kill()
+        for pid in workers:
+            if alive(pid):
+                os.kill(pid, 9)
