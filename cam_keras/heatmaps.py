@@ -216,10 +216,12 @@ def output_names(paths: Sequence[Path], roots: Sequence[Path]) -> dict[Path, Pat
 
 
 def read_list(list_file: str | os.PathLike) -> list[tuple[Path, Path]]:
-    """``(path, root)`` for each line of ``list_file`` (``-``: standard input): relative paths
-    resolve against the list's folder (the working folder for stdin), which is also the root
-    their output names mirror; blank lines are ignored. Paths are not checked here: a missing
-    file is skipped later like an unreadable one."""
+    """``(path, root)`` for each image of ``list_file`` (``-``: standard input), one path a
+    line: surrounding whitespace is trimmed, blank lines and lines starting with ``#`` are
+    skipped, and a folder stands for the images under it (searched as a positional folder
+    is). Relative paths resolve against the list's folder (the working folder for stdin),
+    which is also the root their output names mirror; a folder outside it is its own root.
+    Files are not checked here: a missing one is skipped later like an unreadable one."""
     if str(list_file) == "-":
         return _list_entries(sys.stdin, Path.cwd())
     list_file = Path(list_file)
@@ -235,10 +237,13 @@ def read_list(list_file: str | os.PathLike) -> list[tuple[Path, Path]]:
 def _list_entries(lines: IO[str], folder: Path) -> list[tuple[Path, Path]]:
     entries = []
     for line in lines:
-        text = line.rstrip("\r\n")
-        if text.strip():
-            path = Path(os.path.normpath(folder / text))
-            entries.append((path, folder if path.is_relative_to(folder) else path))
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        path = Path(os.path.normpath(folder / text))
+        root = folder if path.is_relative_to(folder) else path
+        images = find_images([path]) if path.is_dir() else [path]
+        entries.extend((image, root) for image in images)
     return entries
 
 

@@ -184,6 +184,23 @@ def test_inputs_from_a_list_resolve_against_its_folder_and_missing_ones_are_repo
     assert [row["path"] for row in from_stdin] == [str(photos / "b" / "1.png")]
 
 
+def test_a_list_trims_paths_skips_comments_and_expands_folders(tmp_path, model_file, photos):
+    more = tmp_path / "more"
+    more.mkdir()
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(more / "x.png")
+    listing = photos / "batch.txt"
+    lines = ["  b/0.png \t", "# not/here.png", "   # an indented comment", "a", "", f" {more} "]
+    listing.write_bytes("\r\n".join(lines).encode())  # written on Windows
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, "--from-list", str(listing)) == 0
+    rows = rows_of(out / "predictions.csv")
+    listed = ["a/0.png", "a/2.jpg", "a/sub/9.png", "b/0.png"]
+    assert [row["path"] for row in rows] == [str(photos / name) for name in listed] + [str(more / "x.png")]
+    assert [row["output"] for row in rows] == ["a/0.png", "a/2.png", "a/sub/9.png", "b/0.png", "x.png"]
+    report = json.loads((out / "report.json").read_text())
+    assert [entry["path"] for entry in report["skipped"]] == [str(photos / "a" / "broken.png")]
+
+
 def test_resume_and_merge_refuse_a_job_started_with_other_settings(tmp_path, model_file, photos, capsys):
     out = tmp_path / "out"
     assert heatmap(model_file, out, str(photos), "--shard", "1/2") == 0

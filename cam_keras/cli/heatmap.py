@@ -28,8 +28,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--from-list",
         metavar="FILE",
-        help="also explain the images listed in FILE, one path per line (- reads standard input); relative "
-        "paths resolve against FILE's folder; a missing path is skipped and reported",
+        help="also explain the images listed in FILE, one path per line (- reads standard input): whitespace "
+        "around a path is trimmed, lines starting with # are comments (./#x.png names a file), a folder is "
+        "searched like a positional one; relative paths resolve against FILE's folder; a missing path is "
+        "skipped and reported",
     )
     add_output_arguments(parser)
     parser.add_argument(
