@@ -41,14 +41,7 @@ from cam_keras.render import IMAGE_FORMATS
 from cam_keras.render.colormap import colormap_table
 from cam_keras.render.jobs import RenderJob, default_workers, render_pool, run_job
 from cam_keras.render.pictures import Style
-from cam_keras.render.sizing import (
-    DEFAULT_MAX_SIDE,
-    SizeRequest,
-    check_max_side,
-    check_picture,
-    check_size,
-    output_size,
-)
+from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SizeRequest, bounded_output_size, check_max_side, check_size
 from cam_keras.safe_text import for_csv_cell
 from cam_keras.shards import FS_NAMES, REPORT, TABLE, Shard, job_file
 
@@ -364,19 +357,19 @@ def _decode(path: Path, input_size: tuple[int, int], options: HeatmapOptions) ->
     (refused, as an unreadable image is, if that overlay would be too large to draw)."""
 
     def picture_size(original: tuple[int, int]) -> tuple[int, int]:
-        return check_picture(output_size(options.size, original, input_size, options.max_side), path)
+        return bounded_output_size(options.size, original, input_size, options.max_side, path)
 
     return path, decode_for_explaining(path, input_size, picture_size)
 
 
 def _megapixels(path: Path, input_size: tuple[int, int], options: HeatmapOptions) -> float:
-    """Megapixels of ``path``'s overlay picture, from its header (0 when unreadable: the decode
-    reports why)."""
+    """Megapixels of ``path``'s overlay picture, from its header (0 when unreadable or too
+    large: the decode reports why)."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
-            size = output_size(options.size, (image.height, image.width), input_size, options.max_side)
+            size = bounded_output_size(options.size, (image.height, image.width), input_size, options.max_side, path)
     except Exception:  # noqa: BLE001  (the decode raises the ImageError that names the problem)
         return 0.0
     return (size[0] * size[1] + input_size[0] * input_size[1]) / 1e6

@@ -25,8 +25,8 @@ from cam_keras.render.pictures import Style, hstack, image_row, vstack
 from cam_keras.render.sizing import (
     DEFAULT_MAX_SIDE,
     SizeRequest,
+    bounded_output_size,
     check_max_side,
-    check_picture,
     check_size,
     output_size,
 )
@@ -166,7 +166,7 @@ class Explanation:
         check_max_side(max_side, "max_side")
         names = [(f"{stem}_{i}.{image_format}", f"{stem}_{i}.npz") for i in range(len(self))]
         sizes = [
-            check_picture(output_size(size, self.images[i].shape[:2], self.maps.shape[2:], max_side), name, "size")
+            bounded_output_size(size, self.images[i].shape[:2], self.maps.shape[2:], max_side, name, "size")
             for i, (name, _) in enumerate(names)
         ]
         written = []

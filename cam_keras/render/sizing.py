@@ -10,7 +10,7 @@ A size request is one of
 - ``(height, width)``: exactly this size (the command line reads it width first, ``WxH``).
 
 No side may exceed :data:`MAX_SIDE` (:func:`check_size`, :func:`check_max_side`: checked when
-the flags are read) and no picture :data:`MAX_PIXELS` (:func:`check_picture`: checked per
+the flags are read) and no picture :data:`MAX_PIXELS` (:func:`bounded_output_size`: checked per
 image, before it is decoded or drawn), so no request can make a picture exhaust memory.
 """
 
@@ -92,23 +92,6 @@ def check_max_side(value: int, flag: str = "--max-side") -> int:
     return value
 
 
-def check_picture(size: Size, name: str | os.PathLike, flag: str = "--size") -> Size:
-    """``size`` if a picture that large has at most :data:`MAX_PIXELS` pixels.
-
-    Raises:
-        ImageError: naming ``name`` (the image), the size, the limit and ``flag``.
-    """
-    height, width = size
-    if height * width > MAX_PIXELS:
-        raise ImageError(
-            str(name),
-            f"its picture would be {width}x{height} px ({height * width / 1e6:,.0f} megapixels), above the "
-            f"limit of {MAX_PIXELS:,} px; ask for a smaller {flag} (a longest side of about "
-            f"{_side_within_limit(size):,} px fits)",
-        )
-    return size
-
-
 def output_size(request: SizeRequest, original: Size, input_size: Size, max_side: int = DEFAULT_MAX_SIDE) -> Size:
     """The ``(height, width)`` a picture of an image of size ``original`` is drawn at.
 
@@ -127,6 +110,30 @@ def output_size(request: SizeRequest, original: Size, input_size: Size, max_side
     if isinstance(request, int):
         return _longest_side(original, request)
     return tuple(request)
+
+
+def bounded_output_size(
+    request: SizeRequest,
+    original: Size,
+    input_size: Size,
+    max_side: int,
+    name: str | os.PathLike,
+    flag: str = "--size",
+) -> Size:
+    """:func:`output_size`, if a picture that large has at most :data:`MAX_PIXELS` pixels.
+
+    Raises:
+        ImageError: naming ``name`` (the image), the size, the limit and ``flag``.
+    """
+    height, width = size = output_size(request, original, input_size, max_side)
+    if height * width > MAX_PIXELS:
+        raise ImageError(
+            str(name),
+            f"its picture would be {width}x{height} px ({height * width / 1e6:,.0f} megapixels), above the "
+            f"limit of {MAX_PIXELS:,} px; ask for a smaller {flag} (a longest side of about "
+            f"{_side_within_limit(size):,} px fits)",
+        )
+    return size
 
 
 def describe_size(request: SizeRequest, max_side: int = DEFAULT_MAX_SIDE) -> str:
