@@ -34,13 +34,14 @@ from cam_keras.cam.inputs import DecodedFile, decode_for_explaining
 from cam_keras.cam.targets import ClassSpec, resolve_classes
 from cam_keras.data.images import find_images
 from cam_keras.errors import ImageError, OutputFolderError, UsageError
+from cam_keras.identity import identity_changes, model_identity
 from cam_keras.outdir import OutputFolder
 from cam_keras.records import write_json
 from cam_keras.render import IMAGE_FORMATS
 from cam_keras.render.colormap import colormap_table
 from cam_keras.render.jobs import RenderJob, default_workers, render_pool, run_job
 from cam_keras.render.pictures import Style
-from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SIZE_KEYWORDS, SizeRequest, output_size
+from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SizeRequest, bounded_output_size, check_max_side, check_size
 from cam_keras.safe_text import for_csv_cell
 from cam_keras.shards import FS_NAMES, REPORT, TABLE, Shard, job_file
 
@@ -102,14 +103,8 @@ class HeatmapOptions:
         _check(_is_count(self.report_top, 0), "report_top (--print-top) must be 0 or more", self.report_top)
         alpha_ok = isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and 0 <= self.alpha <= 1
         _check(alpha_ok, "alpha (--alpha) is the heatmap's opacity, a number from 0 to 1", self.alpha)
-        size_ok = (
-            self.size is None
-            or self.size in SIZE_KEYWORDS
-            or _is_count(self.size, 1)
-            or (isinstance(self.size, tuple) and len(self.size) == 2 and all(_is_count(side, 1) for side in self.size))
-        )
-        _check(size_ok, "size (--size) must be original, input, WxH or a longest side, all at least 1", self.size)
-        _check(_is_count(self.max_side, 1), "max_side (--max-side) must be a positive number of pixels", self.max_side)
+        check_size(self.size, "size (--size)")
+        check_max_side(self.max_side, "max_side (--max-side)")
         _check(
             self.image_format in IMAGE_FORMATS,
             f"image_format (--image-format) must be one of {', '.join(IMAGE_FORMATS)}",
@@ -214,10 +209,12 @@ def output_names(paths: Sequence[Path], roots: Sequence[Path]) -> dict[Path, Pat
 
 
 def read_list(list_file: str | os.PathLike) -> list[tuple[Path, Path]]:
-    """``(path, root)`` for each line of ``list_file`` (``-``: standard input): relative paths
-    resolve against the list's folder (the working folder for stdin), which is also the root
-    their output names mirror; blank lines are ignored. Paths are not checked here: a missing
-    file is skipped later like an unreadable one."""
+    """``(path, root)`` for each image of ``list_file`` (``-``: standard input), one path a
+    line: surrounding whitespace is trimmed, blank lines and lines starting with ``#`` are
+    skipped, and a folder stands for the images under it (searched as a positional folder
+    is). Relative paths resolve against the list's folder (the working folder for stdin),
+    which is also the root their output names mirror; a folder outside it is its own root.
+    Files are not checked here: a missing one is skipped later like an unreadable one."""
     if str(list_file) == "-":
         return _list_entries(sys.stdin, Path.cwd())
     list_file = Path(list_file)
@@ -233,10 +230,13 @@ def read_list(list_file: str | os.PathLike) -> list[tuple[Path, Path]]:
 def _list_entries(lines: IO[str], folder: Path) -> list[tuple[Path, Path]]:
     entries = []
     for line in lines:
-        text = line.rstrip("\r\n")
-        if text.strip():
-            path = Path(os.path.normpath(folder / text))
-            entries.append((path, folder if path.is_relative_to(folder) else path))
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        path = Path(os.path.normpath(folder / text))
+        root = folder if path.is_relative_to(folder) else path
+        images = find_images([path]) if path.is_dir() else [path]
+        entries.extend((image, root) for image in images)
     return entries
 
 
@@ -273,7 +273,7 @@ def plan_job(
     complete one). Returns ``(to do, outputs done)``."""
     mine = shard.take(items) if shard else list(items)
     table = job_file(TABLE, shard, ".csv")
-    _refuse_foreign_outputs(out, mine, options)
+    out.check_free(name for _, stem in mine for name in output_files(stem, options))
     if not resume:
         if shard and out.owns(table) and (out.root / table).exists() and not out.overwrite:
             raise OutputFolderError(
@@ -288,17 +288,6 @@ def plan_job(
         if row.get("output") in files and all((out.root / name).is_file() for name in files[row["output"]])
     }
     return [item for item in mine if output_files(item[1], options)[0] not in done], done
-
-
-def _refuse_foreign_outputs(out: OutputFolder, items: Sequence[tuple[Path, Path]], options: HeatmapOptions) -> None:
-    """Before anything is written: stop if a file this job would write is there and cam-keras
-    did not write it (a folder with no other entries needs no look)."""
-    if not out.user_visible_entries():
-        return
-    for _, stem in items:
-        for name in output_files(stem, options):
-            if not out.owns(name) and os.path.lexists(out.root / name):
-                out.claim(name)  # raises, naming the file
 
 
 def _complete_rows(table: Path) -> Iterator[dict]:
@@ -364,20 +353,23 @@ Decoded = tuple[Path, DecodedFile]
 
 
 def _decode(path: Path, input_size: tuple[int, int], options: HeatmapOptions) -> Decoded:
-    """Stage 3: ``path`` decoded once, at the larger of the model input and the overlay size."""
-    return path, decode_for_explaining(
-        path, input_size, lambda original: output_size(options.size, original, input_size, options.max_side)
-    )
+    """Stage 3: ``path`` decoded once, at the larger of the model input and the overlay size
+    (refused, as an unreadable image is, if that overlay would be too large to draw)."""
+
+    def picture_size(original: tuple[int, int]) -> tuple[int, int]:
+        return bounded_output_size(options.size, original, input_size, options.max_side, path)
+
+    return path, decode_for_explaining(path, input_size, picture_size)
 
 
 def _megapixels(path: Path, input_size: tuple[int, int], options: HeatmapOptions) -> float:
-    """Megapixels of ``path``'s overlay picture, from its header (0 when unreadable: the decode
-    reports why)."""
+    """Megapixels of ``path``'s overlay picture, from its header (0 when unreadable or too
+    large: the decode reports why)."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
-            size = output_size(options.size, (image.height, image.width), input_size, options.max_side)
+            size = bounded_output_size(options.size, (image.height, image.width), input_size, options.max_side, path)
     except Exception:  # noqa: BLE001  (the decode raises the ImageError that names the problem)
         return 0.0
     return (size[0] * size[1] + input_size[0] * input_size[1]) / 1e6
@@ -611,26 +603,28 @@ def _run_job(
 
 
 def _job_identity(explainer: BaseCAM, options: HeatmapOptions) -> dict:
-    """What decides a job's outputs (method, classes, options but those that only set the
-    pace), as JSON gives it back, so that a resumed job or a shard can be compared with the others."""
+    """What decides a job's outputs (the model, method, classes, options but those that only
+    set the pace), as JSON gives it back, so that a resumed job or a shard can be compared
+    with the others (see :mod:`cam_keras.identity`)."""
     settings = {key: value for key, value in asdict(options).items() if key not in _PACE_OPTIONS}
-    return json.loads(json.dumps({"method": explainer.method, "class_names": list(explainer.class_names), **settings}))
+    job = {"method": explainer.method, "class_names": list(explainer.class_names), **settings}
+    return json.loads(json.dumps({**job, "model": model_identity(explainer)}))
 
 
 def _check_same_job(report_file: Path, job: dict) -> None:
-    """Refuse to resume a job that was started with other settings (its outputs would mix)."""
+    """Refuse to resume a job that was started with another model or other settings (its
+    outputs would mix)."""
     try:
         earlier = json.loads(report_file.read_text(encoding="utf-8")).get("job")
     except (OSError, ValueError, AttributeError):
         return
     if not isinstance(earlier, dict):
         return
-    changed = sorted(key for key in set(job) | set(earlier) if job.get(key) != earlier.get(key))
-    if changed:
+    changes = identity_changes(earlier, job)
+    if changes:
         raise UsageError(
-            f"the job in {report_file.parent} was started with other settings ({', '.join(changed)}: "
-            f"{', '.join(repr(earlier.get(key)) for key in changed)}); resume with the same model and flags, "
-            "or pass --overwrite to start again"
+            f"the job in {report_file.parent} was started with other settings "
+            f"({'; '.join(changes)}); resume with the same model file and flags, or pass --overwrite to start again"
         )
 
 

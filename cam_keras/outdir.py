@@ -1,7 +1,7 @@
 """Output folders shared with the user: one cam-keras job at a time, only its own files replaced.
 
 Every command that writes into a folder the user names (``heatmap``, ``evaluate``, ``demo``,
-``train``) opens it through :class:`OutputFolder`, which guarantees:
+``train``, and ``Explanation.save``) opens it through :class:`OutputFolder`, which guarantees:
 
 - **a lock**: ``.cam-keras.lock`` holds the owner's PID, host and command; a second job on the
   same folder is refused with the holder's name, and a lock whose process is gone (same host)
@@ -270,18 +270,30 @@ class OutputFolder:
             OutputFolderError: the file exists and cam-keras did not write it, or it is an input.
         """
         key = _key(relative)
-        target = self.root / key
         with self._mutex:
+            target = self._writable(key)
             if key not in self._owned:
-                if target.exists() or target.is_symlink():
-                    raise OutputFolderError(
-                        f"{target} exists and was not written by cam-keras, so it is left as it is; "
-                        f"move it away or choose another {self.flag}"
-                    )
                 with open(self.root / MANIFEST_NAME, "a", encoding="utf-8", errors="surrogateescape") as manifest:
                     manifest.write(key + "\n")
                 self._owned.add(key)
-        if target.resolve() in self._protected:
+        return target
+
+    def check_free(self, names: Iterable[str | os.PathLike]) -> None:
+        """Before anything is written: raise as :meth:`claim` would for the first of ``names``
+        that cannot be written (a folder with nothing in it needs no look)."""
+        if self.user_visible_entries():
+            for name in names:
+                self._writable(_key(name))
+
+    def _writable(self, key: str) -> Path:
+        """The path of ``key``; raises if a file cam-keras did not write, or an input file, is there."""
+        target = self.root / key
+        if key not in self._owned and (target.exists() or target.is_symlink()):
+            raise OutputFolderError(
+                f"{target} exists and was not written by cam-keras, so it is left as it is; "
+                f"move it away or choose another {self.flag}"
+            )
+        if self._protected and target.resolve() in self._protected:
             raise OutputFolderError(f"{target} is an input file; choose another {self.flag}")
         return target
 

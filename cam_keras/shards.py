@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from cam_keras.atomic import atomic_path
 from cam_keras.errors import OutputFolderError, UsageError
+from cam_keras.identity import identity_changes
 from cam_keras.outdir import OutputFolder
 from cam_keras.records import write_json
 
@@ -97,11 +98,14 @@ def merge_shards(out: OutputFolder) -> dict:
             f"{out.root}: shard(s) {', '.join(map(str, unfinished))} of {count} missing or unfinished; run "
             f"`cam-keras heatmap ... --shard K/{count} --resume --out {out.root}` for each, then merge again"
         )
-    odd = [shard.index for shard, report in reports.items() if report.get("job") != reports[shards[0]].get("job")]
+    first = reports[shards[0]].get("job") or {}
+    changes = {shard.index: identity_changes(first, report.get("job") or {}) for shard, report in reports.items()}
+    odd = [index for index, changed in changes.items() if changed]
     if odd:
         raise UsageError(
-            f"{out.root}: shard(s) {', '.join(map(str, odd))} ran with another model, method or flags than shard 1; "
-            f"run them again with the same ones (--overwrite)"
+            f"{out.root}: shard(s) {', '.join(map(str, odd))} ran with another model, method or flags than shard 1 "
+            f"(shard 1 had {'; '.join(changes[odd[0]])}); run them again with shard 1's model file and flags "
+            "(--overwrite)"
         )
     _concatenate_tables([out.root / job_file(TABLE, shard, ".csv") for shard in shards], out.claim(f"{TABLE}.csv"))
     merged = {

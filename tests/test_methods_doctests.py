@@ -14,6 +14,8 @@ REAL_EXAMPLES = (
     "cam_keras.cam.targets",
     "cam_keras.data.augmentation",
     "cam_keras.data.resize",
+    "cam_keras.identity",
+    "cam_keras.render.sizing",
 )
 
 

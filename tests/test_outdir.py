@@ -9,8 +9,12 @@ import socket
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from outputs_helpers import tree_hashes
+from PIL import Image
 
+import cam_keras
 from cam_keras.atomic import TEMP_PREFIX, atomic_path, temp_name, write_text_atomic
 from cam_keras.errors import FolderLockedError, OutputFolderError
 from cam_keras.outdir import LOCK_NAME, MANIFEST_NAME, FolderLock, OutputFolder
@@ -51,6 +55,28 @@ def test_an_input_file_is_never_written_over(tmp_path):
         with pytest.raises(OutputFolderError):
             folder.claim("x.png")
     assert image.read_bytes() == b"pixels"
+
+
+def test_explanation_save_replaces_its_own_files_only_and_never_an_input(tmp_path, tiny_model):
+    """Issue: ``explain("m.keras", "pics/image_0.png").save("pics")`` replaced the input image."""
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("cat.png", "image_1.png"):  # the second input is named like save's second picture
+        Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(pics / name)
+    explanation = cam_keras.CAM(tiny_model)([pics / "cat.png", pics / "image_1.png"])
+    before = tree_hashes(pics)
+    with pytest.raises(OutputFolderError, match=r"pics/image_1.png exists and was not written by cam-keras.*folder"):
+        explanation.save(pics)
+    assert tree_hashes(pics) == before  # refused before anything was written, image_0 included
+
+    saved = tmp_path / "saved"
+    written = explanation.save(saved)
+    assert [path.name for path in written] == ["image_0.png", "image_0.npz", "image_1.png", "image_1.npz"]
+    (saved / "notes.txt").write_text("mine")
+    assert explanation.save(saved) == written  # its own files are replaced, the user's stays
+    assert (saved / "notes.txt").read_text() == "mine"
+    assert (saved / MANIFEST_NAME).read_text().splitlines() == [path.name for path in written]
 
 
 def test_second_job_is_refused_with_the_holder_named(tmp_path):

@@ -1,5 +1,6 @@
 """Camera-size photos: overlay size policy, formats, permissions, readable pictures, bounded memory."""
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,7 @@ from PIL import Image, ImageDraw
 
 import cam_keras
 from cam_keras.cli import main
-from cam_keras.errors import UsageError
+from cam_keras.errors import ImageError, UsageError
 from cam_keras.render import caption
 from cam_keras.render.pictures import Style, scale_maps_to
 from cam_keras.render.sizing import describe_size, output_size, parse_size
@@ -51,6 +52,10 @@ def test_size_flag_reads_width_first_or_a_longest_side():
         with pytest.raises(UsageError, match="--size"):
             parse_size(bad)
     assert describe_size((480, 640)) == "640x480 (width x height)"
+    assert parse_size("16383x16383") == (16383, 16383)  # WebP's limit, the smallest of the formats'
+    for huge in ("100000", "16384", "800x100000", "100000x800"):
+        with pytest.raises(UsageError, match=f"--size {huge}: .* from 1 to 16383 px"):
+            parse_size(huge)
 
 
 def test_default_size_keeps_the_aspect_and_caps_the_longest_side():
@@ -89,6 +94,38 @@ def test_bad_size_flag_is_one_clear_error(tmp_path, model_file, photos, capsys):
     )
     assert "--size '90x'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_picture_above_the_pixel_budget_is_refused_per_image(tmp_path, model_file, capsys):
+    """Issue: ``--size 100000`` on an 800 px image drew a 100000 px overlay; the kernel's OOM
+    killer stopped it at 24 GB. A square at 9500 px is 90.25 megapixels, just above the budget."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (20, 20), (200, 30, 30)).save(photos / "square.png")
+    Image.new("RGB", (120, 4), (30, 30, 200)).save(photos / "strip.png")  # at 9500 px: 9500x317
+    out = tmp_path / "out"
+    args = ["heatmap", "--model", str(model_file), str(photos), "--out", str(out), "--size", "9500", "--quiet"]
+    assert main([*args, "--workers", "0"]) == 0
+    assert "skipped 1" in capsys.readouterr().out
+    assert sorted(p.name for p in out.glob("*.png")) == ["strip.png"]
+    assert Image.open(out / "strip.png").width == 9500
+    (skipped,) = json.loads((out / "report.json").read_text())["skipped"]
+    assert skipped["path"] == str(photos / "square.png")
+    assert "9500x9500 px (90 megapixels), above the limit of 89,478,485 px" in skipped["reason"]
+    assert "smaller --size (a longest side of about 9,459 px fits)" in skipped["reason"]
+
+
+def test_explanation_save_sizes_follow_the_same_limits(tmp_path, tiny_model, images):
+    explanation = cam_keras.CAM(tiny_model)(images[:2])
+    with pytest.raises(UsageError, match="size 100000: .* from 1 to 16383 px"):
+        explanation.save(tmp_path / "a", size=100000)
+    with pytest.raises(UsageError, match="max_side 16384: .* from 1 to 16383 px"):
+        explanation.save(tmp_path / "b", max_side=16384)
+    with pytest.raises(ImageError, match="image_0.png: its picture would be 9500x9500 px .* smaller size"):
+        explanation.save(tmp_path / "c", size=9500)
+    assert not any((tmp_path / name).exists() for name in "abc")  # refused before the folder was made
+    assert [p.name for p in explanation.save(tmp_path / "d", size=(40, 16383))][:1] == ["image_0.png"]
+    assert Image.open(tmp_path / "d" / "image_1.png").width == 16383
 
 
 @pytest.mark.parametrize("image_format, pillow_name", [("jpg", "JPEG"), ("webp", "WEBP")])

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -183,6 +184,23 @@ def test_inputs_from_a_list_resolve_against_its_folder_and_missing_ones_are_repo
     assert [row["path"] for row in from_stdin] == [str(photos / "b" / "1.png")]
 
 
+def test_a_list_trims_paths_skips_comments_and_expands_folders(tmp_path, model_file, photos):
+    more = tmp_path / "more"
+    more.mkdir()
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(more / "x.png")
+    listing = photos / "batch.txt"
+    lines = ["  b/0.png \t", "# not/here.png", "   # an indented comment", "a", "", f" {more} "]
+    listing.write_bytes("\r\n".join(lines).encode())  # written on Windows
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, "--from-list", str(listing)) == 0
+    rows = rows_of(out / "predictions.csv")
+    listed = ["a/0.png", "a/2.jpg", "a/sub/9.png", "b/0.png"]
+    assert [row["path"] for row in rows] == [str(photos / name) for name in listed] + [str(more / "x.png")]
+    assert [row["output"] for row in rows] == ["a/0.png", "a/2.png", "a/sub/9.png", "b/0.png", "x.png"]
+    report = json.loads((out / "report.json").read_text())
+    assert [entry["path"] for entry in report["skipped"]] == [str(photos / "a" / "broken.png")]
+
+
 def test_resume_and_merge_refuse_a_job_started_with_other_settings(tmp_path, model_file, photos, capsys):
     out = tmp_path / "out"
     assert heatmap(model_file, out, str(photos), "--shard", "1/2") == 0
@@ -194,3 +212,103 @@ def test_resume_and_merge_refuse_a_job_started_with_other_settings(tmp_path, mod
     assert main(["merge", str(out)]) == 2
     assert "shard(s) 2 ran with another model, method or flags" in capsys.readouterr().err
     assert tree_hashes(out) == before
+
+
+@pytest.fixture
+def retrained_file(tmp_path, model_file):
+    """The same architecture and classes as ``model_file``, other weights (as after retraining)."""
+    other = cam_keras.load_model(model_file)
+    dense = other.get_layer("cam_logits")
+    dense.bias.assign(dense.bias.numpy() + 1.0)
+    return cam_keras.save_model(other, tmp_path / "retrained.keras")
+
+
+def test_resume_refuses_another_model_or_preprocessing_by_name(tmp_path, model_file, retrained_file, photos, capsys):
+    """Issue: --resume with another model file mixed two models' rows in predictions.csv."""
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos)) == 0
+    before = tree_hashes(out)
+    capsys.readouterr()
+    assert heatmap(retrained_file, out, str(photos), "--resume") == 2
+    err = capsys.readouterr().err
+    assert "started with other settings (model.weights: '" in err and "preprocessing" not in err
+    assert "resume with the same model file and flags, or pass --overwrite" in err
+    assert heatmap(model_file, out, str(photos), "--resume", "--preprocess", "unit") == 2
+    err = capsys.readouterr().err
+    assert "(model.preprocessing: 'none')" in err and "weights" not in err
+    assert tree_hashes(out) == before
+    assert heatmap(model_file, out, str(photos), "--resume") == 0  # the same model still resumes
+    assert "wrote 0 of 8 heatmaps" in capsys.readouterr().out
+
+
+def test_merge_refuses_shards_of_different_models(tmp_path, model_file, retrained_file, photos, capsys):
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos), "--shard", "1/2") == 0
+    assert heatmap(retrained_file, out, str(photos), "--shard", "2/2") == 0
+    before = tree_hashes(out)
+    capsys.readouterr()
+    assert main(["merge", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "shard(s) 2 ran with another model, method or flags than shard 1 (shard 1 had model.weights: '" in err
+    assert tree_hashes(out) == before and not (out / "predictions.csv").exists()
+
+
+def children_of(pid: int) -> set[int]:
+    """The live processes whose parent is ``pid``, from /proc."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                status = open(f"/proc/{entry}/status").read()
+            except OSError:  # gone meanwhile
+                continue
+            if f"\nPPid:\t{pid}\n" in status and "State:\tZ" not in status:
+                found.add(int(entry))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped by its new parent, does not)."""
+    try:
+        return "State:\tZ" not in open(f"/proc/{pid}/status").read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="render workers are processes on Linux only")
+def test_render_workers_die_with_a_killed_job(tmp_path, model_file):
+    """Issue: after SIGKILL of `cam-keras heatmap` its forked render workers lived on (parent
+    pid 1, 270 MB each) and a caller reading the job's stdout waited for them forever."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(300):
+        Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(photos / f"{index:03d}.png")
+    out = tmp_path / "out"
+    args = ["heatmap", "--model", str(model_file), str(photos), "--out", str(out), "--size", "600", "--workers", "2"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    job = subprocess.Popen(
+        [sys.executable, "-m", "cam_keras.cli", *args, "--quiet"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    workers: set[int] = set()
+    try:
+        while job.poll() is None and not (len(workers) == 2 and any(out.glob("*.png"))):
+            time.sleep(0.05)
+            workers = children_of(job.pid)
+        assert job.poll() is None and len(workers) == 2, "the job ended before it could be killed mid-way"
+        assert not json.loads((out / "report.json").read_text())["finished"]
+        job.kill()
+        job.communicate(timeout=30)  # end of file on its pipes: no worker holds them open any more
+        for _ in range(50):  # SIGTERM reaches them at once; give them 5 s to exit
+            if not any(map(alive, workers)):
+                break
+            time.sleep(0.1)
+        assert not [pid for pid in workers if alive(pid)]
+    finally:
+        job.kill()
+        for pid in workers:
+            if alive(pid):
+                os.kill(pid, 9)

@@ -17,11 +17,19 @@ import numpy as np
 from cam_keras.cam.maps import scale_maps
 from cam_keras.cam.targets import CUSTOM_TARGET
 from cam_keras.data.images import resize_image
+from cam_keras.outdir import OutputFolder
 from cam_keras.records import write_arrays
 from cam_keras.render import overlay, side_by_side, write_picture
 from cam_keras.render.display import show_picture
 from cam_keras.render.pictures import Style, hstack, image_row, vstack
-from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SizeRequest, output_size
+from cam_keras.render.sizing import (
+    DEFAULT_MAX_SIDE,
+    SizeRequest,
+    bounded_output_size,
+    check_max_side,
+    check_size,
+    output_size,
+)
 
 Size = tuple[int, int]
 GRID_TILE = 384  # longest side of each map in grid() and the notebook display: captions readable
@@ -140,14 +148,34 @@ class Explanation:
         max_side: int = DEFAULT_MAX_SIDE,
     ) -> list[Path]:
         """Write ``{stem}_{i}.{image_format}`` captioned overlays (sized by ``size`` and
-        ``max_side`` as in :func:`cam_keras.render.sizing.output_size`) and ``{stem}_{i}.npz``."""
-        directory = Path(directory)
+        ``max_side`` as in :func:`cam_keras.render.sizing.output_size`) and ``{stem}_{i}.npz``.
+
+        ``directory`` is an output folder like a command's ``--out``
+        (:class:`~cam_keras.outdir.OutputFolder`): locked while saving, and only files an
+        earlier save or job wrote there are replaced.
+
+        Raises:
+            UsageError: ``size`` or ``max_side`` asks for sides above
+                :data:`~cam_keras.render.sizing.MAX_SIDE`.
+            ImageError: a picture would exceed :data:`~cam_keras.render.sizing.MAX_PIXELS`
+                pixels, named; nothing is written.
+            OutputFolderError: a file of one of these names is there and cam-keras did not
+                write it (your input image, say), named; nothing is written.
+        """
+        check_size(size, "size")
+        check_max_side(max_side, "max_side")
+        names = [(f"{stem}_{i}.{image_format}", f"{stem}_{i}.npz") for i in range(len(self))]
+        sizes = [
+            bounded_output_size(size, self.images[i].shape[:2], self.maps.shape[2:], max_side, name, "size")
+            for i, (name, _) in enumerate(names)
+        ]
         written = []
-        for i in range(len(self)):
-            picture_size = output_size(size, self.images[i].shape[:2], self.maps.shape[2:], max_side)
-            picture = self.captioned_overlays(i, style, picture_size)
-            written.append(write_picture(directory / f"{stem}_{i}.{image_format}", picture))
-            written.append(write_arrays(directory / f"{stem}_{i}.npz", self.arrays(i)))
+        with OutputFolder(directory, overwrite=True, flag="folder") as out:
+            out.check_free(name for pair in names for name in pair)
+            for i, ((picture_name, arrays_name), picture_size) in enumerate(zip(names, sizes)):
+                picture = self.captioned_overlays(i, style, picture_size)
+                written.append(write_picture(out.claim(picture_name), picture))
+                written.append(write_arrays(out.claim(arrays_name), self.arrays(i)))
         return written
 
     def arrays(self, index: int) -> dict[str, np.ndarray]:

@@ -28,8 +28,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--from-list",
         metavar="FILE",
-        help="also explain the images listed in FILE, one path per line (- reads standard input); relative "
-        "paths resolve against FILE's folder; a missing path is skipped and reported",
+        help="also explain the images listed in FILE, one path per line (- reads standard input): whitespace "
+        "around a path is trimmed, lines starting with # are comments (./#x.png names a file), a folder is "
+        "searched like a positional one; relative paths resolve against FILE's folder; a missing path is "
+        "skipped and reported",
     )
     add_output_arguments(parser)
     parser.add_argument(
@@ -68,7 +70,7 @@ def add_parser(subparsers) -> None:
 def _add_picture_arguments(parser: argparse.ArgumentParser) -> None:
     """How overlays look, how big they are, their format, and how many processes draw them."""
     from cam_keras.render.pictures import NORMALIZATIONS
-    from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SIZE_HELP
+    from cam_keras.render.sizing import DEFAULT_MAX_SIDE, MAX_SIDE, SIZE_HELP
     from cam_keras.render.writers import IMAGE_FORMATS
 
     parser.add_argument("--size", help=SIZE_HELP)
@@ -76,7 +78,7 @@ def _add_picture_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-side",
         type=int,
         default=DEFAULT_MAX_SIDE,
-        help=f"longest overlay side without --size (default {DEFAULT_MAX_SIDE})",
+        help=f"longest overlay side without --size (default {DEFAULT_MAX_SIDE}, at most {MAX_SIDE})",
     )
     parser.add_argument(
         "--image-format", choices=list(IMAGE_FORMATS), default="png", help="overlay file format (default png)"

@@ -8,8 +8,10 @@ blends, captions, encodes and writes atomically. Nothing in a job needs TensorFl
 from __future__ import annotations
 
 import concurrent.futures as futures
+import ctypes
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ import numpy as np
 from cam_keras.records import write_arrays
 from cam_keras.render.pictures import Style, image_row
 from cam_keras.render.writers import write_picture
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -64,10 +68,35 @@ def render_pool(workers: int) -> futures.Executor:
     Workers are forked, and started at once, from this process: no start-up import, and a
     user's script is never re-run the way ``spawn`` and ``forkserver`` re-import ``__main__``.
     They only run numpy and Pillow, never TensorFlow, so TensorFlow's threads in the parent
-    are not a hazard.
+    are not a hazard. They die with this process, even when it is killed with SIGKILL
+    (:func:`die_with_parent`).
     """
     if workers == 0 or sys.platform != "linux":
         return futures.ThreadPoolExecutor(2)
-    pool = futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    pool = futures.ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    )
     pool.submit(int).result()  # fork every worker now, before the decoding threads start
     return pool
+
+
+def die_with_parent(parent: int) -> None:
+    """In a forked worker: have Linux send it SIGTERM when its parent dies
+    (``prctl(PR_SET_PDEATHSIG)``), so a killed job leaves no workers behind holding memory and
+    its output pipes; exit at once if ``parent`` already died before that. Where libc or
+    ``prctl`` is unavailable this does nothing.
+
+    Linux sends the signal when the *thread* that forked the worker ends: :func:`render_pool`
+    forks every worker from the thread that opens the pool, which outlives it.
+    """
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    if prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return
+    if os.getppid() != parent:
+        os._exit(1)

@@ -8,19 +8,32 @@ A size request is one of
 - ``"input"``: the model input size;
 - an ``int``: the original aspect ratio with this longest side (enlarged if need be);
 - ``(height, width)``: exactly this size (the command line reads it width first, ``WxH``).
+
+No side may exceed :data:`MAX_SIDE` (:func:`check_size`, :func:`check_max_side`: checked when
+the flags are read) and no picture :data:`MAX_PIXELS` (:func:`bounded_output_size`: checked per
+image, before it is decoded or drawn), so no request can make a picture exhaust memory.
 """
 
 from __future__ import annotations
 
-from cam_keras.errors import UsageError
+import numbers
+import os
+
+from cam_keras.errors import ImageError, UsageError
 
 Size = tuple[int, int]  # (height, width)
 SizeRequest = None | str | int | Size
 DEFAULT_MAX_SIDE = 1024
 SIZE_KEYWORDS = ("original", "input")
+#: The longest side any size request may ask for: WebP's limit, the smallest of the overlay
+#: formats' (JPEG's is 65535, PNG's 2**31 - 1).
+MAX_SIDE = 16383
+#: The most pixels one picture of a map may have, however it was asked for: Pillow's
+#: decompression-bomb limit, the largest image cam-keras decodes (about 270 MB as RGB).
+MAX_PIXELS = 89_478_485
 SIZE_HELP = (
     "overlay size: original, input (the model's), WxH (WIDTH first, like PIL and ImageMagick; "
-    "before 0.2 this flag read HxW), or N (longest side N, aspect kept). "
+    f"before 0.2 this flag read HxW), or N (longest side N, aspect kept); sides at most {MAX_SIDE}. "
     "Default: aspect kept, longest side at most --max-side"
 )
 
@@ -31,6 +44,9 @@ def parse_size(text: str) -> SizeRequest:
     Returns:
         the keyword, the longest side ``N``, or ``(height, width)``.
 
+    Raises:
+        UsageError: naming ``--size``: not one of these, or a side outside 1 to :data:`MAX_SIDE`.
+
     Example:
         >>> parse_size("640x480"), parse_size("512"), parse_size("input")
         ((480, 640), 512, 'input')
@@ -40,16 +56,39 @@ def parse_size(text: str) -> SizeRequest:
         return text
     parts = text.split("x")
     if len(parts) in (1, 2) and all(part.isdigit() and int(part) > 0 for part in parts):
-        return int(parts[0]) if len(parts) == 1 else (int(parts[1]), int(parts[0]))
+        return check_size(int(parts[0]) if len(parts) == 1 else (int(parts[1]), int(parts[0])))
     raise UsageError(
         f"--size {text!r}: expected original, input, WxH (width first, e.g. 640x480) or a longest side (e.g. 1024)"
     )
 
 
-def check_max_side(value: int) -> int:
-    """``--max-side`` must be a positive number of pixels."""
-    if value < 1:
-        raise UsageError(f"--max-side {value}: expected a positive number of pixels, e.g. 1024")
+def check_size(request: SizeRequest, flag: str = "--size") -> SizeRequest:
+    """``request`` if it is a size request (see the module docstring) whose sides are 1 to
+    :data:`MAX_SIDE` pixels.
+
+    Raises:
+        UsageError: naming ``flag`` and the valid range.
+    """
+    if request is None or (isinstance(request, str) and request in SIZE_KEYWORDS):
+        return request
+    sides = request if isinstance(request, tuple) and len(request) == 2 else (request,)
+    if not all(_is_side(side) for side in sides):
+        shown = f"{request[1]}x{request[0]}" if len(sides) == 2 else repr(request)
+        raise UsageError(
+            f"{flag} {shown}: expected original, input, WxH (width first) or a longest side, "
+            f"each side from 1 to {MAX_SIDE} px (WebP's limit)"
+        )
+    return request
+
+
+def check_max_side(value: int, flag: str = "--max-side") -> int:
+    """``value`` if it is a longest side of 1 to :data:`MAX_SIDE` pixels.
+
+    Raises:
+        UsageError: naming ``flag`` and the valid range.
+    """
+    if not _is_side(value):
+        raise UsageError(f"{flag} {value!r}: expected a longest side from 1 to {MAX_SIDE} px (WebP's limit), e.g. 1024")
     return value
 
 
@@ -73,6 +112,30 @@ def output_size(request: SizeRequest, original: Size, input_size: Size, max_side
     return tuple(request)
 
 
+def bounded_output_size(
+    request: SizeRequest,
+    original: Size,
+    input_size: Size,
+    max_side: int,
+    name: str | os.PathLike,
+    flag: str = "--size",
+) -> Size:
+    """:func:`output_size`, if a picture that large has at most :data:`MAX_PIXELS` pixels.
+
+    Raises:
+        ImageError: naming ``name`` (the image), the size, the limit and ``flag``.
+    """
+    height, width = size = output_size(request, original, input_size, max_side)
+    if height * width > MAX_PIXELS:
+        raise ImageError(
+            str(name),
+            f"its picture would be {width}x{height} px ({height * width / 1e6:,.0f} megapixels), above the "
+            f"limit of {MAX_PIXELS:,} px; ask for a smaller {flag} (a longest side of about "
+            f"{_side_within_limit(size):,} px fits)",
+        )
+    return size
+
+
 def describe_size(request: SizeRequest, max_side: int = DEFAULT_MAX_SIDE) -> str:
     """How a size request reads in a run summary.
 
@@ -94,3 +157,12 @@ def describe_size(request: SizeRequest, max_side: int = DEFAULT_MAX_SIDE) -> str
 def _longest_side(original: Size, side: int) -> Size:
     scale = side / max(original)
     return max(1, round(original[0] * scale)), max(1, round(original[1] * scale))
+
+
+def _is_side(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and 1 <= value <= MAX_SIDE
+
+
+def _side_within_limit(size: Size) -> int:
+    """The longest side of a picture of ``size``'s aspect with at most :data:`MAX_PIXELS` pixels."""
+    return int(max(size) * (MAX_PIXELS / (size[0] * size[1])) ** 0.5)

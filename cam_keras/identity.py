@@ -1,0 +1,70 @@
+"""What a heatmap job's outputs depend on, so that a resumed job or a shard is compared with the
+others before its rows join theirs: the model (its weights and what its contract read or was
+told), the method, the classes and the options that change what is written.
+
+:func:`model_identity` fingerprints the explainer's model; :func:`identity_changes` names what
+differs between two identities. ``heatmaps`` records the identity in each job's report and
+refuses a ``--resume`` whose identity changed; ``shards`` refuses to merge shards that differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cam_keras.models.graph import producer_names
+
+if TYPE_CHECKING:
+    import keras
+
+    from cam_keras.cam import BaseCAM
+
+
+def weights_fingerprint(model: keras.Model) -> str:
+    """SHA-1 of every weight array of ``model`` (dtype, shape and bytes), in the model's order:
+    the same for the same weights however the file was saved or named; about 0.1 s for
+    ResNet50's 100 MB."""
+    digest = hashlib.sha1()
+    for variable in model.weights:
+        array = np.ascontiguousarray(variable.numpy())
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.data)
+    return digest.hexdigest()
+
+
+def model_identity(explainer: BaseCAM) -> dict:
+    """The model an explainer explains: its weights' fingerprint and what its contract read
+    from the model or was told (``--preprocess``, ``--input-size``, ``--output``), the
+    layer mapped and whether maps are flip-averaged."""
+    inputs, outputs = explainer.contract.inputs, explainer.contract.outputs
+    return {
+        "weights": weights_fingerprint(explainer.model),
+        "preprocessing": inputs.preprocessing.name,
+        "input_size": list(inputs.size),
+        "channels": inputs.channels,
+        "output": producer_names(explainer.model.outputs),
+        "output_kind": outputs.kind,
+        "target_layer": explainer.target_layer_name,
+        "flip_average": explainer.flip_average,
+    }
+
+
+def identity_changes(earlier: Mapping, now: Mapping) -> list[str]:
+    """``key: earlier value`` for each entry that differs (``model.weights: ...`` inside the
+    model's), sorted.
+
+    Example:
+        >>> identity_changes({"top_k": 1, "model": {"weights": "ab"}}, {"top_k": 2, "model": {"weights": "cd"}})
+        ["model.weights: 'ab'", 'top_k: 1']
+    """
+    changes = []
+    for key in sorted(set(earlier) | set(now)):
+        before, after = earlier.get(key), now.get(key)
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            changes += [f"{key}.{change}" for change in identity_changes(before, after)]
+        elif before != after:
+            changes.append(f"{key}: {before!r}")
+    return changes
