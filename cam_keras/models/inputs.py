@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_DYNAMIC_SIZE = (224, 224)
 CHANNELS = (1, 3, 4)
 LUMINANCE = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601-2, as Pillow's "L" mode
+CHOSEN = "chosen (--preprocess / preprocess=)"  # InputContract.source of a user's choice
 _TRANSPARENT = object()
 _WARNED: weakref.WeakSet = weakref.WeakSet()  # models already warned about an assumed preprocessing
 _SCALING_OPS = frozenset({"TrueDivide", "Divide", "Subtract", "Multiply", "Add"})
@@ -56,6 +57,11 @@ class InputContract:
     dynamic: bool
     preprocessing: Preprocessing
     source: str
+
+    @property
+    def takes_prepared_arrays(self) -> bool:
+        """The user chose ``preprocess="none"``: arrays go in as given, in whatever range they are."""
+        return self.preprocessing.name == "none" and self.source == CHOSEN
 
     def prepare(self, batch: np.ndarray) -> np.ndarray:
         """Model input from raw pixels ``(batch, H, W, c)`` at :attr:`size`: channels converted
@@ -122,7 +128,7 @@ def read_input(
     channels, dynamic = shape[-1], None in shape[1:3]
     size = _input_size(model, shape[1:3], input_size)
     if preprocess is not None:
-        preprocessing, source = resolve_preprocessing(preprocess), "chosen (--preprocess / preprocess=)"
+        preprocessing, source = resolve_preprocessing(preprocess), CHOSEN
         detected = detect_preprocessing(model)
         if detected is not None and detected[0] != preprocessing.name:
             logger.warning(
