@@ -467,8 +467,29 @@ def test_two_outputs_need_output_name(tmp_path, capsys):
     explanation = cam_keras.explain(model, images, classes="all", output="class_out")
     assert explanation.method == "cam"
     np.testing.assert_allclose(explanation.probabilities, model.predict(images, verbose=0)[0], rtol=1e-4, atol=1e-6)
-    with pytest.raises(ModelError, match="has no output 'scores'; its outputs are: class_out, box_out"):
+    with pytest.raises(UsageError, match="has no output 'scores'; its outputs are: class_out, box_out"):
         cam_keras.open_model(model, output="scores")
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--output", "nope"], "--output nope: model 'sequential' has no output 'nope'; its outputs are: head"),
+        (["--output", "nope", "--classes", "two.txt"], "has no output 'nope'"),
+        (["--classes", "two.txt"], "2 class names for a model with 3 classes (--classes / class_names=)"),
+    ],
+)
+def test_inspect_stops_on_the_flags_heatmap_stops_on(sequential_softmax, tmp_path, capsys, flags, message):
+    path = tmp_path / "m.keras"
+    sequential_softmax.save(path)
+    (tmp_path / "two.txt").write_text("cat\ndog\n")
+    flags = [tmp_path / flag if flag.endswith(".txt") else flag for flag in flags]
+    folder = write_images(tmp_path / "in", pixels(1, seed=20))
+    assert run_cli("heatmap", "--model", path, folder, "--out", tmp_path / "out", *flags) == 2
+    heatmap_error = one_line_error(capsys, message)
+    assert run_cli("inspect", "--model", path, *flags) == 2
+    inspect_error = one_line_error(capsys, message)
+    assert inspect_error.split(": error: ")[1] == heatmap_error.split(": error: ")[1]
 
 
 def test_savedmodel_export_folder_is_refused_with_the_fix(sequential_softmax, tmp_path, capsys):

@@ -65,11 +65,11 @@ def attach_info(model: keras.Model, info: ModelInfo) -> None:
         info = replace(info, class_names=(f"not {names[0]}", names[0]))
     if len(info.class_names) != expected:
         raise UsageError(
-            f"{len(names)} class names for a model with {expected} classes"
+            f"{len(names)} class names for a model with {expected} classes (--classes / class_names=): "
             + (
-                " (one output unit: pass the negative and the positive class, or the positive alone)"
+                "one output unit: pass the negative and the positive class, or the positive alone"
                 if expected == 2 and model.outputs[0].shape[-1] == 1
-                else ""
+                else f"give one name per output of {model.name!r}, in logit order"
             )
         )
     setattr(model, _ATTRIBUTE, info)
