@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from cam_keras.data.class_folders import scan_class_folders
+from cam_keras.data.overlap import shared_images
 from cam_keras.data.pipeline import make_dataset
 from cam_keras.data.resize import fit_image
 from cam_keras.data.split import class_weights, stratified_split
@@ -113,3 +114,23 @@ def test_class_weights_balance_counts_and_reach_the_samples(shapes_dir):
     labels = np.concatenate([y.numpy() for _, y, _ in batches])
     samples = np.concatenate([w.numpy() for _, _, w in batches])
     np.testing.assert_allclose(samples, [weights[int(label)] for label in labels])
+
+
+def test_shared_images_finds_the_same_file_links_and_copies_only(tmp_path, shapes_dir):
+    first, second, third = sorted((shapes_dir / "circle").iterdir())[:3]
+    held = tmp_path / "held"
+    held.mkdir()
+    shutil.copy(first, held / "copy.png")
+    (held / "link.png").symlink_to(second)
+    shutil.copy(third, held / "same_size_other.png")
+    with open(held / "same_size_other.png", "r+b") as handle:  # same size, one byte changed
+        handle.seek(-1, 2)
+        last = handle.read(1)
+        handle.seek(-1, 2)
+        handle.write(bytes([last[0] ^ 1]))
+    (held / "other.png").write_bytes(b"not one of them")
+    used = [first, second, third]
+    held_out = sorted(str(p) for p in held.iterdir())
+    assert shared_images(held_out, used) == [str(held / "copy.png"), str(held / "link.png")]
+    assert shared_images([str(first)], used) == [str(first)]
+    assert shared_images(held_out, []) == []

@@ -185,6 +185,19 @@ def test_auto_threshold_is_chosen_on_the_calibration_split(trained_run, colors_d
     assert calibrate_threshold(explainer, colors_dir) == chosen
 
 
+def test_a_calibration_split_sharing_the_scored_images_warns(trained_run, data, tmp_path, caplog):
+    calibration = tmp_path / "calibration"
+    shutil.copytree(data, calibration)
+    for path in sorted((calibration / "red").iterdir())[:30]:  # replace 30 of the 80 images
+        Image.fromarray(np.full((32, 32, 3), 90 + len(path.stem), np.uint8)).save(path)
+    with caplog.at_level(logging.WARNING):
+        assert (
+            main(evaluate_args(trained_run, data, tmp_path / "eval", "--calibrate", str(calibration), "--samples", "0"))
+            == 0
+        )
+    assert "--calibrate shares 50 of its 80 images with DATA_DIR" in caplog.text and "flatters them" in caplog.text
+
+
 def test_without_calibration_the_paper_threshold_is_named_and_the_curve_shown(trained_run, data, tmp_path, capsys):
     out = tmp_path / "eval"
     assert main(evaluate_args(trained_run, data, out, "--samples", "0")) == 0

@@ -336,6 +336,31 @@ def test_a_model_that_learned_is_marked_above_chance(trained_run):
     assert stored["val_accuracy"] == pytest.approx(trained_run.learning["val_accuracy"])
 
 
+def test_a_validation_folder_sharing_training_images_warns(tmp_path, dataset_copy, caplog):
+    from cam_keras.train.loop import load_training_data
+
+    config = dataclasses.replace(ONE_EPOCH, val_dir=str(dataset_copy))
+    with caplog.at_level("WARNING"):
+        load_training_data(dataset_copy, config)
+    assert "--val-dir shares 48 of its 48 images with DATA_DIR" in caplog.text
+    assert "computed on training images" in caplog.text
+
+    val = tmp_path / "val"
+    shutil.copytree(dataset_copy, val)  # copies: the squares stay training images
+    shutil.rmtree(val / "circle")
+    write_images(val / "circle", 24, (30, 140, 60))  # the circles are replaced by new pictures
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        load_training_data(dataset_copy, dataclasses.replace(ONE_EPOCH, val_dir=str(val)))
+    assert "--val-dir shares 24 of its 48 images with DATA_DIR" in caplog.text
+    shutil.rmtree(val / "square")
+    write_images(val / "square", 3, (200, 200, 0))
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        load_training_data(dataset_copy, dataclasses.replace(ONE_EPOCH, val_dir=str(val)))
+    assert "shares" not in caplog.text
+
+
 # 8. small and partly empty datasets
 
 

@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from cam_keras.data.class_folders import LabeledFiles, scan_class_folders
 from cam_keras.data.images import load_image
+from cam_keras.data.overlap import warn_if_shared
 from cam_keras.data.pipeline import make_dataset
 from cam_keras.data.resize import fit_image
 from cam_keras.data.split import class_weights, stratified_split
@@ -269,6 +270,12 @@ def load_training_data(data_dir: str | os.PathLike, config: TrainConfig) -> Trai
     files = scan_class_folders(data_dir, skip_empty=config.skip_empty_classes)
     if config.val_dir:
         train_files, val_files = files, scan_class_folders(config.val_dir, class_names=files.class_names)
+        warn_if_shared(
+            val_files.paths,
+            train_files.paths,
+            "--val-dir",
+            "best.keras, the validation accuracy and the learning check are then computed on training images",
+        )
     else:
         train_files, val_files = stratified_split(files, config.val_fraction, config.seed)
     size = (config.input_size, config.input_size)
