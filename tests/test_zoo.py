@@ -287,6 +287,60 @@ def test_user_arrays_are_not_clipped_and_an_assumed_range_warns_once(caplog):
     assert "assumed" in str(cam_keras.describe(model))
 
 
+def _count(caplog, fragment):
+    return sum(fragment in record.getMessage() for record in caplog.records)
+
+
+def test_the_raw_pixels_warning_comes_once_per_model_file_however_often_it_is_loaded(tmp_path, caplog):
+    inputs = keras.Input((SIZE, SIZE, 3))
+    model = keras.Model(inputs, gap_head(small_cnn(inputs), 3))
+    first, second = tmp_path / "first.keras", tmp_path / "second.keras"
+    model.save(first)
+    model.save(second)
+    images = pixels(1, seed=30)
+    with caplog.at_level("WARNING"):
+        cam_keras.explain(first, images)
+        cam_keras.explain(first, images)
+        assert _count(caplog, "assuming it takes raw pixels") == 1
+        cam_keras.explain(second, images)  # another file: its own warning
+    assert _count(caplog, "assuming it takes raw pixels") == 2
+
+
+def test_preprocessing_inferred_from_a_nested_backbone_name_is_said_once(transfer_multiclass, caplog):
+    backbone = keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=(SIZE, SIZE, 3), alpha=0.35)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    model = keras.Model(inputs, gap_head(backbone(inputs), 3))
+    images = pixels(2, seed=31)
+    fragment = "inferred from the name of its keras.applications model 'mobilenetv2_0.35_32'"
+    with caplog.at_level("WARNING"):
+        explanation = cam_keras.explain(model, images, classes="all")
+        cam_keras.explain(model, images)
+        assert _count(caplog, fragment) == 1
+        assert "keras.applications.mobilenet_v2.preprocess_input" in caplog.text and "--preprocess" in caplog.text
+        expected = model.predict(keras.applications.mobilenet_v2.preprocess_input(images.copy()), verbose=0)
+        np.testing.assert_allclose(explanation.logits, expected, rtol=1e-4, atol=1e-4)
+        assert "inferred from its name" in str(cam_keras.describe(model))
+        caplog.clear()
+        cam_keras.explain(model, images, preprocess="mobilenet_v2")  # chosen: nothing assumed
+        cam_keras.explain(transfer_multiclass, pixels(1, size=64, seed=32))  # its own Rescaling layer says
+    assert "assuming" not in caplog.text
+
+
+def test_duplicate_class_names_are_refused(sequential_softmax, tmp_path, capsys):
+    with pytest.raises(UsageError, match="'a' named more than once; class names must be unique"):
+        cam_keras.open_model(sequential_softmax, class_names=["a", "a", "c"])
+    path = tmp_path / "m.keras"
+    sequential_softmax.save(path)
+    classes = tmp_path / "classes.txt"
+    classes.write_text("a\na\nc\n")
+    folder = write_images(tmp_path / "in", pixels(1, seed=33))
+    argv = ["--model", path, "--classes", classes]
+    assert run_cli("heatmap", *argv, folder, "--out", tmp_path / "out", "--class", "a") == 2
+    one_line_error(capsys, f"--classes {classes}: 'a' named more than once")
+    assert run_cli("inspect", *argv) == 2
+    one_line_error(capsys, f"--classes {classes}: 'a' named more than once")
+
+
 def test_four_channel_model_takes_four_channel_arrays_and_refuses_files(tmp_path):
     inputs = keras.Input((SIZE, SIZE, 4))
     model = keras.Model(inputs, gap_head(small_cnn(keras.layers.Rescaling(1 / 255)(inputs)), 2, "softmax"))

@@ -17,7 +17,7 @@ import keras
 
 from cam_keras.atomic import atomic_path
 from cam_keras.errors import ModelError, UsageError
-from cam_keras.models.info import ModelInfo, attach_info, model_info
+from cam_keras.models.info import ModelInfo, attach_info, check_unique, file_version, mark_loaded_from, model_info
 
 INFO_ENTRY = "cam_keras.json"
 TRAINING_ENTRY = "cam_keras_training.json"  # how the model trained (cam_keras.train.learning)
@@ -74,6 +74,7 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Mode
         with zipfile.ZipFile(path) as archive:
             if INFO_ENTRY in archive.namelist():
                 attach_info(model, _read_info(path, archive.read(INFO_ENTRY)))
+    mark_loaded_from(model, file_version(path))
     return model
 
 
@@ -147,7 +148,7 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
     """Class names from a text file, one a line in logit order (blank lines ignored).
 
     Raises:
-        UsageError: the file is missing, unreadable or empty.
+        UsageError: the file is missing, unreadable or empty, or names a class twice.
     """
     try:
         names = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -155,4 +156,5 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
         raise UsageError(f"--classes {path}: cannot read it ({error})") from error
     if not names:
         raise UsageError(f"--classes {path}: no class names in it (one name a line)")
+    check_unique(names, f"--classes {path}")
     return names
