@@ -53,6 +53,24 @@ def test_single_class_is_an_error(tmp_path, shapes_dir):
         scan_class_folders(tmp_path / "only")
 
 
+def test_images_at_the_top_level_are_counted_in_the_refusal(tmp_path, shapes_dir):
+    flat = tmp_path / "flat"
+    shutil.copytree(shapes_dir / "circle", flat)
+    with pytest.raises(DatasetError, match="no class subfolder with readable images; expected one subfolder per class"):
+        scan_class_folders(flat)
+    with pytest.raises(DatasetError, match="24 image\\(s\\) sit directly in .*: move each class's images"):
+        scan_class_folders(flat)
+    shutil.copytree(shapes_dir / "square", flat / "square")
+    with pytest.raises(DatasetError, match="found 1 usable class; .* 24 image\\(s\\) sit directly in"):
+        scan_class_folders(flat)
+
+
+def test_a_given_class_list_may_have_one_class(tmp_path, shapes_dir):
+    shutil.copytree(shapes_dir / "square", tmp_path / "val" / "square")
+    files = scan_class_folders(tmp_path / "val", class_names=("square",))
+    assert files.class_counts().tolist() == [24] and set(files.labels) == {0}
+
+
 def test_validation_classes_must_match_training(tmp_path, shapes_dir):
     shutil.copytree(shapes_dir / "circle", tmp_path / "val" / "circle")
     with pytest.raises(DatasetError, match="square"):
