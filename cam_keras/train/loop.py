@@ -38,7 +38,7 @@ from cam_keras.data.split import class_weights, stratified_split
 from cam_keras.errors import RunFolderError
 from cam_keras.models.builder import HEAD_LAYER_NAMES, build_model
 from cam_keras.models.io import save_model
-from cam_keras.outdir import FolderLock, check_outside_inputs, remove_stale_temps
+from cam_keras.outdir import FolderLock, check_outside_inputs, create_folder, remove_stale_temps
 from cam_keras.train import faults
 from cam_keras.train.callbacks import CamSnapshots, EpochCommit, SaveBestModel
 from cam_keras.train.config import TrainConfig
@@ -196,7 +196,7 @@ def fine_tune(
     check_outside_inputs(chief_run.root, run_inputs(chief_run, data_dir, config, changes))
     with worker_run_dir(chief_run.root, resume, chief_run.resume_state()) as own_folder:
         run = RunDir(own_folder)  # the chief's run folder, or a temporary one on other workers
-        run.root.mkdir(parents=True, exist_ok=True)
+        create_folder(run.root)
         with FolderLock(run.root):
             remove_stale_temps(run.root)
             config, state = open_run(run, config, resume, changes or {})
