@@ -440,7 +440,7 @@ def _fit_phase(
             verbose=verbose,
         )
     faults.reached("phase_end")
-    note = learning_note(state.learning.get(phase.name))
+    note = learning_note(state.learning.get(phase.name), config.backbone, pretrained=config.weights is not None)
     if note:
         logger.warning("after the %s phase: %s", phase.name, note)
 
