@@ -462,11 +462,15 @@ def test_custom_layer_loads_in_the_cli_after_import(tmp_path, capsys):
     model = keras.Model(inputs, gap_head(doubling()(small_cnn(keras.layers.Rescaling(1 / 255)(inputs))), 2))
     path = tmp_path / "custom.keras"
     model.save(path)
+    model.save(tmp_path / "custom.h5")
     del keras.saving.get_custom_objects()["zoo_custom>Doubling"]  # as in a fresh process
 
     folder = write_images(tmp_path / "in", pixels(1, seed=12))
     assert run_cli("heatmap", "--model", path, folder, "--out", tmp_path / "a", "--quiet") == 2
-    one_line_error(capsys, "--import MODULE_OR_FILE")
+    err = one_line_error(capsys, "custom class 'Doubling' (module 'zoo_layers') that is not registered", "--import")
+    assert "Full object config" not in err and len(err) < 400  # the hint, not Keras's whole layer config
+    assert run_cli("inspect", "--model", tmp_path / "custom.h5") == 2
+    one_line_error(capsys, "custom layer 'zoo_custom>Doubling' that is not registered", "--import MODULE_OR_FILE")
     assert run_cli("heatmap", "--model", path, folder, "--out", tmp_path / "b", "--import", module, "--quiet") == 0
     assert run_cli("heatmap", "--model", path, folder, "--out", tmp_path / "c", "--import", "no_such_zoo_module") == 2
     one_line_error(capsys, "--import no_such_zoo_module: ModuleNotFoundError")

@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import json
 import os
+import re
 import sys
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -94,6 +95,12 @@ def _check_is_model_file(path: Path) -> None:
         raise ModelError(f"{path}: unknown model format {path.suffix!r}; pass a .keras or legacy .h5 file")
 
 
+# Keras 3: "Could not locate class 'MyGAP'. ... Full object config: {'module': 'mylayers', ...}";
+# legacy .h5: "Unknown layer: 'MyGAP'. ...".
+_MISSING_OBJECT = re.compile(r"Could not locate (class|function) '([^']+)'|Unknown (layer): '([^']+)'")
+_CONFIG_MODULE = re.compile(r"'module': '([^']+)'")
+
+
 def _load_failure(error: Exception) -> str:
     """Why Keras could not load a file, and the fix."""
     text = str(error)
@@ -103,11 +110,16 @@ def _load_failure(error: Exception) -> str:
             "the model contains Python code (a Lambda layer) that Keras refuses to load in safe mode. "
             "If you trust its source, load it with safe_mode=False (CLI: --unsafe)."
         )
-    missing = [line for line in text.splitlines() if "Could not locate" in line or "Unknown layer" in line]
+    missing = _MISSING_OBJECT.search(text)
     if missing:
+        module = _CONFIG_MODULE.search(text[missing.end() :])
+        user_module = module and module.group(1) != "builtins" and not module.group(1).startswith("keras")
+        where = f" (module {module.group(1)!r})" if user_module else ""
+        kind, name = missing.group(1) or missing.group(3), missing.group(2) or missing.group(4)
         return (
-            f"{missing[0].strip().rstrip('.')}. The model uses a custom layer or function: import the module "
-            "that registers it first (CLI: --import MODULE_OR_FILE; Python: import it before loading)."
+            f"the model uses a custom {kind} {name!r}{where} that is not "
+            "registered: import the module that registers it first (CLI: --import MODULE_OR_FILE; "
+            "Python: import it before loading)"
         )
     return f"Keras could not load it ({type(error).__name__}: {first_line}); the file may be corrupt or truncated"
 
