@@ -77,6 +77,11 @@ def describe(model: ModelLike, **choices) -> ModelReport:
     """What cam-keras understands about ``model`` (a model or a file), with the choices of
     :func:`open_model` applied; ``print`` it. Same as ``cam-keras inspect``.
 
+    What the model itself cannot do (a :class:`ModelError`: two inputs, several outputs
+    without ``output``...) is reported after what can be read; a choice that cannot be
+    applied (a wrong ``output``, as many ``class_names`` as there are no classes...) raises
+    its :class:`UsageError`, as :func:`explain` does.
+
     Example:
         >>> print(cam_keras.describe("model.keras"))
     """
@@ -85,5 +90,5 @@ def describe(model: ModelLike, **choices) -> ModelReport:
     try:
         model = open_model(model, **choices)
     except ModelError:
-        pass  # inspect_model reports what cannot be explained, after what can be read
+        pass  # the model's own problem: inspect_model reports it, after what can be read
     return inspect_model(model)

@@ -58,6 +58,20 @@ def check_outside_inputs(out: str | os.PathLike, inputs: Iterable[str | os.PathL
             )
 
 
+def create_folder(folder: str | os.PathLike, flag: str = "--out") -> None:
+    """Create ``folder`` and its parents.
+
+    Raises:
+        OutputFolderError: it cannot be created, naming ``flag`` and the folder.
+    """
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputFolderError(
+            f"{flag} {folder}: cannot create the folder ({error.strerror or error}); choose a folder you can write to"
+        ) from error
+
+
 def remove_stale_temps(folder: str | os.PathLike) -> int:
     """Delete the temporary files a killed cam-keras process left under ``folder``; return
     how many. Call it only while holding the folder's lock."""
@@ -219,7 +233,7 @@ class OutputFolder:
         if self.root.exists() and not self.root.is_dir():
             raise OutputFolderError(f"{self.flag} {self.root} exists and is not a folder; choose a folder")
         check_outside_inputs(self.root, self.inputs, self.flag)
-        self.root.mkdir(parents=True, exist_ok=True)
+        create_folder(self.root, self.flag)
         self._lock.acquire()
         try:
             self._check_other_jobs()

@@ -4,7 +4,7 @@ import pytest
 
 import cam_keras
 from cam_keras import CAM, HeadNotFoundError
-from cam_keras.errors import ModelError
+from cam_keras.errors import ModelError, UsageError
 
 
 def numpy_cam(features: np.ndarray, kernel: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -60,6 +60,52 @@ def test_one_class_for_every_image(tiny_model, images):
 def test_bad_class_requests_are_explained(tiny_model, images, classes, message):
     with pytest.raises(ValueError, match=message):
         CAM(tiny_model)(images, classes=classes)
+
+
+@pytest.mark.parametrize("classes", [[], [[0], []]])
+def test_an_empty_class_request_is_an_error_not_an_empty_explanation(tiny_model, images, classes):
+    batch = images[: max(1, len(classes))]
+    with pytest.raises(UsageError, match="leaves an image without a class to map"):
+        CAM(tiny_model)(batch, classes=classes)
+
+
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        (np.zeros((0, 32, 3), np.float32), "image 0: empty image of shape \\(0, 32, 3\\)"),
+        (np.zeros((0, 32, 32, 3), np.float32), "no images to explain"),
+        ([], "no images to explain"),
+        (np.full((32, 32, 3), np.nan, np.float32), "image 0: the array holds NaN or infinite values"),
+        ([np.zeros((32, 32, 3)), np.full((32, 32, 3), np.inf)], "image 1: the array holds NaN or infinite"),
+    ],
+)
+def test_empty_and_non_finite_arrays_are_refused(tiny_model, given, message):
+    with pytest.raises(UsageError, match=message):
+        CAM(tiny_model)(given)
+
+
+def _unit_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "hold floats within [0, 1]" in r.getMessage()]
+
+
+def test_float_arrays_within_zero_to_one_warn_once_per_call_naming_the_fix(tiny_model, images, caplog):
+    cam = CAM(tiny_model)
+    with caplog.at_level("WARNING"):
+        cam(np.full((32, 32, 3), 0.5))
+        assert len(_unit_warnings(caplog)) == 1 and "multiply them by 255" in _unit_warnings(caplog)[0]
+        cam(np.stack([images[0] / 255.0, images[1], images[2] / 255.0]))
+        assert "2 of 3 image array(s)" in _unit_warnings(caplog)[1]
+        cam(images)  # [0, 255]
+        cam(np.zeros((32, 32, 3)))  # black, whatever the scale
+        cam((images[0] / 255.0).round().astype(np.uint8))  # integers 0 and 1: pixel values, not a scale
+    assert len(_unit_warnings(caplog)) == 2
+
+
+def test_arrays_in_zero_to_one_do_not_warn_when_the_user_said_they_are_the_model_input(tiny_model, images, caplog):
+    unit = cam_keras.build_model("small_cnn", class_names=["a", "b"], input_size=32, base_channels=4)
+    with caplog.at_level("WARNING"):
+        cam_keras.explain(unit, images / 255.0, preprocess="none")
+    assert _unit_warnings(caplog) == []
 
 
 def test_normalized_maps_span_zero_to_one_at_input_size(tiny_model, images):

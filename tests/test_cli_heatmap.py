@@ -139,6 +139,8 @@ def test_heatmap_warns_when_the_model_learned_nothing(tmp_path, tiny_model, phot
     cam_keras.save_model(tiny_model, learned, training=learning_check(0.9, [20, 20, 20]))
 
     assert main(["heatmap", "--model", str(at_chance), str(photo_dir), "--out", str(tmp_path / "a"), "--quiet"]) == 0
-    assert "not clearly above chance" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not clearly above chance" in err
+    assert "--backbone small_cnn" not in err and "pretrained backbone" in err  # the model is a small CNN
     assert main(["heatmap", "--model", str(learned), str(photo_dir), "--out", str(tmp_path / "b"), "--quiet"]) == 0
     assert "chance" not in capsys.readouterr().err

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from cam_keras.data.class_folders import scan_class_folders
+from cam_keras.data.overlap import shared_images
 from cam_keras.data.pipeline import make_dataset
 from cam_keras.data.resize import fit_image
 from cam_keras.data.split import class_weights, stratified_split
@@ -50,6 +51,24 @@ def test_single_class_is_an_error(tmp_path, shapes_dir):
     shutil.copytree(shapes_dir / "circle", tmp_path / "only" / "circle")
     with pytest.raises(DatasetError, match="at least two class folders"):
         scan_class_folders(tmp_path / "only")
+
+
+def test_images_at_the_top_level_are_counted_in_the_refusal(tmp_path, shapes_dir):
+    flat = tmp_path / "flat"
+    shutil.copytree(shapes_dir / "circle", flat)
+    with pytest.raises(DatasetError, match="no class subfolder with readable images; expected one subfolder per class"):
+        scan_class_folders(flat)
+    with pytest.raises(DatasetError, match="24 image\\(s\\) sit directly in .*: move each class's images"):
+        scan_class_folders(flat)
+    shutil.copytree(shapes_dir / "square", flat / "square")
+    with pytest.raises(DatasetError, match="found 1 usable class; .* 24 image\\(s\\) sit directly in"):
+        scan_class_folders(flat)
+
+
+def test_a_given_class_list_may_have_one_class(tmp_path, shapes_dir):
+    shutil.copytree(shapes_dir / "square", tmp_path / "val" / "square")
+    files = scan_class_folders(tmp_path / "val", class_names=("square",))
+    assert files.class_counts().tolist() == [24] and set(files.labels) == {0}
 
 
 def test_validation_classes_must_match_training(tmp_path, shapes_dir):
@@ -113,3 +132,23 @@ def test_class_weights_balance_counts_and_reach_the_samples(shapes_dir):
     labels = np.concatenate([y.numpy() for _, y, _ in batches])
     samples = np.concatenate([w.numpy() for _, _, w in batches])
     np.testing.assert_allclose(samples, [weights[int(label)] for label in labels])
+
+
+def test_shared_images_finds_the_same_file_links_and_copies_only(tmp_path, shapes_dir):
+    first, second, third = sorted((shapes_dir / "circle").iterdir())[:3]
+    held = tmp_path / "held"
+    held.mkdir()
+    shutil.copy(first, held / "copy.png")
+    (held / "link.png").symlink_to(second)
+    shutil.copy(third, held / "same_size_other.png")
+    with open(held / "same_size_other.png", "r+b") as handle:  # same size, one byte changed
+        handle.seek(-1, 2)
+        last = handle.read(1)
+        handle.seek(-1, 2)
+        handle.write(bytes([last[0] ^ 1]))
+    (held / "other.png").write_bytes(b"not one of them")
+    used = [first, second, third]
+    held_out = sorted(str(p) for p in held.iterdir())
+    assert shared_images(held_out, used) == [str(held / "copy.png"), str(held / "link.png")]
+    assert shared_images([str(first)], used) == [str(first)]
+    assert shared_images(held_out, []) == []

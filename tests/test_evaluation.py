@@ -128,6 +128,15 @@ def test_boxes_that_are_not_finite_name_file_and_row(tmp_path, value):
         read_boxes(path)
 
 
+def test_normalized_boxes_are_refused_saying_boxes_are_in_pixels(tmp_path):
+    path = tmp_path / "boxes.csv"
+    path.write_text("path,xmin,ymin,xmax,ymax\na/1.png,0,0,1,1\na/2.png,0.1,0.1,0.5,0.5\n")
+    with pytest.raises(DatasetError, match=r"boxes.csv:3: coordinates .* look like fractions .* boxes are in pixels"):
+        read_boxes(path)
+    path.write_text("path,xmin,ymin,xmax,ymax\na/1.png,0,0,1,1\n")  # a one-pixel box is a box
+    assert read_boxes(path) == {"a/1.png": [(0, 0, 1, 1)]}
+
+
 def test_boxes_reaching_outside_the_image_are_clipped_with_a_warning(trained_run, data, caplog):
     with open(data / "boxes.csv", "a") as handle:
         handle.write("red/001.png,-5,-5,60,60\n")
@@ -185,6 +194,19 @@ def test_auto_threshold_is_chosen_on_the_calibration_split(trained_run, colors_d
     assert calibrate_threshold(explainer, colors_dir) == chosen
 
 
+def test_a_calibration_split_sharing_the_scored_images_warns(trained_run, data, tmp_path, caplog):
+    calibration = tmp_path / "calibration"
+    shutil.copytree(data, calibration)
+    for path in sorted((calibration / "red").iterdir())[:30]:  # replace 30 of the 80 images
+        Image.fromarray(np.full((32, 32, 3), 90 + len(path.stem), np.uint8)).save(path)
+    with caplog.at_level(logging.WARNING):
+        assert (
+            main(evaluate_args(trained_run, data, tmp_path / "eval", "--calibrate", str(calibration), "--samples", "0"))
+            == 0
+        )
+    assert "--calibrate shares 50 of its 80 images with DATA_DIR" in caplog.text and "flatters them" in caplog.text
+
+
 def test_without_calibration_the_paper_threshold_is_named_and_the_curve_shown(trained_run, data, tmp_path, capsys):
     out = tmp_path / "eval"
     assert main(evaluate_args(trained_run, data, out, "--samples", "0")) == 0
@@ -224,6 +246,32 @@ def test_a_set_without_boxes_gets_a_classification_report(trained_run, data, tmp
     assert recall["red"] == pytest.approx(np.mean(predicted[labels == 1] == 1))
     assert load_image(out / "confusion.png").shape[0] > 40
     assert len(list((out / "overlays").rglob("*.png"))) == 4
+
+
+def test_a_folder_of_one_class_the_model_knows_is_evaluated(trained_run, data, tmp_path, capsys):
+    shutil.rmtree(data / "blue")
+    lines = (data / "boxes.csv").read_text().splitlines()
+    (data / "boxes.csv").write_text("\n".join([lines[0], *(line for line in lines if line.startswith("red/"))]) + "\n")
+    out = tmp_path / "eval"
+    assert main(evaluate_args(trained_run, data, out, "--samples", "0", "--faithfulness", "4")) == 0
+    paths = sorted((data / "red").glob("*.png"))
+    images = np.stack([load_image(p) for p in paths]).astype(np.float32)
+    predicted = np.argmax(trained_run.model.predict(images, verbose=0), axis=1)
+    report = json.loads((out / "report.json").read_text())
+    assert report["metrics"]["top1_cls"] == pytest.approx(np.mean(predicted == 1))
+    with open(out / "per_image.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == len(paths) == 40
+
+
+def test_images_without_class_folders_are_refused_saying_how_to_arrange_them(trained_run, tmp_path, capsys):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for index in range(3):
+        Image.fromarray(np.full((32, 32, 3), 40 * index, np.uint8)).save(flat / f"{index}.png")
+    assert main(evaluate_args(trained_run, flat, tmp_path / "eval")) == 2
+    err = capsys.readouterr().err
+    assert "no class subfolder with readable images; expected one subfolder per class" in err
+    assert "3 image(s) sit directly in" in err and err.count("\n") == 1
 
 
 def test_localization_flags_without_boxes_are_refused(trained_run, data, tmp_path, capsys):

@@ -49,6 +49,52 @@ def test_sixteen_bit_png_is_scaled_to_eight_bits(tmp_path):
     assert (array == 255).all()
 
 
+def test_sixteen_bit_scale_does_not_depend_on_the_picture(tmp_path):
+    # 16-bit files mean 0..65535; one brighter pixel must not change how the others decode
+    dark = np.full((4, 4), 200, np.uint16)
+    with_bright_pixel = dark.copy()
+    with_bright_pixel[0, 0] = 256
+    ramp = np.array([[0, 128, 200, 257], [32768, 40000, 65534, 65535]], np.uint16)
+    for name, values in [("dark", dark), ("bright", with_bright_pixel), ("ramp", ramp)]:
+        decoded = load_image(save(tmp_path / f"{name}.png", Image.fromarray(values)))
+        assert Image.open(tmp_path / f"{name}.png").mode == "I;16"
+        expected = np.floor(values.astype(np.float64) / 257 + 0.5)  # 65535 / 255 = 257 exactly
+        np.testing.assert_array_equal(decoded[..., 0], expected)
+        assert (decoded == decoded[..., :1]).all()
+    assert load_image(tmp_path / "dark.png")[1, 1, 0] == load_image(tmp_path / "bright.png")[1, 1, 0] == 1
+
+
+def test_sixteen_bit_scale_survives_a_reduced_decode(tmp_path):
+    values = np.full((64, 64), 200, np.uint16)
+    values[0, 0] = 256
+    decoded = decode_image(save(tmp_path / "d.png", Image.fromarray(values)), at_least=(16, 16))
+    assert decoded.pixels.shape == (16, 16, 3) and (decoded.pixels[1:, 1:] == 1).all()
+
+
+@pytest.mark.parametrize("values", [[[0, 128, 255]], [[0, 257, 200], [32768, 65535, 1000]]])
+def test_thirty_two_bit_integer_tiff_within_sixteen_bits_decodes_like_sixteen_bit(tmp_path, values):
+    values = np.array(values, np.int32)
+    path = save(tmp_path / "i.tif", Image.fromarray(values, mode="I"))
+    assert Image.open(path).mode == "I"
+    np.testing.assert_array_equal(load_image(path)[..., 0], np.floor(values / 257 + 0.5))
+
+
+@pytest.mark.parametrize("values", [[[0, 70000]], [[-5, 100]]])
+def test_thirty_two_bit_integer_tiff_beyond_sixteen_bits_is_refused(tmp_path, values):
+    path = save(tmp_path / "wide.tif", Image.fromarray(np.array(values, np.int32), mode="I"))
+    with pytest.raises(ImageError, match="32-bit integer image with values .* outside the 16-bit range") as caught:
+        load_image(path)
+    assert caught.value.path == str(path)
+
+
+def test_float_tiff_is_refused_not_decoded_black(tmp_path):
+    path = save(tmp_path / "f.tif", Image.fromarray(np.full((4, 4), 0.5, np.float32), mode="F"))
+    assert Image.open(path).mode == "F"
+    with pytest.raises(ImageError, match="32-bit float image: save it as 8- or 16-bit") as caught:
+        load_image(path)
+    assert caught.value.path == str(path)
+
+
 def test_exif_orientation_is_applied(tmp_path):
     image = Image.fromarray(np.zeros((10, 20, 3), np.uint8))
     exif = image.getexif()
@@ -92,8 +138,9 @@ def test_truncated_jpeg_is_an_image_error(tmp_path):
 
 def test_pixel_limit_refuses_huge_images(tmp_path):
     path = save(tmp_path / "big.png", Image.new("RGB", (100, 100)))
-    with pytest.raises(ImageError, match="exceeds the limit"):
+    with pytest.raises(ImageError, match="exceeds the limit") as caught:
         load_image(path, max_pixels=5_000)
+    assert "save a downscaled copy" in caught.value.reason and "raise max_pixels" not in caught.value.reason
 
 
 def test_find_images_recurses_and_skips_hidden_and_non_images(tmp_path):

@@ -165,6 +165,32 @@ def test_cli_prints_user_errors_in_one_line_and_bugs_with_a_traceback(tmp_path, 
     assert "Traceback" in err and "KeyError" in err and "bug in cam-keras" in err
 
 
+def test_an_output_folder_that_cannot_be_created_names_the_flag_and_the_folder(tmp_path, capsys):
+    from cam_keras.cli import main
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OutputFolderError, match=r"--out .*a_file/sub: cannot create the folder \(Not a directory\)"):
+        OutputFolder(blocker / "sub").open()
+    for argv in (["demo", "--quick"], ["train", str(tmp_path / "data"), "--input-size", "32"]):
+        assert main([*argv, "--out", str(blocker / "sub")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"error: --out {blocker / 'sub'}: cannot create the folder" in err
+    assert blocker.read_text() == "not a folder"
+
+
+def test_a_negative_seed_is_refused_naming_the_flag(tmp_path, monkeypatch, capsys):
+    from cam_keras.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):  # argparse's own one-line error
+        main(["demo", "--quick", "--seed", "-3"])
+    assert "argument --seed: expected 0 or a positive integer, got -3" in capsys.readouterr().err
+    assert main(["train", "data", "--out", "run", "--seed", "-3"]) == 2
+    assert "--seed -3: expected a whole number >= 0" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
 def _with_run(parser, run):
     """``parser`` with every subcommand's ``run`` replaced."""
     for action in parser._subparsers._group_actions:

@@ -317,6 +317,26 @@ def test_learning_check_is_two_standard_errors_above_the_majority_rate():
     assert "not clearly above chance (0.500" in note and "pretrained weights" in note and "lower learning rate" in note
 
 
+def test_the_learning_advice_leaves_out_what_the_model_already_does():
+    at_chance = learning_check(0.5, [30, 20, 10])
+    small = learning_note(at_chance, "small_cnn")
+    assert "--backbone small_cnn" not in small and "pretrained backbone (--backbone resnet50" in small
+    pretrained = learning_note(at_chance, "resnet50", pretrained=True)
+    assert "--weights imagenet" not in pretrained and "--backbone small_cnn" in pretrained
+    assert "--weights imagenet" in learning_note(at_chance, "resnet50", pretrained=False)
+
+
+@pytest.mark.parametrize("counts, judged", [([1, 1], False), ([2, 2], False), ([3, 2], False), ([5, 5], True)])
+def test_too_few_validation_images_to_judge_are_said_to_be_so(counts, judged):
+    # 100% accuracy is clearly above chance p only if p + 2 sqrt(p (1 - p) / n) < 1:
+    # [2, 2]: 0.5 + 2 * 0.25 = 1.0; [3, 2]: 0.6 + 2 * 0.219 = 1.04; [5, 5]: 0.5 + 2 * 0.158 = 0.82
+    note = learning_note(learning_check(0.0, counts))
+    assert ("nothing can be judged from so few" in note) is not judged
+    assert ("may have learned nothing" in note) is judged
+    if not judged:
+        assert f"only {sum(counts)} validation image(s)" in note and "--val-fraction" in note
+
+
 def test_a_run_at_chance_warns_and_records_it_in_history_state_and_model(tmp_path, dataset_copy, caplog):
     picture = sorted((dataset_copy / "circle").iterdir())[0].read_bytes()
     for path in dataset_copy.rglob("*.png"):  # the same picture in both classes: nothing to learn
@@ -334,6 +354,31 @@ def test_a_model_that_learned_is_marked_above_chance(trained_run):
     stored = read_training_metadata(trained_run.run_dir / "model.keras")
     assert stored["above_chance"] is True and learning_note(stored) is None
     assert stored["val_accuracy"] == pytest.approx(trained_run.learning["val_accuracy"])
+
+
+def test_a_validation_folder_sharing_training_images_warns(tmp_path, dataset_copy, caplog):
+    from cam_keras.train.loop import load_training_data
+
+    config = dataclasses.replace(ONE_EPOCH, val_dir=str(dataset_copy))
+    with caplog.at_level("WARNING"):
+        load_training_data(dataset_copy, config)
+    assert "--val-dir shares 48 of its 48 images with DATA_DIR" in caplog.text
+    assert "computed on training images" in caplog.text
+
+    val = tmp_path / "val"
+    shutil.copytree(dataset_copy, val)  # copies: the squares stay training images
+    shutil.rmtree(val / "circle")
+    write_images(val / "circle", 24, (30, 140, 60))  # the circles are replaced by new pictures
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        load_training_data(dataset_copy, dataclasses.replace(ONE_EPOCH, val_dir=str(val)))
+    assert "--val-dir shares 24 of its 48 images with DATA_DIR" in caplog.text
+    shutil.rmtree(val / "square")
+    write_images(val / "square", 3, (200, 200, 0))
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        load_training_data(dataset_copy, dataclasses.replace(ONE_EPOCH, val_dir=str(val)))
+    assert "shares" not in caplog.text
 
 
 # 8. small and partly empty datasets

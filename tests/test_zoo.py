@@ -287,6 +287,60 @@ def test_user_arrays_are_not_clipped_and_an_assumed_range_warns_once(caplog):
     assert "assumed" in str(cam_keras.describe(model))
 
 
+def _count(caplog, fragment):
+    return sum(fragment in record.getMessage() for record in caplog.records)
+
+
+def test_the_raw_pixels_warning_comes_once_per_model_file_however_often_it_is_loaded(tmp_path, caplog):
+    inputs = keras.Input((SIZE, SIZE, 3))
+    model = keras.Model(inputs, gap_head(small_cnn(inputs), 3))
+    first, second = tmp_path / "first.keras", tmp_path / "second.keras"
+    model.save(first)
+    model.save(second)
+    images = pixels(1, seed=30)
+    with caplog.at_level("WARNING"):
+        cam_keras.explain(first, images)
+        cam_keras.explain(first, images)
+        assert _count(caplog, "assuming it takes raw pixels") == 1
+        cam_keras.explain(second, images)  # another file: its own warning
+    assert _count(caplog, "assuming it takes raw pixels") == 2
+
+
+def test_preprocessing_inferred_from_a_nested_backbone_name_is_said_once(transfer_multiclass, caplog):
+    backbone = keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=(SIZE, SIZE, 3), alpha=0.35)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    model = keras.Model(inputs, gap_head(backbone(inputs), 3))
+    images = pixels(2, seed=31)
+    fragment = "inferred from the name of its keras.applications model 'mobilenetv2_0.35_32'"
+    with caplog.at_level("WARNING"):
+        explanation = cam_keras.explain(model, images, classes="all")
+        cam_keras.explain(model, images)
+        assert _count(caplog, fragment) == 1
+        assert "keras.applications.mobilenet_v2.preprocess_input" in caplog.text and "--preprocess" in caplog.text
+        expected = model.predict(keras.applications.mobilenet_v2.preprocess_input(images.copy()), verbose=0)
+        np.testing.assert_allclose(explanation.logits, expected, rtol=1e-4, atol=1e-4)
+        assert "inferred from its name" in str(cam_keras.describe(model))
+        caplog.clear()
+        cam_keras.explain(model, images, preprocess="mobilenet_v2")  # chosen: nothing assumed
+        cam_keras.explain(transfer_multiclass, pixels(1, size=64, seed=32))  # its own Rescaling layer says
+    assert "assuming" not in caplog.text
+
+
+def test_duplicate_class_names_are_refused(sequential_softmax, tmp_path, capsys):
+    with pytest.raises(UsageError, match="'a' named more than once; class names must be unique"):
+        cam_keras.open_model(sequential_softmax, class_names=["a", "a", "c"])
+    path = tmp_path / "m.keras"
+    sequential_softmax.save(path)
+    classes = tmp_path / "classes.txt"
+    classes.write_text("a\na\nc\n")
+    folder = write_images(tmp_path / "in", pixels(1, seed=33))
+    argv = ["--model", path, "--classes", classes]
+    assert run_cli("heatmap", *argv, folder, "--out", tmp_path / "out", "--class", "a") == 2
+    one_line_error(capsys, f"--classes {classes}: 'a' named more than once")
+    assert run_cli("inspect", *argv) == 2
+    one_line_error(capsys, f"--classes {classes}: 'a' named more than once")
+
+
 def test_four_channel_model_takes_four_channel_arrays_and_refuses_files(tmp_path):
     inputs = keras.Input((SIZE, SIZE, 4))
     model = keras.Model(inputs, gap_head(small_cnn(keras.layers.Rescaling(1 / 255)(inputs)), 2, "softmax"))
@@ -408,11 +462,15 @@ def test_custom_layer_loads_in_the_cli_after_import(tmp_path, capsys):
     model = keras.Model(inputs, gap_head(doubling()(small_cnn(keras.layers.Rescaling(1 / 255)(inputs))), 2))
     path = tmp_path / "custom.keras"
     model.save(path)
+    model.save(tmp_path / "custom.h5")
     del keras.saving.get_custom_objects()["zoo_custom>Doubling"]  # as in a fresh process
 
     folder = write_images(tmp_path / "in", pixels(1, seed=12))
     assert run_cli("heatmap", "--model", path, folder, "--out", tmp_path / "a", "--quiet") == 2
-    one_line_error(capsys, "--import MODULE_OR_FILE")
+    err = one_line_error(capsys, "custom class 'Doubling' (module 'zoo_layers') that is not registered", "--import")
+    assert "Full object config" not in err and len(err) < 400  # the hint, not Keras's whole layer config
+    assert run_cli("inspect", "--model", tmp_path / "custom.h5") == 2
+    one_line_error(capsys, "custom layer 'zoo_custom>Doubling' that is not registered", "--import MODULE_OR_FILE")
     assert run_cli("heatmap", "--model", path, folder, "--out", tmp_path / "b", "--import", module, "--quiet") == 0
     assert run_cli("heatmap", "--model", path, folder, "--out", tmp_path / "c", "--import", "no_such_zoo_module") == 2
     one_line_error(capsys, "--import no_such_zoo_module: ModuleNotFoundError")
@@ -467,8 +525,29 @@ def test_two_outputs_need_output_name(tmp_path, capsys):
     explanation = cam_keras.explain(model, images, classes="all", output="class_out")
     assert explanation.method == "cam"
     np.testing.assert_allclose(explanation.probabilities, model.predict(images, verbose=0)[0], rtol=1e-4, atol=1e-6)
-    with pytest.raises(ModelError, match="has no output 'scores'; its outputs are: class_out, box_out"):
+    with pytest.raises(UsageError, match="has no output 'scores'; its outputs are: class_out, box_out"):
         cam_keras.open_model(model, output="scores")
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--output", "nope"], "--output nope: model 'sequential' has no output 'nope'; its outputs are: head"),
+        (["--output", "nope", "--classes", "two.txt"], "has no output 'nope'"),
+        (["--classes", "two.txt"], "2 class names for a model with 3 classes (--classes / class_names=)"),
+    ],
+)
+def test_inspect_stops_on_the_flags_heatmap_stops_on(sequential_softmax, tmp_path, capsys, flags, message):
+    path = tmp_path / "m.keras"
+    sequential_softmax.save(path)
+    (tmp_path / "two.txt").write_text("cat\ndog\n")
+    flags = [tmp_path / flag if flag.endswith(".txt") else flag for flag in flags]
+    folder = write_images(tmp_path / "in", pixels(1, seed=20))
+    assert run_cli("heatmap", "--model", path, folder, "--out", tmp_path / "out", *flags) == 2
+    heatmap_error = one_line_error(capsys, message)
+    assert run_cli("inspect", "--model", path, *flags) == 2
+    inspect_error = one_line_error(capsys, message)
+    assert inspect_error.split(": error: ")[1] == heatmap_error.split(": error: ")[1]
 
 
 def test_savedmodel_export_folder_is_refused_with_the_fix(sequential_softmax, tmp_path, capsys):

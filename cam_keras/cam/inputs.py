@@ -4,6 +4,7 @@ maps are drawn on, from one decode at the size needed."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,11 +13,14 @@ import numpy as np
 from PIL import Image
 
 from cam_keras.data.images import decode_image, resize_image, to_rgb_array
+from cam_keras.errors import UsageError
 from cam_keras.models.inputs import InputContract, convert_channels
 from cam_keras.render.sizing import output_size
 
 ImageLike = str | os.PathLike | np.ndarray | Image.Image
 Size = tuple[int, int]  # (height, width)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,9 @@ def as_pixels(image: np.ndarray | Image.Image) -> np.ndarray:
     2-D arrays as one channel, arrays unchanged otherwise (float arrays become float32, never
     rounded or clipped).
 
+    Raises:
+        UsageError: not an image shape, an empty image, or NaN or infinite values.
+
     Example:
         >>> as_pixels(np.zeros((5, 5), np.uint8)).shape
         (5, 5, 1)
@@ -74,8 +81,33 @@ def as_pixels(image: np.ndarray | Image.Image) -> np.ndarray:
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"expected an image (h, w), (h, w, 1), (h, w, 3) or (h, w, 4), got shape {array.shape}")
-    return array if array.dtype == np.uint8 else array.astype(np.float32)
+        raise UsageError(f"expected an image (h, w), (h, w, 1), (h, w, 3) or (h, w, 4), got shape {array.shape}")
+    if not array.size:
+        raise UsageError(f"empty image of shape {array.shape}: pass at least one pixel")
+    if array.dtype == np.uint8:
+        return array
+    pixels = array.astype(np.float32)
+    if not np.isfinite(pixels).all():
+        raise UsageError("the array holds NaN or infinite values; pass finite pixel values in [0, 255]")
+    return pixels
+
+
+def _unit_range(image: ImageLike, pixels: np.ndarray) -> bool:
+    """A float array whose values all lie in [0, 1] (not all zero): most likely ``x / 255``,
+    which a model expecting [0, 255] would see as nearly black."""
+    is_float = not isinstance(image, Image.Image) and np.asarray(image).dtype.kind == "f"
+    return is_float and pixels.min() >= 0 and 0 < pixels.max() <= 1
+
+
+def _warn_unit_range(count: int, total: int, contract: InputContract) -> None:
+    logger.warning(
+        "%d of %d image array(s) hold floats within [0, 1], but arrays are read as raw pixels in [0, 255] "
+        "(then preprocessed: %s): multiply them by 255; if they already are the model's input, pass "
+        'preprocess="none"',
+        count,
+        total,
+        contract.preprocessing.name,
+    )
 
 
 def for_display(pixels: np.ndarray) -> np.ndarray:
@@ -102,6 +134,12 @@ def prepare_batch(
             :meth:`InputContract.prepare`).
         contract: the model's input contract (size and channels).
 
+    A float array whose values all lie in [0, 1] gets a warning (it is read as [0, 255]),
+    unless the user chose ``preprocess="none"``.
+
+    Raises:
+        UsageError: no images, or an image that is empty, not image-shaped, or not finite (naming its index).
+
     Returns:
         ``(batch, pictures, original sizes)``: float32 ``(batch, height, width, channels)``
         raw pixels; the images as RGB to draw maps on (see :func:`for_display`): arrays and
@@ -119,18 +157,24 @@ def prepare_batch(
     ):
         images = [images]
     if not len(images):
-        raise ValueError("no images to explain")
-    inputs, pictures, sizes = [], [], []
-    for image in images:
+        raise UsageError("no images to explain: pass at least one path, array or PIL image")
+    inputs, pictures, sizes, unit_range = [], [], [], 0
+    for index, image in enumerate(images):
         if isinstance(image, (str, os.PathLike)):
             decoded = decode_for_explaining(image, contract.size, lambda size: output_size(None, size, contract.size))
             inputs.append(decoded.model_input)
             pictures.append(decoded.picture)
             sizes.append(decoded.original_size)
         else:
-            pixels = as_pixels(image)
+            try:
+                pixels = as_pixels(image)
+            except UsageError as error:
+                raise UsageError(f"image {index}: {error}") from None
+            unit_range += _unit_range(image, pixels)
             inputs.append(_resize(pixels, contract.size))
             pictures.append(for_display(pixels))
             sizes.append(pixels.shape[:2])
+    if unit_range and not contract.takes_prepared_arrays:
+        _warn_unit_range(unit_range, len(images), contract)
     batch = np.stack([convert_channels(image, contract.channels).astype(np.float32) for image in inputs])
     return batch, pictures, sizes

@@ -44,6 +44,10 @@ def resolve_classes(classes: ClassSpec, batch_size: int, class_names: Sequence[s
     Returns:
         ``None`` or an ``int32`` array ``(batch_size, n)``.
 
+    Raises:
+        UsageError: an empty request (``[]``, or an empty list for an image), an unknown
+            class, or a request for another number of images.
+
     Example:
         >>> resolve_classes(["dog", 0], 2, ("cat", "dog")).tolist()
         [[1], [0]]
@@ -59,6 +63,11 @@ def resolve_classes(classes: ClassSpec, batch_size: int, class_names: Sequence[s
         per_image: list = [classes] * batch_size
     elif _is_ref(classes):
         per_image = [[classes]] * batch_size
+    elif not len(classes) or not all(_is_ref(c) or len(c) for c in classes):
+        raise UsageError(
+            f"classes={classes!r} leaves an image without a class to map; pass class names or indices, "
+            '"all", or None for the top predictions'
+        )
     elif batch_size == 1 and all(_is_ref(c) for c in classes):
         per_image = [list(classes)]
     else:

@@ -6,6 +6,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
+from cam_keras.cli.common import non_negative_int
 from cam_keras.errors import UsageError
 
 
@@ -28,7 +29,10 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests (seconds, meaningless scores)")
     parser.add_argument(
-        "--seed", type=int, default=0, help="data and training seed (same seed, same scores on one machine)"
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="data and training seed, 0 or more (same seed, same scores on one machine)",
     )
     parser.add_argument(
         "--fill",

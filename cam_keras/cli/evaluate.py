@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 from cam_keras.cam.methods import METHODS
@@ -15,7 +14,6 @@ from cam_keras.cli.common import (
     positive_int,
 )
 
-logger = logging.getLogger(__name__)
 AUTO = "auto"
 
 
@@ -83,6 +81,8 @@ def add_parser(subparsers) -> None:
 
 def _threshold(args: argparse.Namespace, explainer) -> tuple[float, str]:
     """The box threshold and where it came from."""
+    from cam_keras.data.images import find_images
+    from cam_keras.data.overlap import warn_if_shared
     from cam_keras.evaluate import calibrate_threshold
     from cam_keras.evaluate.metrics import PAPER_THRESHOLD
 
@@ -90,8 +90,12 @@ def _threshold(args: argparse.Namespace, explainer) -> tuple[float, str]:
         return args.threshold, "given with --threshold"
     if args.calibrate is None:
         return PAPER_THRESHOLD, "the CAM paper's convention (Zhou et al., 2016), not calibrated"
-    if args.calibrate.resolve() == args.data_dir.resolve():
-        logger.warning("--calibrate is DATA_DIR itself: a threshold chosen on the images scored flatters them")
+    warn_if_shared(
+        find_images([args.calibrate]),
+        find_images([args.data_dir]),
+        "--calibrate",
+        "a threshold chosen on the images scored flatters them",
+    )
     threshold = calibrate_threshold(explainer, args.calibrate, batch_size=args.batch_size)
     return threshold, f"calibrated on {args.calibrate} (best GT-known localization; Choe et al., CVPR 2020)"
 

@@ -6,11 +6,15 @@ import argparse
 import csv
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cam_keras.cam.methods import AUTO, METHODS
 from cam_keras.cli.common import add_model_arguments, add_output_arguments, load_model_from_args
 from cam_keras.errors import UsageError
 from cam_keras.safe_text import for_terminal
+
+if TYPE_CHECKING:
+    import keras
 
 
 def add_parser(subparsers) -> None:
@@ -130,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     shard = Shard.parse(args.shard) if args.shard else None
     folder = job_folder(args.out, args.inputs, args.from_list, shard, resume=args.resume, overwrite=args.overwrite)
     explainer = make_explainer(load_model_from_args(args), args.method, args.target_layer)
-    _warn_if_untrained(args.model)
+    _warn_if_untrained(args.model, explainer.model)
     report = write_heatmaps(
         explainer,
         args.inputs,
@@ -146,12 +150,13 @@ def run(args: argparse.Namespace) -> int:
     return _summarize(report, args, options)
 
 
-def _warn_if_untrained(model_file: Path) -> None:
+def _warn_if_untrained(model_file: Path, model: keras.Model) -> None:
     """Say so when training recorded validation accuracy at chance: such maps look
     convincing and mean nothing."""
+    from cam_keras.models import model_info
     from cam_keras.train.learning import learning_note, read_training_metadata
 
-    note = learning_note(read_training_metadata(model_file))
+    note = learning_note(read_training_metadata(model_file), model_info(model).backbone)
     if note:
         print(f"warning: {model_file}: {note}", file=sys.stderr)
 

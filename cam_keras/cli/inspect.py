@@ -14,7 +14,8 @@ def add_parser(subparsers) -> None:
         description=(
             "Print the input shape and channels, the preprocessing and where it came from, the output "
             "type, the class names, the CAM head (feature layer, Dense layer) or why there is none, and "
-            "the method `--method auto` uses. Exit 1 if the model cannot be explained as given."
+            "the method `--method auto` uses. Exit 1 if the model cannot be explained as given; a flag that "
+            "cannot be applied (--output, --classes, --preprocess...) stops it with one line, as in heatmap."
         ),
     )
     add_model_arguments(parser)

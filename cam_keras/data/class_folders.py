@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cam_keras.data.images import find_images
+from cam_keras.data.images import find_images, is_image_name
 from cam_keras.errors import DatasetError
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,21 @@ def _readable(path: Path) -> str | None:
         return f"not a readable image ({error})"
 
 
+def _too_few_classes(root: Path, usable: int) -> str:
+    """Why a dataset folder has too few classes, and what it should look like."""
+    if usable:
+        message = f"{root}: found {usable} usable class; a classifier needs at least two class folders"
+    else:
+        message = (
+            f"{root}: no class subfolder with readable images; expected one subfolder per class "
+            f"({root}/<class>/<image>)"
+        )
+    loose = sum(1 for path in root.iterdir() if path.is_file() and is_image_name(path))
+    if loose:
+        message += f"; {loose} image(s) sit directly in {root}: move each class's images into its own subfolder"
+    return message
+
+
 def scan_class_folders(
     root: str | os.PathLike, class_names: Sequence[str] | None = None, skip_empty: bool = False
 ) -> LabeledFiles:
@@ -62,13 +77,15 @@ def scan_class_folders(
     Args:
         root: dataset folder; each visible subfolder is a class (sorted by name).
         class_names: expected classes in model order (e.g. a validation folder must match
-            the training classes); ``None`` takes them from the folder names.
+            the training classes, an evaluation folder holds some of the model's classes);
+            ``None`` takes them from the folder names, and at least two are needed.
         skip_empty: warn about class folders without readable images instead of failing;
             without ``class_names`` they are left out of the returned classes.
 
     Raises:
-        DatasetError: naming the missing root, an empty or missing class folder, or a
-            dataset with fewer than two classes.
+        DatasetError: naming the missing root, an empty or missing class folder, no usable
+            class, or (classes from folder names) a single one; images lying directly in
+            ``root`` are counted in the message.
 
     Example:
         >>> files = scan_class_folders("photos/")
@@ -99,10 +116,8 @@ def scan_class_folders(
         )
     if empty:
         logger.warning("%s: class folder(s) with no readable images: %s", root, ", ".join(empty))
-    if len(names) - len(empty) < 2:
-        raise DatasetError(
-            f"{root}: found {len(names) - len(empty)} usable class(es); a classifier needs at least two class folders"
-        )
+    if len(names) - len(empty) < (2 if class_names is None else 1):
+        raise DatasetError(_too_few_classes(root, len(names) - len(empty)))
     if class_names is None:  # classes from folders: a skipped one is no class (and no model output)
         names = tuple(name for name in names if good[name])
     paths = tuple(str(path) for name in names for path in good[name])

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image
 
-from cam_keras.errors import ImageError
+from cam_keras.errors import CamKerasError, ImageError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 MAX_PIXELS = 89_478_485  # Pillow's own default bomb limit; larger images are refused.
@@ -32,6 +32,11 @@ MAX_PIXELS = 89_478_485  # Pillow's own default bomb limit; larger images are re
 # a 4032 px photo needed at 1024 px then decodes at 1/4 scale (1008 px) instead of 1/2
 # (2016 px), a quarter of the pixels, and a 1.6% upscale is not visible.
 DECODE_SLACK = 0.97
+SIXTEEN_BIT_PEAK = 65535
+_BOMB_FIX = (
+    "if you trust the file, save a downscaled copy and pass that (in Python, load_image(path, max_pixels=N) "
+    "reads it whole)"
+)
 
 
 Size = tuple[int, int]  # (height, width)
@@ -82,7 +87,8 @@ def decode_image(path: str | os.PathLike, at_least: SizeNeeded = None, max_pixel
         max_pixels: files with more pixels are refused as possible decompression bombs.
 
     Raises:
-        ImageError: the file is empty, not an image, truncated, or larger than ``max_pixels``.
+        ImageError: the file is empty, not an image, truncated, larger than ``max_pixels``, or
+            holds pixels without a defined 8-bit meaning (see :func:`to_rgb_array`).
 
     Example:
         >>> decoded = decode_image("photo_4032x3024.jpg", at_least=(224, 224))
@@ -98,14 +104,16 @@ def decode_image(path: str | os.PathLike, at_least: SizeNeeded = None, max_pixel
                 raise ImageError(
                     path,
                     f"{image.width}x{image.height} pixels exceeds the limit of {max_pixels:,} "
-                    "(possible decompression bomb); downscale it or raise max_pixels",
+                    f"(possible decompression bomb); {_BOMB_FIX}",
                 )
             image.seek(0)
             return _decode_open(image, at_least)
     except ImageError:
         raise
+    except PixelFormatError as error:
+        raise ImageError(path, str(error)) from None
     except Image.DecompressionBombError as error:
-        raise ImageError(path, f"decompression bomb refused: {error}") from error
+        raise ImageError(path, f"decompression bomb refused ({error}); {_BOMB_FIX}") from error
     except FileNotFoundError:
         raise ImageError(path, "file not found") from None
     except MemoryError:
@@ -156,13 +164,33 @@ def _reduce(image: Image.Image, stored_need: Size) -> Image.Image:
     return image.reduce(factor)
 
 
+class PixelFormatError(CamKerasError, ValueError):
+    """A picture whose pixel values have no defined 8-bit meaning (see :func:`to_rgb_array`);
+    :func:`decode_image` turns it into an :class:`ImageError` naming the file."""
+
+
 def to_rgb_array(image: Image.Image) -> np.ndarray:
-    """Convert any Pillow image to an 8-bit RGB array ``(height, width, 3)``."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+    """Convert any Pillow image to an 8-bit RGB array ``(height, width, 3)``.
+
+    16-bit grayscale (``I;16*``) maps 0..65535 to 0..255, as the file format defines it,
+    whatever the picture holds; 32-bit integer (``I``) pictures the same when their values
+    lie in 0..65535.
+
+    Raises:
+        PixelFormatError: a 32-bit integer picture with values outside 0..65535, or a 32-bit
+            float picture (``F``: no convention says which values are black and white).
+    """
+    if image.mode.startswith("I;16") or image.mode == "I":
         pixels = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if pixels.max(initial=0) > 255 else 255.0
-        gray = np.clip(pixels / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        if image.mode == "I" and pixels.size and (pixels.min() < 0 or pixels.max() > SIXTEEN_BIT_PEAK):
+            raise PixelFormatError(
+                f"32-bit integer image with values {pixels.min():.0f}..{pixels.max():.0f}, outside the 16-bit range "
+                f"0..{SIXTEEN_BIT_PEAK}; save it as an 8- or 16-bit image"
+            )
+        gray = np.clip(pixels / SIXTEEN_BIT_PEAK * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=-1)
+    if image.mode == "F":
+        raise PixelFormatError("32-bit float image: save it as 8- or 16-bit")
     if image.mode == "P":
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:

@@ -25,7 +25,7 @@ def read_boxes(path: str | os.PathLike) -> dict[str, list[Box]]:
 
     Raises:
         DatasetError: naming the file and row of a missing column, a non-number, a number
-            that is not finite, or an empty box.
+            that is not finite, coordinates that look like fractions of the size, or an empty box.
 
     Example:
         >>> read_boxes("data/test/boxes.csv")["circle/circle_00000.png"]
@@ -52,6 +52,11 @@ def _parse_box(row: dict, where: str) -> Box:
         raise DatasetError(f"{where}: coordinates must be numbers, got {row}") from None
     if not all(math.isfinite(value) and abs(value) < 2**31 for value in values):
         raise DatasetError(f"{where}: coordinates must be finite pixel positions, got {values}")
+    if all(0 <= value <= 1 for value in values) and not all(value.is_integer() for value in values):
+        raise DatasetError(
+            f"{where}: coordinates {values} look like fractions of the image size; boxes are in pixels of the "
+            "original image (xmin, ymin, xmax, ymax): multiply x by the width and y by the height"
+        )
     box = tuple(int(round(value)) for value in values)
     if box[2] <= box[0] or box[3] <= box[1]:
         raise DatasetError(f"{where}: empty box {box} (need xmin < xmax and ymin < ymax)")

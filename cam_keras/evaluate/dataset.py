@@ -369,11 +369,11 @@ def evaluate_faithfulness(
     """
     if limit < 1:
         raise UsageError(f"faithfulness needs at least 1 image, got {limit}")
-    files = scan_class_folders(data_dir, class_names=explainer.class_names, skip_empty=True)
-    chosen = np.sort(np.random.default_rng(seed).permutation(len(files))[:limit])
+    items = _scan(explainer, Path(data_dir))
+    chosen = np.sort(np.random.default_rng(seed).permutation(len(items))[:limit])
     size = explainer.input_size
-    images = np.stack([resize_image(load_image(files.paths[i], at_least=size), size) for i in chosen])
+    images = np.stack([resize_image(load_image(items[i].path, at_least=size), size) for i in chosen])
     images = images.astype(np.float32)
-    labels = np.array([files.labels[i] for i in chosen])
+    labels = np.array([items[i].label for i in chosen])
     maps = explainer.explain_batch(images, labels.tolist())["maps"][:, 0]
     return faithfulness(explainer.model, images, maps, labels, steps=steps)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import keras
 
 from cam_keras.errors import ModelError, UsageError
 
 _ATTRIBUTE = "_cam_keras_info"
+_FILE_ATTRIBUTE = "_cam_keras_file"
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,9 @@ def attach_info(model: keras.Model, info: ModelInfo) -> None:
     A single-unit (binary) model takes two names, negative first, or the positive class's name
     alone (the negative becomes ``"not <name>"``).
 
+    Raises:
+        UsageError: as many names as the model has no classes, or a name given twice.
+
     Example:
         >>> attach_info(model, ModelInfo(class_names=("cat", "dog")))
     """
@@ -65,14 +73,29 @@ def attach_info(model: keras.Model, info: ModelInfo) -> None:
         info = replace(info, class_names=(f"not {names[0]}", names[0]))
     if len(info.class_names) != expected:
         raise UsageError(
-            f"{len(names)} class names for a model with {expected} classes"
+            f"{len(names)} class names for a model with {expected} classes (--classes / class_names=): "
             + (
-                " (one output unit: pass the negative and the positive class, or the positive alone)"
+                "one output unit: pass the negative and the positive class, or the positive alone"
                 if expected == 2 and model.outputs[0].shape[-1] == 1
-                else ""
+                else f"give one name per output of {model.name!r}, in logit order"
             )
         )
+    check_unique(info.class_names, "class names (--classes / class_names=)")
     setattr(model, _ATTRIBUTE, info)
+
+
+def check_unique(class_names: Sequence[str], where: str) -> None:
+    """Refuse repeated class names: a class asked for by name would silently be the first of them.
+
+    Raises:
+        UsageError: naming ``where`` and the repeated names.
+    """
+    repeated = sorted(name for name, count in Counter(class_names).items() if count > 1)
+    if repeated:
+        raise UsageError(
+            f"{where}: {', '.join(map(repr, repeated))} named more than once; class names must be unique, "
+            "one per class in logit order"
+        )
 
 
 def model_info(model: keras.Model) -> ModelInfo:
@@ -86,3 +109,21 @@ def model_info(model: keras.Model) -> ModelInfo:
     if info is not None:
         return info
     return ModelInfo(class_names=tuple(f"class_{i}" for i in range(class_count(model))))
+
+
+def file_version(path: str | os.PathLike) -> str:
+    """``"PATH@MTIME"``: one saved version of a model file, the same for every load of it."""
+    path = Path(path).resolve()
+    return f"{path}@{path.stat().st_mtime_ns}"
+
+
+def mark_loaded_from(model: keras.Model, version: str | None) -> None:
+    """Record the :func:`file_version` ``model`` was loaded from (a model derived from a loaded
+    one passes that one's :func:`loaded_from`)."""
+    setattr(model, _FILE_ATTRIBUTE, version)
+
+
+def loaded_from(model: keras.Model) -> str | None:
+    """The :func:`file_version` ``model`` was loaded from, or ``None`` for a model built in
+    memory: a notice about a model file is given once, however often the file is loaded."""
+    return getattr(model, _FILE_ATTRIBUTE, None)

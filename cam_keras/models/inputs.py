@@ -5,7 +5,9 @@
   :data:`DEFAULT_DYNAMIC_SIZE`);
 - value range: the preprocessing that turns raw pixels in [0, 255] into model input. Detected
   where the model says so (:func:`detect_preprocessing`), else chosen by the user
-  (``--preprocess`` / ``preprocess=``), else raw pixels with one warning naming the flag.
+  (``--preprocess`` / ``preprocess=``), else raw pixels; an assumption (raw pixels, or a
+  family inferred from a ``keras.applications`` model's name) is logged once per model,
+  naming the flag.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 
 from cam_keras.errors import ModelError, UsageError
 from cam_keras.models.graph import producer_names
+from cam_keras.models.info import loaded_from
 from cam_keras.models.preprocessing import (
     CONVENTIONS,
     ApplicationPreprocessing,
@@ -33,8 +36,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_DYNAMIC_SIZE = (224, 224)
 CHANNELS = (1, 3, 4)
 LUMINANCE = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601-2, as Pillow's "L" mode
+CHOSEN = "chosen (--preprocess / preprocess=)"  # InputContract.source of a user's choice
 _TRANSPARENT = object()
 _WARNED: weakref.WeakSet = weakref.WeakSet()  # models already warned about an assumed preprocessing
+_WARNED_FILES: set[str] = set()  # the same, for model files (loaded again by every explain("m.keras"))
 _SCALING_OPS = frozenset({"TrueDivide", "Divide", "Subtract", "Multiply", "Add"})
 _IDENTITY_AT_INFERENCE = (keras.layers.Dropout, keras.layers.GaussianNoise, keras.layers.GaussianDropout)
 
@@ -56,6 +61,11 @@ class InputContract:
     dynamic: bool
     preprocessing: Preprocessing
     source: str
+
+    @property
+    def takes_prepared_arrays(self) -> bool:
+        """The user chose ``preprocess="none"``: arrays go in as given, in whatever range they are."""
+        return self.preprocessing.name == "none" and self.source == CHOSEN
 
     def prepare(self, batch: np.ndarray) -> np.ndarray:
         """Model input from raw pixels ``(batch, H, W, c)`` at :attr:`size`: channels converted
@@ -122,7 +132,7 @@ def read_input(
     channels, dynamic = shape[-1], None in shape[1:3]
     size = _input_size(model, shape[1:3], input_size)
     if preprocess is not None:
-        preprocessing, source = resolve_preprocessing(preprocess), "chosen (--preprocess / preprocess=)"
+        preprocessing, source = resolve_preprocessing(preprocess), CHOSEN
         detected = detect_preprocessing(model)
         if detected is not None and detected[0] != preprocessing.name:
             logger.warning(
@@ -155,17 +165,37 @@ def _input_size(model: keras.Model, shape: tuple, requested: int | tuple[int, in
 
 def _detected_or_assumed(model: keras.Model) -> tuple[Preprocessing, str]:
     found = detect_preprocessing(model)
-    if found is not None:
-        return resolve_preprocessing(found[0]), found[1]
-    if model not in _WARNED:
-        _WARNED.add(model)
-        logger.warning(
+    if found is None:
+        _warn_once(
+            model,
             "model %r has no Rescaling/Normalization layer or known keras.applications backbone at its input: "
             "assuming it takes raw pixels in [0, 255]. If it was trained on other values, pass --preprocess "
             "(API: preprocess=) unit, symmetric, caffe, torch or a keras.applications family.",
             model.name,
         )
-    return CONVENTIONS["none"], "assumed (nothing in the model says; see --preprocess)"
+        return CONVENTIONS["none"], "assumed (nothing in the model says; see --preprocess)"
+    preprocessing = resolve_preprocessing(found[0])
+    if found[0] == "none":  # read from a layer or arithmetic in the model
+        return preprocessing, found[1]
+    _warn_once(
+        model,
+        "model %r: assuming %s, inferred from the name of its %s; if it was trained on other values, "
+        "pass --preprocess (API: preprocess=) none, unit, symmetric, caffe, torch or another family.",
+        model.name,
+        preprocessing.description,
+        found[1],
+    )
+    return preprocessing, f"{found[1]}, inferred from its name (see --preprocess)"
+
+
+def _warn_once(model: keras.Model, message: str, *args: object) -> None:
+    """Log a notice about ``model``'s preprocessing once per model: per model object, and per
+    saved version of a model file however often it is loaded."""
+    version = loaded_from(model)
+    seen = _WARNED_FILES if version else _WARNED
+    if (version or model) not in seen:
+        seen.add(version or model)
+        logger.warning(message, *args)
 
 
 def detect_preprocessing(model: keras.Model) -> tuple[str, str] | None:

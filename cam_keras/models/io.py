@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import json
 import os
+import re
 import sys
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -17,7 +18,7 @@ import keras
 
 from cam_keras.atomic import atomic_path
 from cam_keras.errors import ModelError, UsageError
-from cam_keras.models.info import ModelInfo, attach_info, model_info
+from cam_keras.models.info import ModelInfo, attach_info, check_unique, file_version, mark_loaded_from, model_info
 
 INFO_ENTRY = "cam_keras.json"
 TRAINING_ENTRY = "cam_keras_training.json"  # how the model trained (cam_keras.train.learning)
@@ -74,6 +75,7 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Mode
         with zipfile.ZipFile(path) as archive:
             if INFO_ENTRY in archive.namelist():
                 attach_info(model, _read_info(path, archive.read(INFO_ENTRY)))
+    mark_loaded_from(model, file_version(path))
     return model
 
 
@@ -93,6 +95,12 @@ def _check_is_model_file(path: Path) -> None:
         raise ModelError(f"{path}: unknown model format {path.suffix!r}; pass a .keras or legacy .h5 file")
 
 
+# Keras 3: "Could not locate class 'MyGAP'. ... Full object config: {'module': 'mylayers', ...}";
+# legacy .h5: "Unknown layer: 'MyGAP'. ...".
+_MISSING_OBJECT = re.compile(r"Could not locate (class|function) '([^']+)'|Unknown (layer): '([^']+)'")
+_CONFIG_MODULE = re.compile(r"'module': '([^']+)'")
+
+
 def _load_failure(error: Exception) -> str:
     """Why Keras could not load a file, and the fix."""
     text = str(error)
@@ -102,11 +110,16 @@ def _load_failure(error: Exception) -> str:
             "the model contains Python code (a Lambda layer) that Keras refuses to load in safe mode. "
             "If you trust its source, load it with safe_mode=False (CLI: --unsafe)."
         )
-    missing = [line for line in text.splitlines() if "Could not locate" in line or "Unknown layer" in line]
+    missing = _MISSING_OBJECT.search(text)
     if missing:
+        module = _CONFIG_MODULE.search(text[missing.end() :])
+        user_module = module and module.group(1) != "builtins" and not module.group(1).startswith("keras")
+        where = f" (module {module.group(1)!r})" if user_module else ""
+        kind, name = missing.group(1) or missing.group(3), missing.group(2) or missing.group(4)
         return (
-            f"{missing[0].strip().rstrip('.')}. The model uses a custom layer or function: import the module "
-            "that registers it first (CLI: --import MODULE_OR_FILE; Python: import it before loading)."
+            f"the model uses a custom {kind} {name!r}{where} that is not "
+            "registered: import the module that registers it first (CLI: --import MODULE_OR_FILE; "
+            "Python: import it before loading)"
         )
     return f"Keras could not load it ({type(error).__name__}: {first_line}); the file may be corrupt or truncated"
 
@@ -147,7 +160,7 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
     """Class names from a text file, one a line in logit order (blank lines ignored).
 
     Raises:
-        UsageError: the file is missing, unreadable or empty.
+        UsageError: the file is missing, unreadable or empty, or names a class twice.
     """
     try:
         names = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -155,4 +168,5 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
         raise UsageError(f"--classes {path}: cannot read it ({error})") from error
     if not names:
         raise UsageError(f"--classes {path}: no class names in it (one name a line)")
+    check_unique(names, f"--classes {path}")
     return names

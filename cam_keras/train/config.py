@@ -107,7 +107,7 @@ class TrainConfig:
         0.2, "fraction of every class held out for validation (without --val-dir)", "data", above=0.0, below=1.0
     )
     val_dir: str | None = setting(None, "separate validation folder with the same class folders", "data")
-    seed: int = setting(0, "seed of the split, the shuffling, augmentation and initial weights", "data")
+    seed: int = setting(0, "seed of the split, the shuffling, augmentation and initial weights", "data", minimum=0)
     resize: str = setting(
         "squash", "how images become squares: squash, crop the center, or pad", "data", choices=RESIZE_POLICIES
     )

@@ -15,12 +15,24 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cam_keras.models.backbones import SMALL_CNN
 from cam_keras.models.io import TRAINING_ENTRY
 
-ADVICE = (
-    "what usually helps: pretrained weights (--weights imagenet), the small CNN for small data from scratch "
-    "(--backbone small_cnn), more epochs, or a lower learning rate"
-)
+
+def _advice(backbone: str | None, pretrained: bool | None) -> str:
+    """What usually helps a model that learned nothing, leaving out what it already does."""
+    if backbone == SMALL_CNN:
+        steps = ["a pretrained backbone (--backbone resnet50 --weights imagenet, or a smaller family)"]
+    else:
+        steps = [] if pretrained else ["pretrained weights (--weights imagenet)"]
+        steps.append("the small CNN for small data from scratch (--backbone small_cnn)")
+    return f"what usually helps: {', '.join(steps)}, more epochs, or a lower learning rate"
+
+
+def can_judge(chance: float, images: int) -> bool:
+    """Whether ``images`` validation images can show an accuracy clearly above ``chance``:
+    false when even 100% accuracy lies within two standard errors of it."""
+    return chance + 2.0 * math.sqrt(chance * (1.0 - chance) / images) < 1.0
 
 
 def learning_check(val_accuracy: float | None, val_counts: Sequence[int]) -> dict[str, Any] | None:
@@ -44,11 +56,16 @@ def learning_check(val_accuracy: float | None, val_counts: Sequence[int]) -> dic
     }
 
 
-def learning_note(metadata: Mapping[str, Any] | None) -> str | None:
+def learning_note(
+    metadata: Mapping[str, Any] | None, backbone: str | None = None, pretrained: bool | None = None
+) -> str | None:
     """A warning when a model's stored validation accuracy is at chance, else ``None``.
 
     ``metadata`` is a :func:`learning_check` result, as stored in a trained model (see
-    :func:`read_training_metadata`) and in the run's ``state.json``.
+    :func:`read_training_metadata`) and in the run's ``state.json``. The advice leaves out
+    what the model already does: its ``backbone``, and pretrained weights when
+    ``pretrained`` (``None``: not known). With so few validation images that no accuracy
+    could be clearly above chance, the warning says that instead.
 
     Example:
         >>> learning_note(learning_check(0.35, [20, 20, 20])).split(" (")[0]
@@ -56,10 +73,18 @@ def learning_note(metadata: Mapping[str, Any] | None) -> str | None:
     """
     if not metadata or metadata.get("above_chance", True):
         return None
+    chance, images = metadata["chance_accuracy"], metadata["val_images"]
+    if not can_judge(chance, images):
+        return (
+            f"only {images} validation image(s): even 100% accuracy would not be clearly above chance "
+            f"({chance:.3f}, the share of the commonest class), so nothing can be judged from so few; hold out "
+            "more images (--val-fraction) or pass a larger --val-dir"
+        )
     return (
         f"validation accuracy {metadata['val_accuracy']:.3f} is not clearly above chance "
-        f"({metadata['chance_accuracy']:.3f}, the share of the commonest class among {metadata['val_images']} "
-        f"validation images): the model may have learned nothing, and its heatmaps mean little; {ADVICE}"
+        f"({chance:.3f}, the share of the commonest class among {images} "
+        f"validation images): the model may have learned nothing, and its heatmaps mean little; "
+        f"{_advice(backbone, pretrained)}"
     )
 
 

@@ -31,13 +31,14 @@ import tensorflow as tf
 
 from cam_keras.data.class_folders import LabeledFiles, scan_class_folders
 from cam_keras.data.images import load_image
+from cam_keras.data.overlap import warn_if_shared
 from cam_keras.data.pipeline import make_dataset
 from cam_keras.data.resize import fit_image
 from cam_keras.data.split import class_weights, stratified_split
 from cam_keras.errors import RunFolderError
 from cam_keras.models.builder import HEAD_LAYER_NAMES, build_model
 from cam_keras.models.io import save_model
-from cam_keras.outdir import FolderLock, check_outside_inputs, remove_stale_temps
+from cam_keras.outdir import FolderLock, check_outside_inputs, create_folder, remove_stale_temps
 from cam_keras.train import faults
 from cam_keras.train.callbacks import CamSnapshots, EpochCommit, SaveBestModel
 from cam_keras.train.config import TrainConfig
@@ -195,7 +196,7 @@ def fine_tune(
     check_outside_inputs(chief_run.root, run_inputs(chief_run, data_dir, config, changes))
     with worker_run_dir(chief_run.root, resume, chief_run.resume_state()) as own_folder:
         run = RunDir(own_folder)  # the chief's run folder, or a temporary one on other workers
-        run.root.mkdir(parents=True, exist_ok=True)
+        create_folder(run.root)
         with FolderLock(run.root):
             remove_stale_temps(run.root)
             config, state = open_run(run, config, resume, changes or {})
@@ -269,6 +270,12 @@ def load_training_data(data_dir: str | os.PathLike, config: TrainConfig) -> Trai
     files = scan_class_folders(data_dir, skip_empty=config.skip_empty_classes)
     if config.val_dir:
         train_files, val_files = files, scan_class_folders(config.val_dir, class_names=files.class_names)
+        warn_if_shared(
+            val_files.paths,
+            train_files.paths,
+            "--val-dir",
+            "best.keras, the validation accuracy and the learning check are then computed on training images",
+        )
     else:
         train_files, val_files = stratified_split(files, config.val_fraction, config.seed)
     size = (config.input_size, config.input_size)
@@ -433,7 +440,7 @@ def _fit_phase(
             verbose=verbose,
         )
     faults.reached("phase_end")
-    note = learning_note(state.learning.get(phase.name))
+    note = learning_note(state.learning.get(phase.name), config.backbone, pretrained=config.weights is not None)
     if note:
         logger.warning("after the %s phase: %s", phase.name, note)
 
