@@ -215,6 +215,9 @@ def test_explanation_pictures_and_display(tmp_path, tiny_model, images, monkeypa
     assert grid.shape[0] >= 2 * 384 and grid.shape[1] >= 2 * 384  # one row per image, two readable maps each
     written = explanation.save(tmp_path / "saved", image_format="webp")
     assert [p.name for p in written] == ["image_0.webp", "image_0.npz", "image_1.webp", "image_1.npz"]
+    import io
+
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(explanation._repr_png_()))), explanation.grid())
     monkeypatch.setenv("MPLBACKEND", "Agg")
     shown = explanation.show()
     assert shown.exists() and str(shown) in capsys.readouterr().out  # headless: saved, and said where

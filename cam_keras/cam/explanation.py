@@ -7,7 +7,6 @@ Pictures come from :mod:`cam_keras.render.pictures` (the renderer), files from
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from cam_keras.records import write_arrays
 from cam_keras.render import overlay, side_by_side, write_picture
 from cam_keras.render.display import show_picture
 from cam_keras.render.pictures import Style, hstack, image_row, vstack
+from cam_keras.render.png import encode_png
 from cam_keras.render.sizing import (
     DEFAULT_MAX_SIDE,
     SizeRequest,
@@ -194,8 +194,4 @@ class Explanation:
         }
 
     def _repr_png_(self) -> bytes:
-        from PIL import Image
-
-        buffer = io.BytesIO()
-        Image.fromarray(self.grid()).save(buffer, format="PNG")
-        return buffer.getvalue()
+        return encode_png(self.grid())
