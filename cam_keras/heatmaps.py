@@ -579,7 +579,7 @@ def _run_job(
     stems = dict(todo)
     workers = default_workers() if options.workers is None else options.workers
     _write_report(report)  # unfinished until the end: a killed job leaves it so
-    with futures.ThreadPoolExecutor(2) as decoders, render_pool(workers) as renderers:
+    with futures.ThreadPoolExecutor(default_workers()) as decoders, render_pool(workers) as renderers:
         writes = _Writes(out, options, table, report, bar, renderers)
         try:
             for batch in _decoded_batches(list(stems), explainer.input_size, options, decoders, report):

@@ -275,10 +275,10 @@ def alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="render workers are processes on Linux only")
+@pytest.mark.skipif(sys.platform != "linux", reason="finds the workers in /proc")
 def test_render_workers_die_with_a_killed_job(tmp_path, model_file):
-    """Issue: after SIGKILL of `cam-keras heatmap` its forked render workers lived on (parent
-    pid 1, 270 MB each) and a caller reading the job's stdout waited for them forever."""
+    """Issue: after SIGKILL of `cam-keras heatmap` its render workers lived on (parent pid 1,
+    270 MB each) and a caller reading the job's stdout waited for them forever."""
     photos = tmp_path / "photos"
     photos.mkdir()
     rng = np.random.default_rng(0)
@@ -302,7 +302,7 @@ def test_render_workers_die_with_a_killed_job(tmp_path, model_file):
         assert not json.loads((out / "report.json").read_text())["finished"]
         job.kill()
         job.communicate(timeout=30)  # end of file on its pipes: no worker holds them open any more
-        for _ in range(50):  # SIGTERM reaches them at once; give them 5 s to exit
+        for _ in range(50):  # end of file on their input ends them; give them 5 s
             if not any(map(alive, workers)):
                 break
             time.sleep(0.1)

@@ -8,11 +8,7 @@ blends, captions, encodes and writes atomically. Nothing in a job needs TensorFl
 from __future__ import annotations
 
 import concurrent.futures as futures
-import ctypes
-import multiprocessing
 import os
-import signal
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +17,8 @@ import numpy as np
 
 from cam_keras.records import write_arrays
 from cam_keras.render.pictures import Style, image_row
+from cam_keras.render.workers import WorkerPool
 from cam_keras.render.writers import write_picture
-
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -62,41 +57,7 @@ def default_workers() -> int:
 
 
 def render_pool(workers: int) -> futures.Executor:
-    """``workers`` render processes, or two threads in this process when ``workers`` is 0 or
-    the platform cannot fork (macOS, Windows).
-
-    Workers are forked, and started at once, from this process: no start-up import, and a
-    user's script is never re-run the way ``spawn`` and ``forkserver`` re-import ``__main__``.
-    They only run numpy and Pillow, never TensorFlow, so TensorFlow's threads in the parent
-    are not a hazard. They die with this process, even when it is killed with SIGKILL
-    (:func:`die_with_parent`).
-    """
-    if workers == 0 or sys.platform != "linux":
-        return futures.ThreadPoolExecutor(2)
-    pool = futures.ProcessPoolExecutor(
-        workers,
-        mp_context=multiprocessing.get_context("fork"),
-        initializer=die_with_parent,
-        initargs=(os.getpid(),),
-    )
-    pool.submit(int).result()  # fork every worker now, before the decoding threads start
-    return pool
-
-
-def die_with_parent(parent: int) -> None:
-    """In a forked worker: have Linux send it SIGTERM when its parent dies
-    (``prctl(PR_SET_PDEATHSIG)``), so a killed job leaves no workers behind holding memory and
-    its output pipes; exit at once if ``parent`` already died before that. Where libc or
-    ``prctl`` is unavailable this does nothing.
-
-    Linux sends the signal when the *thread* that forked the worker ends: :func:`render_pool`
-    forks every worker from the thread that opens the pool, which outlives it.
-    """
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return
-    if prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-        return
-    if os.getppid() != parent:
-        os._exit(1)
+    """``workers`` render processes (:class:`~cam_keras.render.workers.WorkerPool`: fresh
+    interpreters that share no memory with this one and end with it), or two threads in this
+    process when ``workers`` is 0."""
+    return futures.ThreadPoolExecutor(2) if workers == 0 else WorkerPool(workers)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from cam_keras.render.colormap import colorize, colormap_levels, colormap_table
+from cam_keras.render.colormap import Colormap, as_table, colorize, colormap_levels
 from cam_keras.safe_text import for_terminal
 
 Box = Sequence[float]  # (xmin, ymin, xmax, ymax) in pixels
@@ -15,7 +15,7 @@ PREDICTED_BOX_COLOR = (0, 255, 0)
 TRUE_BOX_COLOR = (255, 0, 0)
 
 
-def overlay(image: np.ndarray, heatmap: np.ndarray, colormap: str = "jet", alpha: float = 0.5) -> np.ndarray:
+def overlay(image: np.ndarray, heatmap: np.ndarray, colormap: Colormap = "jet", alpha: float = 0.5) -> np.ndarray:
     """Blend a colorized ``(h, w)`` heatmap in [0, 1] over an ``(h, w, 3)`` RGB image in
     [0, 255]; returns uint8.
 
@@ -30,7 +30,7 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, colormap: str = "jet", alpha
     # Integer blend, within one grey level of the float one and 15x faster: the colormap table
     # is weighted (and rounded) once, then looked up per pixel.
     weight = round(alpha * 256)
-    tinted = colormap_table(colormap).astype(np.uint16) * weight + 128
+    tinted = as_table(colormap).astype(np.uint16) * weight + 128
     blended = image.astype(np.uint16)
     blended *= np.uint16(256 - weight)
     blended += np.take(tinted, colormap_levels(heatmap), axis=0)
@@ -38,7 +38,7 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, colormap: str = "jet", alpha
     return blended.astype(np.uint8)
 
 
-def side_by_side(image: np.ndarray, heatmap: np.ndarray, colormap: str = "jet", alpha: float = 0.5) -> np.ndarray:
+def side_by_side(image: np.ndarray, heatmap: np.ndarray, colormap: Colormap = "jet", alpha: float = 0.5) -> np.ndarray:
     """``original | heatmap | overlay`` as one ``(h, 3 * w, 3)`` uint8 image.
 
     Example:

@@ -6,13 +6,13 @@ shared across an image's maps, blended over the image, captioned, with an option
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from cam_keras.errors import UsageError
-from cam_keras.render.colormap import colorize, colormap_table
+from cam_keras.render.colormap import Colormap, colorize, colormap_table
 from cam_keras.render.overlay import caption, caption_font_size, overlay
 
 NORMALIZATIONS = ("per-map", "shared")
@@ -30,19 +30,22 @@ class Style:
             spot); ``"shared"`` scales an image's maps together to their common range, so a
             class with little evidence looks cold next to the predicted one.
         colorbar: add a low-to-high colour scale at the right of each map.
+        table: the colormap's lookup table, resolved once (and pickled with the style, so a
+            render worker process needs no matplotlib).
     """
 
     colormap: str = "jet"
     alpha: float = 0.5
     normalize: str = "per-map"
     colorbar: bool = False
+    table: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.normalize not in NORMALIZATIONS:
             raise UsageError(f"--normalize {self.normalize!r}: expected one of {', '.join(NORMALIZATIONS)}")
         if not 0.0 <= self.alpha <= 1.0:
             raise UsageError(f"--alpha {self.alpha}: expected an opacity between 0 and 1")
-        colormap_table(self.colormap)  # an unknown name fails here, before any picture
+        object.__setattr__(self, "table", colormap_table(self.colormap))  # an unknown name fails here
 
 
 def scale_maps_to(raw: np.ndarray, size: tuple[int, int], normalize: str = "per-map") -> np.ndarray:
@@ -72,7 +75,7 @@ def scale_maps_to(raw: np.ndarray, size: tuple[int, int], normalize: str = "per-
     return np.divide(upsampled - low, span, out=np.zeros_like(upsampled), where=span > 0)
 
 
-def colorbar(height: int, colormap: str, font_size: int) -> np.ndarray:
+def colorbar(height: int, colormap: Colormap, font_size: int) -> np.ndarray:
     """A vertical colour scale ``(height, w, 3)``, high at the top, labelled ``high`` / ``low``."""
     bar_width = max(8, font_size // 2)
     levels = np.linspace(1.0, 0.0, height)[:, None].repeat(bar_width, axis=1)
@@ -89,10 +92,10 @@ def colorbar(height: int, colormap: str, font_size: int) -> np.ndarray:
 def map_picture(image: np.ndarray, heatmap: np.ndarray, text: str, style: Style) -> np.ndarray:
     """One map over its image, ``text`` as a caption scaled to the picture, and the colour bar
     if the style asks for it: uint8 ``(h', w', 3)``."""
-    picture = overlay(image, heatmap, style.colormap, style.alpha)
+    picture = overlay(image, heatmap, style.table, style.alpha)
     font_size = caption_font_size(image.shape[1])
     if style.colorbar:
-        picture = np.concatenate([picture, colorbar(picture.shape[0], style.colormap, font_size)], axis=1)
+        picture = np.concatenate([picture, colorbar(picture.shape[0], style.table, font_size)], axis=1)
     return caption(picture, text, font_size)
 
 
