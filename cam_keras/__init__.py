@@ -13,10 +13,10 @@ Names and submodules (``cam_keras.train``, ``cam_keras.evaluate``, ...) load on 
 
 from __future__ import annotations
 
-import importlib
 import os as _os
 
 from cam_keras.cam.methods import METHOD_CLASSES
+from cam_keras.quiet_import import import_quietly
 
 # TensorFlow prints C++ info lines at import; keep them quiet unless the user chose otherwise.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -50,9 +50,9 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str) -> object:
     if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
+        return getattr(import_quietly(_EXPORTS[name]), name)
     if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
+        return import_quietly(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -11,6 +11,10 @@ folders, then prints:
    subprocess, its peak RSS and median overlay size;
 4. render scaling: overlays per second rendered and encoded by 1 and 2 worker processes.
 
+Each row gives images/s (the best of ``--repeats`` interleaved rounds), its ratio to the row
+it is compared with, and processor milliseconds per image (user + system, render workers
+included), which machine load changes less than wall time.
+
     python scripts/bench_photos.py --images 40
 """
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as futures
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -82,19 +87,42 @@ def ensure_photos(folder: Path, count: int) -> list[Path]:
     return paths
 
 
-def per_second(count: int, function) -> float:
-    start = time.perf_counter()
+def processor_seconds() -> float:
+    """User + system time of this process and of its children that have ended (the heatmap
+    job's render workers end with the job)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def measure(count: int, function) -> tuple[float, float]:
+    """``(images per second, processor milliseconds per image)`` of one call."""
+    start, processor = time.perf_counter(), processor_seconds()
     function()
-    return count / (time.perf_counter() - start)
+    return count / (time.perf_counter() - start), (processor_seconds() - processor) * 1000 / count
 
 
-def best_of(repeats: int, candidates: dict) -> dict[str, float]:
-    """Best images/s of each candidate over ``repeats`` interleaved rounds (the machine is shared)."""
-    results: dict[str, list[float]] = {name: [] for name in candidates}
+def best_of(repeats: int, candidates: dict) -> dict[str, tuple[float, float]]:
+    """Each candidate's fastest round of ``repeats`` interleaved rounds (the machine is shared):
+    ``(images per second, processor ms per image)``."""
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in candidates}
     for _ in range(repeats):
         for name, (count, function) in candidates.items():
-            results[name].append(per_second(count, function))
+            results[name].append(measure(count, function))
     return {name: max(values) for name, values in results.items()}
+
+
+def rows_against(baseline: str, rates: dict[str, tuple[float, float]], labels: dict[str, str]) -> list[dict]:
+    """Table rows, one per label, with the ratio of images/s to ``baseline``'s and the
+    processor time per image (the ratio a machine with no other load would show)."""
+    return [
+        {
+            "what": label,
+            "images_per_s": rates[name][0],
+            "ratio": rates[name][0] / rates[baseline][0],
+            "cpu_ms_per_image": rates[name][1],
+        }
+        for name, label in labels.items()
+    ]
 
 
 def bench_decode(paths: list[Path], repeats: int) -> list[dict]:
@@ -105,14 +133,11 @@ def bench_decode(paths: list[Path], repeats: int) -> list[dict]:
         return [resize_image(load_image(p), SIZE) for p in paths]
 
     rates = best_of(repeats, {"new": (len(paths), new), "old": (len(paths), old)})
-    return [
-        {"what": "decode to 224, 1 thread: full decode + resize (0.1)", "images_per_s": rates["old"], "ratio": 1.0},
-        {
-            "what": "decode to 224, 1 thread: DCT-scaled decoder",
-            "images_per_s": rates["new"],
-            "ratio": rates["new"] / rates["old"],
-        },
-    ]
+    labels = {
+        "old": "decode to 224, 1 thread: full decode + resize (0.1)",
+        "new": "decode to 224, 1 thread: DCT-scaled decoder",
+    }
+    return rows_against("old", rates, labels)
 
 
 def bench_pipeline(folder: Path, count: int, batch: int, repeats: int) -> list[dict]:
@@ -126,14 +151,8 @@ def bench_pipeline(folder: Path, count: int, batch: int, repeats: int) -> list[d
         return lambda: [None for _ in ds]
 
     rates = best_of(repeats, {"ours": (count, drain(ours)), "keras": (count, drain(keras_ds))})
-    return [
-        {"what": "keras.utils.image_dataset_from_directory, 224", "images_per_s": rates["keras"], "ratio": 1.0},
-        {
-            "what": "make_dataset (training pipeline), 224",
-            "images_per_s": rates["ours"],
-            "ratio": rates["ours"] / rates["keras"],
-        },
-    ]
+    labels = {"keras": "keras.utils.image_dataset_from_directory, 224", "ours": "make_dataset (training pipeline), 224"}
+    return rows_against("keras", rates, labels)
 
 
 def bench_heatmap(folder: Path, paths: list[Path], batch: int, repeats: int, tmp: Path) -> tuple[list[dict], dict]:
@@ -161,19 +180,12 @@ def bench_heatmap(folder: Path, paths: list[Path], batch: int, repeats: int, tmp
     rates = best_of(
         repeats, {"bare": (len(paths), bare), "job": (len(paths), job), "jpg": (len(paths), lambda: job("jpg"))}
     )
-    rows = [
-        {"what": "bare inference (decode at 224 + forward), ResNet50", "images_per_s": rates["bare"], "ratio": 1.0},
-        {
-            "what": "cam-keras heatmap defaults (PNG, longest side 1024)",
-            "images_per_s": rates["job"],
-            "ratio": rates["job"] / rates["bare"],
-        },
-        {
-            "what": "cam-keras heatmap --image-format jpg",
-            "images_per_s": rates["jpg"],
-            "ratio": rates["jpg"] / rates["bare"],
-        },
-    ]
+    labels = {
+        "bare": "bare inference (decode at 224 + forward), ResNet50",
+        "job": "cam-keras heatmap defaults (PNG, longest side 1024)",
+        "jpg": "cam-keras heatmap --image-format jpg",
+    }
+    rows = rows_against("bare", rates, labels)
     out = tmp / "cli"
     script = (
         "import resource, sys; from cam_keras.cli import main; code = main(sys.argv[1:]); "
@@ -222,10 +234,10 @@ def bench_render(paths: list[Path], repeats: int) -> list[dict]:
         )
         for pool in pools.values():
             pool.shutdown()
-    return [
-        {"what": f"render + PNG encode 1024x768, {w} worker(s)", "images_per_s": rates[w], "ratio": rates[w] / rates[1]}
-        for w in (1, 2)
-    ]
+    rows = rows_against(1, rates, {w: f"render + PNG encode 1024x768, {w} worker(s)" for w in (1, 2)})
+    for row in rows:
+        row["cpu_ms_per_image"] = None  # the workers are still running: their time is not counted yet
+    return rows
 
 
 def main() -> None:
@@ -248,7 +260,7 @@ def main() -> None:
         heatmap_rows, memory = bench_heatmap(args.folder, paths, args.batch_size, args.repeats, Path(tmp))
     rows += heatmap_rows
     rows += bench_render(paths, args.repeats)
-    print_table(rows, ["what", "images_per_s", "ratio"])
+    print_table(rows, ["what", "images_per_s", "ratio", "cpu_ms_per_image"])
     print(
         ", ".join(
             f"{key} {value:.2f}" if isinstance(value, float) else f"{key} {value}" for key, value in memory.items()

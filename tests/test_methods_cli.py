@@ -9,7 +9,8 @@ import pytest
 
 import cam_keras
 from cam_keras.cam.methods import METHODS
-from cam_keras.cli import TENSORFLOW_NOISE, build_parser
+from cam_keras.cli import build_parser
+from cam_keras.quiet_import import TENSORFLOW_NOISE
 
 COMMANDS = ("demo", "train", "heatmap", "evaluate")
 
@@ -77,6 +78,19 @@ def test_a_run_prints_no_tensorflow_noise(tmp_path, tiny_model, images):
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert (tmp_path / "out" / "x.png").is_file()
+
+
+def test_a_script_that_loads_tensorflow_through_cam_keras_prints_no_framework_noise():
+    script = (
+        "import sys, cam_keras\n"
+        "model = cam_keras.build_model('small_cnn', num_classes=2, input_size=32, weights=None)\n"
+        "print('a line of my own', file=sys.stderr)\n"
+        "print(model.name)\n"
+    )
+    result = run_python("-c", script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "small_cnn_cam"
+    assert result.stderr == "a line of my own\n"
 
 
 def test_noise_filter_keeps_real_errors():

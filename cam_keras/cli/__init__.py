@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import re
 import sys
-import tempfile
 import traceback
 from collections.abc import Sequence
 
 from cam_keras.cli import demo, evaluate, heatmap, inspect, merge, train
 from cam_keras.errors import CamKerasError
+from cam_keras.quiet_import import import_quietly
 from cam_keras.safe_text import for_terminal
 
 SUBCOMMANDS = (demo, train, heatmap, merge, evaluate, inspect)
-
-#: What TensorFlow 2.21 writes to stderr (file descriptor 2, from C++) while it is imported and
-#: looks for GPUs, whatever TF_CPP_MIN_LOG_LEVEL says: absl's notice that logging is not yet
-#: initialized, info lines (oneDNN, CUDA stubs, CPU features and their continuation line) and
-#: the failed cuInit of a machine without a GPU. Any other line is passed on.
-TENSORFLOW_NOISE = re.compile(
-    r"WARNING: All log messages before absl::InitializeLog\(\) is called|I0000 |"
-    r"E0000 .*cuInit|To enable the following instructions:"
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
-        import_tensorflow_quietly()
+        import_quietly("tensorflow")
         return args.run(args)
     except KeyboardInterrupt:
         print("interrupted; files written so far are complete", file=sys.stderr)
@@ -73,24 +62,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 70
-
-
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow and list its devices with file descriptor 2 redirected, then write
-    back every captured line except :data:`TENSORFLOW_NOISE`. TF_CPP_MIN_LOG_LEVEL defaults to
-    2 (errors only) for the rest of the run; a value the user set is kept."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            lines = captured.read().decode(errors="replace").splitlines(keepends=True)
-            sys.stderr.write("".join(line for line in lines if not TENSORFLOW_NOISE.match(line)))
