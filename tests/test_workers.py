@@ -3,13 +3,19 @@ never take the caller down with them."""
 
 from __future__ import annotations
 
+import concurrent.futures as futures
 import os
+import shutil
 import signal
+import subprocess
 import sys
+import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
+from cam_keras.errors import CamKerasError, ImageError
 from cam_keras.render.workers import RemoteTraceback, WorkerDiedError, WorkerPool
 
 
@@ -76,3 +82,142 @@ def test_shutdown_ends_the_worker_processes():
             os.waitpid(pid, os.WNOHANG)  # reaped by the pool: no zombie left
     with pytest.raises(RuntimeError, match="shut down"):
         pool.submit(len, "x")
+
+
+def raise_image_error() -> None:
+    """An error whose constructor takes other arguments than its ``args`` (path, reason)."""
+    raise ImageError("photo.png", "truncated")
+
+
+def test_an_exception_whose_constructor_takes_other_arguments_reaches_the_caller():
+    """Issue: ImageError(path, reason) did not unpickle in the caller, which got a RuntimeError
+    about an unreadable reply instead of the error and its fields."""
+    with WorkerPool(1) as pool:
+        with pytest.raises(ImageError) as raised:
+            pool.submit(raise_image_error).result()
+    assert (str(raised.value), raised.value.path, raised.value.reason) == (
+        "photo.png: truncated",
+        "photo.png",
+        "truncated",
+    )
+    assert "raise_image_error" in str(raised.value.__cause__)  # the worker's traceback
+
+
+def test_a_worker_that_ends_by_itself_is_reported_with_its_own_exit_code():
+    """Issue: the pool killed a worker that had already ended and reported exit code -9; and
+    SystemExit in a call ended the worker instead of reaching the caller."""
+    with WorkerPool(1) as pool:
+        with pytest.raises(SystemExit):
+            pool.submit(sys.exit, 3).result()
+        assert pool.submit(len, "alive").result() == 5
+        with pytest.raises(WorkerDiedError, match="exit code 3[^0-9]") as raised:
+            pool.submit(os._exit, 3).result()
+    assert isinstance(raised.value, CamKerasError)  # the command line prints it as one line
+
+
+def test_a_done_callback_may_submit_while_a_dead_worker_fails_the_queue():
+    """Issue: the calls queued behind a dead worker were failed under the pool's lock, so a
+    done-callback that submitted again waited for that lock forever."""
+    pool = WorkerPool(1)
+    refused: list[str] = []
+    pid = pool.submit(os.getpid).result()
+    running = pool.submit(time.sleep, 60)
+    queued = [pool.submit(len, "x") for _ in range(4)]
+    for future in queued:
+        future.add_done_callback(lambda _: refused.append(pool_refuses(pool)))
+    os.kill(pid, signal.SIGKILL)
+    assert futures.wait([running, *queued], timeout=30).not_done == set()
+    assert refused == ["WorkerDiedError"] * 4
+    pool.shutdown()
+
+
+def pool_refuses(pool: WorkerPool) -> str:
+    try:
+        pool.submit(len, "y")
+    except Exception as error:  # noqa: BLE001
+        return type(error).__name__
+    return "accepted"
+
+
+def run_python(*parts: str, flags: tuple[str, ...] = (), cwd=None, env=None, stderr_closed=False):
+    """``python FLAGS -c CODE`` (the dedented ``parts``, one after the other) in a new session,
+    so the Ctrl-C it sends itself reaches nobody else."""
+    command = [sys.executable, *flags, "-c", "\n".join(textwrap.dedent(part) for part in parts)]
+    if stderr_closed:
+        command = ["sh", "-c", 'exec "$@" 2>&-', "sh", *command]
+    return subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, start_new_session=True
+    )
+
+
+REPO = Path(__file__).resolve().parent.parent
+IMPORT_FROM_REPO = f"import sys; sys.path.insert(0, {str(REPO)!r})"
+
+
+def ask_a_worker(expression: str) -> str:
+    """Code that prints what a worker evaluates ``expression`` (which may use ``sys``) to."""
+    return f"""
+    from cam_keras.render.workers import WorkerPool
+    with WorkerPool(1) as pool:
+        print(pool.submit(eval, {f"(lambda sys: {expression})(__import__('sys'))"!r}).result())
+    """
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="signals a POSIX process group")
+def test_ctrl_c_while_the_workers_start_reaches_only_the_caller():
+    """Issue: Ctrl-C at the start of a job also interrupted the workers while they imported
+    numpy: their tracebacks filled the terminal and the pool reported them as dead."""
+    result = run_python(
+        IMPORT_FROM_REPO,
+        """
+        import os, signal, time
+        from cam_keras.render.workers import WorkerPool
+        pool = WorkerPool(2)
+        try:
+            os.killpg(0, signal.SIGINT)  # what the terminal does on Ctrl-C: the whole foreground group
+            time.sleep(5)
+        except KeyboardInterrupt:
+            print("interrupted")
+        print(sorted(pool.map(len, ["a", "bb", "ccc"])))
+        pool.shutdown()
+        """,
+    )
+    assert result.stdout.split("\n")[:2] == ["interrupted", "[1, 2, 3]"]
+    assert result.stderr == ""
+
+
+def test_workers_import_the_same_cam_keras_as_the_caller_after_a_change_of_folder(tmp_path):
+    """Issue: a caller that imported cam_keras from its working folder (a notebook next to a
+    checkout) and then changed folder had workers run another installed copy, or none."""
+    copy = tmp_path / "checkout"
+    shutil.copytree(REPO / "cam_keras", copy / "cam_keras", ignore=shutil.ignore_patterns("__pycache__"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    moves = f"import os, cam_keras; print(cam_keras.__file__); os.chdir({str(elsewhere)!r})"
+    result = run_python(moves, ask_a_worker("__import__('cam_keras').__file__"), cwd=copy)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(copy / "cam_keras" / "__init__.py")] * 2
+
+
+def test_workers_run_with_the_callers_interpreter_flags(tmp_path):
+    """Issue: under `python -I` the workers still read PYTHONPATH and ran the sitecustomize
+    found there, code the caller had isolated itself from."""
+    (tmp_path / "sitecustomize.py").write_text("MARK = 'ran'\n")
+    result = run_python(
+        IMPORT_FROM_REPO,
+        "sys.path.append(3)  # not a folder: the import system skips it, and so must the pool",
+        ask_a_worker("(sys.flags.isolated, getattr(sys.modules.get('sitecustomize'), 'MARK', None))"),
+        flags=("-I",),
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(1, None)"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="closes the standard error of a POSIX shell")
+def test_workers_run_when_the_caller_has_no_standard_error():
+    """Issue: started from a service with standard error closed, every worker died at start.
+    What a C library writes to descriptor 2 must not reach the replies either."""
+    noisy = "(__import__('os').write(2, b'a C library complains'), len('abc'))[1]"
+    result = run_python(IMPORT_FROM_REPO, ask_a_worker(noisy), stderr_closed=True)
+    assert (result.returncode, result.stdout.strip()) == (0, "3")

@@ -10,9 +10,13 @@ is copied (measured on a 40-photo ResNet50 job on 2 cores: 25 ms of kernel time 
 1.3 s a job); with ``spawn`` or ``forkserver`` every worker re-imports the user's
 ``__main__`` script, which then runs again unless it is guarded.
 
-A worker ends at end of file on its input: when the pool shuts down, and when the caller dies
-however it died (even ``SIGKILL``), so no worker outlives its job. Ctrl-C is the caller's to
-handle: workers ignore ``SIGINT`` and finish the call they are running.
+A worker imports the very ``cam_keras`` package the caller runs (even one found in a working
+folder the caller has since left), with the caller's module search path and interpreter flags
+(``-I``, ``-E``, ``-W``...). It ends at end of file on its input: when the pool shuts down, and
+when the caller dies however it died (even ``SIGKILL``), so no worker outlives its job. Ctrl-C
+is the caller's to handle: workers run in their own session (process group on Windows), so the
+terminal's ``SIGINT`` never reaches them, even while they start, and they ignore one sent to
+them; each finishes the call it is running.
 """
 
 from __future__ import annotations
@@ -31,11 +35,28 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-_BOOT = "import sys; sys.path[:] = sys.argv[1:]; import cam_keras.render.workers as w; w.serve()"
+import cam_keras
+from cam_keras.errors import CamKerasError
+
+# A worker's first lines: the caller's package (argv[1], its __init__ file; empty when that is
+# not a file on disk) is loaded as ``cam_keras`` whatever the search path (argv[2:]) would find.
+_BOOT = """\
+import importlib.util, os, sys
+init, sys.path[:] = sys.argv[1], sys.argv[2:]
+if init:
+    spec = importlib.util.spec_from_file_location(
+        "cam_keras", init, submodule_search_locations=[os.path.dirname(init)]
+    )
+    sys.modules["cam_keras"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sys.modules["cam_keras"])
+import cam_keras.render.workers
+cam_keras.render.workers.serve()
+"""
 _LENGTH = struct.Struct(">Q")  # each message: its length, then its pickle
+_EXIT_WAIT = 5.0  # seconds a worker whose output ended gets to exit before it is killed
 
 
-class WorkerDiedError(RuntimeError):
+class WorkerDiedError(CamKerasError, RuntimeError):
     """A worker process ended while running a call (killed, or out of memory)."""
 
 
@@ -67,7 +88,13 @@ class WorkerPool(futures.Executor):
         self._broken: str | None = None
         self._closed = False
         self._lock = threading.Lock()
-        self._workers = [_Worker(self) for _ in range(workers)]
+        self._workers: list[_Worker] = []
+        try:
+            for _ in range(workers):
+                self._workers.append(_Worker(self))
+        except BaseException:  # Ctrl-C or a failed start: end the workers already started
+            self.shutdown()
+            raise
 
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> futures.Future:
         with self._lock:
@@ -81,31 +108,36 @@ class WorkerPool(futures.Executor):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
-            if cancel_futures:
-                self._fail_waiting(None)
+            waiting = self._take_waiting() if cancel_futures else []
             if not self._closed:
                 self._closed = True
                 for _ in self._workers:
                     self._calls.put(None)
+        for future in waiting:  # outside the lock: a done-callback may call the pool
+            future.cancel()
         if wait:
             for worker in self._workers:
                 worker.join()
 
     def _worker_died(self, process: subprocess.Popen) -> WorkerDiedError:
         """Mark the pool broken; fail the calls not yet started; the error for the worker's own."""
-        process.kill()
-        code = process.wait()
+        try:
+            code = process.wait(_EXIT_WAIT)
+        except subprocess.TimeoutExpired:  # its output ended but it lives on: it is of no use
+            process.kill()
+            code = process.wait()
         with self._lock:
-            self._broken = self._broken or (
-                f"a render worker process (pid {process.pid}) ended with exit code {code} while drawing; "
-                "it may have run out of memory: try a smaller --size or --max-side, or fewer --workers"
-            )
-            self._fail_waiting(WorkerDiedError(self._broken))
-        return WorkerDiedError(self._broken)
+            self._broken = self._broken or _death_message(process.pid, code)
+            waiting = self._take_waiting()
+        error = WorkerDiedError(self._broken)
+        for future in waiting:  # outside the lock: a done-callback may call the pool
+            if future.set_running_or_notify_cancel():
+                future.set_exception(error)
+        return error
 
-    def _fail_waiting(self, error: BaseException | None) -> None:
-        """Cancel (``error`` None) or fail every call not yet started; keep shutdown markers."""
-        markers = 0
+    def _take_waiting(self) -> list[futures.Future]:
+        """Remove the calls not yet started from the queue (keeping shutdown markers); their futures."""
+        taken, markers = [], 0
         while True:
             try:
                 item = self._calls.get_nowait()
@@ -113,12 +145,22 @@ class WorkerPool(futures.Executor):
                 break
             if item is None:
                 markers += 1
-            elif error is None:
-                item[0].cancel()
-            elif item[0].set_running_or_notify_cancel():
-                item[0].set_exception(error)
+            else:
+                taken.append(item[0])
         for _ in range(markers):
             self._calls.put(None)
+        return taken
+
+
+def _death_message(pid: int, code: int) -> str:
+    """What the caller is told when worker ``pid`` ended with exit ``code`` before replying."""
+    if code < 0:
+        return (
+            f"a render worker process (pid {pid}) ended with exit code {code} (killed) while drawing; "
+            "it may have run out of memory: try a smaller --size or --max-side, fewer maps (--top-k) "
+            "or fewer --workers"
+        )
+    return f"a render worker process (pid {pid}) ended with exit code {code} before it replied; its error is above"
 
 
 class _Worker:
@@ -185,7 +227,7 @@ class _Worker:
 def _resolve(future: futures.Future, reply: bytes) -> None:
     try:
         ok, value, remote = pickle.loads(reply)
-    except Exception as error:  # noqa: BLE001  (an exception class that does not unpickle)
+    except Exception as error:  # noqa: BLE001  (a result that does not unpickle here)
         future.set_exception(RuntimeError(f"a render worker's reply could not be read: {error!r}"))
         return
     if ok:
@@ -196,8 +238,26 @@ def _resolve(future: futures.Future, reply: bytes) -> None:
 
 
 def _start_worker() -> subprocess.Popen:
-    """A worker process with this process' module search path (``PYTHONPATH``, editable installs)."""
-    return subprocess.Popen([sys.executable, "-c", _BOOT, *sys.path], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    """A worker process running this process' ``cam_keras``, with its module search path (the
+    entries the import system uses: strings) and interpreter flags, out of reach of Ctrl-C."""
+    command = [
+        sys.executable,
+        *subprocess._args_from_interpreter_flags(),  # what multiprocessing passes its workers
+        "-c",
+        _BOOT,
+        cam_keras.__file__ if os.path.isfile(cam_keras.__file__) else "",
+        *(entry for entry in sys.path if isinstance(entry, str)),
+    ]
+    detached = (
+        {"start_new_session": True} if os.name == "posix" else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    )
+    try:
+        return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, **detached)
+    except OSError as error:
+        raise WorkerDiedError(
+            f"cannot start a render worker process with {sys.executable!r}: {error.strerror or error}; "
+            "--workers 0 renders in this process"
+        ) from error
 
 
 def _send(stream, data: bytes) -> None:
@@ -222,11 +282,14 @@ def serve() -> None:
     """A worker's loop: run each pickled ``(fn, args, kwargs)`` read from standard input and
     write ``(ok, result or exception, traceback text)`` to standard output, until end of file.
 
-    Anything the calls print goes to standard error, so it cannot corrupt the replies.
+    Anything the calls print goes to standard error (nowhere if the caller has none), so it
+    cannot corrupt the replies.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    if sys.stderr is None:  # descriptor 2 is closed: fill it, or the replies would get it (and C libraries' messages)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
     calls = sys.stdin.buffer
     while True:
         try:
@@ -235,14 +298,45 @@ def serve() -> None:
             return
         try:
             fn, args, kwargs = pickle.loads(message)
-            reply = (True, fn(*args, **kwargs), "")
-        except Exception as error:  # noqa: BLE001  (sent to the caller, which raises it)
-            reply = (False, error, traceback.format_exc())
-        try:
-            data = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
-        except Exception:  # noqa: BLE001  (a result or exception that does not pickle)
-            data = pickle.dumps((False, RuntimeError(repr(reply[1])), reply[2]))
+            data = _reply(True, fn(*args, **kwargs), "")
+        except BaseException as error:  # noqa: BLE001  (SystemExit too: the caller raises it, as with threads)
+            data = _reply(False, error, traceback.format_exc())
         try:
             _send(replies, data)
         except OSError:  # the caller is gone
             return
+
+
+def _reply(ok: bool, value: Any, remote: str) -> bytes:
+    """A reply, pickled so that the caller can read it: an exception that would not unpickle
+    there (its constructor takes other arguments than its ``args``, like
+    :class:`~cam_keras.errors.ImageError`) is sent rebuilt from its args and attributes; failing
+    that, and for a result that does not pickle, a RuntimeError with its text is sent."""
+    attempts = [(ok, value, remote)] if ok else [(False, value, remote), (False, _Rebuilt(value), remote)]
+    for attempt in attempts:
+        try:
+            data = pickle.dumps(attempt, pickle.HIGHEST_PROTOCOL)
+            if not ok:
+                pickle.loads(data)  # an error is rare and small: check that it reads back
+            return data
+        except Exception:  # noqa: BLE001  (try the next, plainer form)
+            continue
+    text = f"{type(value).__name__}: {value}" if not ok else f"a result that does not pickle: {value!r}"
+    return pickle.dumps((False, RuntimeError(text), remote), pickle.HIGHEST_PROTOCOL)
+
+
+class _Rebuilt:
+    """Pickles an exception as its class, args and attributes, never calling its constructor."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __reduce__(self) -> tuple:
+        return _rebuild_error, (type(self.error), self.error.args, vars(self.error))
+
+
+def _rebuild_error(kind: type[BaseException], args: tuple, state: dict) -> BaseException:
+    error = kind.__new__(kind, *args)
+    error.args = args
+    vars(error).update(state)
+    return error
