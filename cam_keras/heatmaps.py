@@ -456,16 +456,17 @@ class _Writes:
     a batch are complete, its rows go to the predictions table."""
 
     def __init__(
-        self, out: OutputFolder, options: HeatmapOptions, table: _PredictionsTable, report: HeatmapReport, bar, pool
+        self, out: OutputFolder, options: HeatmapOptions, table: _PredictionsTable, report: HeatmapReport, bar
     ) -> None:
-        self.out, self.options, self.table, self.report, self.bar, self.pool = out, options, table, report, bar, pool
+        self.out, self.options, self.table, self.report, self.bar = out, options, table, report, bar
         self.in_flight: collections.deque = collections.deque()  # (write jobs, rows) of batches
 
-    def submit(self, explanation: Explanation, batch: list, stems: dict[Path, Path]) -> None:
+    def submit(self, pool: futures.Executor, explanation: Explanation, batch: list, stems: dict[Path, Path]) -> None:
+        """Have ``pool`` write each image's files."""
         jobs = []
         for i, (path, *_) in enumerate(batch):
             targets = [self.out.claim(name) for name in output_files(stems[path], self.options)]
-            jobs.append(self.pool.submit(run_job, _render_job(explanation, i, targets, self.options)))
+            jobs.append(pool.submit(run_job, _render_job(explanation, i, targets, self.options)))
         self.in_flight.append((jobs, _prediction_rows(explanation, batch, stems, self.options)))
 
     def finish(self, keep: int) -> None:
@@ -579,26 +580,26 @@ def _run_job(
     stems = dict(todo)
     workers = default_workers() if options.workers is None else options.workers
     _write_report(report)  # unfinished until the end: a killed job leaves it so
-    with futures.ThreadPoolExecutor(default_workers()) as decoders, render_pool(workers) as renderers:
-        writes = _Writes(out, options, table, report, bar, renderers)
-        try:
+    writes = _Writes(out, options, table, report, bar)
+    try:  # from the start of the pools: Ctrl-C or a failure while they start is recorded too
+        with futures.ThreadPoolExecutor(default_workers()) as decoders, render_pool(workers) as renderers:
             for batch in _decoded_batches(list(stems), explainer.input_size, options, decoders, report):
-                writes.submit(_explain(explainer, batch, options), batch, stems)
+                writes.submit(renderers, _explain(explainer, batch, options), batch, stems)
                 writes.finish(keep=1)  # the next batch's inference overlaps these writes
             writes.finish(keep=0)
-            if bar:
-                bar.update(len(todo), finalize=True)
-            report.finished = True
-        except KeyboardInterrupt:
-            report.interrupted = True
-            raise
-        except Exception as error:
-            report.error = f"{type(error).__name__}: {error}"
-            raise
-        finally:
-            writes.settle()
-            table.close()
-            _write_report(report)
+        if bar:
+            bar.update(len(todo), finalize=True)
+        report.finished = True
+    except KeyboardInterrupt:
+        report.interrupted = True
+        raise
+    except Exception as error:
+        report.error = f"{type(error).__name__}: {error}"
+        raise
+    finally:
+        writes.settle()  # the pools have ended: every write has finished or failed
+        table.close()
+        _write_report(report)
     return report
 
 

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -144,3 +145,19 @@ def test_heatmap_warns_when_the_model_learned_nothing(tmp_path, tiny_model, phot
     assert "--backbone small_cnn" not in err and "pretrained backbone" in err  # the model is a small CNN
     assert main(["heatmap", "--model", str(learned), str(photo_dir), "--out", str(tmp_path / "b"), "--quiet"]) == 0
     assert "chance" not in capsys.readouterr().err
+
+
+def test_render_workers_that_cannot_start_stop_the_job_with_one_line(
+    tmp_path, model_file, photo_dir, monkeypatch, capsys
+):
+    """Issue: a failure while the render pool started (Ctrl-C, or no interpreter to start)
+    came before the job's error handling, so report.json recorded neither."""
+    missing = tmp_path / "no-python-here"
+    monkeypatch.setattr(sys, "executable", str(missing))
+    out = tmp_path / "out"
+    code = main(["heatmap", "--model", str(model_file), str(photo_dir), "--out", str(out), "--workers", "2", "--quiet"])
+    message = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in message
+    assert str(missing) in message and "--workers 0" in message
+    report = json.loads((out / "report.json").read_text())
+    assert not report["finished"] and "--workers 0" in report["error"]
