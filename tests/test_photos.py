@@ -15,6 +15,7 @@ from cam_keras.errors import ImageError, UsageError
 from cam_keras.render import caption
 from cam_keras.render.pictures import Style, scale_maps_to
 from cam_keras.render.sizing import describe_size, output_size, parse_size
+from cam_keras.render.writers import write_picture
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +137,32 @@ def test_image_format_flag_writes_that_format(tmp_path, model_file, photos, imag
     assert Image.open(out / f"wide.{image_format}").format == pillow_name
     assert f"wide.{image_format}" in (out / "predictions.csv").read_text()
     assert not (out / "wide.png").exists()
+
+
+def test_a_row_of_maps_wider_than_webp_allows_stops_the_job_with_one_line(tmp_path, model_file, photos, capsys):
+    """Issue: three maps 6000 px wide side by side (--all-classes: one per class of a large
+    model) made a 18,000 px picture, and Pillow's "encoding error 5" reached the user."""
+    out = tmp_path / "out"
+    args = ["heatmap", "--model", str(model_file), str(photos / "wide.jpg"), "--out", str(out), "--quiet"]
+    code = main([*args, "--all-classes", "--size", "6000x10", "--image-format", "webp"])
+    message = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in message
+    assert "WebP" in message and "16383" in message and "--image-format png" in message and "--top-k" in message
+    assert "WebP" in json.loads((out / "report.json").read_text())["error"]
+    assert not list(out.glob("*.webp"))
+    assert main([*args, "--all-classes", "--size", "6000x10", "--overwrite"]) == 0  # the fix it names
+    assert Image.open(out / "wide.png").width > 18000
+
+
+@pytest.mark.parametrize("suffix, name, limit", [("jpg", "JPEG", 65500), ("webp", "WebP", 16383)])
+def test_each_format_refuses_a_picture_beyond_its_limit_by_name(tmp_path, suffix, name, limit):
+    write_picture(tmp_path / f"fits.{suffix}", np.zeros((2, limit, 3), np.uint8))
+    assert Image.open(tmp_path / f"fits.{suffix}").size == (limit, 2)
+    with pytest.raises(UsageError, match=f"wide.{suffix}: .*{limit + 1}x2 px.* {name}'s limit of {limit} px"):
+        write_picture(tmp_path / f"wide.{suffix}", np.zeros((2, limit + 1, 3), np.uint8))
+    with pytest.raises(UsageError, match=f"{name}'s limit"):
+        write_picture(tmp_path / f"tall.{suffix}", np.zeros((limit + 1, 2, 3), np.uint8))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"fits.{suffix}"]
 
 
 def test_render_processes_draw_the_same_pictures_as_threads(tmp_path, model_file, photos):

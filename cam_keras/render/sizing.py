@@ -26,7 +26,8 @@ SizeRequest = None | str | int | Size
 DEFAULT_MAX_SIDE = 1024
 SIZE_KEYWORDS = ("original", "input")
 #: The longest side any size request may ask for: WebP's limit, the smallest of the overlay
-#: formats' (JPEG's is 65535, PNG's 2**31 - 1).
+#: formats' (:data:`cam_keras.render.writers.FORMAT_LIMITS`). A row of several maps can still
+#: be wider than a format allows: the writer refuses it, naming the fix.
 MAX_SIDE = 16383
 #: The most pixels one picture of a map may have, however it was asked for: Pillow's
 #: decompression-bomb limit, the largest image cam-keras decodes (about 270 MB as RGB).

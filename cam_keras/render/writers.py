@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from cam_keras.atomic import write_bytes_atomic
+from cam_keras.errors import UsageError
 from cam_keras.render.png import encode_png
 
 
@@ -31,6 +32,8 @@ IMAGE_FORMATS: dict[str, Callable[[np.ndarray], bytes]] = {
     "jpg": functools.partial(_pillow_encode, name="JPEG", quality=90),
     "webp": functools.partial(_pillow_encode, name="WEBP", quality=90, method=4),
 }
+#: Each format's name and the longest side it stores (libjpeg-turbo's and libwebp's limits).
+FORMAT_LIMITS = {"png": ("PNG", 2**31 - 1), "jpg": ("JPEG", 65500), "webp": ("WebP", 16383)}
 
 
 def write_picture(path: str | os.PathLike, image: np.ndarray) -> Path:
@@ -43,8 +46,20 @@ def write_picture(path: str | os.PathLike, image: np.ndarray) -> Path:
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in IMAGE_FORMATS:
         raise ValueError(f"{path}: pictures must end in {', '.join('.' + name for name in IMAGE_FORMATS)}")
+    _check_fits(path, image, *FORMAT_LIMITS[suffix])
     write_bytes_atomic(path, IMAGE_FORMATS[suffix](image))
     return Path(path)
+
+
+def _check_fits(path: str | os.PathLike, image: np.ndarray, name: str, limit: int) -> None:
+    """Refuse, naming the fix, a picture the format cannot store (a row of many maps can be
+    wider than WebP allows although each map fits)."""
+    height, width = image.shape[:2]
+    if max(height, width) > limit:
+        raise UsageError(
+            f"{path}: a {width}x{height} px picture is beyond {name}'s limit of {limit} px a side: "
+            "write PNG (--image-format png), or fewer maps side by side (--top-k) or smaller ones (--size, --max-side)"
+        )
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
