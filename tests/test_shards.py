@@ -7,10 +7,12 @@ import csv
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -275,10 +277,9 @@ def alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="finds the workers in /proc")
-def test_render_workers_die_with_a_killed_job(tmp_path, model_file):
-    """Issue: after SIGKILL of `cam-keras heatmap` its render workers lived on (parent pid 1,
-    270 MB each) and a caller reading the job's stdout waited for them forever."""
+def start_long_job(tmp_path, model_file) -> tuple[subprocess.Popen, Path]:
+    """`cam-keras heatmap` on 300 small photos with 600 px overlays and two render workers, in
+    a session of its own (as a terminal runs it); the job and its output folder."""
     photos = tmp_path / "photos"
     photos.mkdir()
     rng = np.random.default_rng(0)
@@ -292,7 +293,26 @@ def test_render_workers_die_with_a_killed_job(tmp_path, model_file):
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
+    return job, out
+
+
+def wait_until_gone(pids: set[int]) -> list[int]:
+    """The processes of ``pids`` still alive after up to 5 s."""
+    for _ in range(50):
+        if not any(map(alive, pids)):
+            break
+        time.sleep(0.1)
+    return [pid for pid in pids if alive(pid)]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds the workers in /proc")
+def test_render_workers_die_with_a_killed_job(tmp_path, model_file):
+    """Issue: after SIGKILL of `cam-keras heatmap` its render workers lived on (parent pid 1,
+    270 MB each) and a caller reading the job's stdout waited for them forever."""
+    job, out = start_long_job(tmp_path, model_file)
     workers: set[int] = set()
     try:
         while job.poll() is None and not (len(workers) == 2 and any(out.glob("*.png"))):
@@ -302,11 +322,32 @@ def test_render_workers_die_with_a_killed_job(tmp_path, model_file):
         assert not json.loads((out / "report.json").read_text())["finished"]
         job.kill()
         job.communicate(timeout=30)  # end of file on its pipes: no worker holds them open any more
-        for _ in range(50):  # end of file on their input ends them; give them 5 s
-            if not any(map(alive, workers)):
-                break
-            time.sleep(0.1)
-        assert not [pid for pid in workers if alive(pid)]
+        assert not wait_until_gone(workers)  # end of file on their input ends them
+    finally:
+        job.kill()
+        for pid in workers:
+            if alive(pid):
+                os.kill(pid, 9)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds the workers in /proc")
+def test_ctrl_c_as_the_workers_start_stops_the_job_quietly(tmp_path, model_file):
+    """Issue: Ctrl-C (SIGINT to the terminal's whole foreground group) while the render workers
+    were starting printed their KeyboardInterrupt tracebacks, and one that came while the pool
+    started left report.json saying neither finished nor interrupted."""
+    job, out = start_long_job(tmp_path, model_file)
+    workers: set[int] = set()
+    try:
+        while job.poll() is None and len(workers) < 2:
+            workers = children_of(job.pid)
+        os.killpg(job.pid, signal.SIGINT)
+        _, errors = job.communicate(timeout=60)
+        assert job.returncode == 130
+        assert "Traceback" not in errors
+        assert errors.strip().endswith("interrupted; files written so far are complete")
+        report = json.loads((out / "report.json").read_text())
+        assert report["interrupted"] and not report["finished"] and report["error"] is None
+        assert not wait_until_gone(workers)
     finally:
         job.kill()
         for pid in workers:
