@@ -2,6 +2,8 @@
 
 import csv
 import json
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -161,3 +163,24 @@ def test_render_workers_that_cannot_start_stop_the_job_with_one_line(
     assert str(missing) in message and "--workers 0" in message
     report = json.loads((out / "report.json").read_text())
     assert not report["finished"] and "--workers 0" in report["error"]
+
+
+def test_a_script_without_a_main_guard_runs_once(tmp_path, model_file, photo_dir):
+    """A user's script that calls the command at top level, with no `if __name__ == "__main__":`,
+    must not be re-run by the render workers (as spawn or forkserver workers would)."""
+    runs = tmp_path / "runs.txt"
+    script = tmp_path / "explain_all.py"
+    script.write_text(
+        f"import os\n"
+        f"with open({str(runs)!r}, 'a') as log:\n"
+        f"    log.write(f'{{os.getpid()}}\\n')\n"
+        f"from cam_keras.cli import main\n"
+        f"code = main(['heatmap', '--model', {str(model_file)!r}, {str(photo_dir)!r}, '--out', 'out', '--workers', '2',"
+        f" '--quiet'])\n"
+        f"print('exit', code)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.stdout.split("\n")[-2] == "exit 0", result.stderr
+    assert len(runs.read_text().split()) == 1
+    assert len(list((tmp_path / "out").rglob("*.png"))) == 4
