@@ -30,7 +30,7 @@ def import_quietly(module: str) -> ModuleType:
     """``importlib.import_module(module)``; if that loads TensorFlow, it also lists the devices
     (where the GPU lines come from), and TensorFlow's noise is dropped from standard error.
     Once TensorFlow is loaded this is a plain import."""
-    if "tensorflow" in sys.modules:
+    if "tensorflow" in sys.modules or sys.stderr is None:  # loaded, or nowhere to write to anyway
         return importlib.import_module(module)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # errors only, unless the user chose
     with _standard_error_filtered():

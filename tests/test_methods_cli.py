@@ -93,6 +93,19 @@ def test_a_script_that_loads_tensorflow_through_cam_keras_prints_no_framework_no
     assert result.stderr == "a line of my own\n"
 
 
+def test_tensorflow_loads_when_standard_error_is_closed():
+    script = "import cam_keras; print(cam_keras.build_model('small_cnn', num_classes=2, weights=None).name)"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    result = subprocess.run(
+        ["sh", "-c", 'exec "$0" -c "$1" 2>&-', sys.executable, script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "small_cnn_cam")
+
+
 def test_noise_filter_keeps_real_errors():
     assert TENSORFLOW_NOISE.match("I0000 00:00:1795492649.918253    6439 port.cc:153] oneDNN custom operations are on.")
     assert TENSORFLOW_NOISE.match("E0000 00:00:1795492624.603699 6029 cuda_platform.cc:52] failed call to cuInit")
