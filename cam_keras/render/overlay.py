@@ -92,10 +92,12 @@ def caption(image: np.ndarray, text: str, font_size: int | None = None) -> np.nd
     )
     height = bottom + 2 * margin
     width = max(image.shape[1], right + 2 * margin)
-    canvas = Image.new("RGB", (width, image.shape[0] + height), (255, 255, 255))
-    canvas.paste(Image.fromarray(image), (0, height))
-    ImageDraw.Draw(canvas).multiline_text((margin, margin), text, fill=(0, 0, 0), font=font, spacing=margin)
-    return np.asarray(canvas)
+    strip = Image.new("RGB", (width, height), (255, 255, 255))
+    ImageDraw.Draw(strip).multiline_text((margin, margin), text, fill=(0, 0, 0), font=font, spacing=margin)
+    canvas = np.full((height + image.shape[0], width, 3), 255, np.uint8)  # in numpy: no copy through Pillow
+    canvas[:height] = np.asarray(strip)
+    canvas[height:, : image.shape[1]] = image if image.ndim == 3 else image[..., None]
+    return canvas
 
 
 def grid(tiles: Sequence[np.ndarray], columns: int = 4, tile_size: int = 160, gap: int = 4) -> np.ndarray:

@@ -103,8 +103,8 @@ def image_row(image: np.ndarray, raw_maps: np.ndarray, texts: Sequence[str], sty
     """Every map of one image, upsampled once to the image's size, as captioned pictures side
     by side: uint8 ``(h', n * w', 3)``."""
     maps = scale_maps_to(raw_maps, image.shape[:2], style.normalize)
-    gap = caption_font_size(image.shape[1]) // 2
-    return hstack([map_picture(image, heat, text, style) for heat, text in zip(maps, texts)], gap)
+    pictures = [map_picture(image, heat, text, style) for heat, text in zip(maps, texts)]
+    return pictures[0] if len(pictures) == 1 else hstack(pictures, caption_font_size(image.shape[1]) // 2)
 
 
 def hstack(pictures: Sequence[np.ndarray], gap: int = 0) -> np.ndarray:

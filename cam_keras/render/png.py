@@ -42,7 +42,7 @@ def encode_png(image: np.ndarray) -> bytes:
     height, width, channels = pixels.shape
     header = struct.pack(">IIBBBBB", width, height, 8, _COLOR_TYPES[channels], 0, 0, 0)
     data = isal_zlib.compress(_average_filtered(pixels.reshape(height, width * channels), channels), _DEFLATE_LEVEL)
-    return _SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
+    return b"".join([_SIGNATURE, *_chunk(b"IHDR", header), *_chunk(b"IDAT", data), *_chunk(b"IEND", b"")])
 
 
 def _average_filtered(rows: np.ndarray, channels: int) -> bytes:
@@ -57,5 +57,6 @@ def _average_filtered(rows: np.ndarray, channels: int) -> bytes:
     return filtered.tobytes()
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+def _chunk(kind: bytes, data: bytes) -> tuple[bytes, ...]:
+    """A PNG chunk's parts (joined once by the caller: ``data`` is the whole picture)."""
+    return struct.pack(">I", len(data)), kind, data, struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
