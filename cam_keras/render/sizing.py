@@ -20,15 +20,16 @@ import numbers
 import os
 
 from cam_keras.errors import ImageError, UsageError
+from cam_keras.render.writers import IMAGE_FORMATS
 
 Size = tuple[int, int]  # (height, width)
 SizeRequest = None | str | int | Size
 DEFAULT_MAX_SIDE = 1024
 SIZE_KEYWORDS = ("original", "input")
-#: The longest side any size request may ask for: WebP's limit, the smallest of the overlay
-#: formats' (:data:`cam_keras.render.writers.FORMAT_LIMITS`). A row of several maps can still
-#: be wider than a format allows: the writer refuses it, naming the fix.
-MAX_SIDE = 16383
+#: The longest side any size request may ask for: the smallest of the overlay formats' limits
+#: (WebP's 16383 px). A row of several maps can still be wider than a format allows: the
+#: writer refuses it, naming the fix.
+MAX_SIDE = min(picture_format.max_side for picture_format in IMAGE_FORMATS.values())
 #: The most pixels one picture of a map may have, however it was asked for: Pillow's
 #: decompression-bomb limit, the largest image cam-keras decodes (about 270 MB as RGB).
 MAX_PIXELS = 89_478_485

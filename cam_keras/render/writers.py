@@ -7,6 +7,7 @@ import functools
 import io
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +25,24 @@ def _pillow_encode(image: np.ndarray, name: str, **settings: Any) -> bytes:
     return buffer.getvalue()
 
 
-# Picture formats by file suffix: each an encoder of an ``(h, w, 3)`` uint8 image to bytes.
-# PNG is lossless, by :func:`encode_png` (a fifth of the time of Pillow's encoder, a few % smaller); JPEG
-# and WebP are Pillow's at quality 90, about a tenth of the PNG's size.
-IMAGE_FORMATS: dict[str, Callable[[np.ndarray], bytes]] = {
-    "png": encode_png,
-    "jpg": functools.partial(_pillow_encode, name="JPEG", quality=90),
-    "webp": functools.partial(_pillow_encode, name="WEBP", quality=90, method=4),
+@dataclass(frozen=True)
+class PictureFormat:
+    """A picture format: its name, an encoder of an ``(h, w, 3)`` uint8 image to bytes, and the
+    longest side it stores."""
+
+    name: str
+    encode: Callable[[np.ndarray], bytes]
+    max_side: int
+
+
+# Picture formats by file suffix. PNG is lossless, by :func:`encode_png` (a fifth of the time of
+# Pillow's encoder, a few % smaller); JPEG and WebP are Pillow's at quality 90, about a tenth of
+# the PNG's size. Side limits: PNG's format, libjpeg-turbo's and libwebp's.
+IMAGE_FORMATS: dict[str, PictureFormat] = {
+    "png": PictureFormat("PNG", encode_png, 2**31 - 1),
+    "jpg": PictureFormat("JPEG", functools.partial(_pillow_encode, name="JPEG", quality=90), 65500),
+    "webp": PictureFormat("WebP", functools.partial(_pillow_encode, name="WEBP", quality=90, method=4), 16383),
 }
-#: Each format's name and the longest side it stores (libjpeg-turbo's and libwebp's limits).
-FORMAT_LIMITS = {"png": ("PNG", 2**31 - 1), "jpg": ("JPEG", 65500), "webp": ("WebP", 16383)}
 
 
 def write_picture(path: str | os.PathLike, image: np.ndarray) -> Path:
@@ -46,18 +55,20 @@ def write_picture(path: str | os.PathLike, image: np.ndarray) -> Path:
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in IMAGE_FORMATS:
         raise ValueError(f"{path}: pictures must end in {', '.join('.' + name for name in IMAGE_FORMATS)}")
-    _check_fits(path, image, *FORMAT_LIMITS[suffix])
-    write_bytes_atomic(path, IMAGE_FORMATS[suffix](image))
+    picture_format = IMAGE_FORMATS[suffix]
+    _check_fits(path, image, picture_format)
+    write_bytes_atomic(path, picture_format.encode(image))
     return Path(path)
 
 
-def _check_fits(path: str | os.PathLike, image: np.ndarray, name: str, limit: int) -> None:
+def _check_fits(path: str | os.PathLike, image: np.ndarray, picture_format: PictureFormat) -> None:
     """Refuse, naming the fix, a picture the format cannot store (a row of many maps can be
     wider than WebP allows although each map fits)."""
     height, width = image.shape[:2]
-    if max(height, width) > limit:
+    if max(height, width) > picture_format.max_side:
         raise UsageError(
-            f"{path}: a {width}x{height} px picture is beyond {name}'s limit of {limit} px a side: "
+            f"{path}: a {width}x{height} px picture is beyond {picture_format.name}'s limit of "
+            f"{picture_format.max_side} px a side: "
             "write PNG (--image-format png), or fewer maps side by side (--top-k) or smaller ones (--size, --max-side)"
         )
 
