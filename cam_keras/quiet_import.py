@@ -32,7 +32,6 @@ def import_quietly(module: str) -> ModuleType:
     Once TensorFlow is loaded this is a plain import."""
     if "tensorflow" in sys.modules or sys.stderr is None:  # loaded, or nowhere to write to anyway
         return importlib.import_module(module)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # errors only, unless the user chose
     with _standard_error_filtered():
         imported = importlib.import_module(module)
         if "tensorflow" in sys.modules:
