@@ -1,9 +1,10 @@
 """Atomic file writes: write beside the target, then rename, so a crash never leaves half a file.
 
-Temporary files are named ``.cam-keras-tmp-<random>-<tail of the target's name>``, at most 255
-bytes whatever the target's name, so :mod:`cam_keras.outdir` can recognise and remove the ones
-a killed process left behind. Finished files get the usual permissions (``0o666`` less the
-umask), as ``open()`` would give them, not ``mkstemp``'s private ``0o600``.
+Temporary files are named ``.cam-keras-tmp-<8 hex digits>-<tail of the target's name>``, at
+most 255 bytes whatever the target's name, so :mod:`cam_keras.outdir` can recognise the ones a
+killed process left behind (:func:`is_temp_name`: a name no user picks by chance). Finished
+files get the usual permissions (``0o666`` less the umask), as ``open()`` would give them,
+not ``mkstemp``'s private ``0o600``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 TEMP_PREFIX = ".cam-keras-tmp-"
+_TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"[0-9a-f]{8}-")
 _NAME_MAX = 255  # bytes, the limit of ext4, XFS, APFS, NTFS (in UTF-16 units) and most others
 
 
@@ -41,6 +44,11 @@ def temp_name(target_name: str) -> str:
     room = _NAME_MAX - len(head.encode())
     tail = target_name.encode("utf-8", "surrogateescape")[-room:].decode("utf-8", "ignore")
     return head + tail
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is one :func:`temp_name` makes (``.cam-keras-tmp-draft.txt`` is not)."""
+    return _TEMP_NAME.match(name) is not None
 
 
 @contextlib.contextmanager

@@ -630,11 +630,16 @@ def _check_same_job(report_file: Path, job: dict) -> None:
 
 
 def _refuse_inputs_inside(items: list[tuple[Path, Path]], out_dir: Path) -> None:
-    """Listed inputs inside the output folder could be replaced by outputs: refuse them."""
-    root = os.path.abspath(out_dir) + os.sep
-    inside = next((path for path, _ in items if os.path.abspath(path).startswith(root)), None)
+    """Listed inputs inside the output folder, or linked to a file there, could be replaced by
+    outputs: refuse them."""
+    root = os.path.realpath(out_dir) + os.sep
+    inside = next((path for path, _ in items if os.path.realpath(path).startswith(root)), None)
     if inside is not None:
-        raise OutputFolderError(f"input {inside} is inside --out {out_dir}; choose an output folder outside the inputs")
+        real = os.path.realpath(inside)
+        where = "" if real == os.path.abspath(inside) else f" (a link to {real})"
+        raise OutputFolderError(
+            f"input {inside}{where} is inside --out {out_dir}; choose an output folder outside the inputs"
+        )
 
 
 def _prediction_rows(explanation: Explanation, batch, stems: dict[Path, Path], options: HeatmapOptions) -> list[dict]:

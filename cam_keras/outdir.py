@@ -3,43 +3,42 @@
 Every command that writes into a folder the user names (``heatmap``, ``evaluate``, ``demo``,
 ``train``, and ``Explanation.save``) opens it through :class:`OutputFolder`, which guarantees:
 
-- **a lock**: ``.cam-keras.lock`` holds the owner's PID, host and command; a second job on the
-  same folder is refused with the holder's name, and a lock whose process is gone (same host)
-  is taken over with a warning;
+- **a lock** (:mod:`cam_keras.lockfile`): a second job on the same folder is refused with the
+  holder's name, and a lock whose process is gone (same host) is taken over by one job only;
 - **only its own files**: every file a job writes is first listed in ``.cam-keras-outputs``
-  (one relative path a line, appended before the write, so a killed job's files are listed
-  too); ``--overwrite`` replaces listed files only, and a file of the same name that
+  (appended before the write, so a killed job's files are listed too; one name a line, or,
+  for a name holding a line break, ``/`` and the name as a JSON string, so no file name can
+  list another); ``--overwrite`` replaces listed files only, and a file of the same name that
   cam-keras did not write stops the job with its name. Nothing is ever deleted but stale
   temporary files, and no folder is ever removed;
+- **inside the folder**: every output path is resolved, links followed: one that leads outside
+  the folder (``out/sub -> ../elsewhere``), onto an input file, or through a file in the way
+  of its folder is refused before it is written;
 - **never inside the inputs**: an output folder equal to or inside an input folder is refused,
   so outputs are never read back as inputs; an input file is never written over;
-- **no leftovers**: temporary files (``.cam-keras-tmp-*``, see :mod:`cam_keras.atomic`) left by
-  a killed job are removed when the next job opens the folder.
+- **no leftovers**: temporary files (:func:`cam_keras.atomic.is_temp_name`) a killed job left
+  in the folders cam-keras wrote in are removed by the next job, once it has been accepted.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import logging
 import os
-import socket
-import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from cam_keras.atomic import TEMP_PREFIX, file_mode
+from cam_keras.atomic import is_temp_name
 from cam_keras.errors import FolderLockedError, OutputFolderError
+from cam_keras.lockfile import LOCK_NAME, LOCK_SUFFIX, FolderLock, is_lock
 
 logger = logging.getLogger(__name__)
 
-LOCK_NAME = ".cam-keras.lock"
 MANIFEST_NAME = ".cam-keras-outputs"
 _BOOKKEEPING = (LOCK_NAME, MANIFEST_NAME)
-LOCK_SUFFIX = ".lock"  # shard locks: ``.cam-keras-<job>.lock`` beside the folder lock
-_UNREADABLE_LOCK_GRACE_S = 30.0  # a lock being written by its owner is briefly empty
+_ENCODED = "/"  # a manifest line starting so holds a JSON string; a relative name never starts so
 
 
 def check_outside_inputs(out: str | os.PathLike, inputs: Iterable[str | os.PathLike], flag: str = "--out") -> None:
@@ -72,119 +71,20 @@ def create_folder(folder: str | os.PathLike, flag: str = "--out") -> None:
         ) from error
 
 
-def remove_stale_temps(folder: str | os.PathLike) -> int:
-    """Delete the temporary files a killed cam-keras process left under ``folder``; return
-    how many. Call it only while holding the folder's lock."""
+def remove_stale_temps(folders: Iterable[str | os.PathLike]) -> int:
+    """Delete the temporary files (:func:`~cam_keras.atomic.is_temp_name`) a killed cam-keras
+    process left directly in ``folders``, the folders it wrote in; return how many. Call it
+    only while holding the lock, once the job has been accepted. Folders and links are kept."""
     removed = 0
-    for root, _, files in os.walk(folder):
-        for name in files:
-            if name.startswith(TEMP_PREFIX):
-                Path(root, name).unlink(missing_ok=True)
-                removed += 1
+    for folder in folders:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(folder) as entries:
+            for entry in entries:
+                if is_temp_name(entry.name) and entry.is_file(follow_symlinks=False):
+                    Path(entry.path).unlink(missing_ok=True)
+                    removed += 1
     if removed:
-        logger.info("removed %d temporary file(s) left by an interrupted job in %s", removed, folder)
+        logger.info("removed %d temporary file(s) left by an interrupted job", removed)
     return removed
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class FolderLock:
-    """An exclusive, advisory lock on a folder: the file ``folder/.cam-keras.lock``.
-
-    Example:
-        >>> with FolderLock("runs/first"):
-        ...     ...  # no other cam-keras process writes there meanwhile
-    """
-
-    def __init__(self, folder: str | os.PathLike, name: str = LOCK_NAME) -> None:
-        self.path = Path(folder) / name
-        self._held = False
-
-    def acquire(self) -> None:
-        """Take the lock, taking over a stale one; raise :class:`FolderLockedError` if held."""
-        record = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "since": datetime.datetime.now().isoformat(timespec="seconds"),
-            "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]) if sys.argv else "",
-        }
-        for _ in range(3):
-            try:
-                handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, file_mode())
-            except FileExistsError:
-                if not self._take_over_if_stale():
-                    raise FolderLockedError(self._held_message()) from None
-                continue
-            with os.fdopen(handle, "w") as stream:
-                json.dump(record, stream)
-            self._held = True
-            return
-        raise FolderLockedError(self._held_message())
-
-    def held_by_other(self) -> bool:
-        """Whether the lock file exists for a live (or unverifiable, other-host) process;
-        a stale one is removed."""
-        return self.path.exists() and not self._held and not self._take_over_if_stale()
-
-    def release(self) -> None:
-        """Remove the lock file if this process still holds it."""
-        if self._held and self._holder().get("pid") == os.getpid():
-            self.path.unlink(missing_ok=True)
-        self._held = False
-
-    def __enter__(self) -> FolderLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-    def _holder(self) -> dict:
-        try:
-            holder = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return holder if isinstance(holder, dict) else {}
-
-    def _take_over_if_stale(self) -> bool:
-        """Remove the lock if its process is gone (same host) or it stayed unreadable."""
-        holder = self._holder()
-        if not holder:
-            try:
-                age = datetime.datetime.now().timestamp() - self.path.stat().st_mtime
-            except FileNotFoundError:
-                return True
-            stale = age > _UNREADABLE_LOCK_GRACE_S
-        else:
-            same_host = holder.get("host") == socket.gethostname()
-            stale = same_host and isinstance(holder.get("pid"), int) and not _process_alive(holder["pid"])
-        if stale:
-            logger.warning(
-                "%s: taking over a lock left by a process that is gone (%s)", self.path, holder or "unreadable"
-            )
-            self.path.unlink(missing_ok=True)
-        return stale
-
-    def _held_message(self) -> str:
-        holder = self._holder()
-        who = (
-            f"process {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}"
-            if holder
-            else "another process"
-        )
-        command = f" ({holder['command']})" if holder.get("command") else ""
-        return (
-            f"{self.path.parent} is in use by {who}{command}; wait for it to finish, or, if no "
-            f"cam-keras process is using the folder any more, delete {self.path}"
-        )
 
 
 class OutputFolder:
@@ -225,39 +125,55 @@ class OutputFolder:
         self.flag = flag
         self._lock = FolderLock(self.root, f".cam-keras-{part}{LOCK_SUFFIX}" if part else LOCK_NAME)
         self._owned: set[str] = set()
+        self._manifest_ends_line = True
+        self._folders: dict[str, Path] = {}  # subfolder name -> where it leads, links followed
+        self._real_root = self.root.resolve()
         self._mutex = threading.Lock()
         self._protected = {item.resolve() for item in self.inputs if item.is_file()}
 
     def open(self) -> OutputFolder:
-        """Check, create and lock the folder; clean stale temporary files."""
+        """Check, create and lock the folder; once the job is accepted, remove the temporary
+        files a killed job left in the folders cam-keras wrote in."""
         if self.root.exists() and not self.root.is_dir():
             raise OutputFolderError(f"{self.flag} {self.root} exists and is not a folder; choose a folder")
         check_outside_inputs(self.root, self.inputs, self.flag)
         create_folder(self.root, self.flag)
         self._lock.acquire()
         try:
-            self._check_other_jobs()
+            alone = self._check_other_jobs()
             if not (self.overwrite or self.resume) and self.user_visible_entries():
                 raise OutputFolderError(
                     f"{self.flag} {self.root} is not empty; pass --overwrite to replace the files an "
                     f"earlier cam-keras job wrote there (nothing else is touched), or choose another folder"
                 )
-            self._owned = self._read_manifest()
+            self._real_root = self.root.resolve()
+            self._owned, self._manifest_ends_line = _read_manifest(self.root / MANIFEST_NAME)
+            if alone:
+                remove_stale_temps(self._written_folders())
         except BaseException:
             self._lock.release()
             raise
         return self
 
-    def _check_other_jobs(self) -> None:
-        """Refuse to run beside a conflicting job; remove stale temporary files when alone."""
-        others = [FolderLock(self.root, entry.name) for entry in self.root.iterdir() if _is_lock(entry.name)]
+    def _check_other_jobs(self) -> bool:
+        """Refuse to run beside a conflicting job; return whether no other job holds a lock."""
+        others = [FolderLock(self.root, entry.name) for entry in self.root.iterdir() if is_lock(entry.name)]
         others = [lock for lock in others if lock.path != self._lock.path and lock.held_by_other()]
         whole = self._lock.path.name == LOCK_NAME
         for lock in others:
             if whole or lock.path.name == LOCK_NAME:
                 raise FolderLockedError(lock._held_message())
-        if not others:
-            remove_stale_temps(self.root)
+        return not others
+
+    def _written_folders(self) -> list[Path]:
+        """The folder and those of its subfolders an earlier job wrote in (no links)."""
+        names = {str(PurePosixPath(key).parent) for key in self._owned}
+        folders = [self.root / name for name in sorted(names)]
+        return [
+            folder
+            for folder in folders
+            if not folder.is_symlink() and folder.is_dir() and folder.resolve().is_relative_to(self._real_root)
+        ]
 
     def close(self) -> None:
         """Release the lock."""
@@ -271,7 +187,7 @@ class OutputFolder:
 
     def user_visible_entries(self) -> list[Path]:
         """Entries of the folder other than the lock and the manifest."""
-        return [entry for entry in self.root.iterdir() if entry.name not in _BOOKKEEPING and not _is_lock(entry.name)]
+        return [entry for entry in self.root.iterdir() if entry.name not in _BOOKKEEPING and not is_lock(entry.name)]
 
     def owns(self, relative: str | os.PathLike) -> bool:
         """Whether an earlier or this job listed ``relative`` as its output."""
@@ -281,15 +197,18 @@ class OutputFolder:
         """The path to write ``relative`` at, listed in the manifest first.
 
         Raises:
-            OutputFolderError: the file exists and cam-keras did not write it, or it is an input.
+            OutputFolderError: the file exists and cam-keras did not write it, it is an input,
+                a file is in the way of its folder, or a link leads it outside the folder.
         """
         key = _key(relative)
         with self._mutex:
             target = self._writable(key)
             if key not in self._owned:
+                line = ("" if self._manifest_ends_line else "\n") + _manifest_line(key)
                 with open(self.root / MANIFEST_NAME, "a", encoding="utf-8", errors="surrogateescape") as manifest:
-                    manifest.write(key + "\n")
+                    manifest.write(line)
                 self._owned.add(key)
+                self._manifest_ends_line = True
         return target
 
     def check_free(self, names: Iterable[str | os.PathLike]) -> None:
@@ -300,27 +219,67 @@ class OutputFolder:
                 self._writable(_key(name))
 
     def _writable(self, key: str) -> Path:
-        """The path of ``key``; raises if a file cam-keras did not write, or an input file, is there."""
+        """The path of ``key``; raises if it leads outside the folder, or a file cam-keras did
+        not write, or an input file, is there."""
         target = self.root / key
+        landing = self._landing(key)
+        if not landing.is_relative_to(self._real_root) or landing == self._real_root:
+            raise OutputFolderError(
+                f"{target} would be written outside {self.flag} {self.root} (to {landing}, through a symbolic "
+                f"link); remove the link or choose another {self.flag}"
+            )
         if key not in self._owned and (target.exists() or target.is_symlink()):
             raise OutputFolderError(
                 f"{target} exists and was not written by cam-keras, so it is left as it is; "
                 f"move it away or choose another {self.flag}"
             )
-        if self._protected and target.resolve() in self._protected:
+        if self._protected and landing in self._protected:
             raise OutputFolderError(f"{target} is an input file; choose another {self.flag}")
         return target
 
-    def _read_manifest(self) -> set[str]:
-        try:
-            lines = (self.root / MANIFEST_NAME).read_text(encoding="utf-8", errors="surrogateescape").splitlines()
-        except FileNotFoundError:
-            return set()
-        return {line for line in lines if line}
+    def _landing(self, key: str) -> Path:
+        """Where writing ``key`` lands, links followed; raises if a parent is not a folder."""
+        parts = PurePosixPath(key).parts
+        folder = self._real_root
+        for depth in range(1, len(parts)):
+            prefix = "/".join(parts[:depth])
+            if prefix not in self._folders:
+                path = self.root / prefix
+                if os.path.lexists(path) and not path.is_dir():
+                    raise OutputFolderError(
+                        f"{path} is in the way: {self.root / key} goes inside it, and it is not a folder; "
+                        f"move it away or choose another {self.flag}"
+                    )
+                self._folders[prefix] = path.resolve()
+            folder = self._folders[prefix]
+        target = self.root / key
+        return target.resolve() if target.is_symlink() else folder / parts[-1]
 
 
-def _is_lock(name: str) -> bool:
-    return name.startswith(".cam-keras") and name.endswith(LOCK_SUFFIX)
+def _manifest_line(key: str) -> str:
+    """``key``'s manifest line: the name itself, or, if it holds a line break of any kind,
+    ``/`` and the name as a JSON string, so no name can add a line of its own."""
+    plain = key.splitlines() == [key]  # a relative name never starts with _ENCODED
+    return (key if plain else _ENCODED + json.dumps(key)) + "\n"
+
+
+def _read_manifest(path: Path) -> tuple[set[str], bool]:
+    """The names listed in the manifest at ``path``, and whether it ends on a full line (a
+    killed job may have left a line cut short; it is ignored)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    except FileNotFoundError:
+        return set(), True
+    *lines, unfinished = text.split("\n")
+    names = set()
+    for line in lines:
+        if line.startswith(_ENCODED):
+            with contextlib.suppress(ValueError):
+                name = json.loads(line[len(_ENCODED) :])
+                names.update([name] if isinstance(name, str) else [])
+        elif line:
+            names.add(line)
+    return names, not unfinished
 
 
 def _key(relative: str | os.PathLike) -> str:
@@ -328,11 +287,3 @@ def _key(relative: str | os.PathLike) -> str:
     if path.is_absolute() or ".." in path.parts or not path.parts:
         raise ValueError(f"output names must be relative and inside the folder, not {relative}")
     return path.as_posix()
-
-
-@contextlib.contextmanager
-def locked(folder: str | os.PathLike) -> Iterator[FolderLock]:
-    """Hold ``folder``'s lock for the ``with`` block, creating the folder if needed."""
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    with FolderLock(folder) as lock:
-        yield lock

@@ -192,3 +192,65 @@ def test_a_missing_input_stops_the_job_before_the_output_folder_is_made(tmp_path
     assert main(["heatmap", "--model", str(model_file), str(photos), str(tmp_path / "typo"), "--out", str(out)]) == 2
     assert "typo: no such file or folder" in one_error_line(capsys)
     assert not out.exists()
+
+
+def heatmap(model_file, inputs, out, *flags) -> int:
+    return main(["heatmap", "--model", str(model_file), *map(str, inputs), "--out", str(out), "--quiet", *flags])
+
+
+def test_a_newline_in_an_input_name_lists_no_other_file_as_cam_keras_own(tmp_path, model_file, photos, capsys):
+    """Issue 27.2: an input ``z\\nkeep.png`` listed ``keep.png``; an ``--overwrite`` job then
+    replaced the user's ``keep.png``, and the job that wrote ``z\\nkeep.png`` could not resume."""
+    (photos / "0.png").rename(photos / "z\nkeep.png")
+    out = tmp_path / "out"
+    assert heatmap(model_file, [photos], out) == 0
+    assert heatmap(model_file, [photos], out, "--resume") == 0
+    (out / "keep.png").write_bytes(b"the user's")
+    others = tmp_path / "others"
+    others.mkdir()
+    (photos / "1.png").rename(others / "keep.png")
+    before = tree_hashes(out)
+    capsys.readouterr()
+    assert heatmap(model_file, [others], out, "--overwrite") == 2
+    assert "keep.png exists and was not written by cam-keras" in one_error_line(capsys)
+    assert tree_hashes(out) == before
+
+
+def test_a_link_leads_no_output_outside_the_folder_nor_onto_an_input(tmp_path, model_file, photos, capsys):
+    """Issue 27.5: through ``out/sub -> ../elsewhere`` outputs were written in ``elsewhere``;
+    through ``in/i0.png -> ../out/i0.png`` an input given by its folder was written over."""
+    nested, out, elsewhere = tmp_path / "nested", tmp_path / "out", tmp_path / "elsewhere"
+    (nested / "sub").mkdir(parents=True)
+    (photos / "0.png").rename(nested / "sub" / "i0.png")
+    elsewhere.mkdir()
+    out.mkdir()
+    (out / "sub").symlink_to("../elsewhere")
+    assert heatmap(model_file, [nested], out, "--overwrite") == 2
+    assert "sub/i0.png would be written outside --out" in one_error_line(capsys)
+    assert list(elsewhere.iterdir()) == []
+
+    assert heatmap(model_file, [nested / "sub" / "i0.png"], out, "--overwrite") == 0  # out/i0.png: cam-keras' own
+    linked = tmp_path / "in"
+    linked.mkdir()
+    (linked / "i0.png").symlink_to(out / "i0.png")
+    before = tree_hashes(out)
+    capsys.readouterr()
+    for inputs in ([linked], [linked / "i0.png"]):
+        assert heatmap(model_file, inputs, out, "--overwrite") == 2
+        assert "i0.png" in one_error_line(capsys)
+        assert tree_hashes(out) == before
+
+
+def test_a_file_in_the_way_of_an_output_folder_stops_the_job_before_it_writes(tmp_path, model_file, photos, capsys):
+    """Issue 27.15: a user file ``x`` in ``--out`` and an input ``x/y.png`` stopped the job
+    midway with ``[Errno 17] File exists``."""
+    nested, out = tmp_path / "nested", tmp_path / "out"
+    (nested / "x").mkdir(parents=True)
+    (photos / "0.png").rename(nested / "a.png")
+    (photos / "1.png").rename(nested / "x" / "y.png")
+    out.mkdir()
+    (out / "x").write_text("the user's")
+    before = tree_hashes(out)
+    assert heatmap(model_file, [nested], out, "--overwrite") == 2
+    assert f"{out / 'x'} is in the way" in one_error_line(capsys)
+    assert tree_hashes(out) == before and sorted(os.listdir(out)) == ["x"]

@@ -102,6 +102,8 @@ def test_lock_of_another_host_is_respected(tmp_path):
 
 def test_temp_files_of_a_killed_job_are_removed_by_the_next(tmp_path):
     out = tmp_path / "out"
+    with OutputFolder(out) as folder:  # the killed job listed its output before writing it
+        folder.claim("deep/x.png")
     (out / "deep").mkdir(parents=True)
     leftover = out / "deep" / f"{TEMP_PREFIX}0123abcd-x.png"
     leftover.write_bytes(b"half")
@@ -197,3 +199,123 @@ def _with_run(parser, run):
         for subparser in action.choices.values():
             subparser.set_defaults(run=run)
     return parser
+
+
+# Issue 27, round two: ownership that no file name, link or race can fake.
+
+
+def test_a_newline_in_a_name_cannot_forge_the_manifest(tmp_path):
+    """Issue 27.2: an input named ``z\\nkeep.png`` listed ``keep.png`` as cam-keras' own."""
+    out = tmp_path / "out"
+    forged = "z\nkeep.png"
+    odd = ["tab\there.png", "cr\rhere.png", "sep\x1c\x85\u2028.png", "bad\udcff.png", "\\n-literal.png"]
+    with OutputFolder(out) as folder:
+        for name in (forged, *odd):
+            write_text_atomic(folder.claim(name), "ours")
+    (out / "keep.png").write_text("the user's")
+    with OutputFolder(out, overwrite=True) as folder:
+        with pytest.raises(OutputFolderError, match="keep.png exists and was not written by cam-keras"):
+            folder.claim("keep.png")
+        assert all(folder.owns(name) for name in (forged, *odd))  # the job that wrote them can resume
+        assert not folder.owns("z") and not folder.owns("tab")
+    assert (out / "keep.png").read_text() == "the user's"
+
+
+def test_a_manifest_of_the_previous_version_keeps_reading(tmp_path):
+    (tmp_path / MANIFEST_NAME).write_text("a.png\nsub/b.npz\n")
+    with OutputFolder(tmp_path, overwrite=True) as folder:
+        assert folder.owns("a.png") and folder.owns("sub/b.npz") and not folder.owns("c.png")
+        folder.claim("c.png")
+    with OutputFolder(tmp_path, overwrite=True) as folder:
+        assert all(folder.owns(name) for name in ("a.png", "sub/b.npz", "c.png"))
+
+
+def test_only_temporary_files_cam_keras_made_are_removed_and_only_once_the_job_is_accepted(tmp_path):
+    """Issue 27.3: any ``.cam-keras-tmp-*`` name anywhere under the folder was deleted, even by a
+    job then refused."""
+    out = tmp_path / "out"
+    with OutputFolder(out) as folder:
+        folder.claim("maps/x.png")
+    ours = out / "maps" / f"{TEMP_PREFIX}0123abcd-x.png"  # a killed write beside a listed output
+    ours.parent.mkdir()
+    ours.write_bytes(b"half")
+    users = [
+        out / "photos" / "2023" / f"{TEMP_PREFIX}draft.txt",
+        out / f"{TEMP_PREFIX}myproject" / "notes.txt",
+        out / "photos" / f"{TEMP_PREFIX}0123abcd-x.png",  # our pattern, in a folder cam-keras never wrote in
+    ]
+    for path in users:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("the user's")
+    with pytest.raises(OutputFolderError, match="not empty"):
+        OutputFolder(out).open()
+    assert ours.exists()  # a refused job removes nothing
+    with OutputFolder(out, overwrite=True):
+        assert not ours.exists()
+    assert all(path.read_text() == "the user's" for path in users)
+
+
+def test_outputs_never_land_outside_the_folder_through_a_link(tmp_path):
+    """Issue 27.5: ``out/sub -> ../elsewhere`` put outputs in ``elsewhere``."""
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out.mkdir()
+    (out / "sub").symlink_to("../elsewhere")
+    (out / "link.png").symlink_to("../elsewhere/x.png")
+    with OutputFolder(out, overwrite=True) as folder:
+        for name in ("sub/a.png", "link.png"):
+            with pytest.raises(OutputFolderError, match=f"{name} would be written outside --out"):
+                folder.claim(name)
+        with pytest.raises(OutputFolderError, match="sub/a.png would be written outside"):
+            folder.check_free(["ok.png", "sub/a.png"])
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_file_in_the_way_of_an_output_folder_is_named_before_anything_is_written(tmp_path):
+    """Issue 27.15: a user file ``x`` and an output ``x/y.png`` stopped the job midway (Errno 17)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "x").write_text("the user's")
+    (out / "dangling").symlink_to("nowhere")
+    with OutputFolder(out, overwrite=True) as folder:
+        for name, blocker in (("x/y.png", "x"), ("x/deeper/y.png", "x"), ("dangling/y.png", "dangling")):
+            with pytest.raises(OutputFolderError, match=f"{out / blocker} is in the way: .* not a folder"):
+                folder.check_free(["a.png", name])
+    assert (out / "x").read_text() == "the user's"
+
+
+def _race_for_the_lock(folder, start, outcomes) -> None:
+    start.wait()
+    lock = FolderLock(folder)
+    try:
+        lock.acquire()
+    except FolderLockedError:
+        outcomes.put("refused")
+        return
+    outcomes.put("held")
+    start.wait()  # hold the lock until every process has tried
+
+
+def test_a_stale_lock_is_taken_over_by_exactly_one_of_many_racing_processes(tmp_path):
+    """Issue 27.8: six processes taking over a dead process' lock: in 13 of 30 trials more than
+    one held it."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = json.dumps({"pid": int(finished.stdout), "host": socket.gethostname()})
+    holders = []
+    for trial in range(20):
+        folder = tmp_path / str(trial)
+        folder.mkdir()
+        (folder / LOCK_NAME).write_text(stale)
+        start, outcomes = context.Barrier(6), context.Queue()
+        racers = [context.Process(target=_race_for_the_lock, args=(folder, start, outcomes)) for _ in range(6)]
+        for racer in racers:
+            racer.start()
+        results = [outcomes.get(timeout=60) for _ in racers]
+        start.abort()  # the refused ones never reach the second wait: let the holder go
+        for racer in racers:
+            racer.join(timeout=60)
+        holders.append(results.count("held"))
+    assert holders == [1] * 20
