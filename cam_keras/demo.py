@@ -30,13 +30,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cam_keras.atomic import TEMP_PREFIX
+from cam_keras.atomic import is_temp_name, temp_name
 from cam_keras.cam import CAM
 from cam_keras.data.synthetic import SyntheticSpec, write_synthetic_dataset
 from cam_keras.errors import OutputFolderError
@@ -90,8 +89,8 @@ def run_demo(
         >>> report["top1_loc"], report["threshold"]
     """
     with OutputFolder(out_dir, overwrite=overwrite) as out:
-        _remove_stale_stages(out.root)
         _check_stage_folders(out)
+        _remove_stale_stages(out.root)
         return _run_stages(out, plan, seed, verbose)
 
 
@@ -181,17 +180,27 @@ def _check_stage_folders(out: OutputFolder) -> None:
 
 
 def _remove_stale_stages(root: Path) -> None:
-    """Remove the staging folders of a killed demo (cam-keras' own temporary names)."""
+    """Remove the staging folders of a killed demo: only names :func:`_new_staging_folder`
+    makes (``.cam-keras-tmp-<8 hex digits>-stage-<stage>``), no user folder."""
     for entry in root.iterdir():
-        if entry.name.startswith(TEMP_PREFIX) and entry.is_dir() and not entry.is_symlink():
+        if is_temp_name(entry.name) and entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
+
+
+def _new_staging_folder(root: Path, stage: str) -> Path:
+    """A new, empty folder in ``root`` under a temporary name (see :mod:`cam_keras.atomic`)."""
+    while True:
+        staging = root / temp_name(f"stage-{stage}")
+        with contextlib.suppress(FileExistsError):
+            staging.mkdir()
+            return staging
 
 
 @contextlib.contextmanager
 def _stage(out: OutputFolder, name: str) -> Iterator[Path]:
     """A temporary folder inside ``out`` for one stage; on success its files replace the
     earlier demo's files under ``out/name`` (those no longer written are removed)."""
-    staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=out.root))
+    staging = _new_staging_folder(out.root, name)
     try:
         yield staging
         written = set(_files_under(staging))

@@ -37,3 +37,28 @@ def test_demo_overwrite_in_the_current_folder_keeps_user_files(tmp_path, monkeyp
     assert main(["demo", "--quick", "--out", ".", "--overwrite"]) == 2
     assert "stray.png was not written by cam-keras demo" in capsys.readouterr().err
     assert tree_hashes(work) == before
+
+
+def test_only_the_demos_own_staging_folders_are_removed_and_only_once_it_is_accepted(tmp_path, monkeypatch):
+    """Issue 27.3: ``demo --out . --overwrite`` deleted a user folder ``.cam-keras-tmp-myproject/``
+    with its contents, even when the demo was then refused."""
+    from cam_keras import demo
+    from cam_keras.atomic import TEMP_PREFIX, temp_name
+    from cam_keras.errors import OutputFolderError
+
+    work = tmp_path / "work"
+    users = work / f"{TEMP_PREFIX}myproject"
+    users.mkdir(parents=True)
+    (users / "notes.txt").write_text("the user's")
+    stale = work / temp_name("stage-run")  # a killed demo's staging folder
+    (stale / "checkpoints").mkdir(parents=True)
+    (work / "data" / "train").mkdir(parents=True)
+    (work / "data" / "train" / "stray.png").write_bytes(b"a user's file inside the demo's data")
+    with pytest.raises(OutputFolderError, match="stray.png was not written by cam-keras demo"):
+        demo.run_demo(work, overwrite=True)
+    assert stale.is_dir() and (users / "notes.txt").read_text() == "the user's"  # refused: nothing removed
+
+    (work / "data" / "train" / "stray.png").unlink()
+    monkeypatch.setattr(demo, "_run_stages", lambda *args: {})  # accepted; the stages themselves are tested above
+    assert demo.run_demo(work, overwrite=True) == {}
+    assert not stale.exists() and (users / "notes.txt").read_text() == "the user's"

@@ -84,6 +84,53 @@ def test_the_run_folder_is_locked_while_it_trains(tmp_path, shapes_dir):
     assert len(refused) == 1 and not (run / ".cam-keras.lock").exists()
 
 
+def test_a_folder_holding_no_cam_keras_run_is_refused_whatever_its_file_names(tmp_path, shapes_dir, monkeypatch):
+    """Issue 27.1: ``train --out proj`` into a folder holding a user's ``config.toml`` deleted
+    its checkpoints and overwrote its ``history.csv`` and ``model.keras``."""
+    proj = tmp_path / "proj"
+    (proj / "checkpoints").mkdir(parents=True)
+    for name in ("config.toml", "checkpoints/resnet_epoch90.pt", "checkpoints/prod_model.h5", "history.csv"):
+        (proj / name).write_text(f"the user's {name}")
+    (proj / "model.keras").write_bytes(b"the user's model")
+    (proj / ".cam-keras-tmp-0123abcd-draft.txt").write_text("a user's file named like a leftover")
+    before = tree(proj)
+    for out in (proj, "."):
+        monkeypatch.chdir(proj)
+        with pytest.raises(OutputFolderError, match="holds no cam-keras run"):
+            fine_tune(shapes_dir, out, ONE_EPOCH, verbose=0)
+        assert tree(proj) == before
+    for text in ("{}", '{"epochs": {}, "notes": 1}', "[1]", "not json"):  # a state.json of someone else
+        (proj / "state.json").write_text(text)
+        for resume in (False, True):
+            with pytest.raises(OutputFolderError, match="holds no cam-keras run"):
+                fine_tune(shapes_dir, proj, ONE_EPOCH, resume=resume, verbose=0)
+    assert (proj / "state.json").read_text() == "not json" and tree(proj) == {**before, "state.json": b"not json"}
+
+
+def test_a_trained_run_without_its_state_is_refused_naming_what_is_missing(run_copy, shapes_dir):
+    """Issue 27.4: ``--resume`` without ``state.json`` started over: the checkpoint deleted,
+    ``best.keras`` replaced by a 1-epoch model, ``history.csv`` cut to one row."""
+    (run_copy / "state.json").unlink()
+    before = tree(run_copy)
+    for resume in (True, False):
+        with pytest.raises(OutputFolderError, match=r"state.json is missing.*best.keras.*checkpoints/"):
+            fine_tune(shapes_dir, run_copy, ONE_EPOCH, resume=resume, verbose=0)
+    assert tree(run_copy) == before
+
+
+def test_a_run_removes_only_its_own_checkpoint_files(run_copy, shapes_dir):
+    """Issue 27.1: every file in ``checkpoints/`` the run did not name was deleted. The run was
+    written as the previous version writes it (no mark but ``state.json``), so it still resumes."""
+    (run_copy / "checkpoints" / "notes.txt").write_text("the user's")
+    (run_copy / "checkpoints" / "epoch_0001.weights.h5.bak").write_text("the user's backup")
+    fine_tune(shapes_dir, run_copy, resume=True, changes={"finetune_epochs": 2}, verbose=0)
+    assert sorted(p.name for p in (run_copy / "checkpoints").iterdir()) == [
+        "epoch_0001.weights.h5.bak",
+        "epoch_0002.weights.h5",
+        "notes.txt",
+    ]
+
+
 # 2. a run continues only on its own dataset
 
 

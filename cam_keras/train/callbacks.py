@@ -195,7 +195,7 @@ class EpochCommit(keras.callbacks.Callback):
                     self.model.set_weights(callback.best_weights)
                     record["best_weights"] = None
                 elif callback.best_epoch == epoch:
-                    path = self.run.checkpoints / f"{self.phase}_best_epoch_{epoch + 1:04d}.npz"
+                    path = self.run.best_weights_path(self.phase, epoch + 1)
                     buffer = io.BytesIO()
                     np.savez(buffer, *callback.best_weights)
                     write_bytes_atomic(path, buffer.getvalue())

@@ -36,9 +36,10 @@ from cam_keras.data.pipeline import make_dataset
 from cam_keras.data.resize import fit_image
 from cam_keras.data.split import class_weights, stratified_split
 from cam_keras.errors import RunFolderError
+from cam_keras.lockfile import FolderLock
 from cam_keras.models.builder import HEAD_LAYER_NAMES, build_model
 from cam_keras.models.io import save_model
-from cam_keras.outdir import FolderLock, check_outside_inputs, create_folder, remove_stale_temps
+from cam_keras.outdir import check_outside_inputs, create_folder, remove_stale_temps
 from cam_keras.train import faults
 from cam_keras.train.callbacks import CamSnapshots, EpochCommit, SaveBestModel
 from cam_keras.train.config import TrainConfig
@@ -198,8 +199,8 @@ def fine_tune(
         run = RunDir(own_folder)  # the chief's run folder, or a temporary one on other workers
         create_folder(run.root)
         with FolderLock(run.root):
-            remove_stale_temps(run.root)
             config, state = open_run(run, config, resume, changes or {})
+            remove_stale_temps(run.written_folders())
             with op_determinism(config.deterministic):
                 result = _train(data_dir, run, config, state, callbacks, verbose)
     if run.root != chief_run.root:  # name the chief's files, not the removed temporary ones

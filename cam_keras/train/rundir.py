@@ -1,5 +1,11 @@
 """The run folder: its paths, its one commit point (``state.json``) and the dataset it belongs to.
 
+``state.json`` is also the proof that a folder holds a cam-keras run: a new run writes it
+first, before any other file (as earlier versions did), and a folder whose ``state.json`` is
+missing or is not a run state is never written in unless it is empty. So a user's folder that
+happens to hold a ``config.toml``, ``model.keras`` or ``checkpoints/`` is refused, untouched;
+so is a run folder whose state was lost (what it trained can no longer be told).
+
 Everything a resume needs is committed by one atomic rename of ``state.json``: the epochs
 trained per phase, the checkpoint file those epochs ended with, every history row and the
 best validation accuracy. Files derived from it (``history.csv``) are rewritten from it, and
@@ -15,15 +21,16 @@ import io
 import json
 import logging
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from cam_keras.atomic import write_text_atomic
+from cam_keras.atomic import is_temp_name, write_text_atomic
 from cam_keras.data.class_folders import LabeledFiles
 from cam_keras.errors import OutputFolderError, RunFolderError, UsageError
-from cam_keras.outdir import LOCK_NAME, MANIFEST_NAME
+from cam_keras.lockfile import is_lock
 from cam_keras.train import faults
 from cam_keras.train.config import (
     FIXED_ON_RESUME,
@@ -48,6 +55,7 @@ HISTORY_COLUMNS = (
     "chance_accuracy",
     "above_chance",
 )
+_CHECKPOINT_NAME = re.compile(r"epoch_\d{4}(_step_\d{8})?\.weights\.h5|[a-z]+_best_epoch_\d{4}\.npz")
 
 
 @dataclass
@@ -87,6 +95,18 @@ class RunState:
     @property
     def epochs_run(self) -> int:
         return sum(self.epochs.values())
+
+    @staticmethod
+    def is_one(record: Any) -> bool:
+        """Whether ``record`` (parsed JSON) is a run state, as this version or an earlier one
+        wrote it: the keys ``epochs``, ``checkpoint`` and ``history`` and no foreign key."""
+        names = {item.name for item in fields(RunState)}
+        return (
+            isinstance(record, dict)
+            and {"epochs", "checkpoint", "history"} <= record.keys() <= names
+            and isinstance(record["epochs"], dict)
+            and isinstance(record["history"], list)
+        )
 
 
 @dataclass(frozen=True)
@@ -164,6 +184,35 @@ class RunDir:
         and checkpoints (copied to every other worker of a cluster)."""
         return [self.config, self.state_file, self.dataset_file, self.history, self.checkpoints]
 
+    def written_folders(self) -> list[Path]:
+        """The folders cam-keras writes files in atomically (TensorBoard writes ``logs``)."""
+        return [self.root, self.checkpoints, self.snapshots]
+
+    def holds_run(self) -> bool:
+        """Whether ``state.json`` is a run state (see the module docstring)."""
+        try:
+            return RunState.is_one(json.loads(self.state_file.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            return False
+
+    def check_ownership(self) -> None:
+        """Refuse a folder holding files but no cam-keras run (see the module docstring).
+
+        Raises:
+            OutputFolderError: naming the folder, what its ``state.json`` lacks and its files.
+        """
+        if self.holds_run():
+            return
+        entries = sorted(self.root.iterdir())
+        others = [entry.name + ("/" if entry.is_dir() else "") for entry in entries if not _bookkeeping(entry.name)]
+        if others:
+            problem = "is not a cam-keras run state" if self.state_file.exists() else "is missing"
+            raise OutputFolderError(
+                f"--out {self.root} is not empty and holds no cam-keras run ({self.state_file.name} {problem}; "
+                f"it holds {', '.join(others[:6])}{', ...' if len(others) > 6 else ''}); nothing there was touched: "
+                f"choose a new or empty folder, or restore the run's {self.state_file.name} to resume it"
+            )
+
     def read_state(self) -> RunState:
         """The committed state (empty for a new run).
 
@@ -201,14 +250,20 @@ class RunDir:
         name = f"epoch_{epoch:04d}" + (f"_step_{step:08d}" if step is not None else "") + ".weights.h5"
         return self.checkpoints / name
 
+    def best_weights_path(self, phase: str, epoch: int) -> Path:
+        """Where early stopping's best weights of ``phase`` (as of ``epoch``) are kept."""
+        return self.checkpoints / f"{phase}_best_epoch_{epoch:04d}.npz"
+
     def remove_old_checkpoints(self, state: RunState) -> None:
-        """Delete the files in ``checkpoints/`` that ``state`` no longer names."""
+        """Delete the checkpoint files (named as :meth:`checkpoint_path` and
+        :meth:`best_weights_path` name them) that ``state`` no longer names; any other file
+        in ``checkpoints/`` is left alone."""
         if not self.checkpoints.is_dir():
             return
         named = [state.checkpoint] + [record.get("best_weights") for record in state.patience.values()]
         keep = {self.root / name for name in named if name}
         for path in self.checkpoints.iterdir():
-            if path not in keep and not path.name.startswith("."):
+            if path not in keep and _CHECKPOINT_NAME.fullmatch(path.name) and not path.is_symlink():
                 path.unlink(missing_ok=True)
 
     def read_dataset(self) -> DatasetIdentity | None:
@@ -262,8 +317,10 @@ def open_run(
     Raises:
         RunFolderError: a trained run without ``resume``, nothing to resume, or a change
             ``--resume`` cannot make, naming it.
-        OutputFolderError: a non-empty folder that holds no run.
+        OutputFolderError: a non-empty folder that holds no run (see
+            :meth:`RunDir.check_ownership`).
     """
+    run.check_ownership()
     state = run.read_state()
     if resume:
         if not run.config.is_file():
@@ -276,12 +333,6 @@ def open_run(
             f"or choose another --out"
         )
     else:
-        others = [entry.name for entry in run.root.iterdir() if entry.name not in (LOCK_NAME, MANIFEST_NAME)]
-        if others and not run.config.is_file():
-            raise OutputFolderError(
-                f"--out {run.root} is not empty and holds no cam-keras run ({', '.join(sorted(others)[:3])}...); "
-                f"choose a new or empty folder"
-            )
         if run.config.is_file():
             logger.warning("%s: its run never trained; starting it again with the new settings", run.root)
         config = (config or TrainConfig()).validate()
@@ -322,3 +373,8 @@ def resumed_config(saved: TrainConfig, changes: dict[str, Any], state: RunState,
             f"last one); start a new run with another --out to change the rest"
         )
     return config
+
+
+def _bookkeeping(name: str) -> bool:
+    """Whether ``name`` is a lock or a temporary file: no sign of a run, nor a user's file."""
+    return is_lock(name) or is_temp_name(name)
