@@ -169,26 +169,35 @@ def _files_under(folder: Path) -> list[Path]:
 
 def _check_stage_folders(out: OutputFolder) -> None:
     """Refuse, before anything is written, a stage folder holding a file the demo did not
-    write: the stage would read it (as training data, say) or leave it among its outputs."""
+    write: the stage would read it (as training data, say) or leave it among its outputs, or
+    one a link leads outside ``out`` (the stage removes its earlier files)."""
     for stage in STAGE_FOLDERS:
-        for relative in _files_under(out.root / stage):
-            if not out.owns(Path(stage, relative)):
+        files = [Path(stage, relative) for relative in _files_under(out.root / stage)]
+        for relative in files:
+            if not out.owns(relative):
                 raise OutputFolderError(
-                    f"{out.root / stage / relative} was not written by cam-keras demo, and the demo rewrites "
+                    f"{out.root / relative} was not written by cam-keras demo, and the demo rewrites "
                     f"{out.root / stage} as a whole; move the file away or choose another --out"
                 )
+        out.check_free(files)
 
 
 def _remove_stale_stages(root: Path) -> None:
     """Remove the staging folders of a killed demo: only names :func:`_new_staging_folder`
     makes (``.cam-keras-tmp-<8 hex digits>-stage-<stage>``), no user folder."""
     for entry in root.iterdir():
-        if is_temp_name(entry.name) and entry.is_dir() and not entry.is_symlink():
+        if _is_staging_name(entry.name) and entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
 
 
+def _is_staging_name(name: str) -> bool:
+    """Whether ``name`` is one :func:`_new_staging_folder` makes."""
+    return is_temp_name(name) and name[len(temp_name("")) :] in {f"stage-{stage}" for stage in STAGE_FOLDERS}
+
+
 def _new_staging_folder(root: Path, stage: str) -> Path:
-    """A new, empty folder in ``root`` under a temporary name (see :mod:`cam_keras.atomic`)."""
+    """A new, empty folder in ``root`` for ``stage``, under a temporary name (see
+    :mod:`cam_keras.atomic`)."""
     while True:
         staging = root / temp_name(f"stage-{stage}")
         with contextlib.suppress(FileExistsError):

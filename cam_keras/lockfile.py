@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import json
 import logging
 import os
 import socket
+import stat
 import sys
 from pathlib import Path
 
 from cam_keras.atomic import file_mode
-from cam_keras.errors import FolderLockedError
+from cam_keras.errors import FolderLockedError, OutputFolderError
 
 try:
     import fcntl
@@ -107,16 +109,31 @@ class FolderLock:
         self.release()
 
     def _open(self, create: bool = True) -> tuple[bool, int | None]:
-        """``(created, descriptor)`` of the lock file; ``None`` if it vanished meanwhile."""
+        """``(created, descriptor)`` of the lock file; ``None`` if it vanished meanwhile.
+
+        Raises:
+            OutputFolderError: the lock's name is taken by a link, a folder or anything but a
+                file (a link is never followed: taking the lock would write over its target).
+        """
         if create:
             with contextlib.suppress(FileExistsError):
-                return True, os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_RDWR, file_mode())
+                return True, os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_NOFOLLOW, file_mode())
         try:
-            return False, os.open(self.path, os.O_RDWR)
+            handle = os.open(self.path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
             return False, None
-        except PermissionError:
-            raise FolderLockedError(self._held_message()) from None
+        except OSError as error:
+            if error.errno not in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+                raise
+            handle = None
+        if handle is None or not stat.S_ISREG(os.fstat(handle).st_mode):
+            if handle is not None:
+                os.close(handle)
+            raise OutputFolderError(
+                f"{self.path} is not a cam-keras lock file (it is a link, a folder or a device); "
+                f"move it away, or choose another folder"
+            )
+        return False, handle
 
     def _holder(self) -> dict:
         try:

@@ -26,11 +26,12 @@ import contextlib
 import json
 import logging
 import os
+import stat
 import threading
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from pathlib import Path, PurePosixPath
 
-from cam_keras.atomic import is_temp_name
+from cam_keras.atomic import file_mode, is_temp_name, write_bytes_atomic
 from cam_keras.errors import FolderLockedError, OutputFolderError
 from cam_keras.lockfile import LOCK_NAME, LOCK_SUFFIX, FolderLock, is_lock
 
@@ -47,9 +48,9 @@ def check_outside_inputs(out: str | os.PathLike, inputs: Iterable[str | os.PathL
     Raises:
         OutputFolderError: naming both folders and the fix.
     """
-    out = Path(out).resolve()
+    out = _real(out)
     for item in inputs:
-        source = Path(item).resolve()
+        source = _real(item)
         if source == out or (source.is_dir() and out.is_relative_to(source)):
             raise OutputFolderError(
                 f"{flag} {out} is inside the input {source}: outputs would be read as inputs "
@@ -71,15 +72,17 @@ def create_folder(folder: str | os.PathLike, flag: str = "--out") -> None:
         ) from error
 
 
-def remove_stale_temps(folders: Iterable[str | os.PathLike]) -> int:
+def remove_stale_temps(folders: Iterable[str | os.PathLike], keep: Container[Path] = ()) -> int:
     """Delete the temporary files (:func:`~cam_keras.atomic.is_temp_name`) a killed cam-keras
-    process left directly in ``folders``, the folders it wrote in; return how many. Call it
-    only while holding the lock, once the job has been accepted. Folders and links are kept."""
+    process left directly in ``folders``, the folders it wrote in, but those in ``keep``
+    (outputs named so); return how many. Call it only while holding the lock, once the job
+    has been accepted. Folders and links are kept."""
     removed = 0
     for folder in folders:
         with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(folder) as entries:
             for entry in entries:
-                if is_temp_name(entry.name) and entry.is_file(follow_symlinks=False):
+                keeps = Path(entry.path) in keep
+                if is_temp_name(entry.name) and entry.is_file(follow_symlinks=False) and not keeps:
                     Path(entry.path).unlink(missing_ok=True)
                     removed += 1
     if removed:
@@ -125,11 +128,10 @@ class OutputFolder:
         self.flag = flag
         self._lock = FolderLock(self.root, f".cam-keras-{part}{LOCK_SUFFIX}" if part else LOCK_NAME)
         self._owned: set[str] = set()
-        self._manifest_ends_line = True
         self._folders: dict[str, Path] = {}  # subfolder name -> where it leads, links followed
-        self._real_root = self.root.resolve()
+        self._real_root = _real(self.root)
         self._mutex = threading.Lock()
-        self._protected = {item.resolve() for item in self.inputs if item.is_file()}
+        self._protected = {_real(item) for item in self.inputs if item.is_file()}
 
     def open(self) -> OutputFolder:
         """Check, create and lock the folder; once the job is accepted, remove the temporary
@@ -146,10 +148,10 @@ class OutputFolder:
                     f"{self.flag} {self.root} is not empty; pass --overwrite to replace the files an "
                     f"earlier cam-keras job wrote there (nothing else is touched), or choose another folder"
                 )
-            self._real_root = self.root.resolve()
-            self._owned, self._manifest_ends_line = _read_manifest(self.root / MANIFEST_NAME)
+            self._real_root = _real(self.root)
+            self._owned = self._read_manifest()
             if alone:
-                remove_stale_temps(self._written_folders())
+                remove_stale_temps(self._written_folders(), keep={self.root / key for key in self._owned})
         except BaseException:
             self._lock.release()
             raise
@@ -172,7 +174,7 @@ class OutputFolder:
         return [
             folder
             for folder in folders
-            if not folder.is_symlink() and folder.is_dir() and folder.resolve().is_relative_to(self._real_root)
+            if not folder.is_symlink() and folder.is_dir() and _real(folder).is_relative_to(self._real_root)
         ]
 
     def close(self) -> None:
@@ -204,11 +206,13 @@ class OutputFolder:
         with self._mutex:
             target = self._writable(key)
             if key not in self._owned:
-                line = ("" if self._manifest_ends_line else "\n") + _manifest_line(key)
-                with open(self.root / MANIFEST_NAME, "a", encoding="utf-8", errors="surrogateescape") as manifest:
-                    manifest.write(line)
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+                manifest = os.open(self.root / MANIFEST_NAME, flags, file_mode())
+                try:
+                    os.write(manifest, _manifest_line(key).encode("utf-8", "surrogateescape"))
+                finally:
+                    os.close(manifest)
                 self._owned.add(key)
-                self._manifest_ends_line = True
         return target
 
     def check_free(self, names: Iterable[str | os.PathLike]) -> None:
@@ -237,6 +241,26 @@ class OutputFolder:
             raise OutputFolderError(f"{target} is an input file; choose another {self.flag}")
         return target
 
+    def _read_manifest(self) -> set[str]:
+        """The names the manifest lists; a last line a killed job cut short is dropped from it.
+
+        Raises:
+            OutputFolderError: the manifest is a link, a folder or anything but a file.
+        """
+        path = self.root / MANIFEST_NAME
+        try:
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                raise OutputFolderError(
+                    f"{path} is not the list of outputs cam-keras keeps there (it is a link, a folder or a device); "
+                    f"move it away or choose another {self.flag}"
+                )
+        except FileNotFoundError:
+            return set()
+        *lines, unfinished = path.read_bytes().decode("utf-8", "surrogateescape").split("\n")
+        if unfinished:
+            write_bytes_atomic(path, "".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape"))
+        return _parse_manifest(lines)
+
     def _landing(self, key: str) -> Path:
         """Where writing ``key`` lands, links followed; raises if a parent is not a folder."""
         parts = PurePosixPath(key).parts
@@ -250,10 +274,10 @@ class OutputFolder:
                         f"{path} is in the way: {self.root / key} goes inside it, and it is not a folder; "
                         f"move it away or choose another {self.flag}"
                     )
-                self._folders[prefix] = path.resolve()
+                self._folders[prefix] = _real(path)
             folder = self._folders[prefix]
         target = self.root / key
-        return target.resolve() if target.is_symlink() else folder / parts[-1]
+        return _real(target) if target.is_symlink() else folder / parts[-1]
 
 
 def _manifest_line(key: str) -> str:
@@ -263,14 +287,8 @@ def _manifest_line(key: str) -> str:
     return (key if plain else _ENCODED + json.dumps(key)) + "\n"
 
 
-def _read_manifest(path: Path) -> tuple[set[str], bool]:
-    """The names listed in the manifest at ``path``, and whether it ends on a full line (a
-    killed job may have left a line cut short; it is ignored)."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="surrogateescape")
-    except FileNotFoundError:
-        return set(), True
-    *lines, unfinished = text.split("\n")
+def _parse_manifest(lines: list[str]) -> set[str]:
+    """The names listed in the manifest ``lines`` (see :func:`_manifest_line`)."""
     names = set()
     for line in lines:
         if line.startswith(_ENCODED):
@@ -279,11 +297,16 @@ def _read_manifest(path: Path) -> tuple[set[str], bool]:
                 names.update([name] if isinstance(name, str) else [])
         elif line:
             names.add(line)
-    return names, not unfinished
+    return names
+
+
+def _real(path: str | os.PathLike) -> Path:
+    """``path`` made absolute with every link followed (a link loop is left as it is)."""
+    return Path(os.path.realpath(path))
 
 
 def _key(relative: str | os.PathLike) -> str:
     path = PurePosixPath(Path(relative).as_posix())
-    if path.is_absolute() or ".." in path.parts or not path.parts:
-        raise ValueError(f"output names must be relative and inside the folder, not {relative}")
+    if path.is_absolute() or ".." in path.parts or not path.parts or "\0" in str(path):
+        raise ValueError(f"output names must be relative, inside the folder and without NUL, not {relative!r}")
     return path.as_posix()

@@ -319,3 +319,41 @@ def test_a_stale_lock_is_taken_over_by_exactly_one_of_many_racing_processes(tmp_
             racer.join(timeout=60)
         holders.append(results.count("held"))
     assert holders == [1] * 20
+
+
+def test_the_lock_and_the_list_of_outputs_are_never_written_through_a_link(tmp_path):
+    """Found by the sweep after issue 27: a ``.cam-keras.lock`` or ``.cam-keras-outputs`` that is
+    a link had its target overwritten or appended to; a folder of those names gave a traceback."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    os.utime(victim, (0, 0))  # old: an unreadable lock this old counts as stale
+    for name in (LOCK_NAME, MANIFEST_NAME):
+        out = tmp_path / name.strip(".")
+        out.mkdir()
+        (out / name).symlink_to(victim)
+        with pytest.raises(OutputFolderError, match=f"{name} is not .* link, a folder or a device"):
+            OutputFolder(out, overwrite=True).open()
+        (out / name).unlink()
+        (out / name).mkdir()
+        with pytest.raises(OutputFolderError, match=f"{name} is not .* link, a folder or a device"):
+            OutputFolder(out, overwrite=True).open()
+    assert victim.read_text() == "precious"
+
+
+def test_a_manifest_line_cut_short_by_a_kill_lists_nothing(tmp_path):
+    (tmp_path / MANIFEST_NAME).write_text("a.png\nkee")  # killed while appending keep.png
+    with OutputFolder(tmp_path, overwrite=True) as folder:
+        folder.claim("b.png")
+    with OutputFolder(tmp_path, overwrite=True) as folder:
+        assert folder.owns("a.png") and folder.owns("b.png") and not folder.owns("kee")
+
+
+def test_an_output_named_like_a_temporary_file_is_kept_and_a_link_loop_refused(tmp_path):
+    out = tmp_path / "out"
+    with OutputFolder(out) as folder:
+        write_text_atomic(folder.claim(f"{TEMP_PREFIX}0123abcd-x.png"), "an output")
+    (out / "loop.png").symlink_to("loop.png")
+    with OutputFolder(out, resume=True) as folder:
+        with pytest.raises(OutputFolderError, match="loop.png exists and was not written by cam-keras"):
+            folder.claim("loop.png")
+    assert (out / f"{TEMP_PREFIX}0123abcd-x.png").read_text() == "an output"

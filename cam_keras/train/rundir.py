@@ -190,6 +190,8 @@ class RunDir:
 
     def holds_run(self) -> bool:
         """Whether ``state.json`` is a run state (see the module docstring)."""
+        if not self.state_file.is_file():  # no folder, no device that never ends
+            return False
         try:
             return RunState.is_one(json.loads(self.state_file.read_text(encoding="utf-8")))
         except (OSError, ValueError):
@@ -258,7 +260,7 @@ class RunDir:
         """Delete the checkpoint files (named as :meth:`checkpoint_path` and
         :meth:`best_weights_path` name them) that ``state`` no longer names; any other file
         in ``checkpoints/`` is left alone."""
-        if not self.checkpoints.is_dir():
+        if not self.checkpoints.is_dir() or self.checkpoints.is_symlink():
             return
         named = [state.checkpoint] + [record.get("best_weights") for record in state.patience.values()]
         keep = {self.root / name for name in named if name}
