@@ -19,6 +19,7 @@ import os
 import socket
 import stat
 import sys
+import time
 from pathlib import Path
 
 from cam_keras.atomic import file_mode
@@ -35,6 +36,7 @@ LOCK_NAME = ".cam-keras.lock"
 LOCK_SUFFIX = ".lock"  # shard locks: ``.cam-keras-<job>.lock`` beside the folder lock
 _UNREADABLE_LOCK_GRACE_S = 30.0  # a lock an earlier version is writing is briefly empty
 _ATTEMPTS = 5  # a lock released and removed while we open it: look again, a few times
+_CREATOR_WAIT_S = 5.0  # a new lock file's creator waits out others who open it to look at it
 
 
 def is_lock(name: str) -> bool:
@@ -61,7 +63,7 @@ class FolderLock:
             created, handle = self._open()
             if handle is None:
                 continue
-            if not _try_flock(handle):
+            if not _try_flock(handle, _CREATOR_WAIT_S if created else 0.0):
                 os.close(handle)
                 raise FolderLockedError(self._held_message())
             if not _is_current(handle, self.path):  # released and removed meanwhile
@@ -83,7 +85,7 @@ class FolderLock:
         if handle is None:
             return False
         try:
-            if not _try_flock(handle):
+            if not _try_flock(handle, 0.0):
                 return True
             if _is_current(handle, self.path) and self._stale():
                 self.path.unlink(missing_ok=True)
@@ -179,15 +181,20 @@ class FolderLock:
         )
 
 
-def _try_flock(handle: int) -> bool:
-    """Take the kernel's exclusive lock on ``handle`` without waiting; ``False`` if held."""
+def _try_flock(handle: int, wait_s: float) -> bool:
+    """Take the kernel's exclusive lock on ``handle``, trying for up to ``wait_s`` seconds;
+    ``False`` if it stays held."""
     if fcntl is None:
         return True
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
 
 
 def _is_current(handle: int, path: Path) -> bool:
