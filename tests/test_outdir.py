@@ -284,63 +284,27 @@ def test_a_file_in_the_way_of_an_output_folder_is_named_before_anything_is_writt
     assert (out / "x").read_text() == "the user's"
 
 
-def _race_for_the_lock(folder, index, start, outcomes) -> None:
-    start.wait()
-    lock = FolderLock(folder)
-    try:
-        lock.acquire()
-    except FolderLockedError:
-        outcomes.put("refused")
-        return
-    outcomes.put("held")
-    start.wait()  # hold the lock until every process has tried
-
-
-def _open_a_shard(folder, index, start, outcomes) -> None:
-    start.wait()
-    try:
-        with OutputFolder(folder, resume=True, part=f"shard-{index}-of-6"):
-            outcomes.put("opened")
-            start.wait()  # every shard holds its lock while the others start
-    except FolderLockedError as error:
-        outcomes.put(str(error))
-
-
-def _race(target, folder, processes=6) -> list[str]:
-    """Start ``processes`` forked processes running ``target(folder, index, barrier, queue)``
-    at once; return what each put on the queue."""
-    import multiprocessing
-
-    context = multiprocessing.get_context("fork")
-    start, outcomes = context.Barrier(processes), context.Queue()
-    racers = [context.Process(target=target, args=(folder, index, start, outcomes)) for index in range(processes)]
-    for racer in racers:
-        racer.start()
-    results = [outcomes.get(timeout=60) for _ in racers]
-    start.abort()  # those refused never reach the second wait: let the others go
-    for racer in racers:
-        racer.join(timeout=60)
-    return results
+def race(kind: str, folder, trials: int) -> list[list[str]]:
+    """What each of six processes got, per trial, racing for a lock (see ``lock_race.py``; run
+    in a small process of its own, since forking this one, TensorFlow loaded, is slow)."""
+    helper = os.path.join(os.path.dirname(__file__), "lock_race.py")
+    finished = subprocess.run(
+        [sys.executable, helper, kind, str(folder), str(trials)], capture_output=True, text=True, timeout=300
+    )
+    assert finished.returncode == 0, finished.stderr
+    return json.loads(finished.stdout)
 
 
 def test_shards_starting_at_once_all_start(tmp_path):
     """Shards of a Slurm array start together; each looks at the others' locks while they are
     being taken, which must not refuse any of them."""
-    for trial in range(10):
-        assert _race(_open_a_shard, tmp_path / str(trial)) == ["opened"] * 6
+    assert race("shards", tmp_path, 10) == [["opened"] * 6] * 10
 
 
 def test_a_stale_lock_is_taken_over_by_exactly_one_of_many_racing_processes(tmp_path):
     """Issue 27.8: six processes taking over a dead process' lock: in 13 of 30 trials more than
     one held it."""
-    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = json.dumps({"pid": int(finished.stdout), "host": socket.gethostname()})
-    holders = []
-    for trial in range(20):
-        folder = tmp_path / str(trial)
-        folder.mkdir()
-        (folder / LOCK_NAME).write_text(stale)
-        holders.append(_race(_race_for_the_lock, folder).count("held"))
+    holders = [outcomes.count("held") for outcomes in race("stale", tmp_path, 20)]
     assert holders == [1] * 20
 
 
