@@ -32,7 +32,7 @@ from cam_keras.atomic import atomic_path
 from cam_keras.cam import BaseCAM, Explanation
 from cam_keras.cam.inputs import DecodedFile, decode_for_explaining
 from cam_keras.cam.targets import ClassSpec, resolve_classes
-from cam_keras.data.images import find_images
+from cam_keras.data.images import find_images, open_image_file
 from cam_keras.errors import ImageError, OutputFolderError, UsageError
 from cam_keras.identity import identity_changes, model_identity
 from cam_keras.outdir import OutputFolder
@@ -368,7 +368,7 @@ def _megapixels(path: Path, input_size: tuple[int, int], options: HeatmapOptions
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with open_image_file(path) as file, Image.open(file) as image:
             size = bounded_output_size(options.size, (image.height, image.width), input_size, options.max_side, path)
     except Exception:  # noqa: BLE001  (the decode raises the ImageError that names the problem)
         return 0.0

@@ -192,3 +192,46 @@ def test_a_missing_input_stops_the_job_before_the_output_folder_is_made(tmp_path
     assert main(["heatmap", "--model", str(model_file), str(photos), str(tmp_path / "typo"), "--out", str(out)]) == 2
     assert "typo: no such file or folder" in one_error_line(capsys)
     assert not out.exists()
+
+
+@pytest.fixture
+def unblocker():
+    """Opens each named pipe handed to it for writing, then closes it, until the test ends: a
+    reader blocked on opening it is released (at end of file) instead of hanging the test."""
+    import threading
+
+    pipes, done = [], threading.Event()
+
+    def release() -> None:
+        while not done.wait(0.1):
+            for pipe in pipes:
+                try:
+                    os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+                except OSError:  # no reader waits on it
+                    pass
+
+    thread = threading.Thread(target=release, daemon=True)
+    thread.start()
+    yield pipes.append
+    done.set()
+    thread.join()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_pipes_and_devices_are_skipped_as_not_regular_files(tmp_path, model_file, photos, unblocker):
+    """Issue: a FIFO named x.png in an input folder hung `heatmap` forever, and /dev/zero given
+    as an input was reported as an empty file."""
+    os.mkfifo(photos / "x.png")
+    unblocker(photos / "x.png")
+    listing = tmp_path / "list.txt"
+    listing.write_text("/dev/urandom\n")
+    out = tmp_path / "out"
+    args = ["heatmap", "--model", str(model_file), str(photos), "/dev/zero", "--from-list", str(listing)]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    skipped = {entry["path"]: entry["reason"] for entry in json.loads((out / "report.json").read_text())["skipped"]}
+    assert skipped == {
+        str(photos / "x.png"): "not a regular file (a named pipe (FIFO)); give image files",
+        "/dev/zero": "not a regular file (a character device); give image files",
+        "/dev/urandom": "not a regular file (a character device); give image files",
+    }
+    assert len(read_rows(out / "predictions.csv")) == 3
