@@ -34,7 +34,7 @@ from cam_keras.cam.inputs import DecodedFile, decode_for_explaining
 from cam_keras.cam.targets import ClassSpec, resolve_classes
 from cam_keras.data.images import find_images, open_image_file
 from cam_keras.errors import ImageError, OutputFolderError, UsageError
-from cam_keras.identity import identity_changes, model_identity
+from cam_keras.identity import INPUTS, input_set, job_differences, model_identity
 from cam_keras.outdir import OutputFolder
 from cam_keras.records import write_json
 from cam_keras.render import IMAGE_FORMATS
@@ -43,7 +43,7 @@ from cam_keras.render.jobs import RenderJob, default_workers, render_pool, run_j
 from cam_keras.render.pictures import Style
 from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SizeRequest, bounded_output_size, check_max_side, check_size
 from cam_keras.safe_text import for_csv_cell
-from cam_keras.shards import FS_NAMES, REPORT, TABLE, Shard, job_file
+from cam_keras.shards import FS_NAMES, JOB, REPORT, TABLE, Shard, job_file
 
 logger = logging.getLogger(__name__)
 
@@ -562,10 +562,11 @@ def _run_job(
     progress: bool,
 ) -> HeatmapReport:
     _refuse_inputs_inside(items, out.root)
-    job = _job_identity(explainer, options)
+    job = _job_identity(explainer, options, items)
     if resume:
-        _check_same_job(out.root / job_file(REPORT, shard, ".json"), job)
+        _check_same_job(out, shard, job)
     todo, done = plan_job(items, out, options, shard, resume)
+    write_json(out.claim(job_file(JOB, shard, ".json")), {"job": job})  # before any output: the job's identity
     ranks = min(options.report_top, len(explainer.class_names))
     table = _PredictionsTable(out.claim(job_file(TABLE, shard, ".csv")), _table_fields(ranks), done)
     report = HeatmapReport(
@@ -603,30 +604,61 @@ def _run_job(
     return report
 
 
-def _job_identity(explainer: BaseCAM, options: HeatmapOptions) -> dict:
+def _job_identity(explainer: BaseCAM, options: HeatmapOptions, items: Sequence[tuple[Path, Path]]) -> dict:
     """What decides a job's outputs (the model, method, classes, options but those that only
-    set the pace), as JSON gives it back, so that a resumed job or a shard can be compared
-    with the others (see :mod:`cam_keras.identity`)."""
+    set the pace, and the whole input set, sharded or not), as JSON gives it back, so that a
+    resumed job or a shard can be compared with the others (see :mod:`cam_keras.identity`)."""
     settings = {key: value for key, value in asdict(options).items() if key not in _PACE_OPTIONS}
     job = {"method": explainer.method, "class_names": list(explainer.class_names), **settings}
-    return json.loads(json.dumps({**job, "model": model_identity(explainer)}))
+    inputs = input_set(stem.as_posix() for _, stem in items)
+    return json.loads(json.dumps({**job, "model": model_identity(explainer), INPUTS: inputs}))
 
 
-def _check_same_job(report_file: Path, job: dict) -> None:
-    """Refuse to resume a job that was started with another model or other settings (its
-    outputs would mix)."""
-    try:
-        earlier = json.loads(report_file.read_text(encoding="utf-8")).get("job")
-    except (OSError, ValueError, AttributeError):
-        return
-    if not isinstance(earlier, dict):
-        return
-    changes = identity_changes(earlier, job)
+def _check_same_job(out: OutputFolder, shard: Shard | None, job: dict) -> None:
+    """Refuse to resume a job that was started with another model, other settings or over
+    other inputs (its outputs would mix), or whose identity is lost while it has outputs.
+    The identity is kept twice, in the report and in the job file, so losing one is harmless."""
+    recorded = {
+        name: _recorded_identity(out.root / name)
+        for name in (job_file(REPORT, shard, ".json"), job_file(JOB, shard, ".json"))
+    }
+    identities = [found for found, _ in recorded.values() if found is not None]
+    if not identities and (out.root / job_file(TABLE, shard, ".csv")).exists():
+        problems = "; ".join(f"{name} {problem}" for name, (_, problem) in recorded.items())
+        raise OutputFolderError(
+            f"cannot tell which model, settings and inputs the job in {out.root} started with ({problems}), so "
+            "its outputs could mix with this run's; pass --overwrite to start again"
+        )
+    for earlier in identities:
+        _refuse_other_job(out.root, earlier, job)
+
+
+def _refuse_other_job(folder: Path, earlier: dict, job: dict) -> None:
+    inputs, changes = job_differences(earlier, job)
+    if inputs:
+        raise UsageError(
+            f"the inputs of the job in {folder} changed since it started ({inputs}); resume over the same "
+            "inputs, or pass --overwrite to start again"
+        )
     if changes:
         raise UsageError(
-            f"the job in {report_file.parent} was started with other settings "
+            f"the job in {folder} was started with other settings "
             f"({'; '.join(changes)}); resume with the same model file and flags, or pass --overwrite to start again"
         )
+
+
+def _recorded_identity(path: Path) -> tuple[dict | None, str | None]:
+    """The job identity recorded in ``path`` (a report or job file), or why there is none."""
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8", errors=FS_NAMES))
+    except FileNotFoundError:
+        return None, "is missing"
+    except (OSError, ValueError) as error:
+        return None, f"is unreadable ({type(error).__name__}: {error})"
+    job = recorded.get("job") if isinstance(recorded, dict) else None
+    if not isinstance(job, dict) or not isinstance(job.get(INPUTS), dict):
+        return None, "holds no job identity"
+    return job, None
 
 
 def _refuse_inputs_inside(items: list[tuple[Path, Path]], out_dir: Path) -> None:

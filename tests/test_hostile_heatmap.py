@@ -60,6 +60,8 @@ def one_error_line(capsys) -> str:
         (["--colormap", "no-such-map"], "--colormap"),
         (["--shard", "3/2"], "--shard"),
         (["--shard", "two"], "--shard"),
+        (["--shard", "\uff11/\uff13"], "--shard"),  # full-width digits
+        (["--shard", "1/99999999999999999999"], "--shard must be K/N with 1 <= K <= N <= 2147483647"),
         (["--resume", "--overwrite"], "--resume"),
         (["--class", "zebra"], "unknown class 'zebra'"),
         (["--class", "7"], "class index 7 out of range"),

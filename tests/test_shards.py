@@ -21,7 +21,7 @@ from PIL import Image
 
 import cam_keras
 from cam_keras.cli import main
-from cam_keras.shards import Shard
+from cam_keras.shards import Shard, shards_holding
 
 
 @pytest.fixture
@@ -353,3 +353,129 @@ def test_ctrl_c_as_the_workers_start_stops_the_job_quietly(tmp_path, model_file)
         for pid in workers:
             if alive(pid):
                 os.kill(pid, 9)
+
+
+def test_shards_over_a_changed_input_set_are_refused_by_resume_and_merge(tmp_path, model_file, photos, capsys):
+    """Issue: shard 1/2 over 40 images, 10 images added, shard 2/2, then `merge` exited 0 with
+    duplicate rows and missing images."""
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos), "--shard", "1/2") == 0
+    for name in ("d.png", "e.png"):
+        Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(photos / name)
+    assert heatmap(model_file, out, str(photos), "--shard", "2/2") == 0
+    before = tree_hashes(out)
+    capsys.readouterr()
+    assert main(["merge", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "shard(s) 2 ran over another input set than shard 1 (10 images where it had 8)" in err
+    assert heatmap(model_file, out, str(photos), "--shard", "1/2", "--resume") == 2
+    assert "inputs of the job in" in (err := capsys.readouterr().err) and "(10 images where it had 8)" in err
+    for name in ("d.png", "e.png"):
+        (photos / name).unlink()
+    (photos / "c.png").rename(photos / "f.png")  # as many images as shard 1 saw, but not the same ones
+    assert heatmap(model_file, out, str(photos), "--shard", "1/2", "--resume") == 2
+    assert "the same number of images (8) but other files" in capsys.readouterr().err
+    assert tree_hashes(out) == before and not (out / "predictions.csv").exists()
+
+
+def test_resume_keeps_the_jobs_identity_when_its_report_is_lost(tmp_path, model_file, photos, capsys):
+    """Issue: with report.json missing or corrupt, a resume with another --alpha or model
+    proceeded and the folder held two jobs' outputs."""
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos)) == 0
+    (out / "report.json").unlink()
+    before = tree_hashes(out)
+    capsys.readouterr()
+    assert heatmap(model_file, out, str(photos), "--resume", "--alpha", "0.3") == 2
+    assert "started with other settings (alpha: 0.5)" in capsys.readouterr().err
+    (out / "report.json").write_text("{not json")
+    assert heatmap(model_file, out, str(photos), "--resume", "--alpha", "0.3") == 2
+    assert "(alpha: 0.5)" in capsys.readouterr().err
+    (out / "job.json").unlink()
+    assert heatmap(model_file, out, str(photos), "--resume") == 2
+    err = capsys.readouterr().err
+    assert "cannot tell which model, settings and inputs the job in" in err
+    assert "report.json is unreadable (JSONDecodeError" in err and "job.json is missing" in err
+    after = tree_hashes(out)
+    assert after == {
+        **{name: value for name, value in before.items() if name != "job.json"},
+        "report.json": after["report.json"],
+    }
+
+
+def test_a_lost_report_alone_does_not_stop_a_resume(tmp_path, model_file, photos, capsys):
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos)) == 0
+    (out / "report.json").write_text("[]")
+    capsys.readouterr()
+    assert heatmap(model_file, out, str(photos), "--resume") == 0
+    assert "wrote 0 of 8 heatmaps" in capsys.readouterr().out
+    assert json.loads((out / "report.json").read_text())["already_done"] == 7
+
+
+@pytest.mark.parametrize(
+    "corrupt, named",
+    [
+        (
+            lambda report: {key: value for key, value in report.items() if key != "total"},
+            "total is None, expected a count",
+        ),
+        (lambda report: [report], "a JSON list, not an object"),
+        (lambda report: {**report, "succeeded": "7"}, "succeeded is '7', expected a count"),
+        (lambda report: {**report, "job": {**report["job"], "inputs": None}}, "job.inputs is None"),
+    ],
+)
+def test_merge_names_a_corrupt_shard_report(tmp_path, model_file, photos, capsys, corrupt, named):
+    """Issue: a shard report without `total` stopped merge with a KeyError traceback."""
+    out = tmp_path / "out"
+    for index in (1, 2):
+        assert heatmap(model_file, out, str(photos), "--shard", f"{index}/2") == 0
+    path = out / "report-2-of-2.json"
+    path.write_text(json.dumps(corrupt(json.loads(path.read_text()))))
+    capsys.readouterr()
+    assert main(["merge", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{path}: not a cam-keras report ({named}" in err
+
+
+def test_merge_checks_each_tables_rows_against_its_report(tmp_path, model_file, photos, capsys):
+    out = tmp_path / "out"
+    for index in (1, 2):
+        assert heatmap(model_file, out, str(photos), "--shard", f"{index}/2") == 0
+    table = out / "predictions-1-of-2.csv"
+    lines = table.read_text().splitlines(keepends=True)
+    table.write_text("".join([*lines, lines[-1]]))  # a row twice
+    capsys.readouterr()
+    assert main(["merge", str(out)]) == 2
+    assert f"{table}: 4 rows where its report counts 3 images" in capsys.readouterr().err
+    assert not (out / "predictions.csv").exists()
+
+
+def test_merge_work_grows_with_the_inputs_not_the_shard_count(tmp_path, model_file, photos, capsys):
+    """Issue: a stray report-1-of-<huge>.json (or --shard 1/<huge>) made merge grow past 3 GB."""
+    out = tmp_path / "out"
+    count = 2_000_000_000
+    assert heatmap(model_file, out, str(photos), "--shard", f"1/{count}") == 0
+    assert "shard 1/2000000000 has no images" in capsys.readouterr().out
+    started = time.monotonic()
+    assert main(["merge", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert time.monotonic() - started < 5
+    holding = [-(-(item + 1) * count // 8) for item in range(8)]  # the 8 shards that hold an image
+    assert f"shard(s) {', '.join(map(str, holding))} of {count} missing or unfinished" in err
+    for index in holding:
+        assert heatmap(model_file, out, str(photos), "--shard", f"{index}/{count}") in (0, 1)  # 1: broken.png
+    assert main(["merge", str(out)]) == 0
+    whole = tmp_path / "whole"
+    assert heatmap(model_file, whole, str(photos)) == 0
+    assert rows_of(out / "predictions.csv") == rows_of(whole / "predictions.csv")
+
+
+def test_merge_names_at_most_ten_missing_shards(tmp_path, model_file, photos, capsys):
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos), "--shard", "1/8") == 0
+    capsys.readouterr()
+    assert main(["merge", str(out)]) == 2
+    assert "shard(s) 2, 3, 4, 5, 6, 7, 8 of 8 missing" in capsys.readouterr().err
+    assert [shard.index for shard in shards_holding(3, 1000)] == [334, 667, 1000]
+    assert len(shards_holding(5, 5)) == 5 and shards_holding(0, 7) == []

@@ -152,7 +152,9 @@ def open_image_file(path: str | os.PathLike) -> io.BufferedReader:
             raise ImageError(str(path), "empty file (0 bytes)")
         if hasattr(os, "O_NONBLOCK"):
             os.set_blocking(descriptor, True)
-        return os.fdopen(descriptor, "rb")
+        file = os.fdopen(descriptor, "rb")
+        file.raw.name = os.fspath(path)  # for messages, as open(path) would name it
+        return file
     except BaseException:
         os.close(descriptor)
         raise
