@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as futures
+import contextlib
 import csv
 import hashlib
+import heapq
+import itertools
 import json
 import logging
 import math
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
@@ -270,8 +273,13 @@ def plan_job(
 ) -> tuple[list[tuple[Path, Path]], set[str]]:
     """Stage 2: this shard's images and, with ``resume``, the outputs already done (a row in
     the predictions table and every file present; atomic writes make a present file a
-    complete one). Returns ``(to do, outputs done)``."""
-    mine = shard.take(items) if shard else list(items)
+    complete one). Returns ``(to do, outputs done)``.
+
+    Raises:
+        OutputFolderError: a row of an image done holds a probability that is not one,
+            naming the table and its line.
+    """
+    mine = _shard_items(items, shard)
     table = job_file(TABLE, shard, ".csv")
     out.check_free(name for _, stem in mine for name in output_files(stem, options))
     if not resume:
@@ -282,17 +290,44 @@ def plan_job(
             )
         return mine, set()
     files = {output_files(stem, options)[0]: output_files(stem, options) for _, stem in mine}
-    done = {
-        row["output"]
-        for row in _complete_rows(out.root / table)
-        if row.get("output") in files and all((out.root / name).is_file() for name in files[row["output"]])
-    }
+    done = set()
+    for line, row in _complete_rows(out.root / table):
+        if row.get("output") in files and all((out.root / name).is_file() for name in files[row["output"]]):
+            _check_row(row, out.root / table, line)
+            done.add(row["output"])
     return [item for item in mine if output_files(item[1], options)[0] not in done], done
 
 
-def _complete_rows(table: Path) -> Iterator[dict]:
-    """The rows of a predictions table a killed job was appending to, streamed, without a
-    last row the kill cut short (the file then does not end on a newline outside quotes)."""
+def _job_order(items: Sequence[tuple[Path, Path]], shard: Shard | None, options: HeatmapOptions) -> dict[str, int]:
+    """The position of each output (its table key) in the job's order."""
+    return {output_files(stem, options)[0]: index for index, (_, stem) in enumerate(_shard_items(items, shard))}
+
+
+def _shard_items(items: Sequence[tuple[Path, Path]], shard: Shard | None) -> list[tuple[Path, Path]]:
+    return shard.take(items) if shard else list(items)
+
+
+def _check_row(row: dict, table: Path, line: int) -> None:
+    """Refuse a kept row whose probabilities are not numbers from 0 to 1 (edited, or not
+    cam-keras'): the job would fail on it at the end, after all its work."""
+    for key, value in row.items():
+        if key is None or not key.endswith("_prob"):
+            continue
+        try:
+            ok = 0 <= float(value) <= 1
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise OutputFolderError(
+                f"{table} line {line}: {key} = {value!r} is not a probability from 0 to 1; delete that line to "
+                "redo its image, or pass --overwrite to start again"
+            )
+
+
+def _complete_rows(table: Path) -> Iterator[tuple[int, dict]]:
+    """``(line, row)`` for the rows of a predictions table a killed job was appending to,
+    streamed, without a last row the kill cut short (the file then does not end on a
+    newline outside quotes)."""
     try:
         handle = open(table, encoding="utf-8", errors=FS_NAMES, newline="")
     except FileNotFoundError:
@@ -303,13 +338,45 @@ def _complete_rows(table: Path) -> Iterator[dict]:
             quotes, last = quotes + chunk.count('"'), chunk[-1]
         whole = last == "\n" and quotes % 2 == 0
         handle.seek(0)
-        previous = None
-        for row in csv.DictReader(handle):
+        previous, reader = None, csv.DictReader(handle)
+        for row in reader:
             if previous is not None:
                 yield previous
-            previous = row
+            previous = (reader.line_num, row)
         if previous is not None and whole:
             yield previous
+
+
+def _put_in_order(table: Path, order: Mapping[str, int]) -> None:
+    """Rewrite ``table`` with its rows in job ``order`` (position by output), if they are
+    not: a resumed job appends the images it redoes after the rows it kept. The rows form
+    runs in order (one per run of the job), merged as streams: memory holds a row per run."""
+    starts = _run_starts(table, order)
+    if len(starts) < 2:
+        return
+    with contextlib.ExitStack() as files, atomic_path(table) as temp:
+        runs = []
+        for start, stop in zip(starts, [*starts[1:], None]):
+            reader = csv.reader(files.enter_context(open(table, encoding="utf-8", errors=FS_NAMES, newline="")))
+            header = next(reader)
+            runs.append(itertools.islice(reader, start, stop))
+        column = header.index("output")
+        sorted_table = files.enter_context(open(temp, "w", encoding="utf-8", errors=FS_NAMES, newline=""))
+        writer = csv.writer(sorted_table, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(heapq.merge(*runs, key=lambda row: order.get(row[column], len(order))))
+
+
+def _run_starts(table: Path, order: Mapping[str, int]) -> list[int]:
+    """The indexes of the rows of ``table`` that start a run in job ``order``."""
+    starts, last = [], None
+    with open(table, encoding="utf-8", errors=FS_NAMES, newline="") as handle:
+        for index, row in enumerate(csv.DictReader(handle)):
+            position = order.get(row["output"], len(order))
+            if last is None or position < last:
+                starts.append(index)
+            last = position
+    return starts
 
 
 def _table_fields(ranks: int) -> list[str]:
@@ -335,8 +402,11 @@ class _PredictionsTable:
         with atomic_path(path) as temp, open(temp, "w", encoding="utf-8", errors=FS_NAMES, newline="") as new:
             writer = csv.DictWriter(new, fieldnames=fields, lineterminator="\n")
             writer.writeheader()
-            if done:
-                writer.writerows(row for row in _complete_rows(path) if row["output"] in done)
+            kept: set[str] = set()  # a row given twice is kept once
+            for _, row in _complete_rows(path) if done else ():
+                if row["output"] in done and row["output"] not in kept:
+                    writer.writerow(row)
+                    kept.add(row["output"])
         self.path = path
         self._stream = open(path, "a", encoding="utf-8", errors=FS_NAMES, newline="")  # noqa: SIM115 - job-long
         self._writer = csv.DictWriter(self._stream, fieldnames=fields, lineterminator="\n")
@@ -600,6 +670,8 @@ def _run_job(
     finally:
         writes.settle()  # the pools have ended: every write has finished or failed
         table.close()
+        if done:
+            _put_in_order(table.path, _job_order(items, shard, options))
         _write_report(report)
     return report
 

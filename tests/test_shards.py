@@ -479,3 +479,41 @@ def test_merge_names_at_most_ten_missing_shards(tmp_path, model_file, photos, ca
     assert "shard(s) 2, 3, 4, 5, 6, 7, 8 of 8 missing" in capsys.readouterr().err
     assert [shard.index for shard in shards_holding(3, 1000)] == [334, 667, 1000]
     assert len(shards_holding(5, 5)) == 5 and shards_holding(0, 7) == []
+
+
+def test_a_resumed_job_writes_its_table_in_the_order_of_an_uninterrupted_one(tmp_path, model_file, photos):
+    """Issue: an image redone by --resume had its row appended after the rows kept, out of order."""
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos)) == 0
+    expected = rows_of(out / "predictions.csv")
+    (out / "a" / "2.npz").unlink()  # the second image's outputs are incomplete: it is redone
+    table = out / "predictions.csv"
+    header, *lines = table.read_text().splitlines(keepends=True)
+    table.write_text(header + "".join([*lines, lines[-1]]))  # and a row given twice is kept once
+    assert heatmap(model_file, out, str(photos), "--resume") == 0
+    assert rows_of(table) == expected
+    report = json.loads((out / "report.json").read_text())
+    assert (report["already_done"], report["succeeded"]) == (6, 1)
+
+
+def test_resume_names_an_edited_probability_before_any_work(tmp_path, model_file, photos, capsys):
+    """Issue: a probability cell edited to `abc`, then --resume: exit 2 at the end, naming no file."""
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos)) == 0
+    table = out / "predictions.csv"
+    rows = rows_of(table)
+    rows[1]["top1_prob"] = "abc"
+    with open(table, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / rows[0]["output"]).unlink()  # work the resume would do
+    before = tree_hashes(out)
+    capsys.readouterr()
+    assert heatmap(model_file, out, str(photos), "--resume") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"cam-keras heatmap: error: {table} line 3: top1_prob = 'abc' is not a probability from 0 to 1; delete "
+        "that line to redo its image, or pass --overwrite to start again"
+    ]
+    assert tree_hashes(out) == before
