@@ -42,7 +42,7 @@ from cam_keras.outdir import OutputFolder
 from cam_keras.records import write_json
 from cam_keras.render import IMAGE_FORMATS
 from cam_keras.render.colormap import colormap_table
-from cam_keras.render.jobs import RenderJob, default_workers, render_pool, run_job
+from cam_keras.render.jobs import RenderJob, bounded_workers, default_workers, render_pool, run_job
 from cam_keras.render.pictures import Style
 from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SizeRequest, bounded_output_size, check_max_side, check_size
 from cam_keras.safe_text import for_csv_cell
@@ -70,7 +70,8 @@ class HeatmapOptions:
         batch_size: images per forward pass.
         array_format: ``"npz"``, ``"mat"`` or ``None`` (no array files).
         report_top: predictions listed per image in ``predictions.csv``.
-        workers: render processes (``None``: one per core; ``0``: threads in this process).
+        workers: render processes (``None``: one per core; ``0``: threads in this process);
+            never more than the cores or the images, started as images arrive.
         prefetch_megapixels: how far decoding runs ahead of the batch being filled, in
             megapixels of overlay and model-input pictures (at least one image); with the
             output size it bounds memory whatever the photos' size.
@@ -649,7 +650,7 @@ def _run_job(
     )
     bar = keras.utils.Progbar(len(todo), unit_name="image") if progress and todo else None
     stems = dict(todo)
-    workers = default_workers() if options.workers is None else options.workers
+    workers = bounded_workers(options.workers, len(todo))
     _write_report(report)  # unfinished until the end: a killed job leaves it so
     writes = _Writes(out, options, table, report, bar)
     try:  # from the start of the pools: Ctrl-C or a failure while they start is recorded too
