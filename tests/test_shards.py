@@ -517,3 +517,34 @@ def test_resume_names_an_edited_probability_before_any_work(tmp_path, model_file
         "that line to redo its image, or pass --overwrite to start again"
     ]
     assert tree_hashes(out) == before
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds the workers in /proc")
+def test_sigterm_stops_the_job_as_ctrl_c_does(tmp_path, model_file):
+    """Issue: SIGTERM (Slurm preemption) left report.json at `succeeded: 0, interrupted: false`
+    with 14 rows done."""
+    job, out = start_long_job(tmp_path, model_file)
+    workers: set[int] = set()
+    try:
+        while job.poll() is None and not (
+            (out / "predictions.csv").exists() and len(rows_of(out / "predictions.csv")) >= 3
+        ):
+            time.sleep(0.05)
+            workers |= children_of(job.pid)
+        for pid in [job.pid, *workers]:  # as Slurm does: every process of the job
+            os.kill(pid, signal.SIGTERM)
+        _, errors = job.communicate(timeout=60)
+        assert job.returncode == 143, errors[-2000:]
+        assert "Traceback" not in errors
+        assert errors.strip().endswith("terminated (SIGTERM); files written so far are complete")
+        report = json.loads((out / "report.json").read_text())
+        assert report["interrupted"] and not report["finished"] and report["error"] is None
+        rows = rows_of(out / "predictions.csv")
+        assert report["succeeded"] == len(rows) >= 3
+        assert all((out / row["output"]).is_file() for row in rows)
+        assert not wait_until_gone(workers)
+    finally:
+        job.kill()
+        for pid in workers:
+            if alive(pid):
+                os.kill(pid, 9)

@@ -16,7 +16,8 @@ folder the caller has since left), with the caller's module search path and inte
 when the caller dies however it died (even ``SIGKILL``), so no worker outlives its job. Ctrl-C
 is the caller's to handle: workers run in their own session (process group on Windows), so the
 terminal's ``SIGINT`` never reaches them, even while they start, and they ignore one sent to
-them; each finishes the call it is running.
+them, and ``SIGTERM`` too (Slurm sends it to every process of a preempted job); each finishes
+the call it is running and ends when the caller's pool does.
 """
 
 from __future__ import annotations
@@ -286,6 +287,7 @@ def serve() -> None:
     cannot corrupt the replies.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a scheduler's SIGTERM to every process: the caller stops us
     if sys.stderr is None:  # descriptor 2 is closed: fill it, or the replies would get it (and C libraries' messages)
         os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     replies = os.fdopen(os.dup(1), "wb")
