@@ -311,6 +311,11 @@ def _shard_items(items: Sequence[tuple[Path, Path]], shard: Shard | None) -> lis
 def _check_row(row: dict, table: Path, line: int) -> None:
     """Refuse a kept row whose probabilities are not numbers from 0 to 1 (edited, or not
     cam-keras'): the job would fail on it at the end, after all its work."""
+    if None in row:
+        raise OutputFolderError(
+            f"{table} line {line}: more cells than the table has columns; delete that line to redo its image, "
+            "or pass --overwrite to start again"
+        )
     for key, value in row.items():
         if key is None or not key.endswith("_prob"):
             continue

@@ -29,7 +29,7 @@ Item = TypeVar("Item")
 TABLE, REPORT, JOB = "predictions", "report", "job"
 FS_NAMES = "surrogateescape"  # tables hold file names as the file system has them, UTF-8 or not
 MAX_SHARDS = 2**31 - 1  # array task indexes are 32-bit in Slurm and Kubernetes
-_SHARD_FILE = re.compile(r"report-([0-9]{1,10})-of-([0-9]{1,10})\.json")
+_SHARD_FILE = re.compile(r"report-([1-9][0-9]{0,9})-of-([1-9][0-9]{0,9})\.json")  # as Shard.name spells them
 _NAMED = 10  # shards named in a message; the others are counted
 
 
@@ -242,6 +242,10 @@ def _concatenate_tables(out: OutputFolder, tables: dict[Path, dict]) -> None:
     with atomic_path(target) as temp, open(temp, "w", encoding="utf-8", errors=FS_NAMES, newline="") as joined:
         writer = csv.writer(joined, lineterminator="\n")
         for table, report in tables.items():
+            if not table.is_file():
+                raise OutputFolderError(
+                    f"{table} is missing though its report says the shard finished; run its shard again"
+                )
             with open(table, encoding="utf-8", errors=FS_NAMES, newline="") as rows:
                 reader = csv.reader(rows)
                 first = next(reader, None)

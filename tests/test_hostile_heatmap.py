@@ -225,6 +225,8 @@ def test_pipes_and_devices_are_skipped_as_not_regular_files(tmp_path, model_file
     as an input was reported as an empty file."""
     os.mkfifo(photos / "x.png")
     unblocker(photos / "x.png")
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(str(photos / "s.png"))
     listing = tmp_path / "list.txt"
     listing.write_text("/dev/urandom\n")
     out = tmp_path / "out"
@@ -233,7 +235,9 @@ def test_pipes_and_devices_are_skipped_as_not_regular_files(tmp_path, model_file
     skipped = {entry["path"]: entry["reason"] for entry in json.loads((out / "report.json").read_text())["skipped"]}
     assert skipped == {
         str(photos / "x.png"): "not a regular file (a named pipe (FIFO)); give image files",
+        str(photos / "s.png"): "not a regular file (a socket); give image files",
         "/dev/zero": "not a regular file (a character device); give image files",
         "/dev/urandom": "not a regular file (a character device); give image files",
     }
     assert len(read_rows(out / "predictions.csv")) == 3
+    listening.close()

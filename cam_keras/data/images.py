@@ -15,6 +15,7 @@ a large PNG exists only once, as Pillow's 8-bit decode (at most ``MAX_PIXELS`` p
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import stat
@@ -142,12 +143,16 @@ def open_image_file(path: str | os.PathLike) -> io.BufferedReader:
         ImageError: not a regular file (saying what it is), or empty.
         OSError: it cannot be opened (``FileNotFoundError`` when it is missing).
     """
-    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as error:
+        if error.errno == errno.ENXIO:  # a socket, or a device without a driver: nothing to read
+            raise _not_regular(path, os.stat(path).st_mode) from None
+        raise
     try:
         status = os.fstat(descriptor)
         if not stat.S_ISREG(status.st_mode):
-            kind = _FILE_KINDS.get(stat.S_IFMT(status.st_mode), "not a file")
-            raise ImageError(str(path), f"not a regular file ({kind}); give image files")
+            raise _not_regular(path, status.st_mode)
         if status.st_size == 0:
             raise ImageError(str(path), "empty file (0 bytes)")
         if hasattr(os, "O_NONBLOCK"):
@@ -158,6 +163,11 @@ def open_image_file(path: str | os.PathLike) -> io.BufferedReader:
     except BaseException:
         os.close(descriptor)
         raise
+
+
+def _not_regular(path: str | os.PathLike, mode: int) -> ImageError:
+    kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a file")
+    return ImageError(str(path), f"not a regular file ({kind}); give image files")
 
 
 def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, at_least: SizeNeeded = None) -> np.ndarray:
