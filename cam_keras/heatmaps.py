@@ -317,7 +317,7 @@ def _check_row(row: dict, table: Path, line: int) -> None:
             "or pass --overwrite to start again"
         )
     for key, value in row.items():
-        if key is None or not key.endswith("_prob"):
+        if not key.endswith("_prob"):
             continue
         try:
             ok = 0 <= float(value) <= 1

@@ -238,8 +238,9 @@ def _concatenate_tables(out: OutputFolder, tables: dict[Path, dict]) -> None:
     """Stream the CSV ``tables`` into ``predictions.csv`` (one header), in order, atomically,
     each holding as many rows as its report counts."""
     header, first_table = None, next(iter(tables), None)
-    target = out.claim(f"{TABLE}.csv")
-    with atomic_path(target) as temp, open(temp, "w", encoding="utf-8", errors=FS_NAMES, newline="") as joined:
+    name = f"{TABLE}.csv"
+    out.check_free([name])  # claimed once every table checked: a refused merge leaves the folder as it was
+    with atomic_path(out.root / name) as temp, open(temp, "w", encoding="utf-8", errors=FS_NAMES, newline="") as joined:
         writer = csv.writer(joined, lineterminator="\n")
         for table, report in tables.items():
             if not table.is_file():
@@ -263,3 +264,4 @@ def _concatenate_tables(out: OutputFolder, tables: dict[Path, dict]) -> None:
                     f"{table}: {written} rows where its report counts {expected} images; run its shard again "
                     "with --resume"
                 )
+        out.claim(name)

@@ -364,9 +364,7 @@ def test_shards_over_a_changed_input_set_are_refused_by_resume_and_merge(tmp_pat
         Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(photos / name)
     assert heatmap(model_file, out, str(photos), "--shard", "2/2") == 0
     before = tree_hashes(out)
-    capsys.readouterr()
-    assert main(["merge", str(out)]) == 2
-    err = capsys.readouterr().err
+    err = refused_merge(out, capsys)
     assert "shard(s) 2 ran over another input set than shard 1 (10 images where it had 8)" in err
     assert heatmap(model_file, out, str(photos), "--shard", "1/2", "--resume") == 2
     assert "inputs of the job in" in (err := capsys.readouterr().err) and "(10 images where it had 8)" in err
@@ -376,6 +374,15 @@ def test_shards_over_a_changed_input_set_are_refused_by_resume_and_merge(tmp_pat
     assert heatmap(model_file, out, str(photos), "--shard", "1/2", "--resume") == 2
     assert "the same number of images (8) but other files" in capsys.readouterr().err
     assert tree_hashes(out) == before and not (out / "predictions.csv").exists()
+
+
+def refused_merge(out: Path, capsys) -> str:
+    """The error of a `merge` of ``out`` that must be refused and leave it as it was."""
+    before = tree_hashes(out)
+    capsys.readouterr()
+    assert main(["merge", str(out)]) == 2
+    assert tree_hashes(out) == before and not (out / "predictions.csv").exists()
+    return capsys.readouterr().err
 
 
 def test_resume_keeps_the_jobs_identity_when_its_report_is_lost(tmp_path, model_file, photos, capsys):
@@ -432,9 +439,7 @@ def test_merge_names_a_corrupt_shard_report(tmp_path, model_file, photos, capsys
         assert heatmap(model_file, out, str(photos), "--shard", f"{index}/2") == 0
     path = out / "report-2-of-2.json"
     path.write_text(json.dumps(corrupt(json.loads(path.read_text()))))
-    capsys.readouterr()
-    assert main(["merge", str(out)]) == 2
-    err = capsys.readouterr().err.strip()
+    err = refused_merge(out, capsys).strip()
     assert len(err.splitlines()) == 1 and f"{path}: not a cam-keras report ({named}" in err
 
 
@@ -445,10 +450,7 @@ def test_merge_checks_each_tables_rows_against_its_report(tmp_path, model_file, 
     table = out / "predictions-1-of-2.csv"
     lines = table.read_text().splitlines(keepends=True)
     table.write_text("".join([*lines, lines[-1]]))  # a row twice
-    capsys.readouterr()
-    assert main(["merge", str(out)]) == 2
-    assert f"{table}: 4 rows where its report counts 3 images" in capsys.readouterr().err
-    assert not (out / "predictions.csv").exists()
+    assert f"{table}: 4 rows where its report counts 3 images" in refused_merge(out, capsys)
 
 
 def test_merge_work_grows_with_the_inputs_not_the_shard_count(tmp_path, model_file, photos, capsys):
@@ -519,6 +521,14 @@ def test_resume_names_an_edited_probability_before_any_work(tmp_path, model_file
     assert tree_hashes(out) == before
 
 
+def end_all(job: subprocess.Popen, workers: set[int]) -> None:
+    """Kill a test's job and its workers if they still run."""
+    job.kill()
+    for pid in workers:
+        if alive(pid):
+            os.kill(pid, 9)
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="finds the workers in /proc")
 def test_sigterm_stops_the_job_as_ctrl_c_does(tmp_path, model_file):
     """Issue: SIGTERM (Slurm preemption) left report.json at `succeeded: 0, interrupted: false`
@@ -544,7 +554,4 @@ def test_sigterm_stops_the_job_as_ctrl_c_does(tmp_path, model_file):
         assert all((out / row["output"]).is_file() for row in rows)
         assert not wait_until_gone(workers)
     finally:
-        job.kill()
-        for pid in workers:
-            if alive(pid):
-                os.kill(pid, 9)
+        end_all(job, workers)
