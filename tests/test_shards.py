@@ -473,7 +473,7 @@ def test_merge_work_grows_with_the_inputs_not_the_shard_count(tmp_path, model_fi
     assert rows_of(out / "predictions.csv") == rows_of(whole / "predictions.csv")
 
 
-def test_merge_names_at_most_ten_missing_shards(tmp_path, model_file, photos, capsys):
+def test_merge_names_the_missing_shards_that_hold_inputs(tmp_path, model_file, photos, capsys):
     out = tmp_path / "out"
     assert heatmap(model_file, out, str(photos), "--shard", "1/8") == 0
     capsys.readouterr()
