@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as futures
+import contextlib
 import csv
 import hashlib
+import heapq
+import itertools
 import json
 import logging
 import math
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
@@ -32,18 +35,18 @@ from cam_keras.atomic import atomic_path
 from cam_keras.cam import BaseCAM, Explanation
 from cam_keras.cam.inputs import DecodedFile, decode_for_explaining
 from cam_keras.cam.targets import ClassSpec, resolve_classes
-from cam_keras.data.images import find_images
+from cam_keras.data.images import find_images, open_image_file
 from cam_keras.errors import ImageError, OutputFolderError, UsageError
-from cam_keras.identity import identity_changes, model_identity
+from cam_keras.identity import INPUTS, input_set, job_differences, model_identity
 from cam_keras.outdir import OutputFolder
 from cam_keras.records import write_json
 from cam_keras.render import IMAGE_FORMATS
 from cam_keras.render.colormap import colormap_table
-from cam_keras.render.jobs import RenderJob, default_workers, render_pool, run_job
+from cam_keras.render.jobs import RenderJob, bounded_workers, default_workers, render_pool, run_job
 from cam_keras.render.pictures import Style
 from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SizeRequest, bounded_output_size, check_max_side, check_size
 from cam_keras.safe_text import for_csv_cell
-from cam_keras.shards import FS_NAMES, REPORT, TABLE, Shard, job_file
+from cam_keras.shards import FS_NAMES, JOB, REPORT, TABLE, Shard, job_file
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +70,8 @@ class HeatmapOptions:
         batch_size: images per forward pass.
         array_format: ``"npz"``, ``"mat"`` or ``None`` (no array files).
         report_top: predictions listed per image in ``predictions.csv``.
-        workers: render processes (``None``: one per core; ``0``: threads in this process).
+        workers: render processes (``None``: one per core; ``0``: threads in this process);
+            never more than the cores or the images, started as images arrive.
         prefetch_megapixels: how far decoding runs ahead of the batch being filled, in
             megapixels of overlay and model-input pictures (at least one image); with the
             output size it bounds memory whatever the photos' size.
@@ -270,8 +274,13 @@ def plan_job(
 ) -> tuple[list[tuple[Path, Path]], set[str]]:
     """Stage 2: this shard's images and, with ``resume``, the outputs already done (a row in
     the predictions table and every file present; atomic writes make a present file a
-    complete one). Returns ``(to do, outputs done)``."""
-    mine = shard.take(items) if shard else list(items)
+    complete one). Returns ``(to do, outputs done)``.
+
+    Raises:
+        OutputFolderError: a row of an image done holds a probability that is not one,
+            naming the table and its line.
+    """
+    mine = _shard_items(items, shard)
     table = job_file(TABLE, shard, ".csv")
     out.check_free(name for _, stem in mine for name in output_files(stem, options))
     if not resume:
@@ -282,17 +291,49 @@ def plan_job(
             )
         return mine, set()
     files = {output_files(stem, options)[0]: output_files(stem, options) for _, stem in mine}
-    done = {
-        row["output"]
-        for row in _complete_rows(out.root / table)
-        if row.get("output") in files and all((out.root / name).is_file() for name in files[row["output"]])
-    }
+    done = set()
+    for line, row in _complete_rows(out.root / table):
+        if row.get("output") in files and all((out.root / name).is_file() for name in files[row["output"]]):
+            _check_row(row, out.root / table, line)
+            done.add(row["output"])
     return [item for item in mine if output_files(item[1], options)[0] not in done], done
 
 
-def _complete_rows(table: Path) -> Iterator[dict]:
-    """The rows of a predictions table a killed job was appending to, streamed, without a
-    last row the kill cut short (the file then does not end on a newline outside quotes)."""
+def _job_order(items: Sequence[tuple[Path, Path]], shard: Shard | None, options: HeatmapOptions) -> dict[str, int]:
+    """The position of each output (its table key) in the job's order."""
+    return {output_files(stem, options)[0]: index for index, (_, stem) in enumerate(_shard_items(items, shard))}
+
+
+def _shard_items(items: Sequence[tuple[Path, Path]], shard: Shard | None) -> list[tuple[Path, Path]]:
+    return shard.take(items) if shard else list(items)
+
+
+def _check_row(row: dict, table: Path, line: int) -> None:
+    """Refuse a kept row whose probabilities are not numbers from 0 to 1 (edited, or not
+    cam-keras'): the job would fail on it at the end, after all its work."""
+    if None in row:
+        raise OutputFolderError(
+            f"{table} line {line}: more cells than the table has columns; delete that line to redo its image, "
+            "or pass --overwrite to start again"
+        )
+    for key, value in row.items():
+        if not key.endswith("_prob"):
+            continue
+        try:
+            ok = 0 <= float(value) <= 1
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise OutputFolderError(
+                f"{table} line {line}: {key} = {value!r} is not a probability from 0 to 1; delete that line to "
+                "redo its image, or pass --overwrite to start again"
+            )
+
+
+def _complete_rows(table: Path) -> Iterator[tuple[int, dict]]:
+    """``(line, row)`` for the rows of a predictions table a killed job was appending to,
+    streamed, without a last row the kill cut short (the file then does not end on a
+    newline outside quotes)."""
     try:
         handle = open(table, encoding="utf-8", errors=FS_NAMES, newline="")
     except FileNotFoundError:
@@ -303,13 +344,45 @@ def _complete_rows(table: Path) -> Iterator[dict]:
             quotes, last = quotes + chunk.count('"'), chunk[-1]
         whole = last == "\n" and quotes % 2 == 0
         handle.seek(0)
-        previous = None
-        for row in csv.DictReader(handle):
+        previous, reader = None, csv.DictReader(handle)
+        for row in reader:
             if previous is not None:
                 yield previous
-            previous = row
+            previous = (reader.line_num, row)
         if previous is not None and whole:
             yield previous
+
+
+def _put_in_order(table: Path, order: Mapping[str, int]) -> None:
+    """Rewrite ``table`` with its rows in job ``order`` (position by output), if they are
+    not: a resumed job appends the images it redoes after the rows it kept. The rows form
+    runs in order (one per run of the job), merged as streams: memory holds a row per run."""
+    starts = _run_starts(table, order)
+    if len(starts) < 2:
+        return
+    with contextlib.ExitStack() as files, atomic_path(table) as temp:
+        runs = []
+        for start, stop in zip(starts, [*starts[1:], None]):
+            reader = csv.reader(files.enter_context(open(table, encoding="utf-8", errors=FS_NAMES, newline="")))
+            header = next(reader)
+            runs.append(itertools.islice(reader, start, stop))
+        column = header.index("output")
+        sorted_table = files.enter_context(open(temp, "w", encoding="utf-8", errors=FS_NAMES, newline=""))
+        writer = csv.writer(sorted_table, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(heapq.merge(*runs, key=lambda row: order.get(row[column], len(order))))
+
+
+def _run_starts(table: Path, order: Mapping[str, int]) -> list[int]:
+    """The indexes of the rows of ``table`` that start a run in job ``order``."""
+    starts, last = [], None
+    with open(table, encoding="utf-8", errors=FS_NAMES, newline="") as handle:
+        for index, row in enumerate(csv.DictReader(handle)):
+            position = order.get(row["output"], len(order))
+            if last is None or position < last:
+                starts.append(index)
+            last = position
+    return starts
 
 
 def _table_fields(ranks: int) -> list[str]:
@@ -335,8 +408,11 @@ class _PredictionsTable:
         with atomic_path(path) as temp, open(temp, "w", encoding="utf-8", errors=FS_NAMES, newline="") as new:
             writer = csv.DictWriter(new, fieldnames=fields, lineterminator="\n")
             writer.writeheader()
-            if done:
-                writer.writerows(row for row in _complete_rows(path) if row["output"] in done)
+            kept: set[str] = set()  # a row given twice is kept once
+            for _, row in _complete_rows(path) if done else ():
+                if row["output"] in done and row["output"] not in kept:
+                    writer.writerow(row)
+                    kept.add(row["output"])
         self.path = path
         self._stream = open(path, "a", encoding="utf-8", errors=FS_NAMES, newline="")  # noqa: SIM115 - job-long
         self._writer = csv.DictWriter(self._stream, fieldnames=fields, lineterminator="\n")
@@ -368,7 +444,7 @@ def _megapixels(path: Path, input_size: tuple[int, int], options: HeatmapOptions
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with open_image_file(path) as file, Image.open(file) as image:
             size = bounded_output_size(options.size, (image.height, image.width), input_size, options.max_side, path)
     except Exception:  # noqa: BLE001  (the decode raises the ImageError that names the problem)
         return 0.0
@@ -562,10 +638,11 @@ def _run_job(
     progress: bool,
 ) -> HeatmapReport:
     _refuse_inputs_inside(items, out.root)
-    job = _job_identity(explainer, options)
+    job = _job_identity(explainer, options, items)
     if resume:
-        _check_same_job(out.root / job_file(REPORT, shard, ".json"), job)
+        _check_same_job(out, shard, job)
     todo, done = plan_job(items, out, options, shard, resume)
+    write_json(out.claim(job_file(JOB, shard, ".json")), {"job": job})  # before any output: the job's identity
     ranks = min(options.report_top, len(explainer.class_names))
     table = _PredictionsTable(out.claim(job_file(TABLE, shard, ".csv")), _table_fields(ranks), done)
     report = HeatmapReport(
@@ -578,7 +655,7 @@ def _run_job(
     )
     bar = keras.utils.Progbar(len(todo), unit_name="image") if progress and todo else None
     stems = dict(todo)
-    workers = default_workers() if options.workers is None else options.workers
+    workers = bounded_workers(options.workers, len(todo))
     _write_report(report)  # unfinished until the end: a killed job leaves it so
     writes = _Writes(out, options, table, report, bar)
     try:  # from the start of the pools: Ctrl-C or a failure while they start is recorded too
@@ -599,34 +676,67 @@ def _run_job(
     finally:
         writes.settle()  # the pools have ended: every write has finished or failed
         table.close()
+        if done:
+            _put_in_order(table.path, _job_order(items, shard, options))
         _write_report(report)
     return report
 
 
-def _job_identity(explainer: BaseCAM, options: HeatmapOptions) -> dict:
+def _job_identity(explainer: BaseCAM, options: HeatmapOptions, items: Sequence[tuple[Path, Path]]) -> dict:
     """What decides a job's outputs (the model, method, classes, options but those that only
-    set the pace), as JSON gives it back, so that a resumed job or a shard can be compared
-    with the others (see :mod:`cam_keras.identity`)."""
+    set the pace, and the whole input set, sharded or not), as JSON gives it back, so that a
+    resumed job or a shard can be compared with the others (see :mod:`cam_keras.identity`)."""
     settings = {key: value for key, value in asdict(options).items() if key not in _PACE_OPTIONS}
     job = {"method": explainer.method, "class_names": list(explainer.class_names), **settings}
-    return json.loads(json.dumps({**job, "model": model_identity(explainer)}))
+    inputs = input_set(stem.as_posix() for _, stem in items)
+    return json.loads(json.dumps({**job, "model": model_identity(explainer), INPUTS: inputs}))
 
 
-def _check_same_job(report_file: Path, job: dict) -> None:
-    """Refuse to resume a job that was started with another model or other settings (its
-    outputs would mix)."""
-    try:
-        earlier = json.loads(report_file.read_text(encoding="utf-8")).get("job")
-    except (OSError, ValueError, AttributeError):
-        return
-    if not isinstance(earlier, dict):
-        return
-    changes = identity_changes(earlier, job)
+def _check_same_job(out: OutputFolder, shard: Shard | None, job: dict) -> None:
+    """Refuse to resume a job that was started with another model, other settings or over
+    other inputs (its outputs would mix), or whose identity is lost while it has outputs.
+    The identity is kept twice, in the report and in the job file, so losing one is harmless."""
+    recorded = {
+        name: _recorded_identity(out.root / name)
+        for name in (job_file(REPORT, shard, ".json"), job_file(JOB, shard, ".json"))
+    }
+    identities = [found for found, _ in recorded.values() if found is not None]
+    if not identities and (out.root / job_file(TABLE, shard, ".csv")).exists():
+        problems = "; ".join(f"{name} {problem}" for name, (_, problem) in recorded.items())
+        raise OutputFolderError(
+            f"cannot tell which model, settings and inputs the job in {out.root} started with ({problems}), so "
+            "its outputs could mix with this run's; pass --overwrite to start again"
+        )
+    for earlier in identities:
+        _refuse_other_job(out.root, earlier, job)
+
+
+def _refuse_other_job(folder: Path, earlier: dict, job: dict) -> None:
+    inputs, changes = job_differences(earlier, job)
+    if inputs:
+        raise UsageError(
+            f"the inputs of the job in {folder} changed since it started ({inputs}); resume over the same "
+            "inputs, or pass --overwrite to start again"
+        )
     if changes:
         raise UsageError(
-            f"the job in {report_file.parent} was started with other settings "
+            f"the job in {folder} was started with other settings "
             f"({'; '.join(changes)}); resume with the same model file and flags, or pass --overwrite to start again"
         )
+
+
+def _recorded_identity(path: Path) -> tuple[dict | None, str | None]:
+    """The job identity recorded in ``path`` (a report or job file), or why there is none."""
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8", errors=FS_NAMES))
+    except FileNotFoundError:
+        return None, "is missing"
+    except (OSError, ValueError) as error:
+        return None, f"is unreadable ({type(error).__name__}: {error})"
+    job = recorded.get("job") if isinstance(recorded, dict) else None
+    if not isinstance(job, dict) or not isinstance(job.get(INPUTS), dict):
+        return None, "holds no job identity"
+    return job, None
 
 
 def _refuse_inputs_inside(items: list[tuple[Path, Path]], out_dir: Path) -> None:

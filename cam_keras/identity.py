@@ -10,12 +10,14 @@ refuses a ``--resume`` whose identity changed; ``shards`` refuses to merge shard
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cam_keras.models.graph import producer_names
+
+INPUTS = "inputs"  # the identity's entry for the input set (see input_set)
 
 if TYPE_CHECKING:
     import keras
@@ -50,6 +52,41 @@ def model_identity(explainer: BaseCAM) -> dict:
         "target_layer": explainer.target_layer_name,
         "flip_average": explainer.flip_average,
     }
+
+
+def input_set(names: Iterable[str]) -> dict:
+    """The inputs of a job as ``{"count": n, "sha256": hex}``: their number and a SHA-256 of
+    their output names in job order (machine-independent: relative to the input folders).
+
+    Example:
+        >>> input_set(["a/0", "b/1"])["count"]
+        2
+    """
+    digest, count = hashlib.sha256(), 0
+    for name in names:
+        digest.update(name.encode("utf-8", "surrogateescape") + b"\n")
+        count += 1
+    return {"count": count, "sha256": digest.hexdigest()}
+
+
+def input_change(earlier: Mapping, now: Mapping) -> str | None:
+    """How the input set ``now`` differs from ``earlier``, in words (``None``: the same)."""
+    if earlier == now:
+        return None
+    if earlier.get("count") != now.get("count"):
+        return f"{now.get('count')} images where it had {earlier.get('count')}"
+    return f"the same number of images ({now.get('count')}) but other files"
+
+
+def job_differences(earlier: Mapping, now: Mapping) -> tuple[str | None, list[str]]:
+    """Between two job identities: how their input sets differ (``None``: the same) and the
+    other changes, as :func:`identity_changes` names them."""
+
+    def rest(job: Mapping) -> dict:
+        return {key: value for key, value in job.items() if key != INPUTS}
+
+    inputs = input_change(earlier.get(INPUTS) or {}, now.get(INPUTS) or {})
+    return inputs, identity_changes(rest(earlier), rest(now))
 
 
 def identity_changes(earlier: Mapping, now: Mapping) -> list[str]:

@@ -60,6 +60,8 @@ def one_error_line(capsys) -> str:
         (["--colormap", "no-such-map"], "--colormap"),
         (["--shard", "3/2"], "--shard"),
         (["--shard", "two"], "--shard"),
+        (["--shard", "\uff11/\uff13"], "--shard"),  # full-width digits
+        (["--shard", "1/99999999999999999999"], "--shard must be K/N with 1 <= K <= N <= 2147483647"),
         (["--resume", "--overwrite"], "--resume"),
         (["--class", "zebra"], "unknown class 'zebra'"),
         (["--class", "7"], "class index 7 out of range"),
@@ -254,3 +256,50 @@ def test_a_file_in_the_way_of_an_output_folder_stops_the_job_before_it_writes(tm
     assert heatmap(model_file, [nested], out, "--overwrite") == 2
     assert f"{out / 'x'} is in the way" in one_error_line(capsys)
     assert tree_hashes(out) == before and sorted(os.listdir(out)) == ["x"]
+
+
+@pytest.fixture
+def unblocker():
+    """Opens each named pipe handed to it for writing, then closes it, until the test ends: a
+    reader blocked on opening it is released (at end of file) instead of hanging the test."""
+    import threading
+
+    pipes, done = [], threading.Event()
+
+    def release() -> None:
+        while not done.wait(0.1):
+            for pipe in pipes:
+                try:
+                    os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+                except OSError:  # no reader waits on it
+                    pass
+
+    thread = threading.Thread(target=release, daemon=True)
+    thread.start()
+    yield pipes.append
+    done.set()
+    thread.join()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_pipes_and_devices_are_skipped_as_not_regular_files(tmp_path, model_file, photos, unblocker):
+    """Issue: a FIFO named x.png in an input folder hung `heatmap` forever, and /dev/zero given
+    as an input was reported as an empty file."""
+    os.mkfifo(photos / "x.png")
+    unblocker(photos / "x.png")
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(str(photos / "s.png"))
+    listing = tmp_path / "list.txt"
+    listing.write_text("/dev/urandom\n")
+    out = tmp_path / "out"
+    args = ["heatmap", "--model", str(model_file), str(photos), "/dev/zero", "--from-list", str(listing)]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    skipped = {entry["path"]: entry["reason"] for entry in json.loads((out / "report.json").read_text())["skipped"]}
+    assert skipped == {
+        str(photos / "x.png"): "not a regular file (a named pipe (FIFO)); give image files",
+        str(photos / "s.png"): "not a regular file (a socket); give image files",
+        "/dev/zero": "not a regular file (a character device); give image files",
+        "/dev/urandom": "not a regular file (a character device); give image files",
+    }
+    assert len(read_rows(out / "predictions.csv")) == 3
+    listening.close()

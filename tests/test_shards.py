@@ -21,7 +21,7 @@ from PIL import Image
 
 import cam_keras
 from cam_keras.cli import main
-from cam_keras.shards import Shard
+from cam_keras.shards import Shard, shards_holding
 
 
 @pytest.fixture
@@ -353,3 +353,205 @@ def test_ctrl_c_as_the_workers_start_stops_the_job_quietly(tmp_path, model_file)
         for pid in workers:
             if alive(pid):
                 os.kill(pid, 9)
+
+
+def test_shards_over_a_changed_input_set_are_refused_by_resume_and_merge(tmp_path, model_file, photos, capsys):
+    """Issue: shard 1/2 over 40 images, 10 images added, shard 2/2, then `merge` exited 0 with
+    duplicate rows and missing images."""
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos), "--shard", "1/2") == 0
+    for name in ("d.png", "e.png"):
+        Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(photos / name)
+    assert heatmap(model_file, out, str(photos), "--shard", "2/2") == 0
+    before = tree_hashes(out)
+    err = refused_merge(out, capsys)
+    assert "shard(s) 2 ran over another input set than shard 1 (10 images where it had 8)" in err
+    assert heatmap(model_file, out, str(photos), "--shard", "1/2", "--resume") == 2
+    assert "inputs of the job in" in (err := capsys.readouterr().err) and "(10 images where it had 8)" in err
+    for name in ("d.png", "e.png"):
+        (photos / name).unlink()
+    (photos / "c.png").rename(photos / "f.png")  # as many images as shard 1 saw, but not the same ones
+    assert heatmap(model_file, out, str(photos), "--shard", "1/2", "--resume") == 2
+    assert "the same number of images (8) but other files" in capsys.readouterr().err
+    assert tree_hashes(out) == before and not (out / "predictions.csv").exists()
+
+
+def refused_merge(out: Path, capsys) -> str:
+    """The error of a `merge` of ``out`` that must be refused and leave it as it was."""
+    before = tree_hashes(out)
+    capsys.readouterr()
+    assert main(["merge", str(out)]) == 2
+    assert tree_hashes(out) == before and not (out / "predictions.csv").exists()
+    return capsys.readouterr().err
+
+
+def test_resume_keeps_the_jobs_identity_when_its_report_is_lost(tmp_path, model_file, photos, capsys):
+    """Issue: with report.json missing or corrupt, a resume with another --alpha or model
+    proceeded and the folder held two jobs' outputs."""
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos)) == 0
+    (out / "report.json").unlink()
+    before = tree_hashes(out)
+    capsys.readouterr()
+    assert heatmap(model_file, out, str(photos), "--resume", "--alpha", "0.3") == 2
+    assert "started with other settings (alpha: 0.5)" in capsys.readouterr().err
+    (out / "report.json").write_text("{not json")
+    assert heatmap(model_file, out, str(photos), "--resume", "--alpha", "0.3") == 2
+    assert "(alpha: 0.5)" in capsys.readouterr().err
+    (out / "job.json").unlink()
+    assert heatmap(model_file, out, str(photos), "--resume") == 2
+    err = capsys.readouterr().err
+    assert "cannot tell which model, settings and inputs the job in" in err
+    assert "report.json is unreadable (JSONDecodeError" in err and "job.json is missing" in err
+    after = tree_hashes(out)
+    assert after == {
+        **{name: value for name, value in before.items() if name != "job.json"},
+        "report.json": after["report.json"],
+    }
+
+
+def test_a_lost_report_alone_does_not_stop_a_resume(tmp_path, model_file, photos, capsys):
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos)) == 0
+    (out / "report.json").write_text("[]")
+    capsys.readouterr()
+    assert heatmap(model_file, out, str(photos), "--resume") == 0
+    assert "wrote 0 of 8 heatmaps" in capsys.readouterr().out
+    assert json.loads((out / "report.json").read_text())["already_done"] == 7
+
+
+@pytest.mark.parametrize(
+    "corrupt, named",
+    [
+        (
+            lambda report: {key: value for key, value in report.items() if key != "total"},
+            "total is None, expected a count",
+        ),
+        (lambda report: [report], "a JSON list, not an object"),
+        (lambda report: {**report, "succeeded": "7"}, "succeeded is '7', expected a count"),
+        (lambda report: {**report, "job": {**report["job"], "inputs": None}}, "job.inputs is None"),
+    ],
+)
+def test_merge_names_a_corrupt_shard_report(tmp_path, model_file, photos, capsys, corrupt, named):
+    """Issue: a shard report without `total` stopped merge with a KeyError traceback."""
+    out = tmp_path / "out"
+    for index in (1, 2):
+        assert heatmap(model_file, out, str(photos), "--shard", f"{index}/2") == 0
+    path = out / "report-2-of-2.json"
+    path.write_text(json.dumps(corrupt(json.loads(path.read_text()))))
+    err = refused_merge(out, capsys).strip()
+    assert len(err.splitlines()) == 1 and f"{path}: not a cam-keras report ({named}" in err
+
+
+def test_merge_checks_each_tables_rows_against_its_report(tmp_path, model_file, photos, capsys):
+    out = tmp_path / "out"
+    for index in (1, 2):
+        assert heatmap(model_file, out, str(photos), "--shard", f"{index}/2") == 0
+    table = out / "predictions-1-of-2.csv"
+    lines = table.read_text().splitlines(keepends=True)
+    table.write_text("".join([*lines, lines[-1]]))  # a row twice
+    assert f"{table}: 4 rows where its report counts 3 images" in refused_merge(out, capsys)
+
+
+def test_merge_work_grows_with_the_inputs_not_the_shard_count(tmp_path, model_file, photos, capsys):
+    """Issue: a stray report-1-of-<huge>.json (or --shard 1/<huge>) made merge grow past 3 GB."""
+    out = tmp_path / "out"
+    count = 2_000_000_000
+    assert heatmap(model_file, out, str(photos), "--shard", f"1/{count}") == 0
+    assert "shard 1/2000000000 has no images" in capsys.readouterr().out
+    started = time.monotonic()
+    assert main(["merge", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert time.monotonic() - started < 5
+    holding = [-(-(item + 1) * count // 8) for item in range(8)]  # the 8 shards that hold an image
+    assert f"shard(s) {', '.join(map(str, holding))} of {count} missing or unfinished" in err
+    for index in holding:
+        assert heatmap(model_file, out, str(photos), "--shard", f"{index}/{count}") in (0, 1)  # 1: broken.png
+    assert main(["merge", str(out)]) == 0
+    whole = tmp_path / "whole"
+    assert heatmap(model_file, whole, str(photos)) == 0
+    assert rows_of(out / "predictions.csv") == rows_of(whole / "predictions.csv")
+
+
+def test_merge_names_the_missing_shards_that_hold_inputs(tmp_path, model_file, photos, capsys):
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos), "--shard", "1/8") == 0
+    capsys.readouterr()
+    assert main(["merge", str(out)]) == 2
+    assert "shard(s) 2, 3, 4, 5, 6, 7, 8 of 8 missing" in capsys.readouterr().err
+    assert [shard.index for shard in shards_holding(3, 1000)] == [334, 667, 1000]
+    assert len(shards_holding(5, 5)) == 5 and shards_holding(0, 7) == []
+
+
+def test_a_resumed_job_writes_its_table_in_the_order_of_an_uninterrupted_one(tmp_path, model_file, photos):
+    """Issue: an image redone by --resume had its row appended after the rows kept, out of order."""
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos)) == 0
+    expected = rows_of(out / "predictions.csv")
+    (out / "a" / "2.npz").unlink()  # the second image's outputs are incomplete: it is redone
+    table = out / "predictions.csv"
+    header, *lines = table.read_text().splitlines(keepends=True)
+    table.write_text(header + "".join([*lines, lines[-1]]))  # and a row given twice is kept once
+    assert heatmap(model_file, out, str(photos), "--resume") == 0
+    assert rows_of(table) == expected
+    report = json.loads((out / "report.json").read_text())
+    assert (report["already_done"], report["succeeded"]) == (6, 1)
+
+
+def test_resume_names_an_edited_probability_before_any_work(tmp_path, model_file, photos, capsys):
+    """Issue: a probability cell edited to `abc`, then --resume: exit 2 at the end, naming no file."""
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos)) == 0
+    table = out / "predictions.csv"
+    rows = rows_of(table)
+    rows[1]["top1_prob"] = "abc"
+    with open(table, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / rows[0]["output"]).unlink()  # work the resume would do
+    before = tree_hashes(out)
+    capsys.readouterr()
+    assert heatmap(model_file, out, str(photos), "--resume") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"cam-keras heatmap: error: {table} line 3: top1_prob = 'abc' is not a probability from 0 to 1; delete "
+        "that line to redo its image, or pass --overwrite to start again"
+    ]
+    assert tree_hashes(out) == before
+
+
+def end_all(job: subprocess.Popen, workers: set[int]) -> None:
+    """Kill a test's job and its workers if they still run."""
+    job.kill()
+    for pid in workers:
+        if alive(pid):
+            os.kill(pid, 9)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds the workers in /proc")
+def test_sigterm_stops_the_job_as_ctrl_c_does(tmp_path, model_file):
+    """Issue: SIGTERM (Slurm preemption) left report.json at `succeeded: 0, interrupted: false`
+    with 14 rows done."""
+    job, out = start_long_job(tmp_path, model_file)
+    workers: set[int] = set()
+    try:
+        while job.poll() is None and not (
+            (out / "predictions.csv").exists() and len(rows_of(out / "predictions.csv")) >= 3
+        ):
+            time.sleep(0.05)
+            workers |= children_of(job.pid)
+        for pid in [job.pid, *workers]:  # as Slurm does: every process of the job
+            os.kill(pid, signal.SIGTERM)
+        _, errors = job.communicate(timeout=60)
+        assert job.returncode == 143, errors[-2000:]
+        assert "Traceback" not in errors
+        assert errors.strip().endswith("terminated (SIGTERM); files written so far are complete")
+        report = json.loads((out / "report.json").read_text())
+        assert report["interrupted"] and not report["finished"] and report["error"] is None
+        rows = rows_of(out / "predictions.csv")
+        assert report["succeeded"] == len(rows) >= 3
+        assert all((out / row["output"]).is_file() for row in rows)
+        assert not wait_until_gone(workers)
+    finally:
+        end_all(job, workers)

@@ -196,3 +196,60 @@ def test_resume_from_kills_at_several_points(tmp_path, shapes_dir, kill_after_st
     result = fine_tune(shapes_dir, run, resume=True, verbose=0)
     assert int(result.model.optimizer.iterations.numpy()) == 2 * 5
     assert [row["epoch"] for row in history_rows(run)] == ["0", "1"]
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ('finetune_epochs = "3"', "finetune_epochs = '3': expected a whole number >= 0, without quotes"),
+        ("finetune_epochs = 3.0", "finetune_epochs = 3.0: expected a whole number >= 0"),
+        ("finetune_epochs = true", "finetune_epochs = True: expected a whole number >= 0"),
+        ('finetune_lr = "0.1"', "finetune_lr = '0.1': expected a finite number > 0.0, without quotes"),
+        ('drop_last_pool = "true"', "drop_last_pool = 'true': expected true or false, without quotes"),
+        ('unfreeze = "5"', "unfreeze = '5': expected all or a positive whole number"),
+    ],
+)
+def test_a_toml_value_of_another_type_is_refused_naming_file_and_key(tmp_path, line, expected):
+    """Issue: TOML `finetune_epochs = "3"` was accepted as a number."""
+    path = tmp_path / "c.toml"
+    path.write_text(line + "\n")
+    with pytest.raises(ValueError) as raised:
+        load_config(path)
+    assert str(raised.value) == f"{path}: {expected}"
+
+
+def test_flags_still_take_numbers_as_text():
+    config = load_config(None, {"finetune_epochs": "3", "drop_last_pool": "true", "unfreeze": "5"})
+    assert (config.finetune_epochs, config.drop_last_pool, config.unfreeze) == (3, True, 5)
+
+
+@pytest.mark.parametrize(
+    "line, figure",
+    [
+        (
+            "input_size = 100000",
+            "input_size = 100000: one training step with input_size = 100000, batch_size = 32, "
+            "width = 32 needs at least 115.2 TB",
+        ),
+        (
+            "width = 100000000",
+            "width = 100000000: one training step with input_size = 64, batch_size = 32, "
+            "width = 100000000 needs at least 63.7 EB",
+        ),
+        (
+            "batch_size = 100000000000",
+            "batch_size = 100000000000: one training step with input_size = 64, "
+            "batch_size = 100000000000, width = 32 needs at least 147.5 PB",
+        ),
+    ],
+)
+def test_a_config_larger_than_memory_is_refused_before_anything_is_built(tmp_path, shapes_dir, capsys, line, figure):
+    """Issue: TOML `input_size = 100000` or `width = 100000000` grew past 3 GB and
+    `batch_size = 100000000000` spun forever."""
+    path = tmp_path / "c.toml"
+    path.write_text(line + "\n")
+    run = tmp_path / "run"
+    assert main(["train", str(shapes_dir), "--config", str(path), "--out", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"cam-keras train: error: {path}: {figure}")
+    assert "more than this machine's" in err[0] and not run.exists()

@@ -221,3 +221,47 @@ def test_workers_run_when_the_caller_has_no_standard_error():
     noisy = "(__import__('os').write(2, b'a C library complains'), len('abc'))[1]"
     result = run_python(IMPORT_FROM_REPO, ask_a_worker(noisy), stderr_closed=True)
     assert (result.returncode, result.stdout.strip()) == (0, "3")
+
+
+def started_workers(monkeypatch) -> list:
+    """The worker processes the pools of this test start, as they start."""
+    import cam_keras.render.workers as workers
+
+    started, real = [], workers._start_worker
+    monkeypatch.setattr(workers, "_start_worker", lambda: started.append(real()) or started[-1])
+    return started
+
+
+def test_a_pool_starts_workers_only_for_work_waiting(monkeypatch):
+    """Issue: `--workers 10000` on one image started 10,000 processes and the OOM killer fired."""
+    started = started_workers(monkeypatch)
+    with WorkerPool(50) as pool:
+        assert pool.submit(len, "one").result() == 3
+        assert len(started) == 1
+        assert sorted(pool.map(len, ["a"] * 6)) == [1] * 6
+        assert 1 <= len(started) <= 7
+
+
+def test_heatmap_workers_are_bounded_by_cores_and_images(tmp_path, tiny_model, monkeypatch, caplog):
+    import numpy as np
+    from PIL import Image
+
+    import cam_keras
+    from cam_keras.cli import main
+    from cam_keras.render.jobs import default_workers
+
+    model = cam_keras.save_model(tiny_model, tmp_path / "model.keras")
+    folder = tmp_path / "one"
+    folder.mkdir()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(folder / "x.png")
+    started = started_workers(monkeypatch)
+    args = ["heatmap", "--model", str(model), "--quiet", "--workers", "8"]
+    assert main([*args, str(folder), "--out", str(tmp_path / "out1")]) == 0
+    assert len(started) == 1  # one image
+    for index in range(11):
+        Image.fromarray(np.full((16, 16, 3), index, np.uint8)).save(folder / f"{index}.png")
+    started.clear()
+    assert main([*args, "--batch-size", "12", str(folder), "--out", str(tmp_path / "out12")]) == 0
+    assert 1 <= len(started) <= min(8, default_workers())
+    if default_workers() < 8:
+        assert f"workers: 8 asked for, {default_workers()} used (one per core" in caplog.text

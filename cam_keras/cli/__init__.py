@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from cam_keras.cli import demo, evaluate, heatmap, inspect, merge, train
 from cam_keras.errors import CamKerasError
@@ -30,18 +33,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch scheduler's preemption, ``kill``) arrived: handled as Ctrl-C is."""
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread, so a job
+    stops as on Ctrl-C: its report says ``interrupted`` with its counts and its workers end."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cam-keras`` console script; returns the exit code.
 
     Errors a user can cause print one line (``cam-keras COMMAND: error: ...``) and exit 2;
+    Ctrl-C exits 130 and SIGTERM 143, after the job recorded how far it got;
     an I/O failure (disk full, permissions) exits 1; only a bug in cam-keras shows a
     traceback, with a request to report it.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
-        import_quietly("tensorflow")
-        return args.run(args)
+        with terminate_as_interrupt():
+            import_quietly("tensorflow")
+            return args.run(args)
+    except Terminated:
+        print("terminated (SIGTERM); files written so far are complete", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("interrupted; files written so far are complete", file=sys.stderr)
         return 130

@@ -95,7 +95,10 @@ def _add_picture_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--colorbar", action="store_true", help="draw a colour scale next to each map")
     parser.add_argument(
-        "--workers", type=int, default=None, help="render processes (default: one per core; 0: render in this process)"
+        "--workers",
+        type=int,
+        default=None,
+        help="render processes (default and at most: one per core, and one per image; 0: render in this process)",
     )
 
 

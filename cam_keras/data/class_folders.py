@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cam_keras.data.images import find_images, is_image_name
-from cam_keras.errors import DatasetError
+from cam_keras.data.images import find_images, is_image_name, open_image_file
+from cam_keras.errors import DatasetError, ImageError
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +45,11 @@ class LabeledFiles:
 def _readable(path: Path) -> str | None:
     """``None`` if Pillow can parse the file's structure, else the reason it cannot."""
     try:
-        if path.stat().st_size == 0:
-            return "empty file (0 bytes)"
-        with Image.open(path) as image:
+        with open_image_file(path) as file, Image.open(file) as image:
             image.verify()
         return None
+    except ImageError as error:
+        return error.reason
     except Exception as error:  # Pillow raises many types for broken files.
         return f"not a readable image ({error})"
 

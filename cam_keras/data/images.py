@@ -15,7 +15,10 @@ a large PNG exists only once, as Pillow's 8-bit decode (at most ``MAX_PIXELS`` p
 
 from __future__ import annotations
 
+import errno
+import io
 import os
+import stat
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -97,9 +100,7 @@ def decode_image(path: str | os.PathLike, at_least: SizeNeeded = None, max_pixel
     """
     path = Path(path)
     try:
-        if path.stat().st_size == 0:
-            raise ImageError(path, "empty file (0 bytes)")
-        with Image.open(path) as image:
+        with open_image_file(path) as file, Image.open(file) as image:
             if image.width * image.height > max_pixels:
                 raise ImageError(
                     path,
@@ -120,6 +121,53 @@ def decode_image(path: str | os.PathLike, at_least: SizeNeeded = None, max_pixel
         raise
     except Exception as error:  # Pillow raises OSError, EOFError, struct.error, zlib.error...
         raise ImageError(path, f"not a readable image ({type(error).__name__}: {error})") from error
+
+
+_FILE_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a folder",
+}
+
+
+def open_image_file(path: str | os.PathLike) -> io.BufferedReader:
+    """``path`` opened for reading in binary, if it is a non-empty regular file.
+
+    The file is opened without blocking and checked on the open descriptor, so a named pipe
+    (which would wait forever for a writer), a device (``/dev/zero`` never ends) or a socket
+    is refused however it was named, and cannot be swapped in after the check.
+
+    Raises:
+        ImageError: not a regular file (saying what it is), or empty.
+        OSError: it cannot be opened (``FileNotFoundError`` when it is missing).
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as error:
+        if error.errno == errno.ENXIO:  # a socket, or a device without a driver: nothing to read
+            raise _not_regular(path, os.stat(path).st_mode) from None
+        raise
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise _not_regular(path, status.st_mode)
+        if status.st_size == 0:
+            raise ImageError(str(path), "empty file (0 bytes)")
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(descriptor, True)
+        file = os.fdopen(descriptor, "rb")
+        file.raw.name = os.fspath(path)  # for messages, as open(path) would name it
+        return file
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def _not_regular(path: str | os.PathLike, mode: int) -> ImageError:
+    kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a file")
+    return ImageError(str(path), f"not a regular file ({kind}); give image files")
 
 
 def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, at_least: SizeNeeded = None) -> np.ndarray:
@@ -236,7 +284,7 @@ def find_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     for item in map(Path, inputs):
         if item.is_dir():
             found.extend(_walk_images(item))
-        elif item.is_file():
+        elif item.exists():  # a file, or a pipe or device that the decode then refuses by name
             found.append(item)
         else:
             raise FileNotFoundError(f"{item}: no such file or folder")

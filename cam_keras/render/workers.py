@@ -16,7 +16,8 @@ folder the caller has since left), with the caller's module search path and inte
 when the caller dies however it died (even ``SIGKILL``), so no worker outlives its job. Ctrl-C
 is the caller's to handle: workers run in their own session (process group on Windows), so the
 terminal's ``SIGINT`` never reaches them, even while they start, and they ignore one sent to
-them; each finishes the call it is running.
+them, and ``SIGTERM`` too (Slurm sends it to every process of a preempted job); each finishes
+the call it is running and ends when the caller's pool does.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ class RemoteTraceback(Exception):
 
 
 class WorkerPool(futures.Executor):
-    """``workers`` worker processes running submitted calls; an :class:`~concurrent.futures.Executor`.
+    """Up to ``workers`` worker processes running submitted calls; an :class:`~concurrent.futures.Executor`.
+    Workers start as calls arrive (see :meth:`submit`), not with the pool.
 
     ``fn`` and its arguments must pickle (a module-level function such as
     :func:`cam_keras.render.jobs.run_job`). Each worker holds its next call while it runs one,
@@ -84,24 +86,23 @@ class WorkerPool(futures.Executor):
     def __init__(self, workers: int) -> None:
         if workers < 1:
             raise ValueError(f"a worker pool needs at least one worker, got {workers}")
+        self._limit = workers
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
         self._broken: str | None = None
         self._closed = False
         self._lock = threading.Lock()
         self._workers: list[_Worker] = []
-        try:
-            for _ in range(workers):
-                self._workers.append(_Worker(self))
-        except BaseException:  # Ctrl-C or a failed start: end the workers already started
-            self.shutdown()
-            raise
 
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> futures.Future:
+        """Queue a call; a worker is started (up to ``workers``) when none runs yet or calls
+        are already waiting for one, so a pool never starts more processes than its work needs."""
         with self._lock:
             if self._broken:
                 raise WorkerDiedError(self._broken)
             if self._closed:
                 raise RuntimeError("cannot submit calls after the pool has shut down")
+            if len(self._workers) < self._limit and (not self._workers or self._calls.qsize()):
+                self._workers.append(_Worker(self))
             future: futures.Future = futures.Future()
             self._calls.put((future, fn, args, kwargs))
         return future
@@ -286,6 +287,7 @@ def serve() -> None:
     cannot corrupt the replies.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a scheduler's SIGTERM to every process: the caller stops us
     if sys.stderr is None:  # descriptor 2 is closed: fill it, or the replies would get it (and C libraries' messages)
         os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     replies = os.fdopen(os.dup(1), "wb")

@@ -19,6 +19,7 @@ from typing import Any
 
 from cam_keras.choices import AUGMENTATIONS, RESIZE_POLICIES, STRATEGIES
 from cam_keras.errors import UsageError
+from cam_keras.train.budget import memory_problem
 from cam_keras.train.optimizers import OPTIMIZERS
 
 if sys.version_info >= (3, 11):
@@ -195,14 +196,15 @@ def _kinds(key: str) -> set[str]:
     return {part.strip() for part in str(FIELDS[key].type).split("|")}
 
 
-def _number(value: Any, kinds: set[str]) -> int | float:
-    """``value`` as the field's number type, from TOML (typed) or a flag (text).
+def _number(value: Any, kinds: set[str], text: bool) -> int | float:
+    """``value`` as the field's number type, from TOML or Python (typed) or, with ``text``,
+    a flag's text.
 
     Raises:
-        ValueError: not a (finite, whole where required) number.
+        ValueError: not a (finite, whole where required) number; text from anywhere but a flag.
     """
     whole = "float" not in kinds
-    if isinstance(value, str):
+    if isinstance(value, str) and text:
         value = int(value) if whole else float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and not isinstance(value, int)):
         raise ValueError(value)
@@ -228,8 +230,9 @@ def _in_range(value: float, meta: Mapping[str, Any]) -> bool:
     )
 
 
-def check_value(key: str, value: Any) -> Any:
-    """``value`` converted to setting ``key``'s type (text from a flag is parsed).
+def check_value(key: str, value: Any, text: bool = False) -> Any:
+    """``value`` converted to setting ``key``'s type; with ``text`` (a flag's value) text is
+    parsed, elsewhere (TOML, Python) a number or truth value given as text is refused.
 
     Raises:
         ValueError: saying what the setting expects (the caller names where it came from).
@@ -238,17 +241,17 @@ def check_value(key: str, value: Any) -> Any:
     if value is None and "None" in kinds:
         return None
     if "bool" in kinds:
-        if isinstance(value, str) and value.lower() in ("true", "false"):
+        if text and isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
         if not isinstance(value, bool):
-            raise ValueError("true or false")
+            raise ValueError("true or false" + (", without quotes" if isinstance(value, str) else ""))
         return value
     words = meta["choices"]
     if "int" in kinds and "str" in kinds:  # a word or a positive number (unfreeze, checkpoint_every)
         if value in words:
             return value
         try:
-            number = _number(value, {"int"})
+            number = _number(value, {"int"}, text)
         except ValueError:
             number = 0
         if number < 1:
@@ -262,9 +265,9 @@ def check_value(key: str, value: Any) -> Any:
         return value
     expected = f"a {'finite ' if 'float' in kinds else 'whole '}number {_range_text(meta)}".strip()
     try:
-        number = _number(value, kinds)
+        number = _number(value, kinds, text)
     except ValueError:
-        raise ValueError(expected) from None
+        raise ValueError(expected + (", without quotes" if isinstance(value, str) and not text else "")) from None
     if not _in_range(number, meta):
         raise ValueError(expected)
     return number
@@ -287,7 +290,7 @@ def checked_values(values: Mapping[str, Any], source: str, flags: bool = False) 
     checked = {}
     for key, value in values.items():
         try:
-            checked[key] = check_value(key, value)
+            checked[key] = check_value(key, value, text=flags)
         except ValueError as error:
             where = f"{flag_name(key)} {value}" if flags else f"{source}: {key} = {value!r}"
             raise UsageError(f"{where}: expected {error}") from None
@@ -319,6 +322,9 @@ def _cross_checks(config: TrainConfig) -> list[tuple[str, str]]:
             )
         elif config.weights != "imagenet" and not Path(config.weights).is_file():
             problems.append(("weights", "no such file; pass imagenet, the path of a no-top weights file, or omit it"))
+    too_large = memory_problem(config)
+    if too_large:
+        problems.append(too_large)
     return problems
 
 
