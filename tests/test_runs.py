@@ -118,6 +118,28 @@ def test_a_trained_run_without_its_state_is_refused_naming_what_is_missing(run_c
     assert tree(run_copy) == before
 
 
+def test_a_state_json_of_the_wrong_shape_is_named_before_anything_is_touched(run_copy, shapes_dir):
+    """Issue 27.14: wrong types in ``state.json`` ended in an AttributeError traceback."""
+    state = json.loads((run_copy / "state.json").read_text())
+    for name, value in [("epochs", {"head": "1"}), ("history", [1]), ("mid_epoch", "no"), ("checkpoint", 3)]:
+        (run_copy / "state.json").write_text(json.dumps({**state, name: value}))
+        before = tree(run_copy)
+        with pytest.raises(RunFolderError, match=rf"state.json: run state of the wrong shape \(.*{name}"):
+            fine_tune(shapes_dir, run_copy, resume=True, changes={"finetune_epochs": 2}, verbose=0)
+        assert tree(run_copy) == before
+
+
+def test_every_run_state_field_has_a_checked_type():
+    from cam_keras.train.rundir import _STATE_TYPES, RunState
+
+    assert set(_STATE_TYPES) == {item.name for item in dataclasses.fields(RunState)}
+    assert RunState.wrong_fields(dataclasses.asdict(RunState())) == []
+    assert RunState.wrong_fields({"epochs": [], "best_val_accuracy": True}) == [
+        "epochs should be a mapping of phase to epochs, not list",
+        "best_val_accuracy should be a number or null, not bool",
+    ]
+
+
 def test_a_run_removes_only_its_own_checkpoint_files(run_copy, shapes_dir):
     """Issue 27.1: every file in ``checkpoints/`` the run did not name was deleted. The run was
     written as the previous version writes it (no mark but ``state.json``), so it still resumes."""

@@ -97,6 +97,21 @@ class RunState:
         return sum(self.epochs.values())
 
     @staticmethod
+    def wrong_fields(record: Mapping[str, Any]) -> list[str]:
+        """What in a parsed ``state.json`` (a record :meth:`is_one` accepted) does not have its
+        field's type, one phrase each; empty when every field is right."""
+        wrong = []
+        for name, value in record.items():
+            kinds, what = _STATE_TYPES[name]
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                wrong.append(f"{name} should be {what}, not {type(value).__name__}")
+        wrong += [f"epochs of {phase!r} should be a whole number" for phase, count in _items(record, "epochs")
+                  if isinstance(count, bool) or not isinstance(count, int)]
+        wrong += [f"history row {index} should be a mapping" for index, row in enumerate(_list(record, "history"))
+                  if not isinstance(row, dict)]
+        return wrong
+
+    @staticmethod
     def is_one(record: Any) -> bool:
         """Whether ``record`` (parsed JSON) is a run state, as this version or an earlier one
         wrote it: the keys ``epochs``, ``checkpoint`` and ``history`` and no foreign key."""
@@ -107,6 +122,30 @@ class RunState:
             and isinstance(record["epochs"], dict)
             and isinstance(record["history"], list)
         )
+
+
+#: Each ``state.json`` field: the JSON types it may hold and how to say them.
+_STATE_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "epochs": ((dict,), "a mapping of phase to epochs"),
+    "stopped": ((list,), "a list of phase names"),
+    "checkpoint": ((str, type(None)), "a file name or null"),
+    "checkpoint_phase": ((str, type(None)), "a phase name or null"),
+    "mid_epoch": ((bool,), "true or false"),
+    "history": ((list,), "a list of rows"),
+    "best_val_accuracy": ((int, float, type(None)), "a number or null"),
+    "learning": ((dict,), "a mapping of phase to its learning check"),
+    "patience": ((dict,), "a mapping of phase to its counters"),
+}
+
+
+def _items(record: Mapping[str, Any], name: str) -> list[tuple[Any, Any]]:
+    value = record.get(name)
+    return list(value.items()) if isinstance(value, dict) else []
+
+
+def _list(record: Mapping[str, Any], name: str) -> list[Any]:
+    value = record.get(name)
+    return value if isinstance(value, list) else []
 
 
 @dataclass(frozen=True)
@@ -224,11 +263,18 @@ class RunDir:
         if not self.state_file.exists():
             return RunState()
         try:
-            return RunState(**json.loads(self.state_file.read_text(encoding="utf-8")))
-        except (ValueError, TypeError) as error:
+            record = json.loads(self.state_file.read_text(encoding="utf-8"))
+        except ValueError as error:
             raise RunFolderError(
                 f"{self.state_file}: unreadable run state ({error}); start a new run with another --out"
             ) from None
+        wrong = RunState.wrong_fields(record)
+        if wrong:
+            raise RunFolderError(
+                f"{self.state_file}: run state of the wrong shape ({'; '.join(wrong)}); restore the file "
+                "cam-keras wrote or start a new run with another --out"
+            )
+        return RunState(**record)
 
     def commit(self, state: RunState) -> None:
         """Make ``state`` the run's state (one atomic rename), then rewrite ``history.csv``
