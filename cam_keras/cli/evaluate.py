@@ -13,6 +13,7 @@ from cam_keras.cli.common import (
     non_negative_int,
     positive_int,
 )
+from cam_keras.safe_text import for_terminal
 
 AUTO = "auto"
 
@@ -146,7 +147,10 @@ def run(args: argparse.Namespace) -> int:
             )
             evaluation.summary["threshold_source"] = source
         else:
-            print(f"{args.data_dir} has no boxes.csv: classification report only (pass --boxes FILE for localization)")
+            print(
+                f"{for_terminal(str(args.data_dir))} has no boxes.csv: classification report only "
+                "(pass --boxes FILE for localization)"
+            )
             evaluation = evaluate_classification(
                 explainer, args.data_dir, batch_size=args.batch_size, samples=args.samples
             )
@@ -165,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
                 "(a held-out split with its own boxes.csv)."
             )
     if evaluation.skipped:
-        print(f"  not scored: {len(evaluation.skipped)} file(s), listed in {paths['report']}")
+        print(f"  not scored: {len(evaluation.skipped)} file(s), listed in {for_terminal(str(paths['report']))}")
     for label, path in paths.items():
-        print(f"{label:>15}: {path}")
+        print(f"{label:>15}: {for_terminal(str(path))}")
     return 0
