@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -74,8 +75,9 @@ for argv in {commands!r}:
 
 def test_hostile_names_reach_no_terminal_raw(tmp_path):
     """Every command that shows names from files (heatmap, inspect, evaluate; train shares
-    evaluate's folder scan) against file, folder, class and boxes.csv names carrying ESC, CR, NUL, DEL, CSI, bidi overrides and newlines."""
-    classes = ("ok", "nul\x00?", *HOSTILE[:1], *HOSTILE[2:])  # CR in a class name breaks the CSV (see report)
+    evaluate's folder scan) against file, folder, class and boxes.csv names carrying ESC, CR,
+    NUL, DEL, CSI, bidi overrides and newlines."""
+    classes = ("ok", "nul\x00?", *HOSTILE[:1], *HOSTILE[2:])  # no CR: it splits a predictions.csv row
     model = cam_keras.build_model("small_cnn", class_names=classes, input_size=16, base_channels=4)
     model_file = cam_keras.save_model(model, tmp_path / "hostile.keras")
     photos, data = tmp_path / "photos", tmp_path / "data"
@@ -292,3 +294,19 @@ def test_a_missing_model_or_input_is_refused_before_tensorflow_loads(tmp_path):
         and "nothing.png: no such file or folder" in done.stderr
     )
     assert float(seconds) < 1.0
+
+
+def test_resuming_a_finished_run_keeps_its_model_loading_silently(tmp_path, shapes_dir, capsys):
+    """The resumed run saves model.keras again; its optimizer was never built, and every later
+    load printed Keras's "Skipping variable loading for optimizer"."""
+    run = tmp_path / "run"
+    args = ["--backbone", "small_cnn", "--input-size", "16", "--width", "4", "--head-epochs", "1", "--batch-size", "16"]
+    assert main(["train", str(shapes_dir), "--out", str(run), *args, "--finetune-epochs", "0"]) == 0
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype(np.float32)
+    before = cam_keras.load_model(run / "model.keras").predict(pixels, verbose=0)
+    assert main(["train", str(shapes_dir), "--out", str(run), "--resume"]) == 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        after = cam_keras.load_model(run / "model.keras").predict(pixels, verbose=0)
+    assert not [str(warning.message) for warning in caught if "Skipping variable loading" in str(warning.message)]
+    np.testing.assert_allclose(after, before, atol=1e-5)
