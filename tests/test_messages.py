@@ -129,6 +129,18 @@ def test_warnings_escape_their_arguments_but_keep_their_own_lines():
     assert formatter.format(record) == "WARNING: 2 skipped:\n  a\\nFAKE\n  b\\x1b[2J\nsee x\\ry"
 
 
+def test_python_warnings_are_escaped_too(tmp_path, tiny_model, capsys):
+    """find_images warns about a symlink loop with the folder's name."""
+    photos = tmp_path / "photos"
+    noise(photos / "a.png")
+    (photos / "loop\x1b[2J").symlink_to(photos)
+    model_file = cam_keras.save_model(tiny_model, tmp_path / "m.keras")
+    assert main(["heatmap", "--model", str(model_file), str(photos), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "loop\\x1b[2J: symlink loop, skipped" in err
+    assert_nothing_raw(err)
+
+
 def test_the_terminal_shows_real_names_not_the_csv_guard(tmp_path, monkeypatch, capsys):
     """The leading ' protects spreadsheets in predictions.csv; the per-image line shows the name."""
     from cam_keras.safe_text import for_csv_cell, from_csv_cell

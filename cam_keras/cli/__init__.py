@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 
 from cam_keras.cli import demo, evaluate, heatmap, inspect, merge, train
@@ -13,7 +14,7 @@ from cam_keras.cli.common import check_before_loading
 from cam_keras.cli.failures import as_io_error
 from cam_keras.errors import CamKerasError
 from cam_keras.quiet_import import import_quietly
-from cam_keras.safe_text import TerminalFormatter, for_terminal
+from cam_keras.safe_text import TerminalFormatter, for_terminal, for_terminal_lines
 
 SUBCOMMANDS = (demo, train, heatmap, merge, evaluate, inspect)
 
@@ -43,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = logging.StreamHandler()
     handler.setFormatter(TerminalFormatter("%(levelname)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    warnings.showwarning = _show_warning
     args = build_parser().parse_args(argv)
     try:
         check_before_loading(args)
@@ -76,3 +78,10 @@ def _io_failure(command: str, error: OSError) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python warnings (ours and Keras', which quote folder and layer names) as usual, with
+    control characters escaped."""
+    text = warnings.formatwarning(message, category, filename, lineno, line)
+    (file or sys.stderr).write(for_terminal_lines(text))
