@@ -59,7 +59,7 @@ def one_error_line(capsys, command: str) -> str:
 def noise(path: Path, seed: int = 0) -> Path:
     pixels = np.random.default_rng(seed).integers(0, 255, (16, 16, 3), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path)
+    Image.fromarray(pixels).save(path, format="PNG")
     return path
 
 
@@ -139,6 +139,23 @@ def test_python_warnings_are_escaped_too(tmp_path, tiny_model, capsys):
     err = capsys.readouterr().err
     assert "loop\\x1b[2J: symlink loop, skipped" in err
     assert_nothing_raw(err)
+
+
+def test_hidden_image_files_in_a_folder_are_listed_not_silently_dropped(tmp_path, tiny_model, caplog):
+    from cam_keras.safe_text import TerminalFormatter
+
+    photos = tmp_path / "photos"
+    for name in ("a.png", "...png", ".x\x1b[2J.jpg", ".png"):
+        noise(photos / name)
+    (photos / ".DS_Store").write_bytes(b"\x00")
+    model_file = cam_keras.save_model(tiny_model, tmp_path / "m.keras")
+    with caplog.at_level(logging.WARNING):
+        assert main(["heatmap", "--model", str(model_file), str(photos), "--out", str(tmp_path / "o")]) == 0
+    warning = [TerminalFormatter().format(record) for record in caplog.records if "hidden" in record.getMessage()]
+    assert len(warning) == 1 and "3 hidden file(s)" in warning[0], warning
+    assert {line.strip() for line in warning[0].splitlines()[1:]} == {
+        str(photos / name) for name in ("...png", ".png", ".x\\x1b[2J.jpg")
+    }
 
 
 def test_the_terminal_shows_real_names_not_the_csv_guard(tmp_path, monkeypatch, capsys):
