@@ -9,18 +9,22 @@ import unicodedata
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _GUARD = "'"
+# Unicode categories a terminal may obey rather than show: controls (ESC, CR, NUL, C1 such as
+# \x9b), format characters (bidi overrides U+202E), surrogates, private use, unassigned, and the
+# line and paragraph separators U+2028 and U+2029.
+_UNSAFE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 def for_terminal(text: str) -> str:
-    """``text`` with control, format (bidi overrides) and unassigned characters shown as
-    escapes (``\\x1b``, ``\\n``, ``\\u202e``).
+    """``text`` with control, format (bidi overrides), unassigned characters and line or
+    paragraph separators (U+2028, U+2029) shown as escapes (``\\x1b``, ``\\n``, ``\\u202e``).
 
     Example:
         >>> for_terminal("cat\\x1b[31m")
         'cat\\\\x1b[31m'
     """
     return "".join(
-        char.encode("unicode_escape").decode("ascii") if unicodedata.category(char)[0] == "C" else char
+        char.encode("unicode_escape").decode("ascii") if unicodedata.category(char) in _UNSAFE else char
         for char in str(text)
     )
 

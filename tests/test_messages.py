@@ -34,8 +34,9 @@ HOSTILE = (
     "c1\x9b31m",
     "del\x7fx",
     "bidi\u202etxt",
+    "ls\u2028FAKE: 99.9% certain",
 )
-RAW = ("\x1b[2J", "\x00", "\x9b", "\x7f", "\u202e", "\rFAKE", "\nFAKE")
+RAW = ("\x1b[2J", "\x00", "\x9b", "\x7f", "\u202e", "\u2028", "\rFAKE", "\nFAKE")
 # The real text of TensorFlow's error when a TensorBoard events file cannot grow (RLIMIT_FSIZE, TF 2.21).
 TF_FLUSH_ERROR = (
     "{{function_node __wrapped__WriteSummary_device_/job:localhost/replica:0/task:0/device:CPU:0}} "
