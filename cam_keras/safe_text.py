@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import unicodedata
+from collections.abc import Mapping
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _GUARD = "'"
@@ -52,9 +53,11 @@ class TerminalFormatter(logging.Formatter):
     cam-keras, keeps its own line breaks."""
 
     def format(self, record: logging.LogRecord) -> str:
-        if record.args:
-            args = record.args if isinstance(record.args, tuple) else (record.args,)
-            record = logging.makeLogRecord({**record.__dict__, "args": tuple(map(_for_log, args))})
+        if isinstance(record.args, Mapping):  # logger.warning("%(name)s", {"name": ...})
+            args = {key: _for_log(value) for key, value in record.args.items()}
+            record = logging.makeLogRecord({**record.__dict__, "args": args})
+        elif record.args:
+            record = logging.makeLogRecord({**record.__dict__, "args": tuple(map(_for_log, record.args))})
         else:
             record = logging.makeLogRecord({**record.__dict__, "msg": for_terminal_lines(str(record.msg))})
         return super().format(record)

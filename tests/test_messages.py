@@ -128,6 +128,8 @@ def test_warnings_escape_their_arguments_but_keep_their_own_lines():
         }
     )
     assert formatter.format(record) == "WARNING: 2 skipped:\n  a\\nFAKE\n  b\\x1b[2J\nsee x\\ry"
+    named = logging.makeLogRecord({"msg": "%(name)s %(n)d", "args": {"name": "a\x1b[2J", "n": 3}})
+    assert formatter.format(named).endswith(": a\\x1b[2J 3")
 
 
 def test_python_warnings_are_escaped_too(tmp_path, tiny_model, capsys):
