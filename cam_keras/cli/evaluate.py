@@ -108,10 +108,8 @@ def run(args: argparse.Namespace) -> int:
         evaluate_classification,
         evaluate_faithfulness,
         evaluate_localization,
-        format_summary,
         write_evaluation,
     )
-    from cam_keras.evaluate.report import format_curve
     from cam_keras.outdir import OutputFolder
 
     localize = args.boxes is not None or (args.data_dir / "boxes.csv").is_file()
@@ -158,6 +156,15 @@ def run(args: argparse.Namespace) -> int:
             scores = evaluate_faithfulness(explainer, args.data_dir, limit=args.faithfulness)
             evaluation.summary.update(scores.as_dict())
         paths = write_evaluation(evaluation, out)
+    _print_results(args, evaluation, paths, localize)
+    return 0
+
+
+def _print_results(args: argparse.Namespace, evaluation, paths: dict, localize: bool) -> None:
+    """The metrics, the threshold curve and the files written, names escaped."""
+    from cam_keras.evaluate import format_summary
+    from cam_keras.evaluate.report import format_curve
+
     print(format_summary(evaluation.summary))
     if localize:
         print("box accuracy by map threshold (GT-known localization; all thresholds in threshold_curve.csv):")
@@ -172,4 +179,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"  not scored: {len(evaluation.skipped)} file(s), listed in {for_terminal(str(paths['report']))}")
     for label, path in paths.items():
         print(f"{label:>15}: {for_terminal(str(path))}")
-    return 0
