@@ -41,12 +41,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_before_loading(args: argparse.Namespace) -> None:
-    """Refuse a missing ``--model`` file, input path or dataset folder before TensorFlow is
-    imported (which takes seconds), with the message loading it would give."""
-    if getattr(args, "data_dir", None) is not None:
-        from cam_keras.data.class_folders import check_dataset_folder
-
-        check_dataset_folder(args.data_dir)
+    """Refuse a missing ``--model`` file or input path before TensorFlow is imported (which
+    takes seconds), with the message loading it would give. (A dataset folder is checked later,
+    after the flags and the output folder, whose errors come first.)"""
     model = getattr(args, "model", None)
     if model is not None and not model.exists():
         raise FileNotFoundError(f"{model}: no such model file")

@@ -70,18 +70,6 @@ def _too_few_classes(root: Path, usable: int) -> str:
     return message
 
 
-def check_dataset_folder(root: str | os.PathLike) -> Path:
-    """``root`` as a path, if it is a folder.
-
-    Raises:
-        DatasetError: it is not, naming it and the layout expected.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"{root}: dataset folder not found (expected ROOT/<class>/<image>)")
-    return root
-
-
 def scan_class_folders(
     root: str | os.PathLike, class_names: Sequence[str] | None = None, skip_empty: bool = False
 ) -> LabeledFiles:
@@ -104,7 +92,9 @@ def scan_class_folders(
         >>> files = scan_class_folders("photos/")
         >>> files.class_names, files.class_counts()
     """
-    root = check_dataset_folder(root)
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset folder not found (expected ROOT/<class>/<image>)")
     folders = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     names = tuple(class_names) if class_names is not None else tuple(folders)
     missing = [name for name in names if name not in folders]
