@@ -54,7 +54,8 @@ def is_temp_name(name: str) -> bool:
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` on success,
-    delete it on error.
+    delete it on error. An ``OSError`` that names no file (a full disk while writing) is
+    raised again naming ``target``.
 
     Example:
         >>> with atomic_path("model.keras") as temp:
@@ -70,11 +71,24 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         except FileExistsError:
             continue
     try:
-        yield temp
-        os.chmod(temp, file_mode())
-        os.replace(temp, target)
+        with naming_errors(target):
+            yield temp
+            os.chmod(temp, file_mode())
+            os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def naming_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Raise an ``OSError`` without a file name (``write`` on a full disk: "No space left on
+    device") again as the same error naming ``path``, so the user learns which file failed."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is not None or error.errno is None:
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from error
 
 
 def write_bytes_atomic(target: str | os.PathLike, data: bytes) -> None:

@@ -31,7 +31,7 @@ from typing import IO
 import keras
 import numpy as np
 
-from cam_keras.atomic import atomic_path
+from cam_keras.atomic import atomic_path, naming_errors
 from cam_keras.cam import BaseCAM, Explanation
 from cam_keras.cam.inputs import DecodedFile, decode_for_explaining
 from cam_keras.cam.targets import ClassSpec, resolve_classes
@@ -418,8 +418,9 @@ class _PredictionsTable:
         self._writer = csv.DictWriter(self._stream, fieldnames=fields, lineterminator="\n")
 
     def append(self, rows: Iterable[dict]) -> None:
-        self._writer.writerows({key: for_csv_cell(value) for key, value in row.items()} for row in rows)
-        self._stream.flush()
+        with naming_errors(self.path):
+            self._writer.writerows({key: for_csv_cell(value) for key, value in row.items()} for row in rows)
+            self._stream.flush()
 
     def close(self) -> None:
         self._stream.close()

@@ -162,6 +162,7 @@ class BaseCAM(abc.ABC):
             ``probabilities`` ``(batch, classes)``.
         """
         indices, selection = resolve_request(classes, len(batch), self.class_names, top_k, plus_top_k)
+        self._warn_if_top_k_clamped(top_k if classes is None else plus_top_k, selection.top_k)
         if selection.functions and not self.accepts_functions:
             raise UsageError(f"{type(self).__name__} maps classes, not functions of the logits; use GradCAM")
         outputs = self._traced(
@@ -172,6 +173,17 @@ class BaseCAM(abc.ABC):
         )
         self._warn_if_one_pixel(outputs["raw_maps"].shape[2:])
         return {name: value.numpy() for name, value in outputs.items()}
+
+    def _warn_if_top_k_clamped(self, asked: int, mapped: int) -> None:
+        """Warn once when more top classes are asked than the model has: fewer maps come back."""
+        if asked > mapped and not getattr(self, "_warned_top_k", False):
+            self._warned_top_k = True
+            logger.warning(
+                "top_k %d is more than the model's %d classes: %d class(es) mapped per image",
+                asked,
+                len(self.class_names),
+                mapped,
+            )
 
     def _warn_if_one_pixel(self, map_size: tuple[int, int]) -> None:
         """Warn once when the maps have a single location: they cannot show where anything is."""

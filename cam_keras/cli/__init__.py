@@ -9,12 +9,15 @@ import signal
 import sys
 import threading
 import traceback
+import warnings
 from collections.abc import Iterator, Sequence
 
 from cam_keras.cli import demo, evaluate, heatmap, inspect, merge, train
+from cam_keras.cli.common import check_before_loading
+from cam_keras.cli.failures import as_io_error
 from cam_keras.errors import CamKerasError
 from cam_keras.quiet_import import import_quietly
-from cam_keras.safe_text import for_terminal
+from cam_keras.safe_text import TerminalFormatter, for_terminal, for_terminal_lines
 
 SUBCOMMANDS = (demo, train, heatmap, merge, evaluate, inspect)
 
@@ -60,12 +63,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Errors a user can cause print one line (``cam-keras COMMAND: error: ...``) and exit 2;
     Ctrl-C exits 130 and SIGTERM 143, after the job recorded how far it got;
-    an I/O failure (disk full, permissions) exits 1; only a bug in cam-keras shows a
-    traceback, with a request to report it.
+    an I/O failure (disk full, permissions, also inside TensorFlow) exits 1; only a bug in
+    cam-keras shows a traceback, with a request to report it. Every file or class name that
+    reaches the terminal, in errors and warnings alike, is escaped (:mod:`cam_keras.safe_text`).
     """
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(TerminalFormatter("%(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    warnings.showwarning = _show_warning
     args = build_parser().parse_args(argv)
     try:
+        check_before_loading(args)
         with terminate_as_interrupt():
             import_quietly("tensorflow")
             return args.run(args)
@@ -79,12 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cam-keras {args.command}: error: {for_terminal(str(error))}", file=sys.stderr)
         return 2
     except OSError as error:
-        print(
-            f"cam-keras {args.command}: error: {for_terminal(str(error))}; files written before it are complete",
-            file=sys.stderr,
-        )
-        return 1
-    except Exception:
+        return _io_failure(args.command, error)
+    except Exception as error:
+        io_error = as_io_error(error)
+        if io_error is not None:
+            return _io_failure(args.command, io_error)
         traceback.print_exc()
         print(
             f"cam-keras {args.command}: internal error: this is a bug in cam-keras; please report it "
@@ -92,3 +99,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 70
+
+
+def _io_failure(command: str, error: OSError) -> int:
+    """Print a failed read or write as one line naming the file; exit code 1."""
+    print(
+        f"cam-keras {command}: error: {for_terminal(str(error))}; files written before it are complete",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python warnings (ours and Keras', which quote folder and layer names) as usual, with
+    control characters escaped."""
+    text = warnings.formatwarning(message, category, filename, lineno, line)
+    (file or sys.stderr).write(for_terminal_lines(text))

@@ -40,6 +40,18 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def check_before_loading(args: argparse.Namespace) -> None:
+    """Refuse a missing ``--model`` file or input path before TensorFlow is imported (which
+    takes seconds), with the message loading it would give. (A dataset folder is checked later,
+    after the flags and the output folder, whose errors come first.)"""
+    model = getattr(args, "model", None)
+    if model is not None and not model.exists():
+        raise FileNotFoundError(f"{model}: no such model file")
+    for item in map(Path, getattr(args, "inputs", None) or ()):
+        if not item.exists():
+            raise FileNotFoundError(f"{item}: no such file or folder")
+
+
 def model_choices(args: argparse.Namespace) -> dict:
     """Keyword arguments of :func:`cam_keras.open_model` from the model arguments, after
     importing the ``--import`` modules."""

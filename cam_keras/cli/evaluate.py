@@ -13,6 +13,7 @@ from cam_keras.cli.common import (
     non_negative_int,
     positive_int,
 )
+from cam_keras.safe_text import for_terminal
 
 AUTO = "auto"
 
@@ -107,10 +108,8 @@ def run(args: argparse.Namespace) -> int:
         evaluate_classification,
         evaluate_faithfulness,
         evaluate_localization,
-        format_summary,
         write_evaluation,
     )
-    from cam_keras.evaluate.report import format_curve
     from cam_keras.outdir import OutputFolder
 
     localize = args.boxes is not None or (args.data_dir / "boxes.csv").is_file()
@@ -146,7 +145,10 @@ def run(args: argparse.Namespace) -> int:
             )
             evaluation.summary["threshold_source"] = source
         else:
-            print(f"{args.data_dir} has no boxes.csv: classification report only (pass --boxes FILE for localization)")
+            print(
+                f"{for_terminal(str(args.data_dir))} has no boxes.csv: classification report only "
+                "(pass --boxes FILE for localization)"
+            )
             evaluation = evaluate_classification(
                 explainer, args.data_dir, batch_size=args.batch_size, samples=args.samples
             )
@@ -154,6 +156,15 @@ def run(args: argparse.Namespace) -> int:
             scores = evaluate_faithfulness(explainer, args.data_dir, limit=args.faithfulness)
             evaluation.summary.update(scores.as_dict())
         paths = write_evaluation(evaluation, out)
+    _print_results(args, evaluation, paths, localize)
+    return 0
+
+
+def _print_results(args: argparse.Namespace, evaluation, paths: dict, localize: bool) -> None:
+    """The metrics, the threshold curve and the files written, names escaped."""
+    from cam_keras.evaluate import format_summary
+    from cam_keras.evaluate.report import format_curve
+
     print(format_summary(evaluation.summary))
     if localize:
         print("box accuracy by map threshold (GT-known localization; all thresholds in threshold_curve.csv):")
@@ -165,7 +176,6 @@ def run(args: argparse.Namespace) -> int:
                 "(a held-out split with its own boxes.csv)."
             )
     if evaluation.skipped:
-        print(f"  not scored: {len(evaluation.skipped)} file(s), listed in {paths['report']}")
+        print(f"  not scored: {len(evaluation.skipped)} file(s), listed in {for_terminal(str(paths['report']))}")
     for label, path in paths.items():
-        print(f"{label:>15}: {path}")
-    return 0
+        print(f"{label:>15}: {for_terminal(str(path))}")

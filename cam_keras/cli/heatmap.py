@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from cam_keras.cam.methods import AUTO, METHODS
 from cam_keras.cli.common import add_model_arguments, add_output_arguments, load_model_from_args
 from cam_keras.errors import UsageError
-from cam_keras.safe_text import for_terminal
+from cam_keras.safe_text import for_terminal, from_csv_cell
 
 if TYPE_CHECKING:
     import keras
@@ -161,7 +161,7 @@ def _warn_if_untrained(model_file: Path, model: keras.Model) -> None:
 
     note = learning_note(read_training_metadata(model_file), model_info(model).backbone)
     if note:
-        print(f"warning: {model_file}: {note}", file=sys.stderr)
+        print(f"warning: {for_terminal(str(model_file))}: {note}", file=sys.stderr)
 
 
 def _print_predictions(table: Path) -> None:
@@ -172,8 +172,14 @@ def _print_predictions(table: Path) -> None:
     with open(table, encoding="utf-8", errors=FS_NAMES, newline="") as rows:
         for row in csv.DictReader(rows):
             ranks = [rank for rank in range(1, len(row)) if f"top{rank}" in row]
-            ranked = ", ".join(f"{for_terminal(row[f'top{r}'])} {float(row[f'top{r}_prob']):.3f}" for r in ranks)
-            print(f"{for_terminal(row['path'])}: {ranked}")
+            ranked = ", ".join(f"{_shown(row[f'top{r}'])} {float(row[f'top{r}_prob']):.3f}" for r in ranks)
+            print(f"{_shown(row['path'])}: {ranked}")
+
+
+def _shown(cell: str) -> str:
+    """A name read back from the table as the terminal shows it: the real name (the CSV guard
+    ``'`` protects spreadsheets only), escaped."""
+    return for_terminal(from_csv_cell(cell))
 
 
 def _summarize(report, args: argparse.Namespace, options) -> int:

@@ -18,6 +18,7 @@ from PIL import Image
 
 from cam_keras.data.images import find_images, is_image_name, open_image_file
 from cam_keras.errors import DatasetError, ImageError
+from cam_keras.safe_text import terminal_lines
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +106,8 @@ def scan_class_folders(
         problems = dict(zip(every, pool.map(_readable, every)))
     bad = {path: reason for path, reason in problems.items() if reason}
     if bad:
-        listing = "\n".join(f"  {path}: {reason}" for path, reason in bad.items())
-        logger.warning("skipping %d unreadable file(s):\n%s", len(bad), listing)
+        listing = terminal_lines(f"{path}: {reason}" for path, reason in bad.items())
+        logger.warning("skipping %d unreadable file(s):%s", len(bad), listing)
     good = {name: [p for p in per_class[name] if p not in bad] for name in names}
     empty = [name for name in names if not good[name]]
     if empty and not skip_empty:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import io
+import logging
 import os
 import stat
 import warnings
@@ -28,6 +29,9 @@ import numpy as np
 from PIL import ExifTags, Image
 
 from cam_keras.errors import CamKerasError, ImageError
+from cam_keras.safe_text import terminal_lines
+
+logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 MAX_PIXELS = 89_478_485  # Pillow's own default bomb limit; larger images are refused.
@@ -272,9 +276,15 @@ def is_image_name(path: Path) -> bool:
     return not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def _is_hidden_image_name(name: str) -> bool:
+    """``...png``, ``.png``, ``.x.jpg``: an image suffix, and a leading dot that hides the file."""
+    return name.startswith(".") and name.lower().endswith(tuple(IMAGE_SUFFIXES))
+
+
 def find_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     """Image files among ``inputs``: files as given, folders searched recursively (sorted,
-    symlink loops and hidden folders skipped).
+    symlink loops and hidden folders skipped; hidden files with an image suffix, such as
+    ``...png``, are left out with a warning that lists them).
 
     Example:
         >>> find_images(["photos/", "extra.png"])[:2]
@@ -293,6 +303,7 @@ def find_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
 
 def _walk_images(root: Path) -> list[Path]:
     images: list[Path] = []
+    hidden: list[Path] = []
     seen: set[str] = set()
     for folder, subfolders, files in os.walk(root, followlinks=True):
         real = os.path.realpath(folder)
@@ -303,4 +314,13 @@ def _walk_images(root: Path) -> list[Path]:
         seen.add(real)
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         images.extend(Path(folder) / name for name in sorted(files) if is_image_name(Path(name)))
+        hidden.extend(Path(folder) / name for name in sorted(files) if _is_hidden_image_name(name))
+    if hidden:
+        logger.warning(
+            "%s: %d hidden file(s) with an image suffix left out (the name starts with '.'; give a file "
+            "by name to use it):%s",
+            root,
+            len(hidden),
+            terminal_lines(hidden),
+        )
     return images

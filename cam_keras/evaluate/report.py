@@ -21,6 +21,7 @@ from cam_keras.records import write_csv, write_json
 from cam_keras.render import caption, draw_boxes, grid, overlay, write_png
 from cam_keras.render.overlay import TRUE_BOX_COLOR
 from cam_keras.render.sizing import output_size
+from cam_keras.safe_text import for_terminal
 
 ROW_FIELDS = [
     "path",
@@ -220,5 +221,6 @@ def format_summary(summary: dict) -> str:
     for key, label in keys:
         if key in summary:
             value = summary[key]
-            lines.append(f"  {label:<28} {value:.4f}" if isinstance(value, float) else f"  {label:<28} {value}")
+            shown = f"{value:.4f}" if isinstance(value, float) else for_terminal(str(value))
+            lines.append(f"  {label:<28} {shown}")
     return "\n".join(lines)

@@ -10,6 +10,7 @@ from cam_keras.errors import CamKerasError, HeadNotFoundError
 from cam_keras.models.contract import model_contract
 from cam_keras.models.graph import producer_names
 from cam_keras.models.head import find_cam_head
+from cam_keras.safe_text import for_terminal
 
 _KIND = {
     "softmax": "softmax probabilities; maps explain the pre-softmax logits",
@@ -23,15 +24,16 @@ _KIND = {
 @dataclass
 class ModelReport:
     """What :func:`inspect_model` found, one ``(topic, finding)`` row each; ``problems`` lists
-    why the model cannot be explained as it is (empty when it can)."""
+    why the model cannot be explained as it is (empty when it can). Printed, every finding is
+    escaped: names from the file (classes, layers) cannot draw on the terminal or forge a line."""
 
     rows: list[tuple[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         width = max(len(topic) for topic, _ in self.rows)
-        lines = [f"{topic:<{width}}  {finding}" for topic, finding in self.rows]
-        return "\n".join(lines + [f"cannot explain: {problem}" for problem in self.problems])
+        lines = [f"{topic:<{width}}  {for_terminal(finding)}" for topic, finding in self.rows]
+        return "\n".join(lines + [f"cannot explain: {for_terminal(problem)}" for problem in self.problems])
 
 
 def inspect_model(model: keras.Model) -> ModelReport:

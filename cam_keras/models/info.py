@@ -39,8 +39,18 @@ class ModelInfo:
 
     @classmethod
     def from_json(cls, text: str) -> ModelInfo:
+        """Raises ``ValueError`` for JSON that is not an object of these fields with these
+        types (class names strings, backbone and feature layer a string or null)."""
         fields = json.loads(text)
+        if not isinstance(fields, dict) or not isinstance(fields.get("class_names"), list):
+            raise ValueError("expected an object with a list class_names")
         fields["class_names"] = tuple(fields["class_names"])
+        for index, name in enumerate(fields["class_names"]):
+            if not isinstance(name, str):
+                raise ValueError(f"class_names[{index}] is {name!r}, not a string")
+        for key in ("backbone", "feature_layer"):
+            if not isinstance(fields.get(key), (str, type(None))):
+                raise ValueError(f"{key} is {fields[key]!r}, not a string or null")
         return cls(**fields)
 
 

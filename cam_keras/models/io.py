@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import importlib.util
 import json
 import os
 import re
 import sys
+import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -69,7 +71,11 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Mode
     _check_is_model_file(path)
     try:
         model = keras.saving.load_model(path, safe_mode=safe_mode)
-    except (ValueError, TypeError, KeyError, OSError) as error:
+    except OSError as error:
+        if error.errno is None:  # h5py's "file signature not found" and the like: the file's fault
+            raise ModelError(f"{path}: {_load_failure(error)}") from error
+        raise _system_failure(path, error) from error
+    except (ValueError, TypeError, KeyError) as error:
         raise ModelError(f"{path}: {_load_failure(error)}") from error
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
@@ -99,6 +105,20 @@ def _check_is_model_file(path: Path) -> None:
 # legacy .h5: "Unknown layer: 'MyGAP'. ...".
 _MISSING_OBJECT = re.compile(r"Could not locate (class|function) '([^']+)'|Unknown (layer): '([^']+)'")
 _CONFIG_MODULE = re.compile(r"'module': '([^']+)'")
+_NOT_LAYER_MODULES = {"builtins", "keras", "tensorflow", "tf_keras", "cam_keras", "numpy"}
+
+
+def _system_failure(path: Path, error: OSError) -> OSError:
+    """A failed read or write while loading (a full temporary folder, permissions), which the
+    file is not to blame for: it names the file and, for a full disk, the temporary folder."""
+    where = f" {error.filename}" if error.filename else ""
+    advice = (
+        f"; Keras may unpack models into the temporary folder {tempfile.gettempdir()}: free space there or "
+        "set TMPDIR to a folder with room"
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        else ""
+    )
+    return OSError(error.errno, f"loading the model failed: {error.strerror}{where}{advice}", str(path))
 
 
 def _load_failure(error: Exception) -> str:
@@ -113,15 +133,28 @@ def _load_failure(error: Exception) -> str:
     missing = _MISSING_OBJECT.search(text)
     if missing:
         module = _CONFIG_MODULE.search(text[missing.end() :])
-        user_module = module and module.group(1) != "builtins" and not module.group(1).startswith("keras")
-        where = f" (module {module.group(1)!r})" if user_module else ""
         kind, name = missing.group(1) or missing.group(3), missing.group(2) or missing.group(4)
+        if module and _could_define_layers(module.group(1)):
+            where, which = f" (module {module.group(1)!r})", f"--import {module.group(1)}"
+        else:
+            where, which = "", "--import MODULE_OR_FILE"
         return (
-            f"the model uses a custom {kind} {name!r}{where} that is not "
-            "registered: import the module that registers it first (CLI: --import MODULE_OR_FILE; "
-            "Python: import it before loading)"
+            f"the model uses a custom {kind} {name!r}{where} that is not registered: import the module "
+            f"of your own that defines {name!r} first (CLI: {which}; Python: import it before loading)"
         )
     return f"Keras could not load it ({type(error).__name__}: {first_line}); the file may be corrupt or truncated"
+
+
+def _could_define_layers(module: str) -> bool:
+    """Whether ``module``, as named by a model file, is worth suggesting to import: a dotted
+    Python name outside the standard library, Keras and TensorFlow (a hostile file may name
+    ``subprocess``)."""
+    top = module.split(".")[0]
+    return (
+        re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", module, re.ASCII) is not None
+        and top not in sys.stdlib_module_names
+        and top not in _NOT_LAYER_MODULES
+    )
 
 
 def _read_info(path: Path, data: bytes) -> ModelInfo:

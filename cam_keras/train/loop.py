@@ -451,9 +451,11 @@ def _save_final_model(
 ) -> dict | None:
     """Write ``model.keras`` with the final model's learning check; warn if it is at chance."""
     learning = None
+    if getattr(model, "optimizer", None) is None:  # a finished run resumed: no phase compiled it
+        _compile(model, config, config.finetune_lr, strategy)
+        with strategy.scope():  # built, so the file holds a variable per weight as a trained optimizer
+            model.optimizer.build(model.trainable_variables)  # does; else every load warns "Skipping..."
     if data.val is not None:
-        if getattr(model, "optimizer", None) is None:
-            _compile(model, config, config.finetune_lr, strategy)
         with fitting(model, strategy):  # Keras' evaluate has fit's multi-worker bug too
             accuracy = model.evaluate(data.val, verbose=0, return_dict=True)["accuracy"]
         learning = learning_check(accuracy, data.val_counts)
