@@ -70,6 +70,8 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Mode
     _check_is_model_file(path)
     try:
         model = read_keras_model(path, safe_mode=safe_mode)
+    except ModelError:  # already says which file and why
+        raise
     except (ValueError, TypeError, KeyError, OSError) as error:
         raise ModelError(f"{path}: {_load_failure(error)}") from error
     if zipfile.is_zipfile(path):

@@ -24,6 +24,7 @@ import h5py
 import keras
 
 from cam_keras.errors import ModelError
+from cam_keras.models.budget import check_weights_budget
 from cam_keras.models.keras2 import is_keras2_config, translate
 
 #: The folder entry that makes a SavedModel a whole Keras 2 model (``model.save("folder")``).
@@ -35,13 +36,18 @@ _NOISY_LOGGERS = ("absl", "tensorflow", "keras", "tf_keras", "h5py")
 
 def read_keras_model(path: Path, safe_mode: bool = True) -> keras.Model:
     """The model in ``path`` (a ``.keras``/``.h5`` file or a Keras 2 SavedModel folder),
-    uncompiled, with the file's weights."""
+    uncompiled, with the file's weights.
+
+    Raises:
+        ModelError: a configuration that asks for far more weights than the file stores
+            (:mod:`cam_keras.models.budget`), or a Keras 2 SavedModel without ``tf_keras``.
+    """
     with _keras_logs_silenced(), tempfile.TemporaryDirectory(prefix="cam-keras-") as scratch:
         if path.is_dir():
             return _read_keras2_savedmodel(path)
-        if zipfile.is_zipfile(path):
-            return keras.saving.load_model(_keras3_archive(path, Path(scratch)), compile=False, safe_mode=safe_mode)
-        return keras.saving.load_model(_keras3_h5(path, Path(scratch)), compile=False, safe_mode=safe_mode)
+        readable = (_keras3_archive if zipfile.is_zipfile(path) else _keras3_h5)(path, Path(scratch))
+        check_weights_budget(readable, path)
+        return keras.saving.load_model(readable, compile=False, safe_mode=safe_mode)
 
 
 def _keras3_archive(path: Path, scratch: Path) -> Path:
