@@ -115,3 +115,18 @@ def test_heatmap_quiet_on_a_keras2_h5_prints_nothing_but_its_own_lines(small_zoo
     assert result.stderr == ""
     assert [line.split()[:3] for line in result.stdout.splitlines()] == [["wrote", "2", "of"]], result.stdout
     assert len(list((tmp_path / "out").glob("*.npz"))) == 2
+
+
+def test_a_script_that_imports_keras_first_gets_no_tensorflow_lines_from_cam_keras(small_zoo):
+    """TensorFlow's import lines are written before cam_keras exists (nothing cam-keras can do);
+    the failed cuInit of the first device listing comes later, and cam-keras filters it."""
+    script = (
+        "import sys, keras\n"
+        "print('MARK', file=sys.stderr, flush=True)\n"
+        "import cam_keras\n"
+        f"print(cam_keras.describe({str(small_zoo / 'sequential_keras.keras')!r}).rows[0])\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.split("MARK\n", 1)[1] == ""
