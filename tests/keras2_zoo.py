@@ -62,6 +62,17 @@ def custom_layer():
     return k2.Model(inputs, L.Dense(2, activation="softmax")(x))
 
 
+def mixed_precision():
+    """Mixed float16 layers, float32 logits, as the Keras 2 mixed precision guide builds them."""
+    k2.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        inputs = k2.Input((16, 16, 3))
+        x = L.GlobalAveragePooling2D()(_small_features(L.Rescaling(1 / 255.0)(inputs)))
+        return k2.Model(inputs, L.Dense(2, activation="softmax", dtype="float32")(x))
+    finally:
+        k2.mixed_precision.set_global_policy("float32")
+
+
 #: application constructor, its module (preprocess_input), input side, extra constructor arguments
 APPLICATIONS = {
     "mobilenetv2": ("MobileNetV2", "mobilenet_v2", 32, {"alpha": 0.35}),
@@ -95,6 +106,7 @@ ZOO = {
     "head_ln": (lambda: functional_head("ln"), ".keras", (lambda: "rmsprop", ["accuracy"])),
     "head_dropout_savedmodel": (lambda: functional_head("dropout"), "", (lambda: "adam", ["accuracy"])),
     "custom_layer": (custom_layer, ".h5", None),
+    "mixed_precision_keras": (mixed_precision, ".keras", None),
     **{
         f"app_{name}": (lambda name=name: application(name), ".h5", (lambda: "adam", ["accuracy"]))
         for name in APPLICATIONS

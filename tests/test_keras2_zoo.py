@@ -27,6 +27,7 @@ SMALL = {
     "head_ln": ("head_ln.keras", False),
     "head_dropout_savedmodel": ("head_dropout_savedmodel", True),
     "custom_layer": ("custom_layer.h5", True),
+    "mixed_precision_keras": ("mixed_precision_keras.keras", True),
     "app_mobilenetv2": ("app_mobilenetv2.h5", True),
 }
 LARGE = {

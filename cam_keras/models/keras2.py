@@ -21,15 +21,17 @@ from typing import Any
 
 #: Keras 2 modules of model classes -> what Keras 3 reads.
 _MODEL_CLASSES = {"Functional": ("keras", "Model"), "Sequential": ("keras", "Sequential"), "Model": ("keras", "Model")}
+#: Module prefixes of Keras 2 classes in ``.keras`` archives (tf_keras; Keras 2.12-2.15).
+_KERAS2_MODULES = ("tf_keras", "keras.engine", "keras.src.engine")
 #: Keys Keras 3 dropped, per layer class.
 _DROPPED = {"DepthwiseConv2D": ("groups",)}
 
 
 def is_keras2_config(config: Any) -> bool:
     """Whether a model configuration was written by Keras 2: a ``batch_input_shape`` key or a
-    ``tf_keras`` module anywhere in it."""
+    Keras 2 module anywhere in it."""
     text = json.dumps(config)
-    return '"batch_input_shape"' in text or '"module": "tf_keras' in text
+    return '"batch_input_shape"' in text or any(f'"module": "{prefix}' in text for prefix in _KERAS2_MODULES)
 
 
 def translate(config: dict) -> dict:
@@ -52,7 +54,7 @@ def _translate_object(node: Any) -> None:
     if not ("class_name" in node and isinstance(node.get("config"), dict)):
         return
     class_name, config = node["class_name"], node["config"]
-    if str(node.get("module", "")).startswith("tf_keras") or node.get("module", "").startswith("keras.src.engine"):
+    if str(node.get("module") or "").startswith(_KERAS2_MODULES):
         node["module"], node["class_name"] = _MODEL_CLASSES.get(class_name, ("keras.layers", class_name))
         node["registered_name"] = None
     if class_name == "Policy":  # mixed precision
