@@ -131,3 +131,17 @@ def test_a_script_that_imports_keras_first_gets_no_tensorflow_lines_from_cam_ker
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stderr.split("MARK\n", 1)[1] == ""
+
+
+def test_weights_of_a_translated_h5_are_checked_by_name_against_the_file(small_zoo):
+    from cam_keras.errors import ModelError
+    from cam_keras.models.reading import _check_weights_as_stored
+
+    path = small_zoo / "app_mobilenetv2.h5"
+    model = cam_keras.load_model(path)
+    _check_weights_as_stored(model, path)  # as loaded: every array where the file says
+    inner = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    kernel = inner.get_layer("Conv1").kernel
+    kernel.assign(kernel.numpy() + 1.0)  # as if a translation had put another array there
+    with pytest.raises(ModelError, match=r"weight 'Conv1/kernel:0' of layer 'mobilenetv2_0.35_32' did not load"):
+        _check_weights_as_stored(model, path)

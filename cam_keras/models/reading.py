@@ -22,6 +22,7 @@ from pathlib import Path
 
 import h5py
 import keras
+import numpy as np
 
 from cam_keras.errors import ModelError
 from cam_keras.models.budget import check_weights_budget
@@ -45,9 +46,13 @@ def read_keras_model(path: Path, safe_mode: bool = True) -> keras.Model:
     with _keras_logs_silenced(), tempfile.TemporaryDirectory(prefix="cam-keras-") as scratch:
         if path.is_dir():
             return _read_keras2_savedmodel(path)
-        readable = (_keras3_archive if zipfile.is_zipfile(path) else _keras3_h5)(path, Path(scratch))
+        archive = zipfile.is_zipfile(path)
+        readable = (_keras3_archive if archive else _keras3_h5)(path, Path(scratch))
         check_weights_budget(readable, path)
-        return keras.saving.load_model(readable, compile=False, safe_mode=safe_mode)
+        model = keras.saving.load_model(readable, compile=False, safe_mode=safe_mode)
+        if readable != path and not archive:
+            _check_weights_as_stored(model, path)
+        return model
 
 
 def _keras3_archive(path: Path, scratch: Path) -> Path:
@@ -79,6 +84,26 @@ def _keras3_h5(path: Path, scratch: Path) -> Path:
     with h5py.File(copy, "r+") as file:
         file.attrs["model_config"] = json.dumps(translate(config))
     return copy
+
+
+def _check_weights_as_stored(model: keras.Model, path: Path) -> None:
+    """Every array a translated Keras 2 ``.h5`` stores is in the variable of the same name (Keras
+    loads them by position, layer after layer: a translation that reordered layers would show)."""
+    with h5py.File(path, "r") as file:
+        group = file["model_weights"] if "model_weights" in file else file
+        for layer_name in _texts(group.attrs.get("layer_names", [])):
+            held = {variable.path: variable for variable in model.get_layer(layer_name).weights}
+            for weight_name in _texts(group[layer_name].attrs.get("weight_names", [])):
+                variable = held.get(weight_name.removesuffix(":0"))
+                if variable is not None and not np.array_equal(variable.numpy(), group[layer_name][weight_name][()]):
+                    raise ModelError(
+                        f"{path}: weight {weight_name!r} of layer {layer_name!r} did not load as stored "
+                        "(the Keras 2 configuration was not translated faithfully); please report this file"
+                    )
+
+
+def _texts(values) -> list[str]:
+    return [value.decode() if isinstance(value, bytes) else str(value) for value in values]
 
 
 def _read_keras2_savedmodel(path: Path) -> keras.Model:
