@@ -11,12 +11,12 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from keras2_zoo import APPLICATIONS
 from test_zoo import assert_cam_identity, write_images
 
 import cam_keras
 
 pytest.importorskip("tf_keras")
+from keras2_zoo import APPLICATIONS  # noqa: E402  (imports tf_keras)
 
 HERE = Path(__file__).parent
 #: zoo model -> file name, and whether its head is GAP (-> Dropout) -> Dense (CAM exact today)
