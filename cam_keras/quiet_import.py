@@ -3,7 +3,7 @@
 TensorFlow 2.21 writes to file descriptor 2, from C++, while it is imported and first looks
 for devices, whatever ``TF_CPP_MIN_LOG_LEVEL`` says: absl's notice that logging is not yet
 initialized, info lines (oneDNN, CUDA stubs, CPU features) and the failed ``cuInit`` of a
-machine without a GPU. :func:`quietly` captures the descriptor around an import and writes
+machine without a GPU. :func:`import_quietly` captures the descriptor around an import and writes
 back every other line. The command line imports TensorFlow through it, and so does
 ``cam_keras.<name>`` in a script or notebook when it is the first to load TensorFlow.
 """
@@ -26,17 +26,30 @@ TENSORFLOW_NOISE = re.compile(
 )
 
 
+_devices_listed = False
+
+
 def import_quietly(module: str) -> ModuleType:
     """``importlib.import_module(module)``; if that loads TensorFlow, it also lists the devices
     (where the GPU lines come from), and TensorFlow's noise is dropped from standard error.
-    Once TensorFlow is loaded this is a plain import."""
-    if "tensorflow" in sys.modules or sys.stderr is None:  # loaded, or nowhere to write to anyway
+
+    When the caller loaded TensorFlow first (``import keras`` before ``cam_keras``), the lines
+    TensorFlow wrote while it was imported are out already; the first device listing (the
+    failed ``cuInit`` of a machine without a GPU) still happens here, filtered, unless the
+    caller ran TensorFlow already. After that this is a plain import."""
+    if sys.stderr is None or (_devices_listed and "tensorflow" in sys.modules):
         return importlib.import_module(module)
     with _standard_error_filtered():
         imported = importlib.import_module(module)
         if "tensorflow" in sys.modules:
-            sys.modules["tensorflow"].config.list_physical_devices()
+            _list_devices()
     return imported
+
+
+def _list_devices() -> None:
+    global _devices_listed
+    sys.modules["tensorflow"].config.list_physical_devices()
+    _devices_listed = True
 
 
 @contextlib.contextmanager

@@ -55,7 +55,7 @@ def test_head_conv_becomes_the_feature_layer():
 def test_preprocessing_lives_inside_the_model():
     model = cam_keras.build_model("resnet50", num_classes=2, input_size=32)
     raw = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    preprocess = keras.Model(model.input, model.get_layer("preprocess").output)
+    preprocess = keras.Model(model.input, model.get_layer("conv1_pad").input)  # the first layer of ResNet50
     expected = keras.applications.resnet50.preprocess_input(raw.copy())
     np.testing.assert_allclose(preprocess(raw).numpy(), expected, atol=1e-4)
 
@@ -132,7 +132,7 @@ def test_lambda_model_is_refused_in_safe_mode(tmp_path):
 
 @pytest.mark.parametrize(
     "backbone, layer",
-    [("small_cnn", "Rescaling layer 'rescale'"), ("mobilenet_v2", "ApplicationPreprocessing layer 'preprocess'")],
+    [("small_cnn", "Rescaling layer 'rescale'"), ("mobilenet_v2", "Normalization layer 'preprocess'")],
 )
 def test_built_models_take_raw_pixels_and_output_logits(backbone, layer):
     from cam_keras.models.contract import model_contract

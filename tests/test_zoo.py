@@ -607,10 +607,12 @@ def test_readme_your_own_model_examples_run_as_written(tmp_path, monkeypatch):
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     section = readme.split("## Your own model", 1)[1].split("\n## ", 1)[0]
-    (python_block,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    python_blocks = re.findall(r"```python\n(.*?)```", section, re.S)
     (shell_block,) = re.findall(r"```bash\n(.*?)```", section, re.S)
     monkeypatch.chdir(tmp_path)
-    exec(compile(python_block, "README.md", "exec"), {})
+    namespace = {}  # one namespace, in README order, as in a notebook
+    for block in python_blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
     script = Path(sys.executable).parent / "cam-keras"  # the console script of this environment
     shell = shell_block.replace("cam-keras ", f"{script} ")
     result = subprocess.run(["bash", "-e", "-c", shell], capture_output=True, text=True, env=os.environ.copy())

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import keras
 
 from cam_keras.errors import WeightsUnavailableError
-from cam_keras.models.preprocessing import ApplicationPreprocessing, canonical_name
+from cam_keras.models.preprocessing import application_preprocessing, canonical_name
 
 SMALL_CNN = "small_cnn"
 
@@ -126,7 +126,7 @@ def application_features(name: str, input_tensor: keras.KerasTensor, weights: st
             f"weights file {weights!r} does not exist; pass weights=None, 'imagenet' or the path "
             f"of a {spec.constructor.__name__} no-top weights file"
         )
-    x = ApplicationPreprocessing(spec.module, name="preprocess")(input_tensor)
+    x = application_preprocessing(spec.module, input_tensor)
     try:
         model = spec.constructor(include_top=False, weights=weights, input_tensor=x)
     except Exception as error:  # Keras raises bare Exception for a failed download.

@@ -21,6 +21,7 @@ import keras
 from cam_keras.atomic import atomic_path
 from cam_keras.errors import ModelError, UsageError
 from cam_keras.models.info import ModelInfo, attach_info, check_unique, file_version, mark_loaded_from, model_info
+from cam_keras.models.reading import KERAS2_METADATA, read_keras_model
 
 INFO_ENTRY = "cam_keras.json"
 TRAINING_ENTRY = "cam_keras_training.json"  # how the model trained (cam_keras.train.learning)
@@ -70,7 +71,9 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Mode
     path = Path(path)
     _check_is_model_file(path)
     try:
-        model = keras.saving.load_model(path, safe_mode=safe_mode)
+        model = read_keras_model(path, safe_mode=safe_mode)
+    except ModelError:  # already says which file and why
+        raise
     except OSError as error:
         if error.errno is None:  # h5py's "file signature not found" and the like: the file's fault
             raise ModelError(f"{path}: {_load_failure(error)}") from error
@@ -87,6 +90,8 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Mode
 
 def _check_is_model_file(path: Path) -> None:
     if path.is_dir():
+        if (path / KERAS2_METADATA).is_file():
+            return
         if (path / "saved_model.pb").is_file():
             raise ModelError(
                 f"{path} is a SavedModel export (model.export()), which has no layers to read, so no map "

@@ -1,9 +1,11 @@
 """Pixel preprocessing: the one registry of conventions a model's input may expect, and a
-serializable layer that puts a ``keras.applications`` family's ``preprocess_input`` inside a model.
+``keras.applications`` family's ``preprocess_input`` put inside a model with Keras' own layers.
 
 Putting preprocessing inside the model means a saved model takes raw RGB pixels in [0, 255]
 and nobody can feed it the wrong scale; models without it get one of :data:`CONVENTIONS` or a
 family's function, chosen with ``--preprocess`` / ``preprocess=`` (see :func:`resolve_preprocessing`).
+Built with Keras' own layers (:func:`application_preprocessing`), a saved model loads with plain
+``keras.saving.load_model``, exports and converts to TFLite without cam-keras installed.
 """
 
 from __future__ import annotations
@@ -17,10 +19,54 @@ import numpy as np
 
 from cam_keras.errors import UsageError
 
+PREPROCESS_LAYER = "preprocess"
+
+
+def application_preprocessing(module: str, images: keras.KerasTensor) -> keras.KerasTensor:
+    """``keras.applications.<module>.preprocess_input`` applied to ``images`` with Keras' own
+    layers: a ``Normalization`` named :data:`PREPROCESS_LAYER` (per-channel scale and offset),
+    then a channel reordering op where the family wants BGR; nothing for families that take
+    raw pixels (their models preprocess themselves).
+
+    Raises:
+        ValueError: a family whose ``preprocess_input`` is not a per-channel affine map.
+
+    Example:
+        >>> application_preprocessing("resnet50", keras.Input((32, 32, 3)))  # caffe: BGR, mean subtracted
+    """
+    scale, offset, order = _per_channel_affine(getattr(keras.applications, module).preprocess_input)
+    if np.allclose(scale, 1) and np.allclose(offset, 0) and order == [0, 1, 2]:
+        return images
+    # y[j] = scale[j] * x[order[j]] + offset[j]: normalize each input channel, then reorder.
+    by_input = np.argsort(order)
+    mean, variance = -(offset / scale)[by_input], (1.0 / scale**2)[by_input]
+    normalized = keras.layers.Normalization(mean=mean.tolist(), variance=variance.tolist(), name=PREPROCESS_LAYER)(
+        images
+    )
+    return normalized if order == [0, 1, 2] else keras.ops.take(normalized, order, axis=-1)
+
+
+def _per_channel_affine(function: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """``(scale, offset, order)`` with ``function(x)[..., j] == scale[j] * x[..., order[j]] + offset[j]``,
+    read by probing the function with black and one-channel images, checked on random pixels."""
+    probes = np.concatenate([np.zeros((1, 3)), 255.0 * np.eye(3)]).astype(np.float32).reshape(4, 1, 1, 3)
+    out = np.asarray(function(probes.copy()), np.float64).reshape(4, 3)
+    offset, columns = out[0], (out[1:] - out[0]) / 255.0  # columns[i, j]: input i -> output j
+    order = [int(np.argmax(np.abs(columns[:, j]))) for j in range(3)]
+    scale = np.array([columns[order[j], j] for j in range(3)])
+    random = np.random.default_rng(0).uniform(0, 255, (1, 2, 2, 3)).astype(np.float32)
+    expected = np.asarray(function(random.copy()), np.float64)
+    if sorted(order) != [0, 1, 2] or not np.allclose(expected, random[..., order] * scale + offset, atol=1e-3):
+        raise ValueError("preprocess_input is not a per-channel scale and offset of the RGB channels")
+    return scale, offset, order
+
 
 @keras.saving.register_keras_serializable(package="cam_keras")
 class ApplicationPreprocessing(keras.layers.Layer):
     """Maps raw RGB images in [0, 255] to what a ``keras.applications`` backbone expects.
+
+    Kept so that models saved by cam-keras before :func:`application_preprocessing` still load;
+    new models use Keras' own layers and load without cam-keras.
 
     Args:
         module: name of the ``keras.applications`` submodule whose ``preprocess_input`` to
