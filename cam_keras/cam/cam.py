@@ -10,7 +10,7 @@ from cam_keras.cam.base import Forward
 from cam_keras.cam.targets import Targets
 from cam_keras.errors import UsageError
 from cam_keras.models.head import find_cam_head
-from cam_keras.models.taps import Tap, resolve_target_layer
+from cam_keras.models.taps import Tap
 
 
 class CAM(ActivationCAM):
@@ -66,13 +66,20 @@ class CAM(ActivationCAM):
         super().__init__(model, target_layer, flip_average=flip_average, jit_compile=jit_compile)
 
     def _target_tap(self, model: keras.Model, target_layer: str | keras.layers.Layer | None) -> Tap:
-        tap = resolve_target_layer(model, self.head.feature_path)
-        if target_layer is not None and resolve_target_layer(model, target_layer).layer is not tap.layer:
+        """The pooling layer's input: also when an operation (``x + y``), not a layer, makes it."""
+        name = getattr(target_layer, "name", target_layer)
+        if target_layer is not None and name not in (self.head.feature_path, self.head.feature_path.split("/")[-1]):
             raise UsageError(
                 f"CAM maps the pooling input {self.head.feature_path!r}; for target layer "
-                f"{getattr(target_layer, 'name', target_layer)!r} use a gradient method (e.g. --method gradcam)"
+                f"{name!r} use a gradient method (e.g. --method gradcam)"
             )
-        return tap
+        return Tap(self.head.pooling, "input")
+
+    @property
+    def target_layer_name(self) -> str:
+        """Name of the layer (or operation) making the pooling input, the last part of
+        :attr:`CamHead.feature_path`."""
+        return self.head.feature_path.split("/")[-1]
 
     def _maps(self, images: tf.Tensor, forward: Forward, targets: Targets) -> tf.Tensor:
         kernel, scale, bias = self._folded(forward)
