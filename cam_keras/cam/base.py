@@ -59,7 +59,8 @@ class BaseCAM(abc.ABC):
             :func:`cam_keras.models.contract.configure_model`).
         target_layer: the layer whose activations are mapped: a name (searched in nested
             models), a path (``"resnet50/conv5_block3_out"``) or a layer; ``None`` for the
-            method's default (the last 4-D feature map).
+            method's default (the last 4-D feature map, or a transformer's tokens on their patch
+            grid: see :func:`cam_keras.models.taps.resolve_target_layer`).
         flip_average: also map the horizontally mirrored image (in the same forward pass,
             for the image's own classes) and average its maps, mirrored back, with the
             image's. Logits stay those of the image itself.
