@@ -337,3 +337,13 @@ def test_keras_hub_vit_maps_its_last_attention_query_on_the_patch_grid():
     assert explainer.target.layer is blocks[-1]
     explanation = explainer(pixels(), upsample=False)
     assert explanation.raw_maps.shape == (3, 1, GRID, GRID) and explanation.raw_maps.std(axis=(2, 3)).min() > 0
+
+
+def test_gradient_methods_work_on_a_float16_layer():
+    """Gradients are taken of the tensor the model computed (float16 here), not of a float32 copy."""
+    model, _ = affine_head(activation=None, dtype="mixed_float16")
+    images = pixels()
+    gradcam = GradCAM(model, "conv2")(images, classes="all", upsample=False).raw_maps
+    cam = CAM(model)(images, classes="all", upsample=False).raw_maps
+    assert gradcam.std() > 0
+    np.testing.assert_allclose(gradcam * cam.shape[2] * cam.shape[3], np.maximum(cam, 0), rtol=2e-2, atol=2e-2)
