@@ -286,9 +286,10 @@ def test_gap_vit_gets_an_exact_cam_on_the_last_blocks_tokens(gap_vit):
     assert "features 'final_ln' -> 16 tokens as a 4x4 patch grid -> GlobalAveragePooling1D -> Dense 'head'" in report
 
 
-def last_block_gradcam(model, layers, final, images, class_index):
-    """Grad-CAM by hand on the query tokens of the last attention: the last block written out
-    under a GradientTape, the class token dropped, the 16 patch tokens as a 4x4 grid."""
+def last_block_tape(model, layers, final, images, class_index):
+    """Activations and gradients by hand on the query tokens of the last attention: the last
+    block written out under a GradientTape, the class token dropped, the 16 patch tokens as a
+    4x4 grid (row by row)."""
     block_input = keras.Model(model.inputs, layers["ln1"].input)(images)
     with tf.GradientTape() as tape:
         query = layers["ln1"](block_input)
@@ -297,25 +298,37 @@ def last_block_gradcam(model, layers, final, images, class_index):
         x = layers["mlp2"](layers["mlp1"](layers["ln2"](x2))) + x2
         score = model.get_layer("head")(final(x)[:, 0])[:, class_index]
     gradients = tape.gradient(score, query)[:, 1:].numpy().reshape(-1, GRID, GRID, WIDTH)
-    tokens = query[:, 1:].numpy().reshape(-1, GRID, GRID, WIDTH)
-    return np.maximum((tokens * gradients.mean(axis=(1, 2), keepdims=True)).sum(-1), 0)
+    return query[:, 1:].numpy().reshape(-1, GRID, GRID, WIDTH).astype(np.float64), gradients.astype(np.float64)
 
 
 def test_class_token_vit_gets_gradcam_on_the_tokens_before_the_last_attention(token_vit):
     model, layers, final = token_vit
-    images = pixels(seed=3)
     with pytest.raises(HeadNotFoundError):
         CAM(model)
     explainer = cam_keras.make_explainer(model)
     assert explainer.method == "gradcam" and explainer.target_layer_name == "block1_attention"
-    explanation = explainer(images, classes=2, upsample=False)
-    assert explanation.raw_maps.shape == (3, 1, GRID, GRID)
-    reference = last_block_gradcam(model, layers, final, images, 2)
-    assert reference.std() > 1e-6
-    np.testing.assert_allclose(explanation.raw_maps[:, 0], reference, rtol=1e-3, atol=1e-5 * reference.max())
     assert "gradcam at the query tokens of 'block1_attention' (17 tokens as a 4x4 patch grid, the first 1 dropped" in (
         str(cam_keras.describe(model))
     )
+
+
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++", "xgradcam", "layercam"])
+def test_gradient_methods_on_tokens_match_a_hand_written_tape(token_vit, method):
+    from test_methods import reference_gradcam, reference_gradcam_plus_plus, reference_layercam, reference_xgradcam
+
+    references = {
+        "gradcam": reference_gradcam,
+        "gradcam++": reference_gradcam_plus_plus,
+        "xgradcam": reference_xgradcam,
+        "layercam": reference_layercam,
+    }
+    model, layers, final = token_vit
+    images = pixels(seed=3)
+    explanation = cam_keras.make_explainer(model, method)(images, classes=2, upsample=False)
+    assert explanation.raw_maps.shape == (3, 1, GRID, GRID)  # the patch grid, not the patch embedding's
+    reference = references[method](*last_block_tape(model, layers, final, images, 2))
+    assert reference.std() > 1e-6
+    np.testing.assert_allclose(explanation.raw_maps[:, 0], reference, rtol=1e-3, atol=1e-5 * reference.max())
 
 
 def test_a_token_layer_can_be_named_as_target_layer(token_vit):
