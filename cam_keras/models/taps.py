@@ -97,7 +97,11 @@ def _before_last_attention(cursor: GraphCursor) -> Tap:
     than the one a class-token head reads cannot change the logits, so gradients there vanish."""
     found = nearest_upstream(cursor, lambda layer: _attention_in(layer) is not None)
     if found is None:
-        logger.warning("no attention layer found before %s: its tokens may get no gradient", cursor.layer_path)
+        logger.warning(
+            "no attention layer found before %s: tokens the head does not read may get no gradient; "
+            "choose the tokens with target_layer (--target-layer)",
+            cursor.layer_path,
+        )
         return Tap(_layer_of(cursor, "the token tensor"))
     attention = _attention_in(found.producer()[0])
     logger.info("target layer: the query tokens of %r (last attention before the token readout)", attention.name)
