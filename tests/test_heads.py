@@ -1,7 +1,7 @@
 """Heads from the wild: class convolutions, affine layers after pooling, vision transformers.
 
-Every CAM head is checked against the model's own logits (model.predict on the same pixels,
-from the tensor before the final softmax): mean of the raw map + bias = logit. Gradient maps on
+Every CAM head is checked against the model's own logits (the model's layers up to the final
+softmax, called on the same pixels): mean of the raw map + bias = logit. Gradient maps on
 transformer tokens are checked against a hand-written tf.GradientTape.
 """
 
@@ -109,12 +109,12 @@ def test_every_affine_head_gives_an_exact_cam(head_model):
     name, model, logits_model = head_model
     images = pixels()
     explanation = CAM(model, include_bias=True)(images, classes="all", upsample=False)
-    assert explanation.method == "cam" and cam_keras.explain(model, images).method == "cam"
-    logits = logits_model.predict(images / 1.0, verbose=0).astype(np.float64)
+    assert explanation.method == "cam" and cam_keras.make_explainer(model).method == "cam"
+    logits = logits_model(images, training=False).numpy().astype(np.float64)  # the model's own, float32 or 16
     logits = np.concatenate([-logits, logits], axis=1) if logits.shape[1] == 1 else logits
     tolerance = 2e-2 if "mixed" in name else 1e-4
     np.testing.assert_allclose(explanation.raw_maps.mean(axis=(2, 3)), logits, rtol=tolerance, atol=tolerance)
-    expected = model.predict(images, verbose=0)
+    expected = model(images, training=False).numpy().astype(np.float64)
     if model.outputs[0] is logits_model.outputs[0]:  # no activation: probabilities are the softmax
         expected = tf.nn.softmax(expected).numpy()
     expected = np.concatenate([1 - expected, expected], axis=1) if expected.shape[1] == 1 else expected
