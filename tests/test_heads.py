@@ -222,7 +222,7 @@ class ClassToken(keras.layers.Layer):
         return keras.ops.concatenate([keras.ops.tile(self.token, (keras.ops.shape(tokens)[0], 1, 1)), tokens], 1)
 
 
-def build_vit(readout, patches="conv", blocks=2):
+def build_vit(readout, patches="conv", blocks=2, class_token=None):
     """A tiny ViT as keras.io's "Image classification with Vision Transformer" builds it; returns
     the model and its last block's layers (for a hand-written reference)."""
     inputs = keras.Input((SIZE, SIZE, 3))
@@ -232,7 +232,7 @@ def build_vit(readout, patches="conv", blocks=2):
         x = PatchEncoder(GRID * GRID, project=False)(keras.layers.Reshape((GRID * GRID, WIDTH))(x))
     else:
         x = PatchEncoder(GRID * GRID, name="patch_embedding")(Patches()(x))  # Dense projection
-    if readout == "token":
+    if class_token or (class_token is None and readout == "token"):
         x = ClassToken()(x)
     for index in range(blocks):
         layers = {
@@ -284,6 +284,14 @@ def test_gap_vit_gets_an_exact_cam_on_the_last_blocks_tokens(gap_vit):
     np.testing.assert_allclose(explanation.raw_maps, expected, rtol=1e-4, atol=1e-5)
     report = str(cam_keras.describe(gap_vit))
     assert "features 'final_ln' -> 16 tokens as a 4x4 patch grid -> GlobalAveragePooling1D -> Dense 'head'" in report
+
+
+def test_average_over_patch_and_class_tokens_is_not_taken_for_an_exact_cam():
+    model, _, _ = build_vit("gap", blocks=1, class_token=True)
+    with pytest.raises(HeadNotFoundError, match=r"averages 17 tokens, not exactly a patch grid \(17 tokens as a 4x4"):
+        CAM(model)
+    explainer = cam_keras.make_explainer(model)
+    assert explainer.method == "gradcam" and explainer(pixels(), upsample=False).raw_maps.shape == (3, 1, GRID, GRID)
 
 
 def last_block_tape(model, layers, final, images, class_index):

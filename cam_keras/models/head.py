@@ -142,8 +142,8 @@ def find_cam_head(model: keras.Model) -> CamHead:
         grid = token_grid(features.tensor.shape[1], tuple(model.inputs[0].shape[1:3]))
         if grid is None or grid.skip:
             raise HeadNotFoundError(
-                f"GlobalAveragePooling1D {pooling.name!r} averages {features.tensor.shape[1]} tokens, which are "
-                f"not exactly a patch grid ({grid or 'none fits'}). {GRADIENT_HINT}"
+                f"GlobalAveragePooling1D {pooling.name!r} averages {features.tensor.shape[1] or 'a varying number of'} "
+                f"tokens, not exactly a patch grid ({grid or 'none fits'}). {GRADIENT_HINT}"
             )
     feature_model = keras.Model(single_or_list(model.inputs), features.lift(), name="cam_features")
     return CamHead(output.dense, feature_model, features.layer_path, output, pooling, layers, grid)
