@@ -54,7 +54,7 @@ def explain(
 ) -> Explanation:
     """Class maps for ``images`` from a model or a ``.keras`` / ``.h5`` file.
 
-    ``method="auto"`` uses CAM when the model has a GAP -> Dense head, else Grad-CAM; see
+    ``method="auto"`` uses CAM when the model has a CAM head, else Grad-CAM; see
     :func:`cam_keras.make_explainer` for the others. ``preprocess``, ``input_size``,
     ``output``, ``class_names`` and ``safe_mode`` are as in :func:`open_model`; see what was
     detected with :func:`cam_keras.inspect_model`.

@@ -16,7 +16,8 @@ class UsageError(CamKerasError, ValueError):
 
 
 class HeadNotFoundError(CamKerasError, ValueError):
-    """The model has no GlobalAveragePooling2D -> Dense head, so plain CAM cannot explain it."""
+    """The model has no CAM head (global average pooling, then layers affine at inference), so
+    plain CAM cannot explain it."""
 
 
 class ModelError(CamKerasError, ValueError):

@@ -7,6 +7,7 @@ the same model on the same batch (warm-up excluded, median of interleaved repeat
     python scripts/bench_cam.py --backbone small_cnn --size 64
     python scripts/bench_cam.py --tf-keras-vis           # also tf-keras-vis Gradcam(++), if installed
     python scripts/bench_cam.py --methods gradcam --target-layer conv4_block6_out   # an earlier layer
+    python scripts/bench_cam.py --heads dense ln        # GAP -> LayerNormalization -> Dense: the folding's cost
 """
 
 from __future__ import annotations
@@ -22,6 +23,28 @@ import tensorflow as tf
 from _bench import machine, print_table, time_interleaved, write_json
 
 import cam_keras
+
+#: heads put on the backbone's features for ``--head``: the layers between GAP and the Dense.
+HEADS = {
+    "dense": lambda: [],
+    "bn": lambda: [keras.layers.BatchNormalization()],
+    "ln": lambda: [keras.layers.LayerNormalization()],
+    "dense-dense": lambda: [keras.layers.Dense(512)],
+    "bn-dense-ln": lambda: [
+        keras.layers.BatchNormalization(),
+        keras.layers.Dense(512),
+        keras.layers.LayerNormalization(),
+    ],
+}
+
+
+def with_head(model: keras.Model, head: str, classes: int) -> keras.Model:
+    """``model``'s features under ``GAP -> HEADS[head] -> Dense(classes)`` (random weights)."""
+    features = cam_keras.find_cam_head(model).feature_model
+    x = keras.layers.GlobalAveragePooling2D()(features.output)
+    for layer in HEADS[head]():
+        x = layer(x)
+    return keras.Model(features.inputs, keras.layers.Dense(classes)(x), name=f"{model.name}_{head}")
 
 
 def candidates(
@@ -89,31 +112,47 @@ def main() -> None:
     parser.add_argument(
         "--tf-keras-vis", action="store_true", help="compare with tf-keras-vis (pip install tf-keras-vis)"
     )
+    parser.add_argument(
+        "--heads", nargs="+", choices=HEADS, default=["dense"], help="layers between GAP and the Dense, timed together"
+    )
     parser.add_argument("--json", help="write results here")
     args = parser.parse_args()
 
     keras.utils.set_random_seed(0)
     model = cam_keras.build_model(args.backbone, num_classes=args.classes, input_size=args.size)
+    models = {head: model if head == "dense" else with_head(model, head, args.classes) for head in args.heads}
     results = []
     for batch_size in args.batch_sizes:
         batch = np.random.default_rng(0).uniform(0, 255, (batch_size, args.size, args.size, 3)).astype(np.float32)
-        runs, correlations = candidates(model, batch, args.methods, args.xla, args.tf_keras_vis, args.target_layer)
-        seconds = time_interleaved(runs, args.repeats)
-        for name, value in seconds.items():
-            results.append(
-                {
-                    "backbone": args.backbone,
-                    "size": args.size,
-                    "batch": batch_size,
-                    "method": name,
-                    "images_per_s": batch_size / value,
-                    "x_forward": value / seconds["forward"],
-                    "corr_with_ours": correlations.get(name),
-                }
-            )
-    print(f"{args.backbone} at {args.size}px, {args.classes} classes, XLA {'on' if args.xla else 'off'}, {machine()}")
-    print_table(results, ["batch", "method", "images_per_s", "x_forward", "corr_with_ours"])
+        results += _timed_rows(models, batch, args)
+    xla = "on" if args.xla else "off"
+    print(f"{args.backbone} at {args.size}px, {args.classes} classes, XLA {xla}, {machine()}")
+    print_table(results, ["batch", "head", "method", "images_per_s", "x_forward", "corr_with_ours"])
     write_json(args.json, {"machine": machine(), "args": vars(args), "results": results})
+
+
+def _timed_rows(models: dict, batch: np.ndarray, args: argparse.Namespace) -> list[dict]:
+    """Every candidate of every head's model, timed interleaved in one run; each relative to
+    its own model's forward pass."""
+    runs, correlations = {}, {}
+    for head, model in models.items():
+        found, correlated = candidates(model, batch, args.methods, args.xla, args.tf_keras_vis, args.target_layer)
+        runs.update({(head, name): run for name, run in found.items()})
+        correlations.update({(head, name): value for name, value in correlated.items()})
+    seconds = time_interleaved(runs, args.repeats)
+    return [
+        {
+            "backbone": args.backbone,
+            "head": head,
+            "size": args.size,
+            "batch": len(batch),
+            "method": name,
+            "images_per_s": len(batch) / value,
+            "x_forward": value / seconds[(head, "forward")],
+            "corr_with_ours": correlations.get((head, name)),
+        }
+        for (head, name), value in seconds.items()
+    ]
 
 
 if __name__ == "__main__":

@@ -33,11 +33,12 @@ def write_images(folder, images):
     return folder
 
 
-def assert_cam_identity(model, explanation):
-    """Mean of each raw map + its class bias = its logit, and the logits are the model's own."""
-    _, bias = model_contract(model).outputs.kernel_and_bias()
+def assert_cam_identity(model, explanation, bias=True):
+    """Mean of each raw map + its class bias (the output Dense's; ``bias=False``: maps that
+    include the bias) = its logit, and the logits are the model's own."""
+    _, dense_bias = model_contract(model).outputs.kernel_and_bias()
     chosen = explanation.class_indices
-    means = explanation.raw_maps.mean(axis=(2, 3)) + bias.numpy()[chosen]
+    means = explanation.raw_maps.mean(axis=(2, 3)) + (dense_bias.numpy()[chosen] if bias else 0.0)
     np.testing.assert_allclose(means, np.take_along_axis(explanation.logits, chosen, axis=1), rtol=1e-4, atol=1e-4)
 
 

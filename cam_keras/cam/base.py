@@ -27,6 +27,7 @@ from cam_keras.cam.targets import ClassSpec, Selection, Targets, resolve_request
 from cam_keras.errors import UsageError
 from cam_keras.models.contract import model_contract
 from cam_keras.models.taps import Tap, capture, resolve_target_layer
+from cam_keras.models.tokens import as_feature_map
 
 logger = logging.getLogger(__name__)
 
@@ -35,14 +36,18 @@ class Forward(NamedTuple):
     """What one forward pass of the model gives every method.
 
     Attributes:
-        activations: the target layer's output ``(batch, h, w, k)`` float32.
+        activations: the target layer's output ``(batch, h, w, k)`` float32 (a transformer's
+            tokens on their patch grid, see :mod:`cam_keras.models.tokens`).
         logits: pre-softmax scores ``(batch, classes)`` float32.
         probabilities: the model's probabilities ``(batch, classes)`` float32.
+        recorded: the target layer's output as the model computed it (what gradients are taken
+            of; :meth:`BaseCAM.feature_map` turns them into maps like ``activations``).
     """
 
     activations: tf.Tensor
     logits: tf.Tensor
     probabilities: tf.Tensor
+    recorded: tf.Tensor
 
 
 class BaseCAM(abc.ABC):
@@ -54,7 +59,8 @@ class BaseCAM(abc.ABC):
             :func:`cam_keras.models.contract.configure_model`).
         target_layer: the layer whose activations are mapped: a name (searched in nested
             models), a path (``"resnet50/conv5_block3_out"``) or a layer; ``None`` for the
-            method's default (the last 4-D feature map).
+            method's default (the last 4-D feature map, or a transformer's tokens on their patch
+            grid: see :func:`cam_keras.models.taps.resolve_target_layer`).
         flip_average: also map the horizontally mirrored image (in the same forward pass,
             for the image's own classes) and average its maps, mirrored back, with the
             image's. Logits stay those of the image itself.
@@ -101,7 +107,13 @@ class BaseCAM(abc.ABC):
         with capture({"target": self.target, "logits": self.logits_tap.tap}) as recorded:
             self.model(images, training=False)
         logits = self.logits_tap.logits(recorded["logits"])
-        return Forward(tf.cast(recorded["target"], tf.float32), logits, self.logits_tap.probabilities(logits))
+        activations = self.feature_map(recorded["target"], images.shape[1:3])
+        return Forward(activations, logits, self.logits_tap.probabilities(logits), recorded["target"])
+
+    def feature_map(self, tensor: tf.Tensor, input_size: tuple[int, int]) -> tf.Tensor:
+        """The target layer's output (or its gradient) as a float32 map ``(batch, h, w, k)``:
+        a transformer's tokens on their patch grid (:mod:`cam_keras.models.tokens`)."""
+        return as_feature_map(tf.cast(tensor, tf.float32), input_size, self.target_layer_name)
 
     def __call__(
         self,

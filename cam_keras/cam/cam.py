@@ -10,26 +10,30 @@ from cam_keras.cam.base import Forward
 from cam_keras.cam.targets import Targets
 from cam_keras.errors import UsageError
 from cam_keras.models.head import find_cam_head
-from cam_keras.models.taps import Tap, resolve_target_layer
+from cam_keras.models.taps import Tap
 
 
 class CAM(ActivationCAM):
-    r"""Class Activation Mapping for models with a GAP -> Dense head.
+    r"""Class Activation Mapping for models with a CAM head: global average pooling, then
+    layers affine at inference, then the logits (see :mod:`cam_keras.models.head`).
 
-    With feature maps :math:`A_k` at the GAP input and Dense kernel :math:`w^c_k`,
+    With feature maps :math:`A_k` at the pooling input and the head folded into a kernel
+    :math:`w^c_k`, a per-image scale :math:`r` and bias :math:`b_c`
+    (:mod:`cam_keras.models.fold`; a plain ``GAP -> Dense`` head: its kernel, :math:`r = 1` and its bias),
 
-    .. math:: M_c(x, y) = \sum_k w^c_k A_k(x, y) \quad (+\, b_c \text{ if include\_bias})
+    .. math:: M_c(x, y) = r \sum_k w^c_k A_k(x, y) \quad (+\, b_c \text{ if include\_bias})
 
-    so that :math:`\operatorname{mean}_{x,y} M_c + b_c = \text{logit}_c`. One forward pass
-    gives features and logits; the maps cost one small matrix product.
+    so that :math:`\operatorname{mean}_{x,y} M_c + b_c = \text{logit}_c`. For class channels
+    pooled into the logits (NiN, SqueezeNet), :math:`w` is the identity and :math:`b = 0`: the map
+    is the class's channel. A transformer's tokens are mapped on their patch grid. One forward
+    pass gives features and logits; the maps cost one small matrix product.
 
     Reference: B. Zhou et al., "Learning Deep Features for Discriminative Localization",
     CVPR 2016.
 
     Args:
-        model: a classifier whose output is ``GlobalAveragePooling2D -> Dense`` (optionally
-            followed by softmax), possibly nested inside other models.
-        target_layer: always the GAP input; naming another layer is an error (use a
+        model: a classifier with a CAM head, possibly nested inside other models.
+        target_layer: always the pooling input; naming another layer is an error (use a
             gradient method there).
         include_bias: add the class bias :math:`b_c` to each raw map.
         flip_average: see :class:`BaseCAM`. Cancels left-right biases of the learned maps
@@ -62,25 +66,36 @@ class CAM(ActivationCAM):
         super().__init__(model, target_layer, flip_average=flip_average, jit_compile=jit_compile)
 
     def _target_tap(self, model: keras.Model, target_layer: str | keras.layers.Layer | None) -> Tap:
-        tap = resolve_target_layer(model, self.head.feature_path)
-        if target_layer is not None and resolve_target_layer(model, target_layer).layer is not tap.layer:
+        """The pooling layer's input: also when an operation (``x + y``), not a layer, makes it."""
+        name = getattr(target_layer, "name", target_layer)
+        if target_layer is not None and name not in (self.head.feature_path, self.head.feature_path.split("/")[-1]):
             raise UsageError(
-                f"CAM maps the GAP input {self.head.feature_path!r}; for target layer "
-                f"{getattr(target_layer, 'name', target_layer)!r} use a gradient method (e.g. --method gradcam)"
+                f"CAM maps the pooling input {self.head.feature_path!r}; for target layer "
+                f"{name!r} use a gradient method (e.g. --method gradcam)"
             )
-        return tap
+        return Tap(self.head.pooling, "input")
+
+    @property
+    def target_layer_name(self) -> str:
+        """Name of the layer (or operation) making the pooling input, the last part of
+        :attr:`CamHead.feature_path`."""
+        return self.head.feature_path.split("/")[-1]
 
     def _maps(self, images: tf.Tensor, forward: Forward, targets: Targets) -> tf.Tensor:
-        kernel, bias = self.head.kernel_and_bias()  # a single-unit binary head as two classes
+        kernel, scale, bias = self._folded(forward)
         if targets.classes.shape[1] < kernel.shape[1]:
             maps = super()._maps(images, forward, targets)
         else:  # every class (or more maps than classes): one product, then pick
-            every = tf.tensordot(forward.activations, kernel, axes=1)
+            every = tf.tensordot(forward.activations, kernel, axes=1) * scale[:, None, None, None]
             maps = tf.gather(every, targets.classes, axis=3, batch_dims=1)
         if self.include_bias:
-            maps += tf.gather(bias, targets.classes)[:, None, None, :]
+            maps += tf.gather(bias, targets.classes, batch_dims=1)[:, None, None, :]
         return maps
 
     def _channel_weights(self, images: tf.Tensor, forward: Forward, targets: Targets) -> tf.Tensor:
-        kernel, _ = self.head.kernel_and_bias()  # (k, classes)
-        return tf.transpose(tf.gather(kernel, targets.classes, axis=1), [1, 0, 2])
+        kernel, scale, _ = self._folded(forward)  # kernel (k, classes)
+        return tf.transpose(tf.gather(kernel, targets.classes, axis=1), [1, 0, 2]) * scale[:, None, None]
+
+    def _folded(self, forward: Forward) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """The head folded at this forward pass's pooled features (traced once per call)."""
+        return self.head.fold(tf.reduce_mean(forward.activations, axis=[1, 2]))

@@ -25,9 +25,11 @@ def make_explainer(
 
     Args:
         method: ``"auto"`` or a name from :data:`~cam_keras.cam.methods.METHODS`. ``auto`` is
-            CAM when the model has a GAP -> Dense head and ``target_layer`` is unset or the GAP
-            input; otherwise Grad-CAM (at ``target_layer``), with a log line saying why.
-        target_layer: layer for the methods that take one (default: last 4-D feature map).
+            CAM when the model has a CAM head (see :mod:`cam_keras.models.head`) and
+            ``target_layer`` is unset or the pooling input; otherwise Grad-CAM (at
+            ``target_layer``), with a log line saying why.
+        target_layer: layer for the methods that take one (default: last 4-D feature map or
+            transformer tokens).
 
     Example:
         >>> make_explainer(model, "gradcam++", target_layer="conv4_block6_out")(images).show()  # doctest: +SKIP
@@ -36,7 +38,7 @@ def make_explainer(
         try:
             return CAM(model, target_layer, jit_compile=jit_compile)
         except HeadNotFoundError as error:
-            logger.warning("no GAP -> Dense head, using Grad-CAM (%s)", str(error).split(". ")[0])
+            logger.warning("no CAM head, using Grad-CAM (%s)", str(error).split(". ")[0])
         except UsageError:
             logger.info("target layer %s is not the GAP input: using Grad-CAM there", target_layer)
         method = "gradcam"

@@ -22,7 +22,9 @@ class GradientCAM(BaseCAM):
     """Base of the gradient methods: a method defines :meth:`_combine`."""
 
     def _maps(self, images: tf.Tensor, forward: Forward, targets: Targets) -> tf.Tensor:
-        maps = [self._combine(forward.activations, gradients) for gradients in targets.gradients(forward.activations)]
+        size = images.shape[1:3]
+        gradients = [self.feature_map(each, size) for each in targets.gradients(forward.recorded)]
+        maps = [self._combine(forward.activations, each) for each in gradients]
         return tf.stack(maps, axis=-1)
 
     @abc.abstractmethod

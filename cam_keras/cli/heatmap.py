@@ -57,9 +57,11 @@ def add_parser(subparsers) -> None:
         "--method",
         default="auto",
         choices=[AUTO, *METHODS],
-        help="map method; auto = CAM when the model has a GAP->Dense head (and --target-layer is unset), else Grad-CAM",
+        help="map method; auto = CAM when the model has a CAM head (see inspect; --target-layer unset), else Grad-CAM",
     )
-    parser.add_argument("--target-layer", help="layer for gradient methods (default: last 4-D feature map)")
+    parser.add_argument(
+        "--target-layer", help="layer for gradient methods (default: last 4-D feature map or transformer tokens)"
+    )
     parser.add_argument("--colormap", default="jet", help="matplotlib colormap name (default jet)")
     parser.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay, 0 to 1 (default 0.5)")
     _add_picture_arguments(parser)

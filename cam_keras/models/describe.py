@@ -10,6 +10,8 @@ from cam_keras.errors import CamKerasError, HeadNotFoundError
 from cam_keras.models.contract import model_contract
 from cam_keras.models.graph import producer_names
 from cam_keras.models.head import find_cam_head
+from cam_keras.models.taps import resolve_target_layer
+from cam_keras.models.tokens import token_grid
 from cam_keras.safe_text import for_terminal
 
 _KIND = {
@@ -76,10 +78,30 @@ def inspect_model(model: keras.Model) -> ModelReport:
     try:
         head = find_cam_head(model)
     except HeadNotFoundError as error:
-        report.rows += [("CAM head", f"none: {error}"), ("method auto", "gradcam")]
+        report.rows += [("CAM head", f"none: {error}"), ("method auto", f"gradcam at {_gradient_target(model)}")]
     else:
         report.rows += [
-            ("CAM head", f"features {head.feature_path!r} -> GlobalAveragePooling2D -> Dense {head.dense.name!r}"),
+            ("CAM head", str(head)),
             ("method auto", "cam (exact: mean of the map + bias = logit)"),
         ]
     return report
+
+
+def _gradient_target(model: keras.Model) -> str:
+    """Where Grad-CAM maps by default, and on which grid for a transformer's tokens."""
+    try:
+        tap = resolve_target_layer(model)
+    except ValueError as error:
+        return f"no default layer ({error})"
+    try:  # a layer inside another layer's call (keras-hub's encoders) has no symbolic tensors
+        tensor = tap.layer.input if tap.where == "input" else tap.layer.output
+    except (AttributeError, ValueError):
+        tensor = None
+    tensor = tensor[0] if isinstance(tensor, (list, tuple)) else tensor
+    where = f"the query tokens of {tap.layer.name!r}" if tap.where == "input" else f"{tap.layer.name!r}"
+    grid = (
+        token_grid(tensor.shape[1], tuple(model.inputs[0].shape[1:3]))
+        if tensor is not None and len(tensor.shape) == 3
+        else None
+    )
+    return f"{where}{f' ({grid})' if grid else ''}"

@@ -7,9 +7,13 @@ feature extractor built from it never fails with "Graph disconnected".
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
+
+from cam_keras.models.tokens import token_grid
 
 
 def producer_names(tensors: list) -> list[str]:
@@ -54,9 +58,13 @@ class GraphCursor:
 
     def input_cursor(self) -> GraphCursor:
         """Cursor on the first input of the layer that produced this tensor."""
+        return self.input_cursors()[0]
+
+    def input_cursors(self) -> list[GraphCursor]:
+        """Cursors on every input of the layer that produced this tensor."""
         operation, node_index, _ = self.tensor._keras_history
         node = operation._inbound_nodes[node_index]
-        return GraphCursor(node.input_tensors[0], self.scopes)
+        return [GraphCursor(tensor, self.scopes) for tensor in node.input_tensors]
 
     def lift(self) -> keras.KerasTensor:
         """The same tensor expressed in the outermost graph."""
@@ -105,21 +113,46 @@ def _search(model: keras.Model, name: str, path: tuple[str, ...], scopes: tuple)
     return None
 
 
-def last_feature_map(model: keras.Model) -> GraphCursor:
-    """Cursor on the last 4-D tensor ``(batch, h, w, channels)`` on the path from the output
-    back to the input (following first inputs), e.g. the GAP input of a classifier.
+def is_feature_map(tensor: keras.KerasTensor, input_size: tuple[int | None, int | None]) -> bool:
+    """A 4-D map ``(batch, h, w, channels)``, or tokens ``(batch, n, d)`` on a patch grid."""
+    rank = len(tensor.shape)
+    return rank == 4 or (rank == 3 and token_grid(tensor.shape[1], input_size) is not None)
+
+
+def last_feature_map(model: keras.Model) -> tuple[GraphCursor, keras.layers.Layer | None]:
+    """Cursor on the last feature map (see :func:`is_feature_map`) on the path from the output
+    back to the input (following first inputs), e.g. the GAP input of a classifier or a
+    transformer's last tokens, and the layer on that path that reads it (``None`` for the output).
 
     Raises:
-        ValueError: the model has no 4-D tensor on that path.
+        ValueError: the model has no feature map on that path.
 
     Example:
-        >>> last_feature_map(model).layer_path
+        >>> last_feature_map(model)[0].layer_path
         'resnet50/conv5_block3_out'
     """
-    cursor = GraphCursor(model.outputs[0])
-    while len(cursor.tensor.shape) != 4:
+    size = tuple(model.inputs[0].shape[1:3])
+    cursor, reader = GraphCursor(model.outputs[0]), None
+    while not is_feature_map(cursor.tensor, size):
         found = cursor.producer()
         if found is None:
-            raise ValueError(f"model {model.name!r} has no 4-D feature map before its output; pass target_layer")
-        cursor = found[1].input_cursor()
-    return cursor
+            raise ValueError(
+                f"model {model.name!r} has no 4-D feature map or patch tokens before its output; pass target_layer"
+            )
+        reader, cursor = found[0], found[1].input_cursor()
+    return cursor, reader
+
+
+def nearest_upstream(cursor: GraphCursor, wanted: Callable[[keras.layers.Layer], bool]) -> GraphCursor | None:
+    """Cursor on the output of the ``wanted`` layer closest upstream of ``cursor`` (breadth
+    first over every input, nested models included), or ``None``."""
+    queue, seen = deque([cursor]), set()
+    while queue:
+        found = queue.popleft().producer()
+        if found is None or id(found[1].tensor) in seen:
+            continue
+        seen.add(id(found[1].tensor))
+        if wanted(found[0]):
+            return found[1]
+        queue.extend(found[1].input_cursors())
+    return None

@@ -61,6 +61,8 @@ class OutputContract:
         dense_input: the graph position of that Dense layer's input (for head resolution).
         applied: the model's own output is already probabilities (softmax or sigmoid inside).
         source: what was read, for ``inspect`` and messages.
+        scores: the graph position of the pre-activation scores (the Dense output, or the
+            recorded tensor), where head resolution starts.
     """
 
     kind: str
@@ -69,12 +71,19 @@ class OutputContract:
     dense_input: GraphCursor | None
     applied: bool
     source: str
+    scores: GraphCursor
 
     def kernel_and_bias(self) -> tuple[tf.Tensor, tf.Tensor]:
         """The final Dense layer's float32 kernel ``(channels, classes)`` and bias ``(classes,)``,
-        expanded to ``[-w, w]`` and ``[-b, b]`` for a binary output."""
-        kernel = tf.cast(self.dense.kernel, tf.float32)
-        bias = tf.cast(self.dense.bias, tf.float32) if self.dense.use_bias else tf.zeros([kernel.shape[1]])
+        expanded to ``[-w, w]`` and ``[-b, b]`` for a binary output; without a Dense layer
+        (the recorded tensor is the scores), the identity and zero."""
+        if self.dense is None:
+            kernel = tf.eye(int(self.scores.tensor.shape[-1]))
+        else:
+            kernel = tf.cast(self.dense.kernel, tf.float32)
+        bias = (
+            tf.cast(self.dense.bias, tf.float32) if self.dense and self.dense.use_bias else tf.zeros([kernel.shape[1]])
+        )
         return self._expand(kernel), self._expand(bias)
 
     def logits(self, recorded: tf.Tensor) -> tf.Tensor:
@@ -155,4 +164,4 @@ def read_output(model: keras.Model) -> OutputContract:
     kind = "binary" if units == 1 else {"linear": "logits"}.get(activation, activation)
     applied = activation != "linear"
     by = f", {activation} in {activation_layer.name!r}" if applied else ", no activation"
-    return OutputContract(kind, tap, dense, dense_input, applied, f"{where}{by}")
+    return OutputContract(kind, tap, dense, dense_input, applied, f"{where}{by}", cursor)

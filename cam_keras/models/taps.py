@@ -17,9 +17,18 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
-from cam_keras.models.graph import GraphCursor, find_layer, last_feature_map
+from cam_keras.models.graph import GraphCursor, find_layer, is_feature_map, last_feature_map, nearest_upstream
 
 logger = logging.getLogger(__name__)
+
+
+#: layers that read every token, so every token gets gradients (unlike a class-token readout).
+TOKEN_READERS = (
+    keras.layers.GlobalAveragePooling1D,
+    keras.layers.GlobalMaxPooling1D,
+    keras.layers.Flatten,
+    keras.layers.Reshape,
+)
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,7 @@ def capture(taps: Mapping[str, Tap]) -> Iterator[dict[str, tf.Tensor]]:
 
         def hooked(*args, _inner=inner, _name=name, _where=tap.where, **kwargs):
             output = _inner(*args, **kwargs)
-            recorded[_name] = args[0] if _where == "input" else output
+            recorded[_name] = (args[0] if args else next(iter(kwargs.values()))) if _where == "input" else output
             return output
 
         layer.call = hooked
@@ -71,12 +80,42 @@ def _layer_of(cursor: GraphCursor, what: str) -> keras.layers.Layer:
     return found[0]
 
 
+def _attention_in(layer: keras.layers.Layer) -> keras.layers.MultiHeadAttention | None:
+    """``layer`` if it is an attention layer, else the last attention layer inside it (a
+    transformer encoder written as one layer, like keras-hub's ``ViTEncoder``)."""
+    if isinstance(layer, keras.layers.MultiHeadAttention):
+        return layer
+    # Keras has no public list of a layer's sublayers; _flatten_layers is how Keras walks them.
+    inner = [
+        each for each in layer._flatten_layers(include_self=False) if isinstance(each, keras.layers.MultiHeadAttention)
+    ]
+    return inner[-1] if inner else None
+
+
+def _before_last_attention(cursor: GraphCursor) -> Tap:
+    """The query tokens of the last attention layer before ``cursor``: after it, tokens other
+    than the one a class-token head reads cannot change the logits, so gradients there vanish."""
+    found = nearest_upstream(cursor, lambda layer: _attention_in(layer) is not None)
+    if found is None:
+        logger.warning(
+            "no attention layer found before %s: tokens the head does not read may get no gradient; "
+            "choose the tokens with target_layer (--target-layer)",
+            cursor.layer_path,
+        )
+        return Tap(_layer_of(cursor, "the token tensor"))
+    attention = _attention_in(found.producer()[0])
+    logger.info("target layer: the query tokens of %r (last attention before the token readout)", attention.name)
+    return Tap(attention, "input")
+
+
 def resolve_target_layer(model: keras.Model, target_layer: str | keras.layers.Layer | None = None) -> Tap:
     """The layer whose output a gradient method explains.
 
-    ``None`` picks the last 4-D feature map before the head (walking nested models);
-    a name may be plain (``"conv5_block3_out"``, searched in nested models) or a path
-    (``"resnet50/conv5_block3_out"``).
+    ``None`` picks the last feature map before the head (walking nested models): a 4-D
+    tensor, or a transformer's tokens on their patch grid (:mod:`cam_keras.models.tokens`);
+    when the head reads one token (a class token) rather than all of them, the query tokens of
+    the last attention layer. A name may be plain (``"conv5_block3_out"``, searched in nested
+    models) or a path (``"resnet50/conv5_block3_out"``).
 
     Example:
         >>> resolve_target_layer(model, "conv4_block6_out").layer.name
@@ -84,10 +123,18 @@ def resolve_target_layer(model: keras.Model, target_layer: str | keras.layers.La
     """
     if isinstance(target_layer, keras.layers.Layer):
         return Tap(target_layer)
-    cursor = find_layer(model, target_layer) if target_layer else last_feature_map(model)
+    if target_layer:
+        cursor = find_layer(model, target_layer)
+    else:
+        cursor, reader = last_feature_map(model)
+        if len(cursor.tensor.shape) == 3 and not isinstance(reader, TOKEN_READERS):
+            return _before_last_attention(cursor)
     layer = _layer_of(cursor, "the target tensor")
-    if len(layer.output.shape) != 4:
-        raise ValueError(f"target layer {layer.name!r} outputs shape {layer.output.shape}; pick a 4-D feature map")
+    if not is_feature_map(cursor.tensor, tuple(model.inputs[0].shape[1:3])):
+        raise ValueError(
+            f"target layer {layer.name!r} outputs shape {cursor.tensor.shape}; pick a 4-D feature map "
+            "or a transformer's tokens on a patch grid"
+        )
     if target_layer is None:
-        logger.info("target layer: %s (last 4-D feature map)", cursor.layer_path)
+        logger.info("target layer: %s (last feature map)", cursor.layer_path)
     return Tap(layer)
