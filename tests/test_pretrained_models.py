@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_keras2_zoo import assert_exact_cam
 
 import cam_keras
 
@@ -44,6 +45,8 @@ def test_fer_emotion_model_gives_its_own_probabilities(faces_and_keras2_probabil
     np.testing.assert_allclose(explanation.probabilities, expected, rtol=1e-4, atol=1e-5)
     assert explanation.class_names == tuple(EMOTIONS)
     assert explanation.raw_maps.shape[:2] == (3, 7) and np.isfinite(explanation.raw_maps).all()
+    assert explanation.method == "cam"  # mini-Xception: class convolution -> GAP, its channels are the maps
+    assert_exact_cam(FER, faces, expected, class_names=EMOTIONS, preprocess="symmetric")
 
 
 def test_fer_emotion_model_inspect_says_grayscale_64_and_softmax():
