@@ -31,6 +31,10 @@ _EXPORTS = {
     "Explanation": "cam_keras.cam.explanation",
     "make_explainer": "cam_keras.cam.factory",
     **METHOD_CLASSES,
+    "HeatmapOptions": "cam_keras.jobs.request",
+    "HeatmapReport": "cam_keras.jobs.report",
+    "merge_shards": "cam_keras.jobs.merge",
+    "write_heatmaps": "cam_keras.jobs.pipeline",
     "CamKerasError": "cam_keras.errors",
     "HeadNotFoundError": "cam_keras.errors",
     "ImageError": "cam_keras.errors",
@@ -43,7 +47,7 @@ _EXPORTS = {
     "model_info": "cam_keras.models",
     "save_model": "cam_keras.models",
 }
-_SUBMODULES = ("api", "cam", "cli", "data", "demo", "errors", "evaluate", "heatmaps", "models", "render", "train")
+_SUBMODULES = ("api", "cam", "cli", "data", "demo", "errors", "evaluate", "jobs", "models", "render", "train")
 
 __all__ = sorted(_EXPORTS)
 

@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from types import ModuleType
 
 #: The lines :func:`quietly` drops; any other line is passed on.
@@ -69,3 +69,22 @@ def _standard_error_filtered() -> Iterator[None]:
             captured.seek(0)
             lines = captured.read().decode(errors="replace").splitlines(keepends=True)
             sys.stderr.write("".join(line for line in lines if not TENSORFLOW_NOISE.match(line)))
+
+
+def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
+    """``__getattr__`` and ``__dir__`` for ``package``, whose names ``exports`` (name -> module)
+    load on first use (PEP 562), so importing the package imports none of its modules.
+
+    Example:
+        >>> __getattr__, __dir__ = lazy_exports(__name__, {"fine_tune": "cam_keras.train.loop"})
+    """
+
+    def get(name: str) -> object:
+        if name in exports:
+            return getattr(importlib.import_module(exports[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def names() -> list[str]:
+        return sorted(exports)
+
+    return get, names

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _GUARD = "'"
+FS_NAMES = "surrogateescape"  # how files cam-keras writes hold file names: as the file system has them, UTF-8 or not
 # Unicode categories a terminal may obey rather than show: controls (ESC, CR, NUL, C1 such as
 # \x9b), format characters (bidi overrides U+202E), surrogates, private use, unassigned, and the
 # line and paragraph separators U+2028 and U+2029.

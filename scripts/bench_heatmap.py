@@ -39,8 +39,8 @@ from PIL import Image
 
 import cam_keras
 from cam_keras.data.images import load_image, resize_image
-from cam_keras.heatmaps import HeatmapOptions, write_heatmaps
-from cam_keras.shards import TABLE, Shard, job_file
+from cam_keras.jobs import HeatmapOptions, write_heatmaps
+from cam_keras.jobs.shards import TABLE, Shard, job_file
 
 
 class RssSampler(threading.Thread):

@@ -43,8 +43,9 @@ import cam_keras
 from cam_keras.data.class_folders import scan_class_folders
 from cam_keras.data.images import decode_image, load_image, resize_image
 from cam_keras.data.pipeline import make_dataset
-from cam_keras.heatmaps import HeatmapOptions, write_heatmaps
-from cam_keras.render.jobs import RenderJob, render_pool, run_job
+from cam_keras.jobs import HeatmapOptions, write_heatmaps
+from cam_keras.jobs.pool import render_pool
+from cam_keras.render.jobs import RenderJob, run_job
 from cam_keras.render.pictures import Style
 
 PHOTO = (3024, 4032)  # (height, width) of a 12-megapixel phone photo

@@ -14,7 +14,8 @@ import cam_keras
 from cam_keras.cli import main
 from cam_keras.data.images import load_image
 from cam_keras.errors import ImageError
-from cam_keras.heatmaps import HeatmapOptions, output_names, write_heatmaps
+from cam_keras.jobs import HeatmapOptions, write_heatmaps
+from cam_keras.naming import output_names
 
 
 @pytest.fixture

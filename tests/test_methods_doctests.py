@@ -14,7 +14,7 @@ REAL_EXAMPLES = (
     "cam_keras.cam.targets",
     "cam_keras.data.augmentation",
     "cam_keras.data.resize",
-    "cam_keras.identity",
+    "cam_keras.jobs.identity",
     "cam_keras.models.tokens",
     "cam_keras.render.sizing",
 )

@@ -185,7 +185,8 @@ def test_output_files_honour_the_umask(tmp_path, umask, mode):
         import numpy as np
         from cam_keras.records import write_arrays, write_csv, write_json
         from cam_keras.render import write_picture
-        from cam_keras.render.jobs import render_pool, RenderJob, run_job
+        from cam_keras.jobs.pool import render_pool
+        from cam_keras.render.jobs import RenderJob, run_job
         from cam_keras.render.pictures import Style
         folder = sys.argv[1]
         picture = np.zeros((8, 8, 3), np.uint8)
@@ -318,7 +319,7 @@ def test_a_9000_pixel_png_stays_under_a_memory_ceiling(tmp_path, model_file):
 
 
 def test_a_tiny_prefetch_budget_still_explains_every_image(tmp_path, tiny_model, photos):
-    from cam_keras.heatmaps import HeatmapOptions, write_heatmaps
+    from cam_keras.jobs import HeatmapOptions, write_heatmaps
 
     options = HeatmapOptions(prefetch_megapixels=1e-6, batch_size=2, workers=0, max_side=64)
     report = write_heatmaps(cam_keras.CAM(tiny_model), [photos], tmp_path / "out", options, progress=False)
@@ -329,7 +330,8 @@ def test_a_tiny_prefetch_budget_still_explains_every_image(tmp_path, tiny_model,
 
 
 def test_a_write_failure_in_a_render_process_reaches_the_job(tmp_path):
-    from cam_keras.render.jobs import RenderJob, render_pool, run_job
+    from cam_keras.jobs.pool import render_pool
+    from cam_keras.render.jobs import RenderJob, run_job
 
     (tmp_path / "x.png").mkdir()  # a folder where the picture should go: the rename fails
     job = RenderJob(tmp_path / "x.png", np.zeros((8, 8, 3), np.uint8), np.ones((1, 2, 2), np.float32), ("x",), Style())
@@ -340,7 +342,8 @@ def test_a_write_failure_in_a_render_process_reaches_the_job(tmp_path):
 def test_the_megapixel_budget_bounds_decoding_ahead(tmp_path):
     import concurrent.futures as futures
 
-    from cam_keras.heatmaps import HeatmapOptions, HeatmapReport, _decoded_batches
+    from cam_keras.jobs import HeatmapOptions
+    from cam_keras.jobs.decode import decoded_batches
 
     class CountingPool:
         """Counts decodes submitted and not yet taken by the batcher."""
@@ -368,7 +371,7 @@ def test_the_megapixel_budget_bounds_decoding_ahead(tmp_path):
     for budget in (0.25, 64.0):
         pool = CountingPool()
         options = HeatmapOptions(batch_size=2, max_side=400, prefetch_megapixels=budget)
-        batches = list(_decoded_batches(paths, (32, 32), options, pool, HeatmapReport()))
+        batches = list(decoded_batches(paths, (32, 32), options, pool, []))
         assert [len(batch) for batch in batches] == [2, 2, 2]
         peaks[budget] = pool.peak
     # with the budget: the image being taken plus three queued (0.36 MP reaches 0.25); without: all six

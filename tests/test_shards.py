@@ -21,7 +21,7 @@ from PIL import Image
 
 import cam_keras
 from cam_keras.cli import main
-from cam_keras.shards import Shard, shards_holding
+from cam_keras.jobs.shards import Shard, shards_holding
 
 
 @pytest.fixture

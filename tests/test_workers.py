@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cam_keras.errors import CamKerasError, ImageError
-from cam_keras.render.workers import RemoteTraceback, WorkerDiedError, WorkerPool
+from cam_keras.jobs.workers import RemoteTraceback, WorkerDiedError, WorkerPool
 
 
 def heavy_modules() -> list[str]:
@@ -157,7 +157,7 @@ IMPORT_FROM_REPO = f"import sys; sys.path.insert(0, {str(REPO)!r})"
 def ask_a_worker(expression: str) -> str:
     """Code that prints what a worker evaluates ``expression`` (which may use ``sys``) to."""
     return f"""
-    from cam_keras.render.workers import WorkerPool
+    from cam_keras.jobs.workers import WorkerPool
     with WorkerPool(1) as pool:
         print(pool.submit(eval, {f"(lambda sys: {expression})(__import__('sys'))"!r}).result())
     """
@@ -171,7 +171,7 @@ def test_ctrl_c_while_the_workers_start_reaches_only_the_caller():
         IMPORT_FROM_REPO,
         """
         import os, signal, time
-        from cam_keras.render.workers import WorkerPool
+        from cam_keras.jobs.workers import WorkerPool
         pool = WorkerPool(2)
         try:
             os.killpg(0, signal.SIGINT)  # what the terminal does on Ctrl-C: the whole foreground group
@@ -225,7 +225,7 @@ def test_workers_run_when_the_caller_has_no_standard_error():
 
 def started_workers(monkeypatch) -> list:
     """The worker processes the pools of this test start, as they start."""
-    import cam_keras.render.workers as workers
+    import cam_keras.jobs.workers as workers
 
     started, real = [], workers._start_worker
     monkeypatch.setattr(workers, "_start_worker", lambda: started.append(real()) or started[-1])
@@ -248,7 +248,7 @@ def test_heatmap_workers_are_bounded_by_cores_and_images(tmp_path, tiny_model, m
 
     import cam_keras
     from cam_keras.cli import main
-    from cam_keras.render.jobs import default_workers
+    from cam_keras.jobs.pool import default_workers
 
     model = cam_keras.save_model(tiny_model, tmp_path / "model.keras")
     folder = tmp_path / "one"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,10 +10,18 @@ from typing import TYPE_CHECKING
 from cam_keras.cam.methods import AUTO, METHODS
 from cam_keras.cli.common import add_model_arguments, add_output_arguments, load_model_from_args
 from cam_keras.errors import UsageError
-from cam_keras.safe_text import for_terminal, from_csv_cell
+from cam_keras.jobs.request import ARRAY_FORMATS, HeatmapOptions, HeatmapRequest
+from cam_keras.safe_text import for_terminal
 
 if TYPE_CHECKING:
     import keras
+
+    from cam_keras.jobs.report import HeatmapReport
+
+DEFAULTS = HeatmapOptions()  # the flags' defaults are the library's
+NO_ARRAYS = "none"  # --format's value for no array files
+# the HeatmapOptions fields set from the flag of the same name as given; _request maps the others
+_AS_GIVEN = ("top_k", "colormap", "alpha", "normalize", "colorbar", "max_side", "image_format", "workers")
 
 
 def add_parser(subparsers) -> None:
@@ -49,8 +56,26 @@ def add_parser(subparsers) -> None:
         help="explain only the K-th of N equal slices of the sorted inputs (an N-task array job, K from 1); "
         "writes predictions-K-of-N.csv and report-K-of-N.json; join them with `cam-keras merge OUT`",
     )
+    _add_map_arguments(parser)
+    _add_picture_arguments(parser)
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    parser.add_argument(
+        "--format", choices=[*ARRAY_FORMATS, NO_ARRAYS], default=DEFAULTS.array_format, help="array file format"
+    )
+    parser.add_argument(
+        "--print-top", type=int, default=DEFAULTS.report_top, help="predictions printed and saved per image"
+    )
+    parser.add_argument("--strict", action="store_true", help="exit non-zero if any file was skipped")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
+    parser.set_defaults(run=run)
+
+
+def _add_map_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which classes are mapped, by which method and layer, in which colours."""
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--top-k", type=int, default=1, help="map the K most probable classes (default 1)")
+    which.add_argument(
+        "--top-k", type=int, default=DEFAULTS.top_k, help=f"map the K most probable classes (default {DEFAULTS.top_k})"
+    )
     which.add_argument("--class", dest="class_name", help="map this class (name or index) for every image")
     which.add_argument("--all-classes", action="store_true", help="map every class")
     parser.add_argument(
@@ -62,44 +87,47 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--target-layer", help="layer for gradient methods (default: last 4-D feature map or transformer tokens)"
     )
-    parser.add_argument("--colormap", default="jet", help="matplotlib colormap name (default jet)")
-    parser.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay, 0 to 1 (default 0.5)")
-    _add_picture_arguments(parser)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--format", choices=["npz", "mat", "none"], default="npz", help="array file format")
-    parser.add_argument("--print-top", type=int, default=5, help="predictions printed and saved per image")
-    parser.add_argument("--strict", action="store_true", help="exit non-zero if any file was skipped")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
-    parser.set_defaults(run=run)
+    parser.add_argument(
+        "--colormap", default=DEFAULTS.colormap, help=f"matplotlib colormap name (default {DEFAULTS.colormap})"
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=DEFAULTS.alpha,
+        help=f"heatmap opacity in the overlay, 0 to 1 (default {DEFAULTS.alpha})",
+    )
 
 
 def _add_picture_arguments(parser: argparse.ArgumentParser) -> None:
     """How overlays look, how big they are, their format, and how many processes draw them."""
     from cam_keras.render.pictures import NORMALIZATIONS
-    from cam_keras.render.sizing import DEFAULT_MAX_SIDE, MAX_SIDE, SIZE_HELP
+    from cam_keras.render.sizing import MAX_SIDE, SIZE_HELP
     from cam_keras.render.writers import IMAGE_FORMATS
 
     parser.add_argument("--size", help=SIZE_HELP)
     parser.add_argument(
         "--max-side",
         type=int,
-        default=DEFAULT_MAX_SIDE,
-        help=f"longest overlay side without --size (default {DEFAULT_MAX_SIDE}, at most {MAX_SIDE})",
+        default=DEFAULTS.max_side,
+        help=f"longest overlay side without --size (default {DEFAULTS.max_side}, at most {MAX_SIDE})",
     )
     parser.add_argument(
-        "--image-format", choices=list(IMAGE_FORMATS), default="png", help="overlay file format (default png)"
+        "--image-format",
+        choices=list(IMAGE_FORMATS),
+        default=DEFAULTS.image_format,
+        help=f"overlay file format (default {DEFAULTS.image_format})",
     )
     parser.add_argument(
         "--normalize",
         choices=NORMALIZATIONS,
-        default=NORMALIZATIONS[0],
+        default=DEFAULTS.normalize,
         help="per-map: each map to its own range; shared: an image's maps on one scale, so a weak class looks cold",
     )
     parser.add_argument("--colorbar", action="store_true", help="draw a colour scale next to each map")
     parser.add_argument(
         "--workers",
         type=int,
-        default=None,
+        default=DEFAULTS.workers,
         help="render processes (default and at most: one per core, and one per image; 0: render in this process)",
     )
 
@@ -112,47 +140,44 @@ def _class_request(args: argparse.Namespace):
     return int(args.class_name) if args.class_name.isdigit() else args.class_name
 
 
-def run(args: argparse.Namespace) -> int:
-    from cam_keras.cam import make_explainer
-    from cam_keras.heatmaps import HeatmapOptions, job_folder, write_heatmaps
+def _request(args: argparse.Namespace) -> HeatmapRequest:
+    """The job the flags ask for, checked (before the model is loaded)."""
+    from cam_keras.data.sources import ImageSource
+    from cam_keras.jobs.shards import Shard
     from cam_keras.render.sizing import parse_size
-    from cam_keras.shards import Shard
 
     if not args.inputs and args.from_list is None:
         raise UsageError("give image files or folders, or --from-list FILE")
-    size = parse_size(args.size) if args.size else None
     options = HeatmapOptions(
         classes=_class_request(args),
-        top_k=args.top_k,
-        colormap=args.colormap,
-        alpha=args.alpha,
-        normalize=args.normalize,
-        colorbar=args.colorbar,
-        size=size,
-        max_side=args.max_side,
-        image_format=args.image_format,
-        workers=args.workers,
-        batch_size=args.batch_size,
-        array_format=None if args.format == "none" else args.format,
+        size=parse_size(args.size) if args.size else None,
+        array_format=None if args.format == NO_ARRAYS else args.format,
         report_top=args.print_top,
-    ).validate()
-    shard = Shard.parse(args.shard) if args.shard else None
-    folder = job_folder(args.out, args.inputs, args.from_list, shard, resume=args.resume, overwrite=args.overwrite)
-    explainer = make_explainer(load_model_from_args(args), args.method, args.target_layer)
-    _warn_if_untrained(args.model, explainer.model)
-    report = write_heatmaps(
-        explainer,
-        args.inputs,
-        folder,
+        batch_size=args.batch_size,
+        **{name: getattr(args, name) for name in _AS_GIVEN},
+    )
+    return HeatmapRequest(
+        ImageSource(args.inputs, args.from_list),
+        args.out,
         options,
-        from_list=args.from_list,
-        shard=shard,
+        shard=Shard.parse(args.shard) if args.shard else None,
         resume=args.resume,
+        overwrite=args.overwrite,
         progress=not args.quiet,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    from cam_keras.cam import make_explainer
+    from cam_keras.jobs.pipeline import run as run_job
+
+    request = _request(args)
+    explainer = make_explainer(load_model_from_args(args), args.method, args.target_layer)
+    _warn_if_untrained(args.model, explainer.model)
+    report = run_job(explainer, request)
     if not args.quiet:
-        _print_predictions(report.table)
-    return _summarize(report, args, options)
+        _print_predictions(report)
+    return _summarize(report, args, request.options)
 
 
 def _warn_if_untrained(model_file: Path, model: keras.Model) -> None:
@@ -166,25 +191,15 @@ def _warn_if_untrained(model_file: Path, model: keras.Model) -> None:
         print(f"warning: {for_terminal(str(model_file))}: {note}", file=sys.stderr)
 
 
-def _print_predictions(table: Path) -> None:
-    """One line per image of the predictions table, read back from the file (a job over
-    millions of images keeps no rows in memory)."""
-    from cam_keras.shards import FS_NAMES
-
-    with open(table, encoding="utf-8", errors=FS_NAMES, newline="") as rows:
-        for row in csv.DictReader(rows):
-            ranks = [rank for rank in range(1, len(row)) if f"top{rank}" in row]
-            ranked = ", ".join(f"{_shown(row[f'top{r}'])} {float(row[f'top{r}_prob']):.3f}" for r in ranks)
-            print(f"{_shown(row['path'])}: {ranked}")
+def _print_predictions(report: HeatmapReport) -> None:
+    """One line per image of the job's predictions, in job order."""
+    for row in report.predictions():
+        ranks = [rank for rank in range(1, len(row)) if f"top{rank}" in row]
+        ranked = ", ".join(f"{for_terminal(row[f'top{r}'])} {float(row[f'top{r}_prob']):.3f}" for r in ranks)
+        print(f"{for_terminal(row['path'])}: {ranked}")
 
 
-def _shown(cell: str) -> str:
-    """A name read back from the table as the terminal shows it: the real name (the CSV guard
-    ``'`` protects spreadsheets only), escaped."""
-    return for_terminal(from_csv_cell(cell))
-
-
-def _summarize(report, args: argparse.Namespace, options) -> int:
+def _summarize(report: HeatmapReport, args: argparse.Namespace, options: HeatmapOptions) -> int:
     """The closing line and the exit code: 1 when no image could be explained (or, with
     --strict, when any was skipped)."""
     done = f"; {report.already_done} already done" if report.already_done else ""

@@ -23,13 +23,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cam_keras.outdir import OutputFolder
-    from cam_keras.shards import merge_shards
+    from cam_keras.jobs.merge import merge_shards
 
-    if not args.out.is_dir():
-        raise FileNotFoundError(f"{args.out}: no such folder")
-    with OutputFolder(args.out, resume=True) as out:
-        report = merge_shards(out)
+    report = merge_shards(args.out)
     print(
         f"merged {report['shards']} shards in {for_terminal(str(args.out))}: {report['succeeded']} of "
         f"{report['total']} images in predictions.csv, {len(report['skipped'])} skipped (see report.json)"

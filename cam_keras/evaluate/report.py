@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 from cam_keras.cam.maps import scale_maps
 from cam_keras.data.images import decode_image, resize_image
 from cam_keras.evaluate.dataset import Evaluation
-from cam_keras.heatmaps import output_names
+from cam_keras.naming import output_names
 from cam_keras.outdir import OutputFolder
 from cam_keras.records import write_csv, write_json
 from cam_keras.render import caption, draw_boxes, grid, overlay, write_png

@@ -1,4 +1,5 @@
-"""Render and encode pictures in worker processes, so a job's throughput grows with cores.
+"""One image's render job: what a worker process needs to draw and write its files (the pool
+that runs such jobs, so a job's throughput grows with cores, is :mod:`cam_keras.jobs.pool`).
 
 A :class:`RenderJob` carries one image's picture (already at output size), its raw maps
 (feature resolution, a few KB) and captions; a worker upsamples the maps once to the picture,
@@ -7,9 +8,6 @@ blends, captions, encodes and writes atomically. Nothing in a job needs TensorFl
 
 from __future__ import annotations
 
-import concurrent.futures as futures
-import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +16,7 @@ import numpy as np
 
 from cam_keras.records import write_arrays
 from cam_keras.render.pictures import Style, image_row
-from cam_keras.render.workers import WorkerPool
 from cam_keras.render.writers import write_picture
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,27 +47,3 @@ def run_job(job: RenderJob) -> Path:
     if job.arrays_path is not None:
         write_arrays(job.arrays_path, job.arrays or {})
     return job.picture_path
-
-
-def default_workers() -> int:
-    """The cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def bounded_workers(workers: int | None, jobs: int) -> int:
-    """Render processes for ``jobs`` pictures: ``workers`` (``None``: one per core), but no
-    more than the cores, whose share each would only divide, nor than the pictures; at least
-    one (``0`` stays ``0``: threads in this process). Says so when it lowers a number asked for."""
-    cores = default_workers()
-    if workers == 0:
-        return 0
-    if workers is not None and workers > cores:
-        logger.warning("workers: %d asked for, %d used (one per core: more would share the cores)", workers, cores)
-    return max(1, min(cores if workers is None else workers, cores, jobs))
-
-
-def render_pool(workers: int) -> futures.Executor:
-    """Up to ``workers`` render processes (:class:`~cam_keras.render.workers.WorkerPool`:
-    fresh interpreters, started as pictures arrive, that share no memory with this one and end
-    with it), or two threads in this process when ``workers`` is 0."""
-    return futures.ThreadPoolExecutor(2) if workers == 0 else WorkerPool(workers)

@@ -4,7 +4,7 @@ Names load on first use, so reading the configuration (as the command line's hel
 not import TensorFlow.
 """
 
-import importlib
+from cam_keras.quiet_import import lazy_exports
 
 _EXPORTS = {
     "CamSnapshots": "cam_keras.train.callbacks",
@@ -20,12 +20,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> object:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

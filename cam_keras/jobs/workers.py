@@ -36,7 +36,6 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-import cam_keras
 from cam_keras.errors import CamKerasError
 
 # A worker's first lines: the caller's package (argv[1], its __init__ file; empty when that is
@@ -50,8 +49,8 @@ if init:
     )
     sys.modules["cam_keras"] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sys.modules["cam_keras"])
-import cam_keras.render.workers
-cam_keras.render.workers.serve()
+import cam_keras.jobs.workers
+cam_keras.jobs.workers.serve()
 """
 _LENGTH = struct.Struct(">Q")  # each message: its length, then its pickle
 _EXIT_WAIT = 5.0  # seconds a worker whose output ended gets to exit before it is killed
@@ -246,7 +245,7 @@ def _start_worker() -> subprocess.Popen:
         *subprocess._args_from_interpreter_flags(),  # what multiprocessing passes its workers
         "-c",
         _BOOT,
-        cam_keras.__file__ if os.path.isfile(cam_keras.__file__) else "",
+        _package_init(),
         *(entry for entry in sys.path if isinstance(entry, str)),
     ]
     detached = (
@@ -259,6 +258,14 @@ def _start_worker() -> subprocess.Popen:
             f"cannot start a render worker process with {sys.executable!r}: {error.strerror or error}; "
             "--workers 0 renders in this process"
         ) from error
+
+
+def _package_init() -> str:
+    """The ``__init__`` file of the ``cam_keras`` this module belongs to ('' when it is not a
+    file on disk). Read from ``sys.modules``, where the package is before any of its modules:
+    importing it here would make this low module depend on the package's top."""
+    init = sys.modules[__name__.partition(".")[0]].__file__ or ""
+    return init if os.path.isfile(init) else ""
 
 
 def _send(stream, data: bytes) -> None:

@@ -3,18 +3,23 @@ others before its rows join theirs: the model (its weights and what its contract
 told), the method, the classes and the options that change what is written.
 
 :func:`model_identity` fingerprints the explainer's model; :func:`identity_changes` names what
-differs between two identities. ``heatmaps`` records the identity in each job's report and
-refuses a ``--resume`` whose identity changed; ``shards`` refuses to merge shards that differ.
+differs between two identities; :func:`job_identity` is a whole job's. The pipeline records
+it in each job's report and job file, :mod:`~cam_keras.jobs.resume` refuses a ``--resume``
+whose identity changed, and :mod:`~cam_keras.jobs.merge` refuses to merge shards that differ.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cam_keras.jobs.request import PACE_OPTIONS, HeatmapOptions
 from cam_keras.models.graph import producer_names
 
 INPUTS = "inputs"  # the identity's entry for the input set (see input_set)
@@ -105,3 +110,13 @@ def identity_changes(earlier: Mapping, now: Mapping) -> list[str]:
         elif before != after:
             changes.append(f"{key}: {before!r}")
     return changes
+
+
+def job_identity(explainer: BaseCAM, options: HeatmapOptions, items: Sequence[tuple[Path, Path]]) -> dict:
+    """What decides a job's outputs (the model, method, classes, options but those that only
+    set the pace, and the whole input set, sharded or not), as JSON gives it back, so that a
+    resumed job or a shard can be compared with the others."""
+    settings = {key: value for key, value in asdict(options).items() if key not in PACE_OPTIONS}
+    job = {"method": explainer.method, "class_names": list(explainer.class_names), **settings}
+    inputs = input_set(stem.as_posix() for _, stem in items)
+    return json.loads(json.dumps({**job, "model": model_identity(explainer), INPUTS: inputs}))

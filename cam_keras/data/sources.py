@@ -1,0 +1,91 @@
+"""Where a job's images come from: files, folders searched recursively, and list files (or
+standard input), each image once, in an order and with output names that are the same on
+every machine."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from cam_keras.data.images import find_images
+from cam_keras.errors import UsageError
+from cam_keras.naming import output_names, relative_name
+from cam_keras.safe_text import FS_NAMES
+
+logger = logging.getLogger(__name__)
+
+STDIN = "-"  # the list file that stands for standard input
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """The images of ``inputs`` (files, folders searched recursively) and of the list file
+    ``from_list`` (:data:`STDIN`: standard input), as a job names them.
+
+    Example:
+        >>> ImageSource(["photos/"], from_list="more.txt").items()
+        [(PosixPath('photos/cat.jpg'), PosixPath('cat')), ...]
+    """
+
+    inputs: Sequence[str | os.PathLike] = ()
+    from_list: str | os.PathLike | None = None
+
+    @property
+    def locations(self) -> list[str | os.PathLike]:
+        """The files and folders named (the list file too, unless it is standard input): an
+        output folder must stay outside them."""
+        return [*self.inputs, *([self.from_list] if self.from_list not in (None, STDIN) else [])]
+
+    def items(self) -> list[tuple[Path, Path]]:
+        """Every image, each once, as ``(path, output stem)`` sorted by the path relative to
+        its input root: the same order on every machine, whatever the folders are mounted as."""
+        entries: list[tuple[Path, Path]] = []
+        for item in map(Path, self.inputs):
+            entries.extend((path, item) for path in find_images([item]))
+        if self.from_list is not None:
+            entries.extend(read_list(self.from_list))
+        unique: dict[str, tuple[Path, Path]] = {}
+        for path, root in entries:
+            unique.setdefault(os.path.abspath(path), (path, root))
+        if len(unique) < len(entries):
+            logger.warning("%d input(s) given more than once are explained once", len(entries) - len(unique))
+        ordered = sorted(unique.values(), key=lambda entry: (relative_name(*entry).as_posix(), str(entry[0])))
+        stems = output_names([path for path, _ in ordered], [root for _, root in ordered])
+        return [(path, stems[path]) for path, _ in ordered]
+
+
+def read_list(list_file: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """``(path, root)`` for each image of ``list_file`` (``-``: standard input), one path a
+    line: surrounding whitespace is trimmed, blank lines and lines starting with ``#`` are
+    skipped, and a folder stands for the images under it (searched as a positional folder
+    is). Relative paths resolve against the list's folder (the working folder for stdin),
+    which is also the root their output names mirror; a folder outside it is its own root.
+    Files are not checked here: a missing one is skipped later like an unreadable one."""
+    if str(list_file) == STDIN:
+        return _list_entries(sys.stdin, Path.cwd())
+    list_file = Path(list_file)
+    try:
+        with open(list_file, encoding="utf-8", errors=FS_NAMES) as lines:
+            return _list_entries(lines, list_file.resolve().parent)
+    except FileNotFoundError:
+        raise UsageError(f"--from-list {list_file}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"--from-list {list_file} is a folder; give a text file, one image path a line") from None
+
+
+def _list_entries(lines: IO[str], folder: Path) -> list[tuple[Path, Path]]:
+    entries = []
+    for line in lines:
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        path = Path(os.path.normpath(folder / text))
+        root = folder if path.is_relative_to(folder) else path
+        images = find_images([path]) if path.is_dir() else [path]
+        entries.extend((image, root) for image in images)
+    return entries

@@ -1,0 +1,97 @@
+"""Each explained image's files drawn and written by a pool of render processes while the
+next batch is being explained; when all files of a batch are complete, its rows go to the
+predictions table, so the table never lists an image whose files are not whole."""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures as futures
+from pathlib import Path
+
+import numpy as np
+
+from cam_keras.cam import BaseCAM, Explanation
+from cam_keras.jobs.decode import Decoded
+from cam_keras.jobs.report import HeatmapReport
+from cam_keras.jobs.request import HeatmapOptions
+from cam_keras.jobs.table import PredictionsTable, prediction_rows
+from cam_keras.outdir import OutputFolder
+from cam_keras.render.jobs import RenderJob, run_job
+
+
+def explain(explainer: BaseCAM, batch: list[Decoded], options: HeatmapOptions) -> Explanation:
+    """Maps (at feature resolution: the render workers upsample once, to each overlay's
+    size), classes and probabilities of one decoded batch."""
+    arrays = explainer.explain_batch(
+        np.stack([decoded.model_input for _, decoded in batch]).astype(np.float32),
+        options.classes,
+        top_k=options.top_k,
+        upsample=False,
+    )
+    return Explanation(
+        images=[decoded.picture for _, decoded in batch],
+        class_names=explainer.class_names,
+        method=explainer.method,
+        image_sizes=[decoded.original_size for _, decoded in batch],
+        **arrays,
+    )
+
+
+def _render_job(explanation: Explanation, index: int, targets: list[Path], options: HeatmapOptions) -> RenderJob:
+    """What a render worker needs to write image ``index``'s overlay at ``targets[0]`` and its
+    arrays at ``targets[1]`` if any (the paths :meth:`HeatmapOptions.output_files` names,
+    claimed in the output folder)."""
+    texts = tuple(explanation.label_text(index, m) for m in range(explanation.class_indices.shape[1]))
+    arrays_path = targets[1] if len(targets) > 1 else None
+    return RenderJob(
+        picture_path=targets[0],
+        picture=explanation.images[index],
+        raw_maps=explanation.raw_maps[index],
+        texts=texts,
+        style=options.style,
+        arrays_path=arrays_path,
+        arrays=explanation.arrays(index) if arrays_path else None,
+    )
+
+
+class Writes:
+    """The writes of a job's batches in flight, and their rows waiting for them."""
+
+    def __init__(
+        self, out: OutputFolder, options: HeatmapOptions, table: PredictionsTable, report: HeatmapReport, bar
+    ) -> None:
+        self.out, self.options, self.table, self.report, self.bar = out, options, table, report, bar
+        self.in_flight: collections.deque = collections.deque()  # (write jobs, rows) of batches
+
+    def submit(self, pool: futures.Executor, explanation: Explanation, batch: list, stems: dict[Path, Path]) -> None:
+        """Have ``pool`` write each image's files."""
+        jobs, outputs = [], []
+        for i, (path, *_) in enumerate(batch):
+            targets = [self.out.claim(name) for name in self.options.output_files(stems[path])]
+            jobs.append(pool.submit(run_job, _render_job(explanation, i, targets, self.options)))
+            outputs.append(self.options.output_files(stems[path])[0])
+        paths = [path for path, *_ in batch]
+        self.in_flight.append((jobs, prediction_rows(explanation, paths, outputs, self.options.report_top)))
+
+    def finish(self, keep: int) -> None:
+        """Wait for the writes of all but the ``keep`` newest batches; record their rows."""
+        while len(self.in_flight) > keep:
+            jobs, rows = self.in_flight[0]
+            for job in jobs:
+                job.result()  # a failure leaves the batch in flight for settle()
+            self.in_flight.popleft()
+            self._record(rows)
+
+    def settle(self) -> None:
+        """After a failure: wait for the writes still running, then record the images whose
+        files were written; the others are left out of the table."""
+        for jobs, rows in self.in_flight:
+            futures.wait(jobs)
+            self._record([row for job, row in zip(jobs, rows) if job.exception() is None])
+        self.in_flight.clear()
+
+    def _record(self, rows: list[dict]) -> None:
+        self.table.append(rows)
+        self.report.succeeded += len(rows)
+        if self.bar:
+            self.bar.update(self.report.succeeded + len(self.report.skipped))
