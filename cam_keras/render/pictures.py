@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from cam_keras.data.resize import Window
 from cam_keras.errors import UsageError
 from cam_keras.render.colormap import Colormap, colorize, colormap_table
-from cam_keras.render.overlay import caption, caption_font_size, overlay
+from cam_keras.render.overlay import Region, caption, caption_font_size, overlay
 
 NORMALIZATIONS = ("per-map", "shared")
 GAP_COLOR = 255
@@ -48,31 +49,45 @@ class Style:
         object.__setattr__(self, "table", colormap_table(self.colormap))  # an unknown name fails here
 
 
-def scale_maps_to(raw: np.ndarray, size: tuple[int, int], normalize: str = "per-map") -> np.ndarray:
+def scale_maps_to(
+    raw: np.ndarray, size: tuple[int, int], normalize: str = "per-map", window: Window | None = None
+) -> np.ndarray:
     """Raw maps ``(n, h, w)`` bilinearly upsampled to ``size = (H, W)`` and min-max scaled to
     [0, 1], per map or over all ``n`` maps together: ``(n, H, W)`` float32.
 
-    Pillow's bilinear resize with half-pixel centres, the same as ``tf.image.resize`` (and
-    :func:`cam_keras.cam.maps.scale_maps`, which the tests compare it with) for upsampling.
-    Constant maps become 0.
+    ``window`` says where the picture the maps were computed on lies on this one (the resize
+    policy's, see :func:`cam_keras.data.resize.fit_window`): the maps are placed there (a
+    crop's maps cover the centre, a pad's padding is dropped) and scaled over what is shown;
+    outside they are 0. Pillow's bilinear resize with half-pixel centres, the same as
+    ``tf.image.resize`` (and :func:`cam_keras.cam.maps.scale_maps`, which the tests compare
+    it with) for upsampling. Constant maps become 0.
 
     Example:
         >>> scale_maps_to(np.random.rand(2, 7, 7).astype("float32"), (224, 224), "shared").shape
         (2, 224, 224)
     """
-    height, width = size
+    raw = np.asarray(raw, np.float32)
+    window = window or Window()
+    top, bottom, left, right = window.region(size)
+    box = None if window == Window() else window.map_box(size, raw.shape[1:])
+    shape = (bottom - top, right - left)
     upsampled = np.stack(
         [
             m
-            if m.shape == (height, width)
-            else np.asarray(Image.fromarray(m, "F").resize((width, height), Image.Resampling.BILINEAR))
-            for m in np.asarray(raw, np.float32)
+            if m.shape == shape and box is None
+            else np.asarray(Image.fromarray(m, "F").resize(shape[::-1], Image.Resampling.BILINEAR, box=box))
+            for m in raw
         ]
     )
     axes = (1, 2) if normalize == "per-map" else (0, 1, 2)
     low = upsampled.min(axis=axes, keepdims=True)
     span = upsampled.max(axis=axes, keepdims=True) - low
-    return np.divide(upsampled - low, span, out=np.zeros_like(upsampled), where=span > 0)
+    scaled = np.divide(upsampled - low, span, out=np.zeros_like(upsampled), where=span > 0)
+    if shape == tuple(size):
+        return scaled
+    placed = np.zeros((len(raw), *size), np.float32)
+    placed[:, top:bottom, left:right] = scaled
+    return placed
 
 
 def colorbar(height: int, colormap: Colormap, font_size: int) -> np.ndarray:
@@ -89,21 +104,27 @@ def colorbar(height: int, colormap: Colormap, font_size: int) -> np.ndarray:
     return np.asarray(canvas)
 
 
-def map_picture(image: np.ndarray, heatmap: np.ndarray, text: str, style: Style) -> np.ndarray:
-    """One map over its image, ``text`` as a caption scaled to the picture, and the colour bar
-    if the style asks for it: uint8 ``(h', w', 3)``."""
-    picture = overlay(image, heatmap, style.table, style.alpha)
+def map_picture(
+    image: np.ndarray, heatmap: np.ndarray, text: str, style: Style, region: Region | None = None
+) -> np.ndarray:
+    """One map over its image (blended over ``region`` only, see :func:`overlay`), ``text`` as
+    a caption scaled to the picture, and the colour bar if the style asks for it: uint8 ``(h', w', 3)``."""
+    picture = overlay(image, heatmap, style.table, style.alpha, region)
     font_size = caption_font_size(image.shape[1])
     if style.colorbar:
         picture = np.concatenate([picture, colorbar(picture.shape[0], style.table, font_size)], axis=1)
     return caption(picture, text, font_size)
 
 
-def image_row(image: np.ndarray, raw_maps: np.ndarray, texts: Sequence[str], style: Style) -> np.ndarray:
-    """Every map of one image, upsampled once to the image's size, as captioned pictures side
-    by side: uint8 ``(h', n * w', 3)``."""
-    maps = scale_maps_to(raw_maps, image.shape[:2], style.normalize)
-    pictures = [map_picture(image, heat, text, style) for heat, text in zip(maps, texts)]
+def image_row(
+    image: np.ndarray, raw_maps: np.ndarray, texts: Sequence[str], style: Style, window: Window | None = None
+) -> np.ndarray:
+    """Every map of one image, upsampled once to the image's size (placed on ``window``, see
+    :func:`scale_maps_to`; the image outside it is drawn without heat), as captioned pictures
+    side by side: uint8 ``(h', n * w', 3)``."""
+    maps = scale_maps_to(raw_maps, image.shape[:2], style.normalize, window)
+    region = (window or Window()).region(image.shape[:2])
+    pictures = [map_picture(image, heat, text, style, region) for heat, text in zip(maps, texts)]
     return pictures[0] if len(pictures) == 1 else hstack(pictures, caption_font_size(image.shape[1]) // 2)
 
 
