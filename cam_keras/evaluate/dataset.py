@@ -174,6 +174,15 @@ def _explained(
             bar.update(min(start + batch_size, len(items)))
 
 
+def _maps_on_image(
+    explainer: BaseCAM, raw: dict[int, np.ndarray], classes: list[int], size: tuple[int, int]
+) -> dict[int, np.ndarray]:
+    """``{class: map}`` at the image's ``size`` in [0, 1], placed where the model input lies on
+    the image (0 outside: a crop's cut-away margins hold no evidence)."""
+    window = fit_window(size, explainer.input_size, explainer.contract.inputs.resize)
+    return dict(zip(classes, scale_maps_to(np.stack([raw[c] for c in classes]), size, window=window)))
+
+
 class _Keeper:
     """Keeps the raw maps of the sampled rows and of the ``extremes`` best and worst rows."""
 
@@ -285,9 +294,7 @@ def evaluate_localization(
         truths, cut = clip_boxes(boxes[item.relative], size, f"{boxes_path}, row for {item.relative}")
         if cut:
             clipped.append(item.relative)
-        classes = sorted({item.label, *ranked})
-        window = fit_window(size, explainer.input_size, explainer.contract.inputs.resize)
-        maps = dict(zip(classes, scale_maps_to(np.stack([raw[c] for c in classes]), size, window=window)))
+        maps = _maps_on_image(explainer, raw, sorted({item.label, *ranked}), size)
         mask = load_mask(masks_dir, item.relative, size) if masks_dir else None
         row = metrics.update(item.label, ranked, maps[item.label], [maps[c] for c in ranked], truths, mask)
         classification.update(item.label, ranked)
