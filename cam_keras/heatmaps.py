@@ -30,12 +30,11 @@ import numpy as np
 
 from cam_keras.atomic import atomic_path
 from cam_keras.cam import BaseCAM, Explanation
-from cam_keras.cam.inputs import DecodedFile, decode_for_explaining
+from cam_keras.cam.inputs import DecodedFile, decode_for_explaining, note_assumed_resize
 from cam_keras.cam.targets import ClassSpec, resolve_classes
 from cam_keras.data.images import find_images
 from cam_keras.errors import ImageError, OutputFolderError, UsageError
 from cam_keras.identity import identity_changes, model_identity
-from cam_keras.models.inputs import note_assumed_resize
 from cam_keras.outdir import OutputFolder
 from cam_keras.records import write_json
 from cam_keras.render import IMAGE_FORMATS
@@ -453,7 +452,7 @@ def _render_job(explanation: Explanation, index: int, targets: list[Path], optio
         style=options.style,
         arrays_path=arrays_path,
         arrays=explanation.arrays(index) if arrays_path else None,
-        window=explanation.window(index),
+        placement=explanation.placement(index),
     )
 
 

@@ -106,7 +106,7 @@ def test_training_pipeline_and_snapshots_fit_pictures_as_by_hand(odd_shapes, pol
     np.testing.assert_array_equal(snapshot_images(subset, 2, (SIDE, SIDE), policy), expected[[0, len(expected) // 2]])
 
 
-@pytest.mark.slow  # two real fine_tune runs: about 25 s on 2 cores
+@pytest.mark.slow  # two real fine_tune runs: 17 s on an idle 2-core machine, 70 s on a busy one
 @pytest.mark.parametrize("policy, shape", [("crop", WIDE), ("pad", FLAT)])
 def test_a_trained_model_is_explained_on_the_pixels_it_was_trained_on(trained, odd_shapes, tmp_path, policy, shape):
     model = cam_keras.load_model(trained[policy])

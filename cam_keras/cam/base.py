@@ -23,12 +23,11 @@ import numpy as np
 import tensorflow as tf
 
 from cam_keras.cam.explanation import Explanation
-from cam_keras.cam.inputs import ImageLike, prepare_batch
+from cam_keras.cam.inputs import ImageLike, note_assumed_resize, prepare_batch
 from cam_keras.cam.maps import upsample_and_normalize
 from cam_keras.cam.targets import ClassSpec, Selection, Targets, resolve_request
 from cam_keras.errors import UsageError
 from cam_keras.models.contract import model_contract
-from cam_keras.models.inputs import note_assumed_resize
 from cam_keras.models.taps import Tap, capture, resolve_target_layer
 
 logger = logging.getLogger(__name__)

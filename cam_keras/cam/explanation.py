@@ -20,7 +20,7 @@ from cam_keras.outdir import OutputFolder
 from cam_keras.records import write_arrays
 from cam_keras.render import overlay, side_by_side, write_picture
 from cam_keras.render.display import show_picture
-from cam_keras.render.pictures import Style, hstack, image_row, scale_maps_to, vstack
+from cam_keras.render.pictures import Placement, Style, hstack, image_row, scale_maps_to, vstack
 from cam_keras.render.png import encode_png
 from cam_keras.render.sizing import (
     DEFAULT_MAX_SIDE,
@@ -95,6 +95,12 @@ class Explanation:
         """``(top, bottom, left, right)`` of image ``index`` (at ``size``) that its maps cover."""
         return self.window(index).region(tuple(self.images[index].shape[:2] if size is None else size))
 
+    def placement(self, index: int, size: Size | None = None) -> Placement | None:
+        """Where image ``index``'s raw maps go on it at ``size`` (see
+        :meth:`cam_keras.data.resize.Window.placement`); ``None``: all over it."""
+        size = tuple(self.images[index].shape[:2] if size is None else size)
+        return self.window(index).placement(size, self.raw_maps.shape[2:])
+
     def image_at(self, index: int, size: Size | None = None) -> np.ndarray:
         """Image ``index``, resized to ``size = (height, width)`` unless ``None`` (as stored)."""
         return self.images[index] if size is None else resize_image(self.images[index], size)
@@ -110,7 +116,8 @@ class Explanation:
             return self.maps[index]
         if (index, size) not in self._resized:
             raw = self.raw_maps[index]
-            placed = scale_maps(raw, size) if window == Window() else scale_maps_to(raw, size, window=window)
+            placement = window.placement(size, raw.shape[1:])
+            placed = scale_maps(raw, size) if placement is None else scale_maps_to(raw, size, placement=placement)
             self._resized[index, size] = placed
         return self._resized[index, size]
 
@@ -139,7 +146,8 @@ class Explanation:
     def captioned_overlays(self, index: int, style: Style | None = None, size: Size | None = None) -> np.ndarray:
         """Every map of image ``index`` as a captioned overlay, side by side, uint8."""
         texts = [self.label_text(index, m) for m in range(self.class_indices.shape[1])]
-        return image_row(self.image_at(index, size), self.raw_maps[index], texts, style or Style(), self.window(index))
+        picture = self.image_at(index, size)
+        return image_row(picture, self.raw_maps[index], texts, style or Style(), self.placement(index, size))
 
     def grid(self, style: Style | None = None, *, columns: int = 1, tile_size: int = GRID_TILE) -> np.ndarray:
         """One row per image with its maps (``columns`` images side by side), each map drawn
@@ -203,7 +211,8 @@ class Explanation:
         ``image_size`` (height, width) and the ``window`` ``(top, left, height, width)`` the
         raw maps cover, in fractions of the image (``0, 0, 1, 1`` unless the model fits
         pictures by crop or pad). Scaled maps at any size are one call away:
-        ``cam_keras.render.pictures.scale_maps_to(raw_maps, size, window=Window(*window))``
+        ``scale_maps_to(raw_maps, size, placement=Window(*window).placement(size, raw_maps.shape[1:]))``
+        (:mod:`cam_keras.render.pictures`)
         (they are not stored: full-size float maps of photos take megabytes each)."""
         window = self.window(index)
         return {

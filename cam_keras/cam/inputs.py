@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import keras
 import numpy as np
 from PIL import Image
 
 from cam_keras.data.images import DECODE_SLACK, decode_image, to_rgb_array
 from cam_keras.data.resize import Window, fit_image, fit_window
 from cam_keras.errors import UsageError
-from cam_keras.models.inputs import InputContract, convert_channels
+from cam_keras.models.inputs import InputContract, convert_channels, warn_once
 from cam_keras.render.sizing import output_size
 
 ImageLike = str | os.PathLike | np.ndarray | Image.Image
@@ -73,6 +74,23 @@ def decode_for_explaining(
         decoded.original_size,
         fit_window(decoded.pixels.shape[:2], input_size, policy),
     )
+
+
+def note_assumed_resize(model: keras.Model, contract: InputContract, sizes: Iterable[tuple[int, int]]) -> None:
+    """Say once per model that pictures are squashed because nobody said otherwise, when one of
+    the pictures' ``(height, width)`` ``sizes`` has another aspect than the model input (then
+    squash, crop and pad give different pixels)."""
+    if contract.resize_assumed and any(fit_window(size, contract.size, "pad") != Window() for size in sizes):
+        warn_once(
+            model,
+            "model %r does not record how it was trained to fit pictures of another aspect to its %dx%d input: "
+            "they are squashed (aspect ignored). If it was trained on centre crops or padded pictures, pass "
+            "--resize crop or pad (API: resize=).",
+            model.name,
+            contract.size[1],
+            contract.size[0],
+            topic="resize",
+        )
 
 
 def as_pixels(image: np.ndarray | Image.Image) -> np.ndarray:

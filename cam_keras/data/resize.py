@@ -8,20 +8,19 @@ wherever it meets it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
-from cam_keras.choices import RESIZE_POLICIES
-from cam_keras.errors import UsageError
+from cam_keras.choices import RESIZE_POLICIES, check_resize_policy  # noqa: F401  (the policies this module acts on)
 
 Size = tuple[int, int]  # (height, width)
 Box = tuple[float, float, float, float]  # (left, top, right, bottom) in pixels, as Pillow takes it
+Region = tuple[int, int, int, int]  # (top, bottom, left, right) rows and columns of a picture
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(NamedTuple):
     """Where a fitted picture lies on its original, in fractions of the original's height and
     width: rows ``top .. top + height``, columns ``left .. left + width``. Squash covers the
     original exactly ``(0, 0, 1, 1)``; crop covers its centre (inside it); pad reaches beyond
@@ -47,20 +46,23 @@ class Window:
             (self.top + self.height) * height,
         )
 
-    def region(self, size: Size) -> tuple[int, int, int, int]:
+    def region(self, size: Size) -> Region:
         """``(top, bottom, left, right)``: the rows and columns of a picture of ``size`` this
         window shows (at least one pixel), the part a map computed on the fitted picture covers."""
         left, top, right, bottom = self.box(size)
         top, left = min(max(0, round(top)), size[0] - 1), min(max(0, round(left)), size[1] - 1)
         return top, max(top + 1, min(size[0], round(bottom))), left, max(left + 1, min(size[1], round(right)))
 
-    def map_box(self, size: Size, map_size: Size) -> Box:
-        """The part of a ``map_size`` map (computed on the fitted picture) that lies on
-        :meth:`region` of a picture of ``size``, as a Pillow box."""
+    def placement(self, size: Size, map_size: Size) -> tuple[Region, Box] | None:
+        """Where a ``map_size`` map computed on the fitted picture goes on a picture of ``size``:
+        ``(region of the picture, box of the map)`` (what :func:`cam_keras.render.pictures.scale_maps_to`
+        takes), or ``None`` when the map covers the whole picture (squash)."""
+        if self == Window():
+            return None
         left, top, right, bottom = self.box(size)
         rows, columns = map_size[0] / (bottom - top), map_size[1] / (right - left)
-        shown_top, shown_bottom, shown_left, shown_right = self.region(size)
-        return (
+        shown_top, shown_bottom, shown_left, shown_right = region = self.region(size)
+        return region, (
             max(0.0, (shown_left - left) * columns),
             max(0.0, (shown_top - top) * rows),
             min(float(map_size[1]), (shown_right - left) * columns),
@@ -68,18 +70,9 @@ class Window:
         )
 
 
-def check_policy(policy: str) -> str:
-    """``policy`` if it is one of :data:`RESIZE_POLICIES`, else :class:`UsageError`."""
-    if policy not in RESIZE_POLICIES:
-        raise UsageError(
-            f"resize policy must be one of {', '.join(RESIZE_POLICIES)} (--resize / resize=), got {policy!r}"
-        )
-    return policy
-
-
 def fit_window(original: Size, size: Size, policy: str) -> Window:
     """The :class:`Window` :func:`fit_image` shows of a picture of ``original`` size."""
-    check_policy(policy)
+    check_resize_policy(policy)
     (height, width), (target_height, target_width) = original, size
     if policy == "squash":
         return Window()

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from cam_keras.cam import BaseCAM
+from cam_keras.cam.inputs import note_assumed_resize
 from cam_keras.data.class_folders import scan_class_folders
 from cam_keras.data.images import decode_fitted
 from cam_keras.data.resize import Window, fit_window
@@ -27,7 +28,6 @@ from cam_keras.errors import DatasetError, ImageError, UsageError
 from cam_keras.evaluate.annotations import clip_boxes, load_mask, mask_file, read_boxes
 from cam_keras.evaluate.faithfulness import FaithfulnessScores, faithfulness
 from cam_keras.evaluate.metrics import ClassificationMetrics, LocalizationMetrics
-from cam_keras.models.inputs import note_assumed_resize
 from cam_keras.render.pictures import scale_maps_to
 
 logger = logging.getLogger(__name__)
@@ -180,7 +180,8 @@ def _maps_on_image(
     """``{class: map}`` at the image's ``size`` in [0, 1], placed where the model input lies on
     the image (0 outside: a crop's cut-away margins hold no evidence)."""
     window = fit_window(size, explainer.input_size, explainer.contract.inputs.resize)
-    return dict(zip(classes, scale_maps_to(np.stack([raw[c] for c in classes]), size, window=window)))
+    maps = np.stack([raw[c] for c in classes])
+    return dict(zip(classes, scale_maps_to(maps, size, placement=window.placement(size, maps.shape[1:]))))
 
 
 class _Keeper:

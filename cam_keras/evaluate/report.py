@@ -75,7 +75,7 @@ def boxed_overlay(
     decoded = decode_image(row["path"], at_least=lambda original: output_size(None, original, original))
     size = output_size(None, decoded.original_size, decoded.original_size)
     window = evaluation.window(decoded.original_size)
-    heat = scale_maps_to(raw_map[None], size, window=window)[0]
+    heat = scale_maps_to(raw_map[None], size, placement=window.placement(size, raw_map.shape))[0]
     picture = overlay(resize_image(decoded.pixels, size), heat, region=window.region(size))
     if "predicted_box" in row:
         scale = np.array([size[1], size[0]] * 2) / np.array(decoded.original_size[::-1] * 2)

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import keras
 import numpy as np
 
-from cam_keras.data.resize import Window, check_policy, fit_window
+from cam_keras.choices import check_resize_policy
 from cam_keras.errors import ModelError, UsageError
 from cam_keras.models.graph import producer_names
 from cam_keras.models.info import loaded_from, model_info
@@ -77,7 +77,9 @@ class InputContract:
 
     def with_resize(self, resize: str | None) -> InputContract:
         """This contract with the user's resize policy, unless ``resize`` is ``None``."""
-        return self if resize is None else replace(self, resize=check_policy(resize), resize_source=RESIZE_CHOSEN)
+        return (
+            self if resize is None else replace(self, resize=check_resize_policy(resize), resize_source=RESIZE_CHOSEN)
+        )
 
     @property
     def resize_assumed(self) -> bool:
@@ -172,7 +174,7 @@ def read_input(
     contract = InputContract(channels, size, dynamic, preprocessing, source)
     saved = model_info(model).resize if len(model.outputs) == 1 else None
     if saved is not None:
-        contract = replace(contract, resize=check_policy(saved), resize_source=RESIZE_SAVED)
+        contract = replace(contract, resize=check_resize_policy(saved), resize_source=RESIZE_SAVED)
     return contract.with_resize(resize)
 
 
@@ -195,7 +197,7 @@ def _input_size(model: keras.Model, shape: tuple, requested: int | tuple[int, in
 def _detected_or_assumed(model: keras.Model) -> tuple[Preprocessing, str]:
     found = detect_preprocessing(model)
     if found is None:
-        _warn_once(
+        warn_once(
             model,
             "model %r has no Rescaling/Normalization layer or known keras.applications backbone at its input: "
             "assuming it takes raw pixels in [0, 255]. If it was trained on other values, pass --preprocess "
@@ -206,7 +208,7 @@ def _detected_or_assumed(model: keras.Model) -> tuple[Preprocessing, str]:
     preprocessing = resolve_preprocessing(found[0])
     if found[0] == "none":  # read from a layer or arithmetic in the model
         return preprocessing, found[1]
-    _warn_once(
+    warn_once(
         model,
         "model %r: assuming %s, inferred from the name of its %s; if it was trained on other values, "
         "pass --preprocess (API: preprocess=) none, unit, symmetric, caffe, torch or another family.",
@@ -217,7 +219,7 @@ def _detected_or_assumed(model: keras.Model) -> tuple[Preprocessing, str]:
     return preprocessing, f"{found[1]}, inferred from its name (see --preprocess)"
 
 
-def _warn_once(model: keras.Model, message: str, *args: object, topic: str = "preprocessing") -> None:
+def warn_once(model: keras.Model, message: str, *args: object, topic: str = "preprocessing") -> None:
     """Log a notice about an assumption on ``model`` (its ``topic``) once per model: per model
     object, and per saved version of a model file however often it is loaded."""
     version = loaded_from(model)
@@ -225,23 +227,6 @@ def _warn_once(model: keras.Model, message: str, *args: object, topic: str = "pr
     if key not in seen:
         seen.add(key)
         logger.warning(message, *args)
-
-
-def note_assumed_resize(model: keras.Model, contract: InputContract, sizes: Iterable[tuple[int, int]]) -> None:
-    """Say once per model that pictures are squashed because nobody said otherwise, when one of
-    the pictures' ``(height, width)`` ``sizes`` has another aspect than the model input (then
-    squash, crop and pad give different pixels)."""
-    if contract.resize_assumed and any(fit_window(size, contract.size, "pad") != Window() for size in sizes):
-        _warn_once(
-            model,
-            "model %r does not record how it was trained to fit pictures of another aspect to its %dx%d input: "
-            "they are squashed (aspect ignored). If it was trained on centre crops or padded pictures, pass "
-            "--resize crop or pad (API: resize=).",
-            model.name,
-            contract.size[1],
-            contract.size[0],
-            topic="resize",
-        )
 
 
 def detect_preprocessing(model: keras.Model) -> tuple[str, str] | None:

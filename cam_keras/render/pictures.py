@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from cam_keras.data.resize import Window
 from cam_keras.errors import UsageError
 from cam_keras.render.colormap import Colormap, colorize, colormap_table
 from cam_keras.render.overlay import Region, caption, caption_font_size, overlay
+
+Placement = tuple[Region, tuple[float, float, float, float]]  # picture region, box of the map on it
 
 NORMALIZATIONS = ("per-map", "shared")
 GAP_COLOR = 255
@@ -50,14 +51,15 @@ class Style:
 
 
 def scale_maps_to(
-    raw: np.ndarray, size: tuple[int, int], normalize: str = "per-map", window: Window | None = None
+    raw: np.ndarray, size: tuple[int, int], normalize: str = "per-map", placement: Placement | None = None
 ) -> np.ndarray:
     """Raw maps ``(n, h, w)`` bilinearly upsampled to ``size = (H, W)`` and min-max scaled to
     [0, 1], per map or over all ``n`` maps together: ``(n, H, W)`` float32.
 
-    ``window`` says where the picture the maps were computed on lies on this one (the resize
-    policy's, see :func:`cam_keras.data.resize.fit_window`): the maps are placed there (a
-    crop's maps cover the centre, a pad's padding is dropped) and scaled over what is shown;
+    ``placement`` ``(region, box)`` says where the picture the maps were computed on lies on
+    this one (from the resize policy, :meth:`cam_keras.data.resize.Window.placement`): the
+    ``box`` of the maps goes on the ``region`` ``(top, bottom, left, right)`` of the picture (a
+    crop's maps cover its centre, a pad's padding is dropped), scaled over what is shown;
     outside they are 0. Pillow's bilinear resize with half-pixel centres, the same as
     ``tf.image.resize`` (and :func:`cam_keras.cam.maps.scale_maps`, which the tests compare
     it with) for upsampling. Constant maps become 0.
@@ -67,9 +69,7 @@ def scale_maps_to(
         (2, 224, 224)
     """
     raw = np.asarray(raw, np.float32)
-    window = window or Window()
-    top, bottom, left, right = window.region(size)
-    box = None if window == Window() else window.map_box(size, raw.shape[1:])
+    (top, bottom, left, right), box = placement or ((0, size[0], 0, size[1]), None)
     shape = (bottom - top, right - left)
     upsampled = np.stack(
         [
@@ -117,13 +117,13 @@ def map_picture(
 
 
 def image_row(
-    image: np.ndarray, raw_maps: np.ndarray, texts: Sequence[str], style: Style, window: Window | None = None
+    image: np.ndarray, raw_maps: np.ndarray, texts: Sequence[str], style: Style, placement: Placement | None = None
 ) -> np.ndarray:
-    """Every map of one image, upsampled once to the image's size (placed on ``window``, see
-    :func:`scale_maps_to`; the image outside it is drawn without heat), as captioned pictures
-    side by side: uint8 ``(h', n * w', 3)``."""
-    maps = scale_maps_to(raw_maps, image.shape[:2], style.normalize, window)
-    region = (window or Window()).region(image.shape[:2])
+    """Every map of one image, upsampled once to the image's size (placed as
+    :func:`scale_maps_to` says; the image outside the region is drawn without heat), as
+    captioned pictures side by side: uint8 ``(h', n * w', 3)``."""
+    maps = scale_maps_to(raw_maps, image.shape[:2], style.normalize, placement)
+    region = placement[0] if placement else None
     pictures = [map_picture(image, heat, text, style, region) for heat, text in zip(maps, texts)]
     return pictures[0] if len(pictures) == 1 else hstack(pictures, caption_font_size(image.shape[1]) // 2)
 
