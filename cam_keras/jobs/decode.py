@@ -1,5 +1,5 @@
-"""Images decoded ahead of the model in threads, each once, at the larger of the model input
-and its overlay size, and handed out in batches; decoding runs ahead within a memory budget,
+"""Images decoded ahead of the model in threads, each once, for the model (under its resize
+policy) and for the overlay, and handed out in batches; decoding runs ahead within a memory budget,
 and an unreadable file is skipped, with its reason."""
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ logger = logging.getLogger(__name__)
 Decoded = tuple[Path, DecodedFile]
 
 
-def _decode(path: Path, input_size: tuple[int, int], options: HeatmapOptions) -> Decoded:
-    """``path`` decoded once, at the larger of the model input and the overlay size (refused,
-    as an unreadable image is, if that overlay would be too large to draw)."""
+def _decode(path: Path, input_size: tuple[int, int], options: HeatmapOptions, policy: str = "squash") -> Decoded:
+    """``path`` decoded for the model (fitted under the resize ``policy``, as in training) and
+    for the overlay (refused, as an unreadable image is, if that overlay would be too large to
+    draw)."""
 
     def picture_size(original: tuple[int, int]) -> tuple[int, int]:
         return bounded_output_size(options.size, original, input_size, options.max_side, path)
 
-    return path, decode_for_explaining(path, input_size, picture_size)
+    return path, decode_for_explaining(path, input_size, picture_size, policy)
 
 
 def _megapixels(path: Path, input_size: tuple[int, int], options: HeatmapOptions) -> float:
@@ -50,10 +51,12 @@ def decoded_batches(
     options: HeatmapOptions,
     pool: futures.Executor,
     skipped: list[dict],
+    policy: str = "squash",
 ) -> Iterator[list[Decoded]]:
-    """Yield batches of decoded images, decoding ahead up to three batches or
-    ``options.prefetch_megapixels`` of pictures, whichever is less (at least one image); an
-    unreadable image is added to ``skipped`` with its reason."""
+    """Yield batches of decoded images (fitted to the model under the resize ``policy``),
+    decoding ahead up to three batches or ``options.prefetch_megapixels`` of pictures,
+    whichever is less (at least one image); an unreadable image is added to ``skipped`` with
+    its reason."""
     pending: collections.deque = collections.deque()  # (path, job, megapixels)
     queue = iter(paths)
     batch: list = []
@@ -66,7 +69,7 @@ def decoded_batches(
             if path is None:
                 return
             megapixels = _megapixels(path, input_size, options)
-            pending.append((path, pool.submit(_decode, path, input_size, options), megapixels))
+            pending.append((path, pool.submit(_decode, path, input_size, options, policy), megapixels))
 
     refill()
     while pending:

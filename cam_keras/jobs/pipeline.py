@@ -45,6 +45,7 @@ def write_heatmaps(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    resize: str | None = None,
 ) -> HeatmapReport:
     """Explain every image under ``inputs`` (and listed in ``from_list``) and write, in ``out``:
 
@@ -61,6 +62,10 @@ def write_heatmaps(
     full, permissions) the files already written stay valid, the report records how far the
     job got (``interrupted`` / ``error``), and the exception is re-raised.
 
+    Images are fitted to the model as it was trained (its saved resize policy, else squash)
+    unless ``resize`` (``squash``, ``crop`` or ``pad``) says otherwise; maps are drawn where
+    the model input lies on each image.
+
     Example:
         >>> report = write_heatmaps(CAM(model), ["photos/"], "maps/", HeatmapOptions(top_k=3))
         >>> report.succeeded, report.skipped
@@ -68,7 +73,7 @@ def write_heatmaps(
     request = HeatmapRequest(
         ImageSource(inputs, from_list), out, options or HeatmapOptions(), shard, resume, overwrite, progress
     )
-    return run(explainer, request)
+    return run(explainer.resized(resize), request)
 
 
 def run(explainer: BaseCAM, request: HeatmapRequest) -> HeatmapReport:
@@ -128,7 +133,8 @@ def _explain_and_write(
     writes = Writes(out, options, table, report, bar)
     try:  # from the start of the pools: Ctrl-C or a failure while they start is recorded too
         with futures.ThreadPoolExecutor(default_workers()) as decoders, render_pool(workers) as renderers:
-            for batch in decoded_batches(list(stems), explainer.input_size, options, decoders, report.skipped):
+            policy, skipped = explainer.contract.inputs.resize, report.skipped
+            for batch in decoded_batches(list(stems), explainer.input_size, options, decoders, skipped, policy):
                 writes.submit(renderers, explain(explainer, batch, options), batch, stems)
                 writes.finish(keep=1)  # the next batch's inference overlaps these writes
             writes.finish(keep=0)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from cam_keras.cam import BaseCAM, Explanation
+from cam_keras.cam.inputs import note_assumed_resize
 from cam_keras.jobs.decode import Decoded
 from cam_keras.jobs.report import HeatmapReport
 from cam_keras.jobs.request import HeatmapOptions
@@ -22,6 +23,7 @@ from cam_keras.render.jobs import RenderJob, run_job
 def explain(explainer: BaseCAM, batch: list[Decoded], options: HeatmapOptions) -> Explanation:
     """Maps (at feature resolution: the render workers upsample once, to each overlay's
     size), classes and probabilities of one decoded batch."""
+    note_assumed_resize(explainer.model, explainer.contract.inputs, [decoded.original_size for _, decoded in batch])
     arrays = explainer.explain_batch(
         np.stack([decoded.model_input for _, decoded in batch]).astype(np.float32),
         options.classes,
@@ -33,6 +35,7 @@ def explain(explainer: BaseCAM, batch: list[Decoded], options: HeatmapOptions) -
         class_names=explainer.class_names,
         method=explainer.method,
         image_sizes=[decoded.original_size for _, decoded in batch],
+        windows=[decoded.window for _, decoded in batch],
         **arrays,
     )
 
@@ -51,6 +54,7 @@ def _render_job(explanation: Explanation, index: int, targets: list[Path], optio
         style=options.style,
         arrays_path=arrays_path,
         arrays=explanation.arrays(index) if arrays_path else None,
+        placement=explanation.placement(index),
     )
 
 
