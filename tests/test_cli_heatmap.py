@@ -184,3 +184,33 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path, model_file, photo_dir
     assert result.stdout.split("\n")[-2] == "exit 0", result.stderr
     assert len(runs.read_text().split()) == 1
     assert len(list((tmp_path / "out").rglob("*.png"))) == 4
+
+
+def test_the_flags_defaults_are_the_librarys_and_every_flag_reaches_the_request():
+    """Issue 24: the defaults were typed twice (the CLI and HeatmapOptions) and could drift."""
+    from cam_keras.cli import build_parser
+    from cam_keras.cli.heatmap import _request
+    from cam_keras.jobs import HeatmapOptions
+
+    args = build_parser().parse_args(["heatmap", "--model", "m.keras", "x.png", "--out", "o"])
+    assert _request(args).options == HeatmapOptions()
+    flags = ["--top-k", "3", "--colormap", "viridis", "--alpha", "0.25", "--normalize", "shared", "--colorbar"]
+    flags += ["--size", "40x30", "--max-side", "512", "--image-format", "webp", "--batch-size", "4"]
+    flags += ["--format", "none", "--print-top", "2", "--workers", "0", "--shard", "2/3", "--resume", "--quiet"]
+    request = _request(build_parser().parse_args(["heatmap", "--model", "m.keras", "x.png", "--out", "o", *flags]))
+    changed = {name: value for name, value in vars(request.options).items() if value != getattr(HeatmapOptions(), name)}
+    assert changed == {
+        "top_k": 3,
+        "colormap": "viridis",
+        "alpha": 0.25,
+        "normalize": "shared",
+        "colorbar": True,
+        "size": (30, 40),
+        "max_side": 512,
+        "image_format": "webp",
+        "batch_size": 4,
+        "array_format": None,
+        "report_top": 2,
+        "workers": 0,
+    }
+    assert (request.shard.index, request.shard.count, request.resume, request.progress) == (2, 3, True, False)
