@@ -8,6 +8,8 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from cam_keras.safe_text import FS_NAMES
+
 _NAME_MAX = 255  # bytes per file name on ext4, XFS, APFS and most others
 _SUFFIX_ROOM = 8  # bytes kept free for an output suffix (".png", ".npz", ".jpeg")
 
@@ -20,7 +22,7 @@ def relative_name(path: Path, root: Path) -> Path:
 def _fit_name(name: str) -> str:
     """``name`` if an output suffix still fits in 255 bytes, else its head plus a hash of the
     whole name (so two long names that share a head stay apart)."""
-    encoded = name.encode("utf-8", "surrogateescape")
+    encoded = name.encode("utf-8", FS_NAMES)
     room = _NAME_MAX - _SUFFIX_ROOM
     if len(encoded) <= room:
         return name

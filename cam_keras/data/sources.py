@@ -1,6 +1,7 @@
 """Where a job's images come from: files, folders searched recursively, and list files (or
 standard input), each image once, in an order and with output names that are the same on
-every machine."""
+every machine (:class:`ImageSource`); or a dataset's class folders, each image with its label
+(:func:`class_folder_images`)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
+from cam_keras.data.class_folders import scan_class_folders
 from cam_keras.data.images import find_images
-from cam_keras.errors import UsageError
+from cam_keras.errors import DatasetError, UsageError
 from cam_keras.naming import output_names, relative_name
 from cam_keras.safe_text import FS_NAMES
 
@@ -89,3 +91,35 @@ def _list_entries(lines: IO[str], folder: Path) -> list[tuple[Path, Path]]:
         images = find_images([path]) if path.is_dir() else [path]
         entries.extend((image, root) for image in images)
     return entries
+
+
+class LabelledImage(NamedTuple):
+    """One image of a class-folder dataset: its path, its path relative to the dataset root,
+    its label (an index into the model's classes)."""
+
+    path: str
+    relative: str
+    label: int
+
+
+def class_folder_images(data_dir: Path, class_names: Sequence[str]) -> list[LabelledImage]:
+    """Readable images of ``data_dir/<class>/`` for the model's ``class_names``, in sorted order.
+
+    Raises:
+        DatasetError: ``data_dir`` is not a folder, or holds a class folder the model does not
+            know, naming the folders and the model's classes.
+    """
+    if not data_dir.is_dir():
+        raise DatasetError(f"{data_dir}: dataset folder not found (expected DATA_DIR/<class>/<image>)")
+    folders = sorted(d.name for d in data_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
+    unknown = [name for name in folders if name not in class_names]
+    if unknown:
+        raise DatasetError(
+            f"{data_dir}: class folder(s) {', '.join(unknown)} are not classes of the model ({', '.join(class_names)})"
+        )
+    present = [name for name in class_names if name in folders]
+    files = scan_class_folders(data_dir, class_names=present)
+    return [
+        LabelledImage(path, Path(path).relative_to(data_dir).as_posix(), list(class_names).index(present[label]))
+        for path, label in zip(files.paths, files.labels)
+    ]

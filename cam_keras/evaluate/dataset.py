@@ -14,16 +14,16 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 import keras
 import numpy as np
 
 from cam_keras.cam import BaseCAM
 from cam_keras.cam.inputs import note_assumed_resize
-from cam_keras.data.class_folders import scan_class_folders
 from cam_keras.data.images import decode_fitted
 from cam_keras.data.resize import Window, fit_window
+from cam_keras.data.sources import LabelledImage as Item
+from cam_keras.data.sources import class_folder_images
 from cam_keras.errors import DatasetError, ImageError, UsageError
 from cam_keras.evaluate.annotations import clip_boxes, load_mask, mask_file, read_boxes
 from cam_keras.evaluate.faithfulness import FaithfulnessScores, faithfulness
@@ -33,14 +33,6 @@ from cam_keras.render.pictures import scale_maps_to
 logger = logging.getLogger(__name__)
 
 TOP_K = 5  # top-5 classification and localization
-
-
-class Item(NamedTuple):
-    """One image to score: its path, its path relative to the dataset root, its label index."""
-
-    path: str
-    relative: str
-    label: int
 
 
 @dataclass
@@ -107,21 +99,7 @@ def spread_over_classes(labels: Sequence[int], count: int) -> list[int]:
 
 def _scan(explainer: BaseCAM, data_dir: Path) -> list[Item]:
     """Readable images of ``DATA_DIR/<class>/`` for the model's classes, in sorted order."""
-    if not data_dir.is_dir():
-        raise DatasetError(f"{data_dir}: dataset folder not found (expected DATA_DIR/<class>/<image>)")
-    class_names = explainer.class_names
-    folders = sorted(d.name for d in data_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
-    unknown = [name for name in folders if name not in class_names]
-    if unknown:
-        raise DatasetError(
-            f"{data_dir}: class folder(s) {', '.join(unknown)} are not classes of the model ({', '.join(class_names)})"
-        )
-    present = [name for name in class_names if name in folders]
-    files = scan_class_folders(data_dir, class_names=present)
-    return [
-        Item(path, Path(path).relative_to(data_dir).as_posix(), class_names.index(present[label]))
-        for path, label in zip(files.paths, files.labels)
-    ]
+    return class_folder_images(data_dir, explainer.class_names)
 
 
 def _ask(

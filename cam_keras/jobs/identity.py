@@ -21,6 +21,7 @@ import numpy as np
 
 from cam_keras.jobs.request import PACE_OPTIONS, HeatmapOptions
 from cam_keras.models.graph import producer_names
+from cam_keras.safe_text import FS_NAMES
 
 INPUTS = "inputs"  # the identity's entry for the input set (see input_set)
 
@@ -70,7 +71,7 @@ def input_set(names: Iterable[str]) -> dict:
     """
     digest, count = hashlib.sha256(), 0
     for name in names:
-        digest.update(name.encode("utf-8", "surrogateescape") + b"\n")
+        digest.update(name.encode("utf-8", FS_NAMES) + b"\n")
         count += 1
     return {"count": count, "sha256": digest.hexdigest()}
 
