@@ -169,12 +169,12 @@ def _request(args: argparse.Namespace) -> HeatmapRequest:
 
 def run(args: argparse.Namespace) -> int:
     from cam_keras.cam import make_explainer
-    from cam_keras.jobs.pipeline import run as run_job
+    from cam_keras.jobs.pipeline import run_request
 
     request = _request(args)
     explainer = make_explainer(load_model_from_args(args), args.method, args.target_layer)
     _warn_if_untrained(args.model, explainer.model)
-    report = run_job(explainer, request)
+    report = run_request(explainer, request)
     if not args.quiet:
         _print_predictions(report)
     return _summarize(report, args, request.options)

@@ -18,7 +18,7 @@ _EXPORTS = {
     "HeatmapReport": "cam_keras.jobs.report",
     "Shard": "cam_keras.jobs.shards",
     "merge_shards": "cam_keras.jobs.merge",
-    "run": "cam_keras.jobs.pipeline",
+    "run_request": "cam_keras.jobs.pipeline",
     "write_heatmaps": "cam_keras.jobs.pipeline",
 }
 

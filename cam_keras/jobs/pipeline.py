@@ -73,10 +73,10 @@ def write_heatmaps(
     request = HeatmapRequest(
         ImageSource(inputs, from_list), out, options or HeatmapOptions(), shard, resume, overwrite, progress
     )
-    return run(explainer.resized(resize), request)
+    return run_request(explainer.resized(resize), request)
 
 
-def run(explainer: BaseCAM, request: HeatmapRequest) -> HeatmapReport:
+def run_request(explainer: BaseCAM, request: HeatmapRequest) -> HeatmapReport:
     """Carry out ``request`` with ``explainer``; the report of what was done (its
     :meth:`~cam_keras.jobs.report.HeatmapReport.predictions` stream the table's rows)."""
     request.options.check_classes(explainer.class_names)
