@@ -146,4 +146,4 @@ def test_imports_run_only_down_the_layers():
 
 
 def test_no_import_cycle_but_the_known_ones():
-    assert sorted(map(sorted, cycles(GRAPH))) == sorted(map(sorted, KNOWN_CYCLES))
+    assert [sorted(group) for group in cycles(GRAPH) if group not in KNOWN_CYCLES] == []
