@@ -12,7 +12,8 @@ import cam_keras
 
 PACKAGE = Path(cam_keras.__file__).parent
 ROOT = "cam_keras"  # the package itself: `import cam_keras`, `from cam_keras import explain`
-BASE_SHARED = {"atomic", "choices", "errors", "naming", "records", "safe_text"}  # what the base rooms may use
+# what the base rooms may use ("compat", Keras and TensorFlow internals in one place, comes with the layers branch)
+BASE_SHARED = {"atomic", "choices", "compat", "errors", "naming", "records", "safe_text"}
 SHARED = {*BASE_SHARED, "lockfile", "outdir", "quiet_import"}
 LAYERS = [
     SHARED,
