@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 from cam_keras.data.class_folders import scan_class_folders
-from cam_keras.data.images import find_images
+from cam_keras.data.images import find_images, scan_images
 from cam_keras.errors import DatasetError, UsageError
 from cam_keras.naming import output_names, relative_name
 from cam_keras.safe_text import FS_NAMES
@@ -24,13 +24,21 @@ logger = logging.getLogger(__name__)
 STDIN = "-"  # the list file that stands for standard input
 
 
+class SourceImages(NamedTuple):
+    """What an :class:`ImageSource` holds: its images as ``(path, output stem)``, in job
+    order, and the hidden image files its folders held, left out."""
+
+    items: list[tuple[Path, Path]]
+    hidden: list[Path]
+
+
 @dataclass(frozen=True)
 class ImageSource:
     """The images of ``inputs`` (files, folders searched recursively) and of the list file
     ``from_list`` (:data:`STDIN`: standard input), as a job names them.
 
     Example:
-        >>> ImageSource(["photos/"], from_list="more.txt").items()
+        >>> ImageSource(["photos/"], from_list="more.txt").scan().items
         [(PosixPath('photos/cat.jpg'), PosixPath('cat')), ...]
     """
 
@@ -43,12 +51,16 @@ class ImageSource:
         output folder must stay outside them."""
         return [*self.inputs, *([self.from_list] if self.from_list not in (None, STDIN) else [])]
 
-    def items(self) -> list[tuple[Path, Path]]:
+    def scan(self) -> SourceImages:
         """Every image, each once, as ``(path, output stem)`` sorted by the path relative to
-        its input root: the same order on every machine, whatever the folders are mounted as."""
+        its input root: the same order on every machine, whatever the folders are mounted as;
+        and the hidden image files the folders held (``.x.jpg``), left out."""
         entries: list[tuple[Path, Path]] = []
+        hidden: list[Path] = []
         for item in map(Path, self.inputs):
-            entries.extend((path, item) for path in find_images([item]))
+            found = scan_images([item])
+            entries.extend((path, item) for path in found.images)
+            hidden.extend(found.hidden)
         if self.from_list is not None:
             entries.extend(read_list(self.from_list))
         unique: dict[str, tuple[Path, Path]] = {}
@@ -58,7 +70,7 @@ class ImageSource:
             logger.warning("%d input(s) given more than once are explained once", len(entries) - len(unique))
         ordered = sorted(unique.values(), key=lambda entry: (relative_name(*entry).as_posix(), str(entry[0])))
         stems = output_names([path for path, _ in ordered], [root for _, root in ordered])
-        return [(path, stems[path]) for path, _ in ordered]
+        return SourceImages([(path, stems[path]) for path, _ in ordered], hidden)
 
 
 def read_list(list_file: str | os.PathLike) -> list[tuple[Path, Path]]:

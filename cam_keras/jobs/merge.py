@@ -4,6 +4,7 @@ and ``report.json`` in input order, as one job over all inputs would have writte
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -88,7 +89,7 @@ def _merge(out: OutputFolder) -> dict:
         "total": sum(reports[shard]["total"] for shard in needed),
         "succeeded": sum(rows.values()),
         "already_done": 0,
-        "skipped": [entry for shard in needed for entry in reports[shard]["skipped"]],
+        "skipped": _once([entry for shard in needed for entry in reports[shard]["skipped"]]),
         "finished": True,
         "interrupted": False,
         "error": None,
@@ -97,6 +98,14 @@ def _merge(out: OutputFolder) -> dict:
     }
     write_json(out.claim(f"{REPORT}.json"), merged)
     return merged
+
+
+def _once(entries: list[dict]) -> list[dict]:
+    """``entries`` in order, each once: every shard lists the hidden files of the input folders."""
+    unique: dict[str, dict] = {}
+    for entry in entries:
+        unique.setdefault(json.dumps(entry, sort_keys=True), entry)
+    return list(unique.values())
 
 
 def _listing(indexes: list[int]) -> str:

@@ -19,7 +19,8 @@ from pathlib import Path
 import keras
 
 from cam_keras.cam import BaseCAM
-from cam_keras.data.sources import ImageSource
+from cam_keras.data.images import HIDDEN_REASON
+from cam_keras.data.sources import ImageSource, SourceImages
 from cam_keras.jobs.decode import decoded_batches
 from cam_keras.jobs.identity import job_identity
 from cam_keras.jobs.plan import job_order, plan_job, refuse_inputs_inside
@@ -81,16 +82,14 @@ def run_request(explainer: BaseCAM, request: HeatmapRequest) -> HeatmapReport:
     :meth:`~cam_keras.jobs.report.HeatmapReport.predictions` stream the table's rows)."""
     request.options.check_classes(explainer.class_names)
     out = request.folder()
-    items = request.source.items()  # a missing input stops the job before the folder is made
+    images = request.source.scan()  # a missing input stops the job before the folder is made
     with out:
-        return _run_job(explainer, items, out, request)
+        return _run_job(explainer, images, out, request)
 
 
-def _run_job(
-    explainer: BaseCAM, items: list[tuple[Path, Path]], out: OutputFolder, request: HeatmapRequest
-) -> HeatmapReport:
+def _run_job(explainer: BaseCAM, images: SourceImages, out: OutputFolder, request: HeatmapRequest) -> HeatmapReport:
     """Plan the job, open its table and report, then explain and write; the report, finished or not."""
-    options, shard = request.options, request.shard
+    options, shard, items = request.options, request.shard, images.items
     refuse_inputs_inside(items, out.root)
     job = job_identity(explainer, options, items)
     if request.resume:
@@ -102,6 +101,7 @@ def _run_job(
     report = HeatmapReport(
         total=len(todo) + len(done),
         already_done=len(done),
+        skipped=[{"path": str(path), "reason": HIDDEN_REASON} for path in images.hidden],
         shard=shard and shard.name,
         job=job,
         table=table.path,

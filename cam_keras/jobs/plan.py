@@ -10,7 +10,7 @@ from pathlib import Path
 from cam_keras.errors import OutputFolderError
 from cam_keras.jobs.request import HeatmapOptions
 from cam_keras.jobs.shards import TABLE, Shard, job_file
-from cam_keras.jobs.table import KEY, check_row, complete_rows
+from cam_keras.jobs.table import check_row, complete_rows, row_key
 from cam_keras.outdir import OutputFolder
 
 
@@ -38,9 +38,10 @@ def plan_job(
     files = {options.output_files(stem)[0]: options.output_files(stem) for _, stem in mine}
     done = set()
     for line, row in complete_rows(out.root / table):
-        if row.get(KEY) in files and all((out.root / name).is_file() for name in files[row[KEY]]):
+        output = row_key(row)
+        if output in files and all((out.root / name).is_file() for name in files[output]):
             check_row(row, out.root / table, line)
-            done.add(row[KEY])
+            done.add(output)
     return [item for item in mine if options.output_files(item[1])[0] not in done], done
 
 

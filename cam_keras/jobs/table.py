@@ -14,7 +14,8 @@ from typing import IO, TYPE_CHECKING
 
 from cam_keras.atomic import atomic_path, naming_errors
 from cam_keras.errors import OutputFolderError, UsageError
-from cam_keras.safe_text import FS_NAMES, for_csv_cell, from_csv_cell
+from cam_keras.records import CsvWriter
+from cam_keras.safe_text import FS_NAMES, from_csv_cell
 
 if TYPE_CHECKING:
     from cam_keras.cam import Explanation
@@ -25,6 +26,12 @@ KEY = "output"  # the column that names a row's image: its overlay file
 
 def _open(path: Path, mode: str = "r") -> IO[str]:
     return open(path, mode, encoding="utf-8", errors=FS_NAMES, newline="")
+
+
+def row_key(row: Mapping[str, str]) -> str | None:
+    """The output a row read back from a table is for, its formula guard undone."""
+    output = row.get(KEY)
+    return None if output is None else from_csv_cell(output)
 
 
 def table_fields(ranks: int) -> list[str]:
@@ -62,20 +69,21 @@ class PredictionsTable:
                         "the job started with, or pass --overwrite to start again"
                     )
         with atomic_path(path) as temp, _open(temp, "w") as new:
-            writer = csv.DictWriter(new, fieldnames=fields, lineterminator="\n")
-            writer.writeheader()
+            writer = CsvWriter(new)
+            writer.write_raw(fields)
             kept: set[str] = set()  # a row given twice is kept once
             for _, row in complete_rows(path) if done else ():
-                if row[KEY] in done and row[KEY] not in kept:
-                    writer.writerow(row)
-                    kept.add(row[KEY])
+                if row_key(row) in done and row_key(row) not in kept:
+                    writer.write_raw([row.get(field, "") for field in fields])
+                    kept.add(row_key(row))
         self.path = path
         self._stream = _open(path, "a")  # noqa: SIM115 - job-long
-        self._writer = csv.DictWriter(self._stream, fieldnames=fields, lineterminator="\n")
+        self._writer, self._fields = CsvWriter(self._stream), fields
 
     def append(self, rows: Iterable[dict]) -> None:
         with naming_errors(self.path):
-            self._writer.writerows({key: for_csv_cell(value) for key, value in row.items()} for row in rows)
+            for row in rows:
+                self._writer.write_record(row, self._fields)
             self._stream.flush()
 
     def close(self) -> None:
@@ -149,9 +157,10 @@ def put_in_order(table: Path, order: Mapping[str, int]) -> None:
             header = next(reader)
             runs.append(itertools.islice(reader, start, stop))
         column = header.index(KEY)
-        writer = csv.writer(files.enter_context(_open(temp, "w")), lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(heapq.merge(*runs, key=lambda row: order.get(row[column], len(order))))
+        writer = CsvWriter(files.enter_context(_open(temp, "w")))
+        writer.write_raw(header)
+        for row in heapq.merge(*runs, key=lambda row: order.get(from_csv_cell(row[column]), len(order))):
+            writer.write_raw(row)
 
 
 def _run_starts(table: Path, order: Mapping[str, int]) -> list[int]:
@@ -159,7 +168,7 @@ def _run_starts(table: Path, order: Mapping[str, int]) -> list[int]:
     starts, last = [], None
     with _open(table) as handle:
         for index, row in enumerate(csv.DictReader(handle)):
-            position = order.get(row[KEY], len(order))
+            position = order.get(row_key(row), len(order))
             if last is None or position < last:
                 starts.append(index)
             last = position
@@ -177,7 +186,7 @@ def concatenate(out: OutputFolder, name: str, tables: Mapping[Path, int]) -> Non
     header, first_table = None, next(iter(tables), None)
     out.check_free([name])  # claimed once every table checked: a refused merge leaves the folder as it was
     with atomic_path(out.root / name) as temp, _open(temp, "w") as joined:
-        writer = csv.writer(joined, lineterminator="\n")
+        writer = CsvWriter(joined)
         for table, expected in tables.items():
             if not table.is_file():
                 raise OutputFolderError(
@@ -188,12 +197,12 @@ def concatenate(out: OutputFolder, name: str, tables: Mapping[Path, int]) -> Non
                 first = next(reader, None)
                 if header is None:
                     header = first
-                    writer.writerow(header)
+                    writer.write_raw(header)
                 elif first != header:
                     raise UsageError(
                         f"{table} has other columns than {first_table}; run all shards with one --print-top"
                     )
-                written = sum(1 for _ in map(writer.writerow, reader))
+                written = sum(1 for _ in map(writer.write_raw, reader))
             if written != expected:
                 raise OutputFolderError(
                     f"{table}: {written} rows where its report counts {expected} images; run its shard again "
