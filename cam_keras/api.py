@@ -25,6 +25,7 @@ def open_model(
     class_names: Sequence[str] | None = None,
     preprocess: PreprocessChoice = None,
     input_size: int | tuple[int, int] | None = None,
+    resize: str | None = None,
     safe_mode: bool = True,
 ) -> keras.Model:
     """A model (or a ``.keras`` / ``.h5`` file, loaded with ``safe_mode``) with the choices of
@@ -35,7 +36,9 @@ def open_model(
     """
     if not isinstance(model, keras.Model):
         model = load_model(model, safe_mode=safe_mode)
-    return configure_model(model, output=output, class_names=class_names, preprocess=preprocess, input_size=input_size)
+    return configure_model(
+        model, output=output, class_names=class_names, preprocess=preprocess, input_size=input_size, resize=resize
+    )
 
 
 def explain(
@@ -48,6 +51,7 @@ def explain(
     target_layer: str | None = None,
     preprocess: PreprocessChoice = None,
     input_size: int | tuple[int, int] | None = None,
+    resize: str | None = None,
     output: str | None = None,
     class_names: Sequence[str] | None = None,
     safe_mode: bool = True,
@@ -56,8 +60,9 @@ def explain(
 
     ``method="auto"`` uses CAM when the model has a CAM head, else Grad-CAM; see
     :func:`cam_keras.make_explainer` for the others. ``preprocess``, ``input_size``,
-    ``output``, ``class_names`` and ``safe_mode`` are as in :func:`open_model`; see what was
-    detected with :func:`cam_keras.inspect_model`.
+    ``resize`` (how pictures are fitted to the input: ``squash``, ``crop`` or ``pad``; by
+    default as the model was trained), ``output``, ``class_names`` and ``safe_mode`` are as in
+    :func:`open_model`; see what was detected with :func:`cam_keras.inspect_model`.
 
     Example:
         >>> cam_keras.explain("run/model.keras", ["cat.jpg", "dog.jpg"]).show()
@@ -68,6 +73,7 @@ def explain(
         class_names=class_names,
         preprocess=preprocess,
         input_size=input_size,
+        resize=resize,
         safe_mode=safe_mode,
     )
     return make_explainer(model, method, target_layer)(images, classes, top_k=top_k)

@@ -2,6 +2,17 @@
 the command line builds its flags, checks and help without importing it. The modules that act on
 a choice (``data.resize``, ``data.augmentation``, ``train.strategy``) import their list from here."""
 
+from cam_keras.errors import UsageError
+
 RESIZE_POLICIES = ("squash", "crop", "pad")
 AUGMENTATIONS = ("none", "flip", "standard")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+
+
+def check_resize_policy(policy: str) -> str:
+    """``policy`` if it is one of :data:`RESIZE_POLICIES`, else :class:`UsageError`."""
+    if policy not in RESIZE_POLICIES:
+        raise UsageError(
+            f"resize policy must be one of {', '.join(RESIZE_POLICIES)} (--resize / resize=), got {policy!r}"
+        )
+    return policy

@@ -33,7 +33,7 @@ import numpy as np
 
 from cam_keras.atomic import atomic_path, naming_errors
 from cam_keras.cam import BaseCAM, Explanation
-from cam_keras.cam.inputs import DecodedFile, decode_for_explaining
+from cam_keras.cam.inputs import DecodedFile, decode_for_explaining, note_assumed_resize
 from cam_keras.cam.targets import ClassSpec, resolve_classes
 from cam_keras.data.images import find_images, open_image_file
 from cam_keras.errors import ImageError, OutputFolderError, UsageError
@@ -429,14 +429,15 @@ class _PredictionsTable:
 Decoded = tuple[Path, DecodedFile]
 
 
-def _decode(path: Path, input_size: tuple[int, int], options: HeatmapOptions) -> Decoded:
-    """Stage 3: ``path`` decoded once, at the larger of the model input and the overlay size
-    (refused, as an unreadable image is, if that overlay would be too large to draw)."""
+def _decode(path: Path, input_size: tuple[int, int], options: HeatmapOptions, policy: str = "squash") -> Decoded:
+    """Stage 3: ``path`` decoded for the model (fitted under the resize ``policy``, as in
+    training) and for the overlay (refused, as an unreadable image is, if that overlay would
+    be too large to draw)."""
 
     def picture_size(original: tuple[int, int]) -> tuple[int, int]:
         return bounded_output_size(options.size, original, input_size, options.max_side, path)
 
-    return path, decode_for_explaining(path, input_size, picture_size)
+    return path, decode_for_explaining(path, input_size, picture_size, policy)
 
 
 def _megapixels(path: Path, input_size: tuple[int, int], options: HeatmapOptions) -> float:
@@ -458,9 +459,11 @@ def _decoded_batches(
     options: HeatmapOptions,
     pool: futures.Executor,
     report: HeatmapReport,
+    policy: str = "squash",
 ) -> Iterator[list[Decoded]]:
-    """Yield batches of decoded images, decoding ahead up to three batches or
-    ``options.prefetch_megapixels`` of pictures, whichever is less (at least one image)."""
+    """Yield batches of decoded images (fitted to the model under the resize ``policy``),
+    decoding ahead up to three batches or ``options.prefetch_megapixels`` of pictures,
+    whichever is less (at least one image)."""
     pending: collections.deque = collections.deque()  # (path, job, megapixels)
     queue = iter(paths)
     batch: list = []
@@ -473,7 +476,7 @@ def _decoded_batches(
             if path is None:
                 return
             megapixels = _megapixels(path, input_size, options)
-            pending.append((path, pool.submit(_decode, path, input_size, options), megapixels))
+            pending.append((path, pool.submit(_decode, path, input_size, options, policy), megapixels))
 
     refill()
     while pending:
@@ -495,6 +498,7 @@ def _decoded_batches(
 def _explain(explainer: BaseCAM, batch: list[Decoded], options: HeatmapOptions) -> Explanation:
     """Stage 4: maps (at feature resolution: the render workers upsample once, to each
     overlay's size), classes and probabilities of one decoded batch."""
+    note_assumed_resize(explainer.model, explainer.contract.inputs, [decoded.original_size for _, decoded in batch])
     arrays = explainer.explain_batch(
         np.stack([decoded.model_input for _, decoded in batch]).astype(np.float32),
         options.classes,
@@ -506,6 +510,7 @@ def _explain(explainer: BaseCAM, batch: list[Decoded], options: HeatmapOptions) 
         class_names=explainer.class_names,
         method=explainer.method,
         image_sizes=[decoded.original_size for _, decoded in batch],
+        windows=[decoded.window for _, decoded in batch],
         **arrays,
     )
 
@@ -524,6 +529,7 @@ def _render_job(explanation: Explanation, index: int, targets: list[Path], optio
         style=options.style,
         arrays_path=arrays_path,
         arrays=explanation.arrays(index) if arrays_path else None,
+        placement=explanation.placement(index),
     )
 
 
@@ -581,6 +587,7 @@ def write_heatmaps(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    resize: str | None = None,
 ) -> HeatmapReport:
     """Explain every image under ``inputs`` (and listed in ``from_list``) and write, in ``out``:
 
@@ -598,12 +605,17 @@ def write_heatmaps(
     the files already written stay valid, the report records how far the job got
     (``interrupted`` / ``error``), and the exception is re-raised.
 
+    Images are fitted to the model as it was trained (its saved resize policy, else squash)
+    unless ``resize`` (``squash``, ``crop`` or ``pad``) says otherwise; maps are drawn where
+    the model input lies on each image.
+
     Example:
         >>> report = write_heatmaps(CAM(model), ["photos/"], "maps/", HeatmapOptions(top_k=3))
         >>> report.succeeded, report.skipped
     """
     options = (options or HeatmapOptions()).validate()
     options.check_classes(explainer.class_names)
+    explainer = explainer.resized(resize)
     if not isinstance(out, OutputFolder):
         out = job_folder(out, inputs, from_list, shard, resume=resume, overwrite=overwrite)
     items = collect_inputs(inputs, from_list)  # a missing input stops the job before the folder is made
@@ -661,7 +673,8 @@ def _run_job(
     writes = _Writes(out, options, table, report, bar)
     try:  # from the start of the pools: Ctrl-C or a failure while they start is recorded too
         with futures.ThreadPoolExecutor(default_workers()) as decoders, render_pool(workers) as renderers:
-            for batch in _decoded_batches(list(stems), explainer.input_size, options, decoders, report):
+            policy = explainer.contract.inputs.resize
+            for batch in _decoded_batches(list(stems), explainer.input_size, options, decoders, report, policy):
                 writes.submit(renderers, _explain(explainer, batch, options), batch, stems)
                 writes.finish(keep=1)  # the next batch's inference overlaps these writes
             writes.finish(keep=0)

@@ -39,7 +39,7 @@ def weights_fingerprint(model: keras.Model) -> str:
 
 def model_identity(explainer: BaseCAM) -> dict:
     """The model an explainer explains: its weights' fingerprint and what its contract read
-    from the model or was told (``--preprocess``, ``--input-size``, ``--output``), the
+    from the model or was told (``--preprocess``, ``--input-size``, ``--resize``, ``--output``), the
     layer mapped and whether maps are flip-averaged."""
     inputs, outputs = explainer.contract.inputs, explainer.contract.outputs
     return {
@@ -47,6 +47,7 @@ def model_identity(explainer: BaseCAM) -> dict:
         "preprocessing": inputs.preprocessing.name,
         "input_size": list(inputs.size),
         "channels": inputs.channels,
+        "resize": inputs.resize,
         "output": producer_names(explainer.model.outputs),
         "output_kind": outputs.kind,
         "target_layer": explainer.target_layer_name,

@@ -12,8 +12,10 @@ Adding a method is that class plus one line in :data:`cam_keras.cam.methods.METH
 from __future__ import annotations
 
 import abc
+import copy
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import ClassVar, NamedTuple
 
 import keras
@@ -21,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from cam_keras.cam.explanation import Explanation
-from cam_keras.cam.inputs import ImageLike, prepare_batch
+from cam_keras.cam.inputs import ImageLike, note_assumed_resize, prepare_batch
 from cam_keras.cam.maps import upsample_and_normalize
 from cam_keras.cam.targets import ClassSpec, Selection, Targets, resolve_request
 from cam_keras.errors import UsageError
@@ -65,6 +67,8 @@ class BaseCAM(abc.ABC):
             for the image's own classes) and average its maps, mirrored back, with the
             image's. Logits stay those of the image itself.
         jit_compile: compile the whole batch computation with XLA.
+        resize: how pictures are fitted to the model input, ``squash``, ``crop`` or ``pad``;
+            ``None`` keeps the model's contract (the policy it was trained with, else squash).
 
     Calling the explainer returns an :class:`Explanation`; :meth:`explain_batch` is the
     array-in, arrays-out form used by pipelines.
@@ -81,15 +85,25 @@ class BaseCAM(abc.ABC):
         *,
         flip_average: bool = False,
         jit_compile: bool = False,
+        resize: str | None = None,
     ) -> None:
         self.model = model
-        self.contract = model_contract(model)
+        contract = model_contract(model)
+        self.contract = replace(contract, inputs=contract.inputs.with_resize(resize))
         self.class_names = self.contract.class_names
         self.input_size: tuple[int, int] = self.contract.inputs.size
         self.target = self._target_tap(model, target_layer)
         self.logits_tap = self.contract.outputs
         self.flip_average = flip_average
         self._traced = tf.function(self._explain_batch, jit_compile=jit_compile, reduce_retracing=True)
+
+    def resized(self, resize: str | None) -> BaseCAM:
+        """This explainer fitting pictures under the resize policy ``resize`` (itself when ``None``)."""
+        if resize is None:
+            return self
+        twin = copy.copy(self)
+        twin.contract = replace(self.contract, inputs=self.contract.inputs.with_resize(resize))
+        return twin
 
     def _target_tap(self, model: keras.Model, target_layer: str | keras.layers.Layer | None) -> Tap:
         """The tensor whose activations are mapped; override for a fixed layer (CAM)."""
@@ -139,10 +153,16 @@ class BaseCAM(abc.ABC):
             >>> explanation = CAM(model)("photo.jpg", top_k=3)  # doctest: +SKIP
             >>> explanation.show()  # doctest: +SKIP
         """
-        batch, pictures, sizes = prepare_batch(images, self.contract.inputs)
-        arrays = self.explain_batch(batch, classes, top_k=top_k, plus_top_k=plus_top_k, upsample=upsample)
+        prepared = prepare_batch(images, self.contract.inputs)
+        note_assumed_resize(self.model, self.contract.inputs, prepared.sizes)
+        arrays = self.explain_batch(prepared.batch, classes, top_k=top_k, plus_top_k=plus_top_k, upsample=upsample)
         return Explanation(
-            images=pictures, class_names=self.class_names, method=self.method, image_sizes=sizes, **arrays
+            images=prepared.pictures,
+            class_names=self.class_names,
+            method=self.method,
+            image_sizes=prepared.sizes,
+            windows=prepared.windows,
+            **arrays,
         )
 
     def explain_batch(

@@ -40,6 +40,7 @@ class CAM(ActivationCAM):
             (demo, flat shapes: top-1 localization +0.02 to +0.06 in each of six runs;
             textured shapes, whose maps are already even: +0 to +0.005).
         jit_compile: compile with XLA.
+        resize: see :class:`BaseCAM`.
 
     Raises:
         HeadNotFoundError: the model has no such head (use :class:`GradCAM`).
@@ -60,10 +61,11 @@ class CAM(ActivationCAM):
         include_bias: bool = False,
         flip_average: bool = False,
         jit_compile: bool = False,
+        resize: str | None = None,
     ) -> None:
         self.head = find_cam_head(model)
         self.include_bias = include_bias
-        super().__init__(model, target_layer, flip_average=flip_average, jit_compile=jit_compile)
+        super().__init__(model, target_layer, flip_average=flip_average, jit_compile=jit_compile, resize=resize)
 
     def _target_tap(self, model: keras.Model, target_layer: str | keras.layers.Layer | None) -> Tap:
         """The pooling layer's input: also when an operation (``x + y``), not a layer, makes it."""

@@ -15,12 +15,12 @@ import numpy as np
 
 from cam_keras.cam.maps import scale_maps
 from cam_keras.cam.targets import CUSTOM_TARGET
-from cam_keras.data.images import resize_image
+from cam_keras.data.resize import Window, resize_image
 from cam_keras.outdir import OutputFolder
 from cam_keras.records import write_arrays
 from cam_keras.render import overlay, side_by_side, write_picture
 from cam_keras.render.display import show_picture
-from cam_keras.render.pictures import Style, hstack, image_row, vstack
+from cam_keras.render.pictures import Placement, Style, hstack, image_row, scale_maps_to, vstack
 from cam_keras.render.png import encode_png
 from cam_keras.render.sizing import (
     DEFAULT_MAX_SIDE,
@@ -52,6 +52,9 @@ class Explanation:
         method: name of the method that made the maps (``"cam"``, ``"gradcam"``, ...).
         image_sizes: ``(height, width)`` of each original file when ``images`` are smaller;
             ``None`` when ``images`` are the originals.
+        windows: where each image's model input lies on it (the resize policy's
+            :class:`~cam_keras.data.resize.Window`): maps are placed there on the image;
+            ``None`` when every model input is the whole image (squash).
     """
 
     images: list[np.ndarray]
@@ -63,6 +66,7 @@ class Explanation:
     class_names: tuple[str, ...]
     method: str
     image_sizes: list[Size] | None = None
+    windows: list[Window] | None = None
     _resized: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -83,31 +87,53 @@ class Explanation:
         """``(height, width)`` of image ``index`` as a file (or as given)."""
         return tuple(self.image_sizes[index]) if self.image_sizes else self.images[index].shape[:2]
 
+    def window(self, index: int) -> Window:
+        """Where image ``index``'s model input lies on it (see :func:`cam_keras.data.resize.fit_window`)."""
+        return self.windows[index] if self.windows else Window()
+
+    def region(self, index: int, size: Size | None = None) -> tuple[int, int, int, int]:
+        """``(top, bottom, left, right)`` of image ``index`` (at ``size``) that its maps cover."""
+        return self.window(index).region(tuple(self.images[index].shape[:2] if size is None else size))
+
+    def placement(self, index: int, size: Size | None = None) -> Placement | None:
+        """Where image ``index``'s raw maps go on it at ``size`` (see
+        :meth:`cam_keras.data.resize.Window.placement`); ``None``: all over it."""
+        size = tuple(self.images[index].shape[:2] if size is None else size)
+        return self.window(index).placement(size, self.raw_maps.shape[2:])
+
     def image_at(self, index: int, size: Size | None = None) -> np.ndarray:
         """Image ``index``, resized to ``size = (height, width)`` unless ``None`` (as stored)."""
         return self.images[index] if size is None else resize_image(self.images[index], size)
 
     def maps_at(self, index: int, size: Size | None = None) -> np.ndarray:
         """Maps of image ``index`` in [0, 1], ``(n, height, width)``, bilinearly resized from
-        the raw maps to ``size`` (default: the size of the stored image)."""
+        the raw maps to ``size`` (default: the size of the stored image) and placed where
+        the model input lies on the image (:meth:`region`; 0 elsewhere: a crop's cut-away
+        margins, see :func:`cam_keras.render.pictures.scale_maps_to`)."""
         size = tuple(self.images[index].shape[:2] if size is None else size)
-        if size == self.maps.shape[2:]:
+        window = self.window(index)
+        if window == Window() and size == self.maps.shape[2:]:
             return self.maps[index]
         if (index, size) not in self._resized:
-            self._resized[index, size] = scale_maps(self.raw_maps[index], size)
+            raw = self.raw_maps[index]
+            placement = window.placement(size, raw.shape[1:])
+            placed = scale_maps(raw, size) if placement is None else scale_maps_to(raw, size, placement=placement)
+            self._resized[index, size] = placed
         return self._resized[index, size]
 
     def overlay(
         self, index: int, map_index: int = 0, colormap: str = "jet", alpha: float = 0.5, size: Size | None = None
     ) -> np.ndarray:
         """Map ``map_index`` of image ``index`` over the image, uint8 ``(h, w, 3)``."""
-        return overlay(self.image_at(index, size), self.maps_at(index, size)[map_index], colormap, alpha)
+        heat = self.maps_at(index, size)[map_index]
+        return overlay(self.image_at(index, size), heat, colormap, alpha, self.region(index, size))
 
     def panel(
         self, index: int, map_index: int = 0, colormap: str = "jet", alpha: float = 0.5, size: Size | None = None
     ) -> np.ndarray:
         """``original | heatmap | overlay`` of map ``map_index`` of image ``index``, uint8."""
-        return side_by_side(self.image_at(index, size), self.maps_at(index, size)[map_index], colormap, alpha)
+        heat = self.maps_at(index, size)[map_index]
+        return side_by_side(self.image_at(index, size), heat, colormap, alpha, self.region(index, size))
 
     def label_text(self, index: int, map_index: int = 0) -> str:
         """What a map's caption says: ``"cat  p=0.93  cam"`` (``"target 0  gradcam"`` for a
@@ -120,7 +146,8 @@ class Explanation:
     def captioned_overlays(self, index: int, style: Style | None = None, size: Size | None = None) -> np.ndarray:
         """Every map of image ``index`` as a captioned overlay, side by side, uint8."""
         texts = [self.label_text(index, m) for m in range(self.class_indices.shape[1])]
-        return image_row(self.image_at(index, size), self.raw_maps[index], texts, style or Style())
+        picture = self.image_at(index, size)
+        return image_row(picture, self.raw_maps[index], texts, style or Style(), self.placement(index, size))
 
     def grid(self, style: Style | None = None, *, columns: int = 1, tile_size: int = GRID_TILE) -> np.ndarray:
         """One row per image with its maps (``columns`` images side by side), each map drawn
@@ -180,13 +207,18 @@ class Explanation:
 
     def arrays(self, index: int) -> dict[str, np.ndarray]:
         """What programs read about image ``index``: raw maps at feature resolution
-        ``(n, h, w)`` float32, class indices and names, logits, probabilities, and the
-        original ``image_size`` (height, width). Scaled maps at any size are one call away:
-        ``cam_keras.cam.maps.scale_maps(raw_maps, size)`` (they are not stored: full-size
-        float maps of photos take megabytes each)."""
+        ``(n, h, w)`` float32, class indices and names, logits, probabilities, the original
+        ``image_size`` (height, width) and the ``window`` ``(top, left, height, width)`` the
+        raw maps cover, in fractions of the image (``0, 0, 1, 1`` unless the model fits
+        pictures by crop or pad). Scaled maps at any size are one call away:
+        ``scale_maps_to(raw_maps, size, placement=Window(*window).placement(size, raw_maps.shape[1:]))``
+        (:mod:`cam_keras.render.pictures`)
+        (they are not stored: full-size float maps of photos take megabytes each)."""
+        window = self.window(index)
         return {
             "raw_maps": self.raw_maps[index],
             "image_size": np.array(self.original_size(index)),
+            "window": np.array([window.top, window.left, window.height, window.width], np.float32),
             "class_indices": self.class_indices[index],
             "class_names": np.array(self.labels(index)),
             "logits": self.logits[index],

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import keras
 import numpy as np
 from PIL import Image
 
-from cam_keras.data.images import decode_image, resize_image, to_rgb_array
+from cam_keras.data.images import decode_image, to_rgb_array
+from cam_keras.data.resize import Window, fit_image, fit_window
 from cam_keras.errors import UsageError
-from cam_keras.models.inputs import InputContract, convert_channels
+from cam_keras.models.inputs import InputContract, convert_channels, warn_once
 from cam_keras.render.sizing import output_size
 
 ImageLike = str | os.PathLike | np.ndarray | Image.Image
@@ -29,27 +31,34 @@ class DecodedFile:
 
     Attributes:
         picture: uint8 RGB ``(h, w, 3)`` at the size the maps are drawn at.
-        model_input: uint8 RGB at the model input size.
+        model_input: uint8 RGB at the model input size, fitted under the resize policy as
+            training fitted it (:func:`cam_keras.data.images.decode_fitted`).
         original_size: ``(height, width)`` of the file's upright full-resolution picture.
+        window: where ``model_input`` lies on the picture (see :class:`~cam_keras.data.resize.Window`).
     """
 
     picture: np.ndarray
     model_input: np.ndarray
     original_size: Size
+    window: Window = Window()
 
 
 def decode_for_explaining(
-    path: str | os.PathLike, input_size: Size, picture_size: Callable[[Size], Size]
+    path: str | os.PathLike, input_size: Size, picture_size: Callable[[Size], Size], policy: str = "squash"
 ) -> DecodedFile:
     """Decode ``path`` once, at the larger of the model input and ``picture_size(original
-    size)`` (JPEG DCT scaling, see :func:`cam_keras.data.images.decode_image`), then resize
-    to each: a 12-megapixel photo never exists at full size.
+    size)`` (JPEG DCT scaling, see :func:`cam_keras.data.images.decode_image`), then fit it to
+    the model input under the resize ``policy`` (the geometry training uses) and resize it to
+    the picture: a 12-megapixel photo never exists at full size. An image that training too
+    decodes at full size (every image up to twice the model input) gives the model the pixels
+    training gave it; a larger photo is decoded at a finer DCT scale than training's, so its
+    model input differs from training's by resampling only.
 
     Raises:
         ImageError: the file cannot be read, naming it.
 
     Example:
-        >>> decoded = decode_for_explaining("photo.jpg", (224, 224), lambda size: (768, 1024))
+        >>> decoded = decode_for_explaining("photo.jpg", (224, 224), lambda size: (768, 1024), "crop")
         >>> decoded.picture.shape, decoded.model_input.shape, decoded.original_size
         ((768, 1024, 3), (224, 224, 3), (3024, 4032))
     """
@@ -59,8 +68,29 @@ def decode_for_explaining(
         return max(picture[0], input_size[0]), max(picture[1], input_size[1])
 
     decoded = decode_image(path, at_least=needed)
-    picture = resize_image(decoded.pixels, picture_size(decoded.original_size))
-    return DecodedFile(picture, resize_image(decoded.pixels, input_size), decoded.original_size)
+    return DecodedFile(
+        fit_image(decoded.pixels, picture_size(decoded.original_size)),
+        fit_image(decoded.pixels, input_size, policy),
+        decoded.original_size,
+        fit_window(decoded.pixels.shape[:2], input_size, policy),
+    )
+
+
+def note_assumed_resize(model: keras.Model, contract: InputContract, sizes: Iterable[tuple[int, int]]) -> None:
+    """Say once per model that pictures are squashed because nobody said otherwise, when one of
+    the pictures' ``(height, width)`` ``sizes`` has another aspect than the model input (then
+    squash, crop and pad give different pixels)."""
+    if contract.resize_assumed and any(fit_window(size, contract.size, "pad") != Window() for size in sizes):
+        warn_once(
+            model,
+            "model %r does not record how it was trained to fit pictures of another aspect to its %dx%d input: "
+            "they are squashed (aspect ignored). If it was trained on centre crops or padded pictures, pass "
+            "--resize crop or pad (API: resize=).",
+            model.name,
+            contract.size[1],
+            contract.size[0],
+            topic="resize",
+        )
 
 
 def as_pixels(image: np.ndarray | Image.Image) -> np.ndarray:
@@ -117,22 +147,31 @@ def for_display(pixels: np.ndarray) -> np.ndarray:
     return rgb if rgb.dtype == np.uint8 else np.clip(rgb, 0, 255)
 
 
-def _resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if pixels.shape[-1] == 3 or pixels.shape[:2] == tuple(size):
-        return resize_image(pixels, size)
-    return resize_image(pixels.astype(np.float32), size)  # per channel, float
+@dataclass(frozen=True)
+class PreparedBatch:
+    """Images made ready to explain.
+
+    Attributes:
+        batch: float32 ``(batch, height, width, channels)`` raw pixels at the model input size.
+        pictures: the images as RGB to draw maps on (see :func:`for_display`).
+        sizes: each image's ``(height, width)`` as given or as a file.
+        windows: where each model input lies on its picture (the resize policy's window).
+    """
+
+    batch: np.ndarray
+    pictures: list[np.ndarray]
+    sizes: list[Size]
+    windows: list[Window]
 
 
-def prepare_batch(
-    images: ImageLike | Sequence[ImageLike], contract: InputContract
-) -> tuple[np.ndarray, list[np.ndarray], list[Size]]:
-    """Resize images to the model input, in the model's channels.
+def prepare_batch(images: ImageLike | Sequence[ImageLike], contract: InputContract) -> PreparedBatch:
+    """Fit images to the model input under the contract's resize policy, in the model's channels.
 
     Args:
         images: a path, an array ``(h, w[, c])``, a batch array ``(batch, h, w, c)``, a PIL
             image, or a sequence of these; raw pixel values (preprocessing comes later, in
             :meth:`InputContract.prepare`).
-        contract: the model's input contract (size and channels).
+        contract: the model's input contract (size, channels and resize policy).
 
     A float array whose values all lie in [0, 1] gets a warning (it is read as [0, 255]),
     unless the user chose ``preprocess="none"``.
@@ -141,15 +180,12 @@ def prepare_batch(
         UsageError: no images, or an image that is empty, not image-shaped, or not finite (naming its index).
 
     Returns:
-        ``(batch, pictures, original sizes)``: float32 ``(batch, height, width, channels)``
-        raw pixels; the images as RGB to draw maps on (see :func:`for_display`): arrays and
-        PIL images as given, files decoded at most ``DEFAULT_MAX_SIDE`` (1024) px on their
-        longest side (to draw on a file at full resolution, pass ``load_image(path)``); and
-        each image's ``(height, width)`` as given or as a file.
+        A :class:`PreparedBatch`: pictures are arrays and PIL images as given, files decoded at
+        most ``DEFAULT_MAX_SIDE`` (1024) px on their longest side (to draw on a file at full
+        resolution, pass ``load_image(path)``).
 
     Example:
-        >>> batch, pictures, sizes = prepare_batch(["a.jpg", "b.png"], model_contract(model).inputs)
-        >>> batch.shape
+        >>> prepare_batch(["a.jpg", "b.png"], model_contract(model).inputs).batch.shape
         (2, 224, 224, 3)
     """
     if isinstance(images, (str, os.PathLike, Image.Image)) or (
@@ -158,23 +194,27 @@ def prepare_batch(
         images = [images]
     if not len(images):
         raise UsageError("no images to explain: pass at least one path, array or PIL image")
-    inputs, pictures, sizes, unit_range = [], [], [], 0
+    inputs, pictures, sizes, windows, unit_range = [], [], [], [], 0
     for index, image in enumerate(images):
         if isinstance(image, (str, os.PathLike)):
-            decoded = decode_for_explaining(image, contract.size, lambda size: output_size(None, size, contract.size))
+            decoded = decode_for_explaining(
+                image, contract.size, lambda size: output_size(None, size, contract.size), contract.resize
+            )
             inputs.append(decoded.model_input)
             pictures.append(decoded.picture)
             sizes.append(decoded.original_size)
+            windows.append(decoded.window)
         else:
             try:
                 pixels = as_pixels(image)
             except UsageError as error:
                 raise UsageError(f"image {index}: {error}") from None
             unit_range += _unit_range(image, pixels)
-            inputs.append(_resize(pixels, contract.size))
+            inputs.append(fit_image(pixels, contract.size, contract.resize))
             pictures.append(for_display(pixels))
             sizes.append(pixels.shape[:2])
+            windows.append(fit_window(pixels.shape[:2], contract.size, contract.resize))
     if unit_range and not contract.takes_prepared_arrays:
         _warn_unit_range(unit_range, len(images), contract)
     batch = np.stack([convert_channels(image, contract.channels).astype(np.float32) for image in inputs])
-    return batch, pictures, sizes
+    return PreparedBatch(batch, pictures, sizes, windows)

@@ -42,9 +42,10 @@ class ScoreCAM(ActivationCAM):
         mask_batch_size: int = 64,
         flip_average: bool = False,
         jit_compile: bool = False,
+        resize: str | None = None,
     ) -> None:
         self.mask_batch_size = mask_batch_size
-        super().__init__(model, target_layer, flip_average=flip_average, jit_compile=jit_compile)
+        super().__init__(model, target_layer, flip_average=flip_average, jit_compile=jit_compile, resize=resize)
 
     def _masked_logits(self, image: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
         """Logits ``(k, classes)`` of ``image (H, W, 3)`` times each mask of ``(H, W, k)``."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cam_keras.choices import RESIZE_POLICIES
+
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """``--model`` and the choices a model cannot always tell (see ``cam-keras inspect``)."""
@@ -38,6 +40,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N|WxH",
         help="size to run a dynamic-size model at, width first like --size (default 224x224)",
     )
+    group.add_argument(
+        "--resize",
+        choices=RESIZE_POLICIES,
+        help="how pictures of another aspect are fitted to the model input: squash (stretch), crop (centre) "
+        "or pad (black borders); default: as the model was trained (saved by `cam-keras train`), else squash",
+    )
 
 
 def check_before_loading(args: argparse.Namespace) -> None:
@@ -63,6 +71,7 @@ def model_choices(args: argparse.Namespace) -> dict:
         "class_names": read_class_names(args.classes) if args.classes else None,
         "preprocess": args.preprocess,
         "input_size": args.input_size,
+        "resize": args.resize,
         "safe_mode": not args.unsafe,
     }
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image
 
+from cam_keras.data.resize import fit_image, resize_image  # noqa: F401  (resize_image: also importable from here)
 from cam_keras.errors import CamKerasError, ImageError
 from cam_keras.safe_text import terminal_lines
 
@@ -252,23 +253,17 @@ def to_rgb_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
-def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize an ``(h, w, 3)`` image to ``size = (height, width)`` (bilinear, antialiased).
+def decode_fitted(path: str | os.PathLike, size: Size, policy: str = "squash") -> DecodedImage:
+    """Decode ``path`` for a model taking ``size`` images and fit it under the resize
+    ``policy`` (:func:`cam_keras.data.resize.fit_image`): the pixels a model sees of a file,
+    the same in training, snapshots, explaining, heatmaps and evaluation.
 
-    uint8 stays uint8; float images are resized per channel in float32, without rounding.
+    Example:
+        >>> decode_fitted("photo_4032x3024.jpg", (224, 224), "crop").pixels.shape
+        (224, 224, 3)
     """
-    if image.shape[:2] == tuple(size):
-        return image
-    target = (size[1], size[0])
-    if image.dtype == np.uint8:
-        return np.asarray(Image.fromarray(image).resize(target, Image.Resampling.BILINEAR))
-    channels = [
-        np.asarray(
-            Image.fromarray(image[..., c].astype(np.float32), mode="F").resize(target, Image.Resampling.BILINEAR)
-        )
-        for c in range(image.shape[-1])
-    ]
-    return np.stack(channels, axis=-1)
+    decoded = decode_image(path, at_least=size)
+    return DecodedImage(fit_image(decoded.pixels, size, policy), decoded.original_size)
 
 
 def is_image_name(path: Path) -> bool:

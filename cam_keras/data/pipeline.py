@@ -1,7 +1,8 @@
 """Labeled image files as a batched tf.data pipeline.
 
-Decoding goes through the one decoder (:func:`cam_keras.data.images.load_image`) in parallel,
-so grayscale, RGBA, CMYK, 16-bit and EXIF-rotated files all become the same RGB input; a file
+Decoding goes through :func:`cam_keras.data.images.decode_fitted` (as explaining, heatmaps
+and evaluation do: a model sees the same pixels of a file everywhere) in parallel, so
+grayscale, RGBA, CMYK, 16-bit and EXIF-rotated files all become the same RGB input; a file
 that breaks after the scan is logged and weighted 0, never a crash halfway through an epoch.
 """
 
@@ -15,8 +16,7 @@ import tensorflow as tf
 
 from cam_keras.data.augmentation import augment
 from cam_keras.data.class_folders import LabeledFiles
-from cam_keras.data.images import load_image
-from cam_keras.data.resize import fit_image
+from cam_keras.data.images import decode_fitted
 from cam_keras.errors import ImageError
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ def _decoder(size: tuple[int, int], policy: str) -> Callable[[bytes], tuple[np.n
 
     def decode(path: bytes) -> tuple[np.ndarray, bool]:
         try:
-            return fit_image(load_image(path.decode(), at_least=size), size, policy).astype(np.float32), True
+            return decode_fitted(path.decode(), size, policy).pixels.astype(np.float32), True
         except ImageError as error:
             logger.warning("skipped during training: %s", error)
             return np.zeros((*size, 3), np.float32), False

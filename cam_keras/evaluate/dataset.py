@@ -20,13 +20,15 @@ import keras
 import numpy as np
 
 from cam_keras.cam import BaseCAM
-from cam_keras.cam.maps import scale_maps
+from cam_keras.cam.inputs import note_assumed_resize
 from cam_keras.data.class_folders import scan_class_folders
-from cam_keras.data.images import decode_image, load_image, resize_image
+from cam_keras.data.images import decode_fitted
+from cam_keras.data.resize import Window, fit_window
 from cam_keras.errors import DatasetError, ImageError, UsageError
 from cam_keras.evaluate.annotations import clip_boxes, load_mask, mask_file, read_boxes
 from cam_keras.evaluate.faithfulness import FaithfulnessScores, faithfulness
 from cam_keras.evaluate.metrics import ClassificationMetrics, LocalizationMetrics, Scored, TopKClassification
+from cam_keras.render.pictures import scale_maps_to
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +59,9 @@ class Evaluation:
     """Metrics over a dataset, one row per scored image, and the files not scored.
 
     ``threshold_curve`` (localization only) has one row per map threshold; ``boxes`` are the
-    true boxes used (clipped to their images); ``kept`` the maps reports draw.
+    true boxes used (clipped to their images); ``kept`` the maps reports draw; ``input_size``
+    and ``resize`` how images were fitted to the model (where its maps lie on an image:
+    :func:`cam_keras.data.resize.fit_window`).
     """
 
     summary: dict
@@ -71,6 +75,12 @@ class Evaluation:
     threshold_curve: list[dict] = field(repr=False, default_factory=list)
     boxes_without_image: list[str] = field(default_factory=list)
     kept: KeptMaps = field(repr=False, default_factory=KeptMaps)
+    input_size: tuple[int, int] | None = None
+    resize: str = "squash"
+
+    def window(self, original_size: tuple[int, int]) -> Window:
+        """Where the model input lies on an image of ``original_size`` (its maps' place)."""
+        return fit_window(original_size, self.input_size, self.resize) if self.input_size else Window()
 
 
 def check_threshold(threshold: float, flag: str = "threshold") -> float:
@@ -138,9 +148,10 @@ def _ask(
 
 def _explained(
     explainer: BaseCAM, items: list[Item], batch_size: int, map_k: int, need_true: bool, progress: bool, skipped: list
-) -> Iterator[tuple[Item, np.ndarray, list[int], dict[int, np.ndarray]]]:
+) -> Iterator[tuple[Item, tuple[int, int], list[int], dict[int, np.ndarray]]]:
     """``(item, original (height, width), ranked classes, raw maps)`` per readable image;
-    unreadable ones are appended to ``skipped``. Files are decoded at the model input size."""
+    unreadable ones are appended to ``skipped``. Files are decoded and fitted to the model
+    input as in training (:func:`cam_keras.data.images.decode_fitted`)."""
     if batch_size < 1:
         raise UsageError(f"batch size must be at least 1, got {batch_size}")
     bar = keras.utils.Progbar(len(items), unit_name="image") if progress else None
@@ -148,19 +159,30 @@ def _explained(
         chunk, inputs, sizes = [], [], []
         for item in items[start : start + batch_size]:
             try:
-                decoded = decode_image(item.path, at_least=explainer.input_size)
+                decoded = decode_fitted(item.path, explainer.input_size, explainer.contract.inputs.resize)
             except ImageError as error:
                 skipped.append({"path": item.path, "reason": error.reason})
                 continue
             chunk.append(item)
-            inputs.append(resize_image(decoded.pixels, explainer.input_size))
+            inputs.append(decoded.pixels)
             sizes.append(decoded.original_size)
         if chunk:
+            note_assumed_resize(explainer.model, explainer.contract.inputs, sizes)
             labels = [item.label for item in chunk] if need_true else None
             ranked, raw = _ask(explainer, np.stack(inputs).astype(np.float32), labels, map_k)
             yield from zip(chunk, sizes, ranked, raw)
         if bar:
             bar.update(min(start + batch_size, len(items)))
+
+
+def _maps_on_image(
+    explainer: BaseCAM, raw: dict[int, np.ndarray], classes: list[int], size: tuple[int, int]
+) -> dict[int, np.ndarray]:
+    """``{class: map}`` at the image's ``size`` in [0, 1], placed where the model input lies on
+    the image (0 outside: a crop's cut-away margins hold no evidence)."""
+    window = fit_window(size, explainer.input_size, explainer.contract.inputs.resize)
+    maps = np.stack([raw[c] for c in classes])
+    return dict(zip(classes, scale_maps_to(maps, size, placement=window.placement(size, maps.shape[1:]))))
 
 
 class _Keeper:
@@ -219,6 +241,7 @@ def evaluate_localization(
     progress: bool = True,
     samples: int = 16,
     extremes: int = 4,
+    resize: str | None = None,
 ) -> Evaluation:
     """Classification and localization metrics of ``explainer`` on ``DATA_DIR/<class>/<image>``.
 
@@ -228,13 +251,16 @@ def evaluate_localization(
     warning and listed in ``Evaluation.skipped``; so are unreadable files; box rows naming no
     image are listed in ``Evaluation.boxes_without_image``. ``threshold`` is the paper's box
     threshold (fraction of the map max). The maps of ``samples`` images spread over classes
-    and of the ``extremes`` best and worst are kept for reports.
+    and of the ``extremes`` best and worst are kept for reports. Images are fitted to the
+    model as it was trained (its saved resize policy, else squash) unless ``resize`` says
+    otherwise, and its maps are placed where the model input lies on each image.
 
     Example:
         >>> evaluation = evaluate_localization(CAM(model), "data/test", threshold=0.5)
         >>> print(format_summary(evaluation.summary))
     """
     check_threshold(threshold)
+    explainer = explainer.resized(resize)
     data_dir = Path(data_dir)
     boxes_path = Path(boxes_csv) if boxes_csv else data_dir / "boxes.csv"
     boxed = _boxed_items(_scan(explainer, data_dir), read_boxes(boxes_path), boxes_path, data_dir)
@@ -250,8 +276,7 @@ def evaluate_localization(
     for item, size, ranked, raw in scored:
         truths, cut = clip_boxes(boxed.boxes[item.relative], size, f"{boxes_path}, row for {item.relative}")
         clipped += [item.relative] if cut else []
-        classes = sorted({item.label, *ranked})
-        maps = dict(zip(classes, scale_maps(np.stack([raw[c] for c in classes]), size)))
+        maps = _maps_on_image(explainer, raw, sorted({item.label, *ranked}), size)
         mask = load_mask(masks_dir, item.relative, size) if masks_dir else None
         row = metrics.update(item.label, ranked, maps[item.label], [maps[c] for c in ranked], truths, mask)
         classification.update(item.label, ranked)
@@ -278,6 +303,8 @@ def evaluate_localization(
         threshold_curve=metrics.threshold_curve(),
         boxes_without_image=boxed.orphans,
         kept=keeper.kept(),
+        input_size=explainer.input_size,
+        resize=explainer.contract.inputs.resize,
     )
 
 
@@ -322,16 +349,24 @@ def _boxed_items(files: list[Item], boxes: dict[str, list], boxes_path: Path, da
 
 
 def evaluate_classification(
-    explainer: BaseCAM, data_dir: str | os.PathLike, *, batch_size: int = 32, progress: bool = True, samples: int = 16
+    explainer: BaseCAM,
+    data_dir: str | os.PathLike,
+    *,
+    batch_size: int = 32,
+    progress: bool = True,
+    samples: int = 16,
+    resize: str | None = None,
 ) -> Evaluation:
     """Accuracy, per-class precision/recall and the confusion matrix on a plain
     ``DATA_DIR/<class>/<image>`` set (no boxes); keeps the predicted-class maps of ``samples``
-    images spread over classes. Asks the explainer for one map per image.
+    images spread over classes. Asks the explainer for one map per image; ``resize`` as in
+    :func:`evaluate_localization`.
 
     Example:
         >>> evaluation = evaluate_classification(CAM(model), "photos/test")
         >>> evaluation.summary["top1_cls"], evaluation.per_class[0]["recall"]
     """
+    explainer = explainer.resized(resize)
     data_dir = Path(data_dir)
     items = _scan(explainer, data_dir)
     classification = ClassificationMetrics(explainer.class_names)
@@ -354,6 +389,8 @@ def evaluate_classification(
         per_class=classification.per_class(),
         confusion=classification.confusion,
         kept=keeper.kept(),
+        input_size=explainer.input_size,
+        resize=explainer.contract.inputs.resize,
     )
 
 
@@ -374,7 +411,12 @@ def calibrate_threshold(
 
 
 def evaluate_faithfulness(
-    explainer: BaseCAM, data_dir: str | os.PathLike, limit: int = 64, seed: int = 0, steps: int = 16
+    explainer: BaseCAM,
+    data_dir: str | os.PathLike,
+    limit: int = 64,
+    seed: int = 0,
+    steps: int = 16,
+    resize: str | None = None,
 ) -> FaithfulnessScores:
     """Deletion/insertion AUC and average drop/increase of the true-class maps on up to
     ``limit`` images of ``DATA_DIR/<class>/<image>`` (chosen with ``seed``).
@@ -384,11 +426,11 @@ def evaluate_faithfulness(
     """
     if limit < 1:
         raise UsageError(f"faithfulness needs at least 1 image, got {limit}")
+    explainer = explainer.resized(resize)
     items = _scan(explainer, Path(data_dir))
     chosen = np.sort(np.random.default_rng(seed).permutation(len(items))[:limit])
-    size = explainer.input_size
-    images = np.stack([resize_image(load_image(items[i].path, at_least=size), size) for i in chosen])
-    images = images.astype(np.float32)
+    fitted = [decode_fitted(items[i].path, explainer.input_size, explainer.contract.inputs.resize) for i in chosen]
+    images = np.stack([decoded.pixels for decoded in fitted]).astype(np.float32)
     labels = np.array([items[i].label for i in chosen])
     maps = explainer.explain_batch(images, labels.tolist())["maps"][:, 0]
     return faithfulness(explainer.model, images, maps, labels, steps=steps)

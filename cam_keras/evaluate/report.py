@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from cam_keras.cam.maps import scale_maps
-from cam_keras.data.images import decode_image, resize_image
+from cam_keras.data.images import decode_image
+from cam_keras.data.resize import resize_image
 from cam_keras.evaluate.dataset import Evaluation
 from cam_keras.evaluate.metrics import summary_labels
 from cam_keras.heatmaps import output_names
@@ -21,6 +21,7 @@ from cam_keras.outdir import OutputFolder
 from cam_keras.records import write_csv, write_json
 from cam_keras.render import caption, draw_boxes, grid, overlay, write_png
 from cam_keras.render.overlay import TRUE_BOX_COLOR
+from cam_keras.render.pictures import scale_maps_to
 from cam_keras.render.sizing import output_size
 from cam_keras.safe_text import for_terminal
 
@@ -67,7 +68,9 @@ def boxed_overlay(
     """
     decoded = decode_image(row["path"], at_least=lambda original: output_size(None, original, original))
     size = output_size(None, decoded.original_size, decoded.original_size)
-    picture = overlay(resize_image(decoded.pixels, size), scale_maps(raw_map[None], size)[0])
+    window = evaluation.window(decoded.original_size)
+    heat = scale_maps_to(raw_map[None], size, placement=window.placement(size, raw_map.shape))[0]
+    picture = overlay(resize_image(decoded.pixels, size), heat, region=window.region(size))
     if "predicted_box" in row:
         scale = np.array([size[1], size[0]] * 2) / np.array(decoded.original_size[::-1] * 2)
         box = np.array(row["true_class_box"] if true_class else row["predicted_box"]) * scale

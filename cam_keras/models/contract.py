@@ -7,14 +7,14 @@ applies the user's choices (output, class names, preprocessing, input size) once
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import keras
 import numpy as np
 
 from cam_keras.errors import UsageError
 from cam_keras.models.graph import producer_names
-from cam_keras.models.info import ModelInfo, attach_info, loaded_from, mark_loaded_from, model_info
+from cam_keras.models.info import attach_info, loaded_from, mark_loaded_from, model_info
 from cam_keras.models.inputs import InputContract, read_input
 from cam_keras.models.outputs import OutputContract, read_output
 
@@ -60,6 +60,7 @@ def configure_model(
     class_names: Sequence[str] | None = None,
     preprocess: PreprocessChoice = None,
     input_size: int | tuple[int, int] | None = None,
+    resize: str | None = None,
 ) -> keras.Model:
     """Apply the user's choices and return the model to explain.
 
@@ -68,6 +69,8 @@ def configure_model(
         class_names: one name a class, for models that carry none.
         preprocess: see :func:`cam_keras.models.inputs.read_input`; ``None`` detects it.
         input_size: side or ``(height, width)`` for a dynamic-size model.
+        resize: how pictures are fitted to the input size, ``squash``, ``crop`` or ``pad``;
+            ``None`` takes the policy the model was trained with, else squash.
 
     Returns:
         ``model``, or a model of its inputs and the chosen ``output``.
@@ -78,9 +81,9 @@ def configure_model(
     if output is not None:
         model = select_output(model, output)
     if class_names is not None:
-        attach_info(model, ModelInfo(class_names=tuple(class_names)))
+        attach_info(model, replace(model_info(model), class_names=tuple(class_names)))
     read_output(model)  # refuse a model whose output cannot be explained before anything else
-    setattr(model, _ATTRIBUTE, read_input(model, preprocess, input_size))
+    setattr(model, _ATTRIBUTE, read_input(model, preprocess, input_size, resize))
     return model
 
 

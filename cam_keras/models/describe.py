@@ -68,6 +68,7 @@ def inspect_model(model: keras.Model) -> ModelReport:
             f"{inputs.channels} ({ {1: 'grayscale', 3: 'RGB', 4: 'four channels'}[inputs.channels] }), {size}",
         ),
         ("preprocessing", f"{inputs.preprocessing.name}: {inputs.preprocessing.description} [{inputs.source}]"),
+        ("resize", f"{inputs.resize} (how pictures of another aspect are fitted) [{inputs.resize_source}]"),
         ("output", f"{outputs.kind}: {_KIND[outputs.kind]} [{outputs.source}]"),
         (
             "classes",

@@ -1,4 +1,4 @@
-"""Metadata that travels with a CAM model: class names, backbone, feature layer."""
+"""Metadata that travels with a CAM model: class names, backbone, feature layer, resize policy."""
 
 from __future__ import annotations
 
@@ -28,11 +28,14 @@ class ModelInfo:
         feature_layer: name (not a path: see ``CamHead.feature_path``) of the layer whose output
             enters GlobalAveragePooling2D, as :func:`cam_keras.build_model` made it; saved under
             this key in ``.keras`` files.
+        resize: the resize policy the model was trained with (``squash``, ``crop`` or ``pad``,
+            see :func:`cam_keras.data.resize.fit_image`), or ``None`` when nobody said.
     """
 
     class_names: tuple[str, ...]
     backbone: str | None = None
     feature_layer: str | None = None
+    resize: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

@@ -7,7 +7,11 @@
   where the model says so (:func:`detect_preprocessing`), else chosen by the user
   (``--preprocess`` / ``preprocess=``), else raw pixels; an assumption (raw pixels, or a
   family inferred from a ``keras.applications`` model's name) is logged once per model,
-  naming the flag.
+  naming the flag;
+- resize policy: how a picture of another aspect is fitted to that size (squash, crop or pad,
+  see :func:`cam_keras.data.resize.fit_image`): chosen (``--resize`` / ``resize=``), else the
+  one the model was trained with (saved in its cam-keras metadata), else squash; a picture
+  fitted under an assumed squash says so once per model.
 """
 
 from __future__ import annotations
@@ -15,14 +19,15 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import keras
 import numpy as np
 
+from cam_keras.choices import check_resize_policy
 from cam_keras.errors import ModelError, UsageError
 from cam_keras.models.graph import producer_names
-from cam_keras.models.info import loaded_from
+from cam_keras.models.info import loaded_from, model_info
 from cam_keras.models.preprocessing import (
     CONVENTIONS,
     ApplicationPreprocessing,
@@ -37,9 +42,13 @@ DEFAULT_DYNAMIC_SIZE = (224, 224)
 CHANNELS = (1, 3, 4)
 LUMINANCE = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601-2, as Pillow's "L" mode
 CHOSEN = "chosen (--preprocess / preprocess=)"  # InputContract.source of a user's choice
+RESIZE_CHOSEN = "chosen (--resize / resize=)"
+RESIZE_SAVED = "saved with the model by training"
+RESIZE_ASSUMED = "assumed: the model does not say how it was trained to fit pictures (see --resize)"
 _TRANSPARENT = object()
-_WARNED: weakref.WeakSet = weakref.WeakSet()  # models already warned about an assumed preprocessing
-_WARNED_FILES: set[str] = set()  # the same, for model files (loaded again by every explain("m.keras"))
+# models already told about an assumption, by topic ("preprocessing", "resize")
+_WARNED: dict[str, weakref.WeakSet] = {"preprocessing": weakref.WeakSet(), "resize": weakref.WeakSet()}
+_WARNED_FILES: set[tuple[str, str]] = set()  # the same, for model files (loaded again by every explain("m.keras"))
 _SCALING_OPS = frozenset({"TrueDivide", "Divide", "Subtract", "Multiply", "Add"})
 _IDENTITY_AT_INFERENCE = (keras.layers.Dropout, keras.layers.GaussianNoise, keras.layers.GaussianDropout)
 
@@ -54,6 +63,8 @@ class InputContract:
         dynamic: the model accepts any spatial size (``size`` was chosen, not read).
         preprocessing: raw pixels in [0, 255] -> model input.
         source: where the preprocessing choice came from, for ``inspect`` and messages.
+        resize: the resize policy pictures are fitted to :attr:`size` with.
+        resize_source: where the resize policy came from, for ``inspect`` and messages.
     """
 
     channels: int
@@ -61,6 +72,19 @@ class InputContract:
     dynamic: bool
     preprocessing: Preprocessing
     source: str
+    resize: str = "squash"
+    resize_source: str = RESIZE_ASSUMED
+
+    def with_resize(self, resize: str | None) -> InputContract:
+        """This contract with the user's resize policy, unless ``resize`` is ``None``."""
+        return (
+            self if resize is None else replace(self, resize=check_resize_policy(resize), resize_source=RESIZE_CHOSEN)
+        )
+
+    @property
+    def resize_assumed(self) -> bool:
+        """Nobody said how pictures are fitted: squash is used."""
+        return self.resize_source == RESIZE_ASSUMED
 
     @property
     def takes_prepared_arrays(self) -> bool:
@@ -99,6 +123,7 @@ def read_input(
     model: keras.Model,
     preprocess: str | Callable[[np.ndarray], np.ndarray] | None = None,
     input_size: int | tuple[int, int] | None = None,
+    resize: str | None = None,
 ) -> InputContract:
     """Read the input contract of a single-image-input model.
 
@@ -106,6 +131,8 @@ def read_input(
         preprocess: a name accepted by :func:`resolve_preprocessing` or a callable; ``None``
             detects it, or assumes raw pixels with a warning.
         input_size: side or ``(height, width)`` for a dynamic-size model.
+        resize: ``squash``, ``crop`` or ``pad``; ``None`` takes the policy saved with the
+            model, else squash.
 
     Raises:
         ModelError: several inputs, or an input that is not ``(batch, h, w, 1/3/4)`` images.
@@ -144,7 +171,11 @@ def read_input(
         raise UsageError(
             f"preprocessing {preprocessing.name!r} is for RGB models; this model takes {channels} channels"
         )
-    return InputContract(channels, size, dynamic, preprocessing, source)
+    contract = InputContract(channels, size, dynamic, preprocessing, source)
+    saved = model_info(model).resize if len(model.outputs) == 1 else None
+    if saved is not None:
+        contract = replace(contract, resize=check_resize_policy(saved), resize_source=RESIZE_SAVED)
+    return contract.with_resize(resize)
 
 
 def _input_size(model: keras.Model, shape: tuple, requested: int | tuple[int, int] | None) -> tuple[int, int]:
@@ -166,7 +197,7 @@ def _input_size(model: keras.Model, shape: tuple, requested: int | tuple[int, in
 def _detected_or_assumed(model: keras.Model) -> tuple[Preprocessing, str]:
     found = detect_preprocessing(model)
     if found is None:
-        _warn_once(
+        warn_once(
             model,
             "model %r has no Rescaling/Normalization layer or known keras.applications backbone at its input: "
             "assuming it takes raw pixels in [0, 255]. If it was trained on other values, pass --preprocess "
@@ -177,7 +208,7 @@ def _detected_or_assumed(model: keras.Model) -> tuple[Preprocessing, str]:
     preprocessing = resolve_preprocessing(found[0])
     if found[0] == "none":  # read from a layer or arithmetic in the model
         return preprocessing, found[1]
-    _warn_once(
+    warn_once(
         model,
         "model %r: assuming %s, inferred from the name of its %s; if it was trained on other values, "
         "pass --preprocess (API: preprocess=) none, unit, symmetric, caffe, torch or another family.",
@@ -188,13 +219,13 @@ def _detected_or_assumed(model: keras.Model) -> tuple[Preprocessing, str]:
     return preprocessing, f"{found[1]}, inferred from its name (see --preprocess)"
 
 
-def _warn_once(model: keras.Model, message: str, *args: object) -> None:
-    """Log a notice about ``model``'s preprocessing once per model: per model object, and per
-    saved version of a model file however often it is loaded."""
+def warn_once(model: keras.Model, message: str, *args: object, topic: str = "preprocessing") -> None:
+    """Log a notice about an assumption on ``model`` (its ``topic``) once per model: per model
+    object, and per saved version of a model file however often it is loaded."""
     version = loaded_from(model)
-    seen = _WARNED_FILES if version else _WARNED
-    if (version or model) not in seen:
-        seen.add(version or model)
+    seen, key = (_WARNED_FILES, (topic, version)) if version else (_WARNED[topic], model)
+    if key not in seen:
+        seen.add(key)
         logger.warning(message, *args)
 
 

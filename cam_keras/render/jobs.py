@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cam_keras.records import write_arrays
-from cam_keras.render.pictures import Style, image_row
+from cam_keras.render.pictures import Placement, Style, image_row
 from cam_keras.render.workers import WorkerPool
 from cam_keras.render.writers import write_picture
 
@@ -35,6 +35,8 @@ class RenderJob:
         texts: one caption per map.
         style: colormap, opacity, normalization, colour bar.
         arrays_path, arrays: the ``.npz``/``.mat`` file and its contents, or ``None``.
+        placement: where the maps lie on the picture (see
+            :func:`~cam_keras.render.pictures.scale_maps_to`); ``None`` for all of it.
     """
 
     picture_path: Path
@@ -44,11 +46,12 @@ class RenderJob:
     style: Style
     arrays_path: Path | None = None
     arrays: Mapping[str, np.ndarray] | None = None
+    placement: Placement | None = None
 
 
 def run_job(job: RenderJob) -> Path:
     """Render, encode and atomically write one job's files; returns the picture path."""
-    write_picture(job.picture_path, image_row(job.picture, job.raw_maps, job.texts, job.style))
+    write_picture(job.picture_path, image_row(job.picture, job.raw_maps, job.texts, job.style, job.placement))
     if job.arrays_path is not None:
         write_arrays(job.arrays_path, job.arrays or {})
     return job.picture_path

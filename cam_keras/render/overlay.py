@@ -11,19 +11,35 @@ from cam_keras.render.colormap import Colormap, as_table, colorize, colormap_lev
 from cam_keras.safe_text import for_terminal
 
 Box = Sequence[float]  # (xmin, ymin, xmax, ymax) in pixels
+Region = tuple[int, int, int, int]  # (top, bottom, left, right) rows and columns
 PREDICTED_BOX_COLOR = (0, 255, 0)
 TRUE_BOX_COLOR = (255, 0, 0)
 
 
-def overlay(image: np.ndarray, heatmap: np.ndarray, colormap: Colormap = "jet", alpha: float = 0.5) -> np.ndarray:
+def overlay(
+    image: np.ndarray,
+    heatmap: np.ndarray,
+    colormap: Colormap = "jet",
+    alpha: float = 0.5,
+    region: Region | None = None,
+) -> np.ndarray:
     """Blend a colorized ``(h, w)`` heatmap in [0, 1] over an ``(h, w, 3)`` RGB image in
-    [0, 255]; returns uint8.
+    [0, 255]; returns uint8. With ``region = (top, bottom, left, right)`` only those rows and
+    columns are blended (where the map was computed: a crop-trained model's centre); the
+    rest shows the image without heat.
 
     Example:
         >>> picture = overlay(image, explanation.maps_at(0)[0], colormap="jet", alpha=0.4)
     """
     if image.shape[:2] != heatmap.shape:
         raise ValueError(f"image {image.shape[:2]} and heatmap {heatmap.shape} differ in size")
+    if region is not None and region != (0, image.shape[0], 0, image.shape[1]):
+        top, bottom, left, right = region
+        picture = np.clip(image, 0, 255).astype(np.uint8)  # as side_by_side shows the original
+        picture[top:bottom, left:right] = overlay(
+            image[top:bottom, left:right], heatmap[top:bottom, left:right], colormap, alpha
+        )
+        return picture
     if image.dtype != np.uint8:
         blended = (1.0 - alpha) * image.astype(np.float32) + alpha * colorize(heatmap, colormap)
         return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
@@ -38,15 +54,24 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, colormap: Colormap = "jet", 
     return blended.astype(np.uint8)
 
 
-def side_by_side(image: np.ndarray, heatmap: np.ndarray, colormap: Colormap = "jet", alpha: float = 0.5) -> np.ndarray:
-    """``original | heatmap | overlay`` as one ``(h, 3 * w, 3)`` uint8 image.
+def side_by_side(
+    image: np.ndarray,
+    heatmap: np.ndarray,
+    colormap: Colormap = "jet",
+    alpha: float = 0.5,
+    region: Region | None = None,
+) -> np.ndarray:
+    """``original | heatmap | overlay`` as one ``(h, 3 * w, 3)`` uint8 image (``region`` as in
+    :func:`overlay`).
 
     Example:
         >>> side_by_side(np.zeros((4, 6, 3), np.uint8), np.zeros((4, 6))).shape
         (4, 18, 3)
     """
     original = np.clip(image, 0, 255).astype(np.uint8)
-    return np.concatenate([original, colorize(heatmap, colormap), overlay(image, heatmap, colormap, alpha)], axis=1)
+    return np.concatenate(
+        [original, colorize(heatmap, colormap), overlay(image, heatmap, colormap, alpha, region)], axis=1
+    )
 
 
 def draw_boxes(

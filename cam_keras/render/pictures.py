@@ -13,7 +13,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from cam_keras.errors import UsageError
 from cam_keras.render.colormap import Colormap, colorize, colormap_table
-from cam_keras.render.overlay import caption, caption_font_size, overlay
+from cam_keras.render.overlay import Region, caption, caption_font_size, overlay
+
+Placement = tuple[Region, tuple[float, float, float, float]]  # picture region, box of the map on it
 
 NORMALIZATIONS = ("per-map", "shared")
 GAP_COLOR = 255
@@ -48,31 +50,44 @@ class Style:
         object.__setattr__(self, "table", colormap_table(self.colormap))  # an unknown name fails here
 
 
-def scale_maps_to(raw: np.ndarray, size: tuple[int, int], normalize: str = "per-map") -> np.ndarray:
+def scale_maps_to(
+    raw: np.ndarray, size: tuple[int, int], normalize: str = "per-map", placement: Placement | None = None
+) -> np.ndarray:
     """Raw maps ``(n, h, w)`` bilinearly upsampled to ``size = (H, W)`` and min-max scaled to
     [0, 1], per map or over all ``n`` maps together: ``(n, H, W)`` float32.
 
-    Pillow's bilinear resize with half-pixel centres, the same as ``tf.image.resize`` (and
-    :func:`cam_keras.cam.maps.scale_maps`, which the tests compare it with) for upsampling.
-    Constant maps become 0.
+    ``placement`` ``(region, box)`` says where the picture the maps were computed on lies on
+    this one (from the resize policy, :meth:`cam_keras.data.resize.Window.placement`): the
+    ``box`` of the maps goes on the ``region`` ``(top, bottom, left, right)`` of the picture (a
+    crop's maps cover its centre, a pad's padding is dropped), scaled over what is shown;
+    outside they are 0. Pillow's bilinear resize with half-pixel centres, the same as
+    ``tf.image.resize`` (and :func:`cam_keras.cam.maps.scale_maps`, which the tests compare
+    it with) for upsampling. Constant maps become 0.
 
     Example:
         >>> scale_maps_to(np.random.rand(2, 7, 7).astype("float32"), (224, 224), "shared").shape
         (2, 224, 224)
     """
-    height, width = size
+    raw = np.asarray(raw, np.float32)
+    (top, bottom, left, right), box = placement or ((0, size[0], 0, size[1]), None)
+    shape = (bottom - top, right - left)
     upsampled = np.stack(
         [
             m
-            if m.shape == (height, width)
-            else np.asarray(Image.fromarray(m, "F").resize((width, height), Image.Resampling.BILINEAR))
-            for m in np.asarray(raw, np.float32)
+            if m.shape == shape and box is None
+            else np.asarray(Image.fromarray(m, "F").resize(shape[::-1], Image.Resampling.BILINEAR, box=box))
+            for m in raw
         ]
     )
     axes = (1, 2) if normalize == "per-map" else (0, 1, 2)
     low = upsampled.min(axis=axes, keepdims=True)
     span = upsampled.max(axis=axes, keepdims=True) - low
-    return np.divide(upsampled - low, span, out=np.zeros_like(upsampled), where=span > 0)
+    scaled = np.divide(upsampled - low, span, out=np.zeros_like(upsampled), where=span > 0)
+    if shape == tuple(size):
+        return scaled
+    placed = np.zeros((len(raw), *size), np.float32)
+    placed[:, top:bottom, left:right] = scaled
+    return placed
 
 
 def colorbar(height: int, colormap: Colormap, font_size: int) -> np.ndarray:
@@ -89,21 +104,27 @@ def colorbar(height: int, colormap: Colormap, font_size: int) -> np.ndarray:
     return np.asarray(canvas)
 
 
-def map_picture(image: np.ndarray, heatmap: np.ndarray, text: str, style: Style) -> np.ndarray:
-    """One map over its image, ``text`` as a caption scaled to the picture, and the colour bar
-    if the style asks for it: uint8 ``(h', w', 3)``."""
-    picture = overlay(image, heatmap, style.table, style.alpha)
+def map_picture(
+    image: np.ndarray, heatmap: np.ndarray, text: str, style: Style, region: Region | None = None
+) -> np.ndarray:
+    """One map over its image (blended over ``region`` only, see :func:`overlay`), ``text`` as
+    a caption scaled to the picture, and the colour bar if the style asks for it: uint8 ``(h', w', 3)``."""
+    picture = overlay(image, heatmap, style.table, style.alpha, region)
     font_size = caption_font_size(image.shape[1])
     if style.colorbar:
         picture = np.concatenate([picture, colorbar(picture.shape[0], style.table, font_size)], axis=1)
     return caption(picture, text, font_size)
 
 
-def image_row(image: np.ndarray, raw_maps: np.ndarray, texts: Sequence[str], style: Style) -> np.ndarray:
-    """Every map of one image, upsampled once to the image's size, as captioned pictures side
-    by side: uint8 ``(h', n * w', 3)``."""
-    maps = scale_maps_to(raw_maps, image.shape[:2], style.normalize)
-    pictures = [map_picture(image, heat, text, style) for heat, text in zip(maps, texts)]
+def image_row(
+    image: np.ndarray, raw_maps: np.ndarray, texts: Sequence[str], style: Style, placement: Placement | None = None
+) -> np.ndarray:
+    """Every map of one image, upsampled once to the image's size (placed as
+    :func:`scale_maps_to` says; the image outside the region is drawn without heat), as
+    captioned pictures side by side: uint8 ``(h', n * w', 3)``."""
+    maps = scale_maps_to(raw_maps, image.shape[:2], style.normalize, placement)
+    region = placement[0] if placement else None
+    pictures = [map_picture(image, heat, text, style, region) for heat, text in zip(maps, texts)]
     return pictures[0] if len(pictures) == 1 else hstack(pictures, caption_font_size(image.shape[1]) // 2)
 
 

@@ -22,7 +22,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import keras
@@ -31,14 +31,14 @@ import tensorflow as tf
 
 from cam_keras.compat import ITERATORS_PER_EPOCH
 from cam_keras.data.class_folders import LabeledFiles, scan_class_folders
-from cam_keras.data.images import load_image
+from cam_keras.data.images import decode_fitted
 from cam_keras.data.overlap import warn_if_shared
 from cam_keras.data.pipeline import make_dataset
-from cam_keras.data.resize import fit_image
 from cam_keras.data.split import class_weights, stratified_split
 from cam_keras.errors import RunFolderError
 from cam_keras.lockfile import FolderLock
 from cam_keras.models.builder import HEAD_LAYER_NAMES, build_model
+from cam_keras.models.info import attach_info, model_info
 from cam_keras.models.io import save_model
 from cam_keras.outdir import check_outside_inputs, create_folder, remove_stale_temps
 from cam_keras.train import faults
@@ -152,9 +152,7 @@ def snapshot_images(files: LabeledFiles, count: int, size: tuple[int, int], poli
         chosen += [members[rank] for members in by_class if rank < len(members)]
     if not chosen[:count]:
         return None
-    return np.stack(
-        [fit_image(load_image(files.paths[i], at_least=size), size, policy) for i in chosen[:count]]
-    ).astype(np.float32)
+    return np.stack([decode_fitted(files.paths[i], size, policy).pixels for i in chosen[:count]]).astype(np.float32)
 
 
 def fine_tune(
@@ -319,7 +317,7 @@ def _record_dataset(run: RunDir, data: TrainingData, state: RunState, data_dir: 
 
 def _build(config: TrainConfig, class_names: Sequence[str], strategy: tf.distribute.Strategy) -> keras.Model:
     with precision_policy(config.mixed_precision), strategy.scope():
-        return build_model(
+        model = build_model(
             config.backbone,
             class_names=class_names,
             input_size=config.input_size,
@@ -329,6 +327,8 @@ def _build(config: TrainConfig, class_names: Sequence[str], strategy: tf.distrib
             dropout=config.dropout,
             base_channels=config.width,
         )
+    attach_info(model, replace(model_info(model), resize=config.resize))  # saved with it: inference fits alike
+    return model
 
 
 def _compile(model: keras.Model, config: TrainConfig, learning_rate: float, strategy: tf.distribute.Strategy) -> None:
