@@ -35,17 +35,17 @@ from cam_keras.atomic import atomic_path, naming_errors
 from cam_keras.cam import BaseCAM, Explanation
 from cam_keras.cam.inputs import DecodedFile, decode_for_explaining, note_assumed_resize
 from cam_keras.cam.targets import ClassSpec, resolve_classes
-from cam_keras.data.images import find_images, open_image_file
+from cam_keras.data.images import HIDDEN_REASON, find_images, open_image_file, scan_images
 from cam_keras.errors import ImageError, OutputFolderError, UsageError
 from cam_keras.identity import INPUTS, input_set, job_differences, model_identity
 from cam_keras.outdir import OutputFolder
-from cam_keras.records import write_json
+from cam_keras.records import CsvWriter, write_json
 from cam_keras.render import IMAGE_FORMATS
 from cam_keras.render.colormap import colormap_table
 from cam_keras.render.jobs import RenderJob, bounded_workers, default_workers, render_pool, run_job
 from cam_keras.render.pictures import Style
 from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SizeRequest, bounded_output_size, check_max_side, check_size
-from cam_keras.safe_text import for_csv_cell
+from cam_keras.safe_text import from_csv_cell
 from cam_keras.shards import FS_NAMES, JOB, REPORT, TABLE, Shard, job_file
 
 logger = logging.getLogger(__name__)
@@ -246,13 +246,17 @@ def _list_entries(lines: IO[str], folder: Path) -> list[tuple[Path, Path]]:
 
 def collect_inputs(
     inputs: Sequence[str | os.PathLike], from_list: str | os.PathLike | None = None
-) -> list[tuple[Path, Path]]:
+) -> tuple[list[tuple[Path, Path]], list[Path]]:
     """Stage 1: every image under ``inputs`` (files, folders searched recursively) and in
     ``from_list``, each once, as ``(path, output stem)`` sorted by the path relative to its
-    input root: the same order on every machine, whatever the folders are mounted as."""
+    input root: the same order on every machine, whatever the folders are mounted as; and
+    the hidden image files the folders held (``.x.jpg``), left out."""
     entries: list[tuple[Path, Path]] = []
+    hidden: list[Path] = []
     for item in map(Path, inputs):
-        entries.extend((path, item) for path in find_images([item]))
+        found = scan_images([item])
+        entries.extend((path, item) for path in found.images)
+        hidden.extend(found.hidden)
     if from_list is not None:
         entries.extend(read_list(from_list))
     unique: dict[str, tuple[Path, Path]] = {}
@@ -262,7 +266,7 @@ def collect_inputs(
         logger.warning("%d input(s) given more than once are explained once", len(entries) - len(unique))
     ordered = sorted(unique.values(), key=lambda entry: (_relative_key(*entry), str(entry[0])))
     stems = output_names([path for path, _ in ordered], [root for _, root in ordered])
-    return [(path, stems[path]) for path, _ in ordered]
+    return [(path, stems[path]) for path, _ in ordered], hidden
 
 
 def _relative_key(path: Path, root: Path) -> str:
@@ -293,9 +297,10 @@ def plan_job(
     files = {output_files(stem, options)[0]: output_files(stem, options) for _, stem in mine}
     done = set()
     for line, row in _complete_rows(out.root / table):
-        if row.get("output") in files and all((out.root / name).is_file() for name in files[row["output"]]):
+        output = _row_output(row)
+        if output in files and all((out.root / name).is_file() for name in files[output]):
             _check_row(row, out.root / table, line)
-            done.add(row["output"])
+            done.add(output)
     return [item for item in mine if output_files(item[1], options)[0] not in done], done
 
 
@@ -368,9 +373,10 @@ def _put_in_order(table: Path, order: Mapping[str, int]) -> None:
             runs.append(itertools.islice(reader, start, stop))
         column = header.index("output")
         sorted_table = files.enter_context(open(temp, "w", encoding="utf-8", errors=FS_NAMES, newline=""))
-        writer = csv.writer(sorted_table, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(heapq.merge(*runs, key=lambda row: order.get(row[column], len(order))))
+        writer = CsvWriter(sorted_table)
+        writer.write_raw(header)
+        for row in heapq.merge(*runs, key=lambda row: order.get(from_csv_cell(row[column]), len(order))):
+            writer.write_raw(row)
 
 
 def _run_starts(table: Path, order: Mapping[str, int]) -> list[int]:
@@ -378,11 +384,17 @@ def _run_starts(table: Path, order: Mapping[str, int]) -> list[int]:
     starts, last = [], None
     with open(table, encoding="utf-8", errors=FS_NAMES, newline="") as handle:
         for index, row in enumerate(csv.DictReader(handle)):
-            position = order.get(row["output"], len(order))
+            position = order.get(_row_output(row), len(order))
             if last is None or position < last:
                 starts.append(index)
             last = position
     return starts
+
+
+def _row_output(row: Mapping[str, str]) -> str | None:
+    """The output name a predictions-table row (read back) is for, formula guard undone."""
+    output = row.get("output")
+    return None if output is None else from_csv_cell(output)
 
 
 def _table_fields(ranks: int) -> list[str]:
@@ -406,20 +418,21 @@ class _PredictionsTable:
                         "the job started with, or pass --overwrite to start again"
                     )
         with atomic_path(path) as temp, open(temp, "w", encoding="utf-8", errors=FS_NAMES, newline="") as new:
-            writer = csv.DictWriter(new, fieldnames=fields, lineterminator="\n")
-            writer.writeheader()
+            writer = CsvWriter(new)
+            writer.write_raw(fields)
             kept: set[str] = set()  # a row given twice is kept once
             for _, row in _complete_rows(path) if done else ():
-                if row["output"] in done and row["output"] not in kept:
-                    writer.writerow(row)
-                    kept.add(row["output"])
+                if _row_output(row) in done and _row_output(row) not in kept:
+                    writer.write_raw([row.get(field, "") for field in fields])
+                    kept.add(_row_output(row))
         self.path = path
         self._stream = open(path, "a", encoding="utf-8", errors=FS_NAMES, newline="")  # noqa: SIM115 - job-long
-        self._writer = csv.DictWriter(self._stream, fieldnames=fields, lineterminator="\n")
+        self._writer, self._fields = CsvWriter(self._stream), fields
 
     def append(self, rows: Iterable[dict]) -> None:
         with naming_errors(self.path):
-            self._writer.writerows({key: for_csv_cell(value) for key, value in row.items()} for row in rows)
+            for row in rows:
+                self._writer.write_record(row, self._fields)
             self._stream.flush()
 
     def close(self) -> None:
@@ -618,9 +631,9 @@ def write_heatmaps(
     explainer = explainer.resized(resize)
     if not isinstance(out, OutputFolder):
         out = job_folder(out, inputs, from_list, shard, resume=resume, overwrite=overwrite)
-    items = collect_inputs(inputs, from_list)  # a missing input stops the job before the folder is made
+    items, hidden = collect_inputs(inputs, from_list)  # a missing input stops the job before the folder is made
     with out:
-        return _run_job(explainer, items, out, options, shard, resume, progress)
+        return _run_job(explainer, items, out, options, shard, resume, progress, hidden)
 
 
 def job_folder(
@@ -649,6 +662,7 @@ def _run_job(
     shard: Shard | None,
     resume: bool,
     progress: bool,
+    hidden: Sequence[Path] = (),
 ) -> HeatmapReport:
     _refuse_inputs_inside(items, out.root)
     job = _job_identity(explainer, options, items)
@@ -661,6 +675,7 @@ def _run_job(
     report = HeatmapReport(
         total=len(todo) + len(done),
         already_done=len(done),
+        skipped=[{"path": str(path), "reason": HIDDEN_REASON} for path in hidden],
         shard=shard and shard.name,
         job=job,
         table=table.path,

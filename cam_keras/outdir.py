@@ -31,7 +31,7 @@ import threading
 from collections.abc import Container, Iterable
 from pathlib import Path, PurePosixPath
 
-from cam_keras.atomic import file_mode, is_temp_name, write_bytes_atomic
+from cam_keras.atomic import file_mode, is_temp_name, naming_errors, write_bytes_atomic
 from cam_keras.errors import FolderLockedError, OutputFolderError
 from cam_keras.lockfile import LOCK_NAME, LOCK_SUFFIX, FolderLock, is_lock
 
@@ -207,11 +207,12 @@ class OutputFolder:
             target = self._writable(key)
             if key not in self._owned:
                 flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
-                manifest = os.open(self.root / MANIFEST_NAME, flags, file_mode())
-                try:
-                    os.write(manifest, _manifest_line(key).encode("utf-8", "surrogateescape"))
-                finally:
-                    os.close(manifest)
+                with naming_errors(self.root / MANIFEST_NAME):  # a full disk names the manifest
+                    manifest = os.open(self.root / MANIFEST_NAME, flags, file_mode())
+                    try:
+                        os.write(manifest, _manifest_line(key).encode("utf-8", "surrogateescape"))
+                    finally:
+                        os.close(manifest)
                 self._owned.add(key)
         return target
 

@@ -7,9 +7,9 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -48,18 +48,52 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
 
 
 def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]], fields: list[str]) -> Path:
-    """Save dict rows as CSV with header ``fields``; strings a spreadsheet would run as
-    formulas are quoted (:func:`cam_keras.safe_text.for_csv_cell`).
+    """Save dict rows as CSV with header ``fields`` through :class:`CsvWriter`.
 
     Example:
         >>> write_csv("rows.csv", [{"path": "a.png", "iou": 0.7}], ["path", "iou"])
     """
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({key: for_csv_cell(value) for key, value in row.items()} for row in rows)
+    writer = CsvWriter(buffer)
+    writer.write_raw(fields)
+    for row in rows:
+        writer.write_record(row, fields)
     write_text_atomic(path, buffer.getvalue())
     return Path(path)
+
+
+class CsvWriter:
+    """The one way cam-keras writes a CSV row (every table: predictions, per-image, history,
+    merged shards), so any cell reads back as it was written:
+
+    - lines end in ``\\n``; a cell holding ``,``, ``"``, ``\\n`` or ``\\r`` is quoted (Python 3.10
+      and 3.11 leave a lone ``\\r`` bare with that ending, which splits the row when read: a row
+      with one is written fully quoted);
+    - NUL, which the csv reader of Python 3.10 refuses, is written as the text ``\\x00``;
+    - :meth:`write` and :meth:`write_record` guard text a spreadsheet would run as a formula
+      (:func:`cam_keras.safe_text.for_csv_cell`; read back with ``from_csv_cell``), while
+      :meth:`write_raw` copies cells read from a table cam-keras wrote, as they are.
+
+    Tables written before (``\\n`` endings, minimal quoting) are the same dialect: still readable.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._minimal = csv.writer(stream, lineterminator="\n")
+        self._quoted = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+    def write(self, cells: Sequence[Any]) -> None:
+        """One row of values, text guarded against formulas."""
+        self.write_raw([for_csv_cell(cell) for cell in cells])
+
+    def write_record(self, row: Mapping[str, Any], fields: Sequence[str]) -> None:
+        """The ``fields`` of ``row`` (missing ones empty, others ignored), guarded."""
+        self.write([row.get(field, "") for field in fields])
+
+    def write_raw(self, cells: Sequence[Any]) -> None:
+        """One row of cells written as they are (a header, or a row copied from our own table)."""
+        cells = [cell.replace("\0", "\\x00") if isinstance(cell, str) else cell for cell in cells]
+        bare_cr = any(isinstance(cell, str) and "\r" in cell for cell in cells)
+        (self._quoted if bare_cr else self._minimal).writerow(cells)
 
 
 def _jsonable(value: Any) -> Any:

@@ -23,7 +23,7 @@ from cam_keras.atomic import atomic_path
 from cam_keras.errors import OutputFolderError, UsageError
 from cam_keras.identity import INPUTS, job_differences
 from cam_keras.outdir import OutputFolder
-from cam_keras.records import write_json
+from cam_keras.records import CsvWriter, write_json
 
 Item = TypeVar("Item")
 TABLE, REPORT, JOB = "predictions", "report", "job"
@@ -141,7 +141,7 @@ def merge_shards(out: OutputFolder) -> dict:
         "total": sum(reports[shard]["total"] for shard in needed),
         "succeeded": sum(reports[shard]["succeeded"] + reports[shard]["already_done"] for shard in needed),
         "already_done": 0,
-        "skipped": [entry for shard in needed for entry in reports[shard]["skipped"]],
+        "skipped": _once([entry for shard in needed for entry in reports[shard]["skipped"]]),
         "finished": True,
         "interrupted": False,
         "error": None,
@@ -150,6 +150,14 @@ def merge_shards(out: OutputFolder) -> dict:
     }
     write_json(out.claim(f"{REPORT}.json"), merged)
     return merged
+
+
+def _once(entries: list[dict]) -> list[dict]:
+    """``entries`` in order, each once: every shard lists the hidden files of the input folders."""
+    unique: dict[str, dict] = {}
+    for entry in entries:
+        unique.setdefault(json.dumps(entry, sort_keys=True), entry)
+    return list(unique.values())
 
 
 def _listing(indexes: list[int]) -> str:
@@ -241,7 +249,7 @@ def _concatenate_tables(out: OutputFolder, tables: dict[Path, dict]) -> None:
     name = f"{TABLE}.csv"
     out.check_free([name])  # claimed once every table checked: a refused merge leaves the folder as it was
     with atomic_path(out.root / name) as temp, open(temp, "w", encoding="utf-8", errors=FS_NAMES, newline="") as joined:
-        writer = csv.writer(joined, lineterminator="\n")
+        writer = CsvWriter(joined)
         for table, report in tables.items():
             if not table.is_file():
                 raise OutputFolderError(
@@ -252,12 +260,12 @@ def _concatenate_tables(out: OutputFolder, tables: dict[Path, dict]) -> None:
                 first = next(reader, None)
                 if header is None:
                     header = first
-                    writer.writerow(header)
+                    writer.write_raw(header)
                 elif first != header:
                     raise UsageError(
                         f"{table} has other columns than {first_table}; run all shards with one --print-top"
                     )
-                written = sum(1 for _ in map(writer.writerow, reader))
+                written = sum(1 for _ in map(writer.write_raw, reader))
             expected = report["succeeded"] + report["already_done"]
             if written != expected:
                 raise OutputFolderError(

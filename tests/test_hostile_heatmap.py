@@ -303,3 +303,52 @@ def test_pipes_and_devices_are_skipped_as_not_regular_files(tmp_path, model_file
     }
     assert len(read_rows(out / "predictions.csv")) == 3
     listening.close()
+
+
+HOSTILE_CELLS = ["cr\rFAKE", "lf\nFAKE", "crlf\r\nFAKE", 'q"uo,te', "=1+2", "+x", "-x", "@x", "'x", "\tx", "\rx"]
+
+
+def test_hostile_cells_round_trip_through_every_table_writer(tmp_path):
+    """Issue 27: a lone CR was written bare (Python's csv with ``\\n`` line ends does not quote
+    it), so the row split in two when read back; NUL is written as the text ``\\x00``."""
+    from cam_keras.records import write_csv
+    from cam_keras.safe_text import from_csv_cell
+    from cam_keras.train.rundir import HISTORY_COLUMNS, RunDir, RunState
+
+    cells = [*HOSTILE_CELLS, "nul\0x"]
+    table = write_csv(tmp_path / "t.csv", [{"name": cell, "n": -1.5} for cell in cells], ["name", "n"])
+    rows = read_rows(table)
+    assert [from_csv_cell(row["name"]) for row in rows] == [*HOSTILE_CELLS, "nul\\x00x"]
+    assert {row["n"] for row in rows} == {"-1.5"}  # numbers are not guarded
+    run = RunDir(tmp_path / "run")
+    run.root.mkdir()
+    run.write_history(RunState(history=[{"epoch": 1, "phase": cell} for cell in HOSTILE_CELLS]))
+    assert [from_csv_cell(row["phase"]) for row in read_rows(run.history)] == HOSTILE_CELLS
+    assert list(read_rows(run.history)[0]) == list(HISTORY_COLUMNS)
+
+
+def test_hostile_class_and_file_names_survive_the_table_resume_and_merge(tmp_path, photos, capsys):
+    """Issue 27: class ``cr\\rFAKE`` split its predictions.csv row and ``heatmap`` exited 70;
+    ``--resume`` redid ``=evil.png`` because the table holds the guarded ``'=evil.png``."""
+    from cam_keras.safe_text import from_csv_cell
+
+    names = ("ok", "cr\rFAKE", "=sum")
+    model = cam_keras.build_model("small_cnn", class_names=names, input_size=32, base_channels=8)
+    model_file = cam_keras.save_model(model, tmp_path / "names.keras")
+    for old, new in zip(sorted(photos.iterdir()), ["=evil.png", "a\rb.png", 'q"u,o.png']):
+        old.rename(photos / new)
+    out = tmp_path / "out"
+    assert heatmap(model_file, [photos], out, "--top-k", "2") == 0
+    rows = read_rows(out / "predictions.csv")
+    assert sorted(from_csv_cell(row["output"]) for row in rows) == ["=evil.png", "a\rb.png", 'q"u,o.png']
+    assert {from_csv_cell(rows[0][f"top{rank}"]) for rank in (1, 2, 3)} == set(names)
+    assert heatmap(model_file, [photos], out, "--resume", "--top-k", "2") == 0
+    report = json.loads((out / "report.json").read_text())
+    assert (report["succeeded"], report["already_done"]) == (0, 3)
+    assert read_rows(out / "predictions.csv") == rows
+    shards = tmp_path / "shards"
+    for index in (1, 2):
+        assert heatmap(model_file, [photos], shards, "--top-k", "2", "--shard", f"{index}/2") == 0
+    assert heatmap(model_file, [photos], shards, "--top-k", "2", "--shard", "1/2", "--resume") == 0
+    assert main(["merge", str(shards)]) == 0
+    assert read_rows(shards / "predictions.csv") == rows

@@ -157,3 +157,14 @@ def test_weights_of_a_translated_h5_are_checked_by_name_against_the_file(small_z
     kernel.assign(kernel.numpy() + 1.0)  # as if a translation had put another array there
     with pytest.raises(ModelError, match=r"weight 'Conv1/kernel:0' of layer 'mobilenetv2_0.35_32' did not load"):
         _check_weights_as_stored(model, path)
+
+
+def test_keras2_savedmodel_with_damaged_variables_is_named(small_zoo, tmp_path):
+    """Hostile sweep (issue 27): unreadable variables raised TensorFlow's DataLossError, exit 70."""
+    import shutil
+
+    folder = shutil.copytree(small_zoo / "head_dropout_savedmodel", tmp_path / "damaged")
+    for variables in (folder / "variables").iterdir():
+        variables.write_bytes(b"x")
+    with pytest.raises(cam_keras.errors.ModelError, match="damaged: Keras could not load it"):
+        cam_keras.load_model(folder)

@@ -24,6 +24,7 @@ from PIL import Image
 import cam_keras
 from cam_keras.cli import main
 from cam_keras.errors import ModelError
+from cam_keras.records import CsvWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 # Each name carries a character a terminal obeys, then text that would be a forged line or screen effect.
@@ -235,7 +236,7 @@ def test_a_failed_write_names_the_file_and_exits_1(tmp_path, tiny_model, monkeyp
             Path, "write_bytes", lambda self, data: (fail if self.name.endswith(target) else real)(self, data)
         )
     else:
-        monkeypatch.setattr(csv.DictWriter, "writerows", fail)
+        monkeypatch.setattr(CsvWriter, "write_record", fail)
     model_file = cam_keras.save_model(tiny_model, tmp_path / "m.keras")
     out = tmp_path / "out"
     assert main(["heatmap", "--model", str(model_file), str(noise(tmp_path / "a.png")), "--out", str(out)]) == 1
@@ -342,3 +343,24 @@ def test_resuming_a_finished_run_keeps_its_model_loading_silently(tmp_path, shap
         after = cam_keras.load_model(run / "model.keras").predict(pixels, verbose=0)
     assert not [str(warning.message) for warning in caught if "Skipping variable loading" in str(warning.message)]
     np.testing.assert_allclose(after, before, atol=1e-5)
+
+
+def test_hidden_image_files_are_listed_in_the_report_once_per_job(tmp_path, tiny_model):
+    """Issue 27: hidden files were named in a warning only, not in report.json's skipped."""
+    from cam_keras.data.images import HIDDEN_REASON
+
+    photos = tmp_path / "photos"
+    for name in ("a.png", "b.png", "...png", ".x.jpg", "._x.jpg"):
+        noise(photos / name)
+    model_file = cam_keras.save_model(tiny_model, tmp_path / "m.keras")
+    hidden = sorted(str(photos / name) for name in ("...png", ".x.jpg", "._x.jpg"))
+    whole, shards = tmp_path / "whole", tmp_path / "shards"
+    assert main(["heatmap", "--model", str(model_file), str(photos), "--out", str(whole), "--quiet"]) == 0
+    for index in (1, 2):
+        args = ["heatmap", "--model", str(model_file), str(photos), "--out", str(shards), "--quiet", "--shard"]
+        assert main([*args, f"{index}/2"]) == 0
+    assert main(["merge", str(shards)]) == 0
+    for out in (whole, shards):
+        skipped = json.loads((out / "report.json").read_text())["skipped"]
+        assert sorted(entry["path"] for entry in skipped) == hidden
+        assert {entry["reason"] for entry in skipped} == {HIDDEN_REASON}

@@ -344,3 +344,34 @@ def test_an_output_named_like_a_temporary_file_is_kept_and_a_link_loop_refused(t
         with pytest.raises(OutputFolderError, match="loop.png exists and was not written by cam-keras"):
             folder.claim("loop.png")
     assert (out / f"{TEMP_PREFIX}0123abcd-x.png").read_text() == "an output"
+
+
+def test_a_manifest_that_cannot_be_written_is_named_and_exits_1(tmp_path, tiny_model, monkeypatch, capsys):
+    """Issue 27: a full disk while listing an output in the manifest printed "No space left on
+    device" naming no file."""
+    import errno
+
+    from cam_keras.cli import main
+
+    model_file = cam_keras.save_model(tiny_model, tmp_path / "model.keras")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    manifests, real_open, real_write = set(), os.open, os.write
+
+    def recording_open(path, *args, **kwargs):
+        handle = real_open(path, *args, **kwargs)
+        if os.path.basename(path) == MANIFEST_NAME:
+            manifests.add(handle)
+        return handle
+
+    def full_disk_write(handle, data):
+        if handle in manifests:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(handle, data)
+
+    monkeypatch.setattr(os, "open", recording_open)
+    monkeypatch.setattr(os, "write", full_disk_write)
+    out = tmp_path / "out"
+    assert main(["heatmap", "--model", str(model_file), str(tmp_path / "a.png"), "--out", str(out), "--quiet"]) == 1
+    monkeypatch.undo()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and str(out / MANIFEST_NAME) in lines[0] and "No space left" in lines[0], lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from cam_keras.choices import RESIZE_POLICIES
@@ -53,7 +54,7 @@ def check_before_loading(args: argparse.Namespace) -> None:
     takes seconds), with the message loading it would give. (A dataset folder is checked later,
     after the flags and the output folder, whose errors come first.)"""
     model = getattr(args, "model", None)
-    if model is not None and not model.exists():
+    if model is not None and not os.path.lexists(model):  # a link to nothing is named by the loading
         raise FileNotFoundError(f"{model}: no such model file")
     for item in map(Path, getattr(args, "inputs", None) or ()):
         if not item.exists():

@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import ExifTags, Image
@@ -276,34 +277,51 @@ def _is_hidden_image_name(name: str) -> bool:
     return name.startswith(".") and name.lower().endswith(tuple(IMAGE_SUFFIXES))
 
 
+HIDDEN_REASON = "hidden file (name starts with '.'); give it by name to use it"
+
+
+class ImageScan(NamedTuple):
+    """Images found under some inputs, and the hidden files with an image suffix left out."""
+
+    images: list[Path]
+    hidden: list[Path]
+
+
 def find_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     """Image files among ``inputs``: files as given, folders searched recursively (sorted,
     symlink loops and hidden folders skipped; hidden files with an image suffix, such as
-    ``...png``, are left out with a warning that lists them).
+    ``...png``, are left out with a warning that lists them: :func:`scan_images` returns them).
 
     Example:
         >>> find_images(["photos/", "extra.png"])[:2]
         [PosixPath('photos/a/1.jpg'), PosixPath('photos/a/2.jpg')]
     """
-    found: list[Path] = []
+    return scan_images(inputs).images
+
+
+def scan_images(inputs: Iterable[str | os.PathLike]) -> ImageScan:
+    """:func:`find_images`, with the hidden image files it left out."""
+    found = ImageScan([], [])
     for item in map(Path, inputs):
         if item.is_dir():
-            found.extend(_walk_images(item))
+            images, hidden = _walk_images(item)
+            found.images.extend(images)
+            found.hidden.extend(hidden)
         elif item.exists():  # a file, or a pipe or device that the decode then refuses by name
-            found.append(item)
+            found.images.append(item)
         else:
             raise FileNotFoundError(f"{item}: no such file or folder")
     return found
 
 
-def _walk_images(root: Path) -> list[Path]:
+def _walk_images(root: Path) -> ImageScan:
     images: list[Path] = []
     hidden: list[Path] = []
     seen: set[str] = set()
     for folder, subfolders, files in os.walk(root, followlinks=True):
         real = os.path.realpath(folder)
         if real in seen:
-            warnings.warn(f"{folder}: symlink loop, skipped", stacklevel=3)
+            warnings.warn(f"{folder}: symlink loop, skipped", stacklevel=4)
             subfolders[:] = []
             continue
         seen.add(real)
@@ -318,4 +336,4 @@ def _walk_images(root: Path) -> list[Path]:
             len(hidden),
             terminal_lines(hidden),
         )
-    return images
+    return ImageScan(images, hidden)

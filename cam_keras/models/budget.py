@@ -83,14 +83,15 @@ def implied_parameters(config: dict) -> int:
         >>> implied_parameters(json.loads(archive.read("config.json")))
         1234
     """
-    return _model(config.get("config", {}), 1)[0]
+    return _model(_mapping(_mapping(config).get("config")), 1)[0]
 
 
 def _model(config: dict, input_width: int) -> tuple[int, int]:
     """``(parameters at least, output width)`` of a Functional or Sequential model config."""
     widths: dict[str, int] = {}
     total, width = 0, input_width
-    for layer in config.get("layers", []):
+    layers = config.get("layers")
+    for layer in [layer for layer in layers if isinstance(layer, dict)] if isinstance(layers, list) else []:
         sources = [widths[name] for name in _inbound_names(layer.get("inbound_nodes")) if name in widths]
         if layer.get("class_name") == "Concatenate" and sources:
             incoming = sum(sources)
@@ -98,13 +99,14 @@ def _model(config: dict, input_width: int) -> tuple[int, int]:
             incoming = sources[0] if sources else width
         parameters, width = _layer(layer, incoming)
         total += parameters
-        widths[layer.get("name") or layer.get("config", {}).get("name", "")] = width
+        widths[str(layer.get("name") or _mapping(layer.get("config")).get("name", ""))] = width
     return total, width
 
 
 def _layer(layer: dict, width: int) -> tuple[int, int]:
     """``(parameters at least, output width)`` of one layer fed ``width`` channels."""
-    class_name, config = layer.get("class_name", ""), layer.get("config", {})
+    class_name, config = layer.get("class_name"), _mapping(layer.get("config"))
+    class_name = class_name if isinstance(class_name, str) else ""
     if isinstance(config.get("layers"), list):
         return _model(config, width)
     shape = config.get("batch_shape") or config.get("batch_input_shape")
@@ -125,6 +127,12 @@ def _layer(layer: dict, width: int) -> tuple[int, int]:
         return int(config["input_dim"]) * int(config["output_dim"]), int(config["output_dim"])
     custom = layer.get("registered_name") or ">" in class_name
     return 0, 1 if class_name in _UNKNOWN_WIDTH or custom else width
+
+
+def _mapping(value: Any) -> dict:
+    """``value`` if it is a JSON object, else an empty one: a configuration of another shape
+    (a list, a string) implies no weights here, and Keras refuses it with its own message."""
+    return value if isinstance(value, dict) else {}
 
 
 def _inbound_names(nodes: Any) -> list[str]:

@@ -119,6 +119,10 @@ def convert_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
     return (rgb.astype(np.float32) @ LUMINANCE)[..., None]
 
 
+#: The longest input side a model may ask for (a picture resized to 16,384 px a side holds 0.8 GB).
+MAX_INPUT_SIDE = 16_384
+
+
 def read_input(
     model: keras.Model,
     preprocess: str | Callable[[np.ndarray], np.ndarray] | None = None,
@@ -180,6 +184,11 @@ def read_input(
 
 def _input_size(model: keras.Model, shape: tuple, requested: int | tuple[int, int] | None) -> tuple[int, int]:
     requested = (requested, requested) if isinstance(requested, int) else requested
+    if None not in shape and max(shape) > MAX_INPUT_SIDE:
+        raise ModelError(
+            f"model {model.name!r} takes fixed {shape[0]}x{shape[1]} images, over the {MAX_INPUT_SIDE:,} px a "
+            "side an image can be resized to; the model file is damaged or its input shape is wrong"
+        )
     if None not in shape:
         if requested is not None and tuple(requested) != shape:
             raise UsageError(

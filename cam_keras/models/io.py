@@ -12,11 +12,13 @@ import re
 import sys
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
+import tensorflow as tf
 
 from cam_keras.atomic import atomic_path
 from cam_keras.errors import ModelError, UsageError
@@ -78,7 +80,11 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Mode
         if error.errno is None:  # h5py's "file signature not found" and the like: the file's fault
             raise ModelError(f"{path}: {_load_failure(error)}") from error
         raise _system_failure(path, error) from error
-    except (ValueError, TypeError, KeyError) as error:
+    except RecursionError as error:  # before RuntimeError, its base
+        raise ModelError(
+            f"{path}: its model configuration is nested too deeply to read; the file is damaged or not a Keras model"
+        ) from error
+    except _DAMAGED as error:
         raise ModelError(f"{path}: {_load_failure(error)}") from error
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
@@ -86,6 +92,12 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Mode
                 attach_info(model, _read_info(path, archive.read(INFO_ENTRY)))
     mark_loaded_from(model, file_version(path))
     return model
+
+
+#: What reading a damaged file raises besides ``OSError``: Keras' own refusals, a zip entry failing
+#: its checksum, an HDF5 structure h5py cannot walk (``RuntimeError``), a SavedModel's unreadable
+#: variables (TensorFlow's ``OpError``).
+_DAMAGED = (ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile, zlib.error, RuntimeError, tf.errors.OpError)
 
 
 def _check_is_model_file(path: Path) -> None:
@@ -99,6 +111,11 @@ def _check_is_model_file(path: Path) -> None:
             )
         raise ModelError(f"{path} is a folder; pass a .keras or .h5 model file")
     if not path.is_file():
+        if os.path.lexists(path):
+            raise ModelError(
+                f"{path}: not a regular file (a pipe, a device, or a link to nothing or in a loop); pass a .keras "
+                "or .h5 model file"
+            )
         raise FileNotFoundError(f"{path}: no such model file")
     if path.suffix == ".keras" and not zipfile.is_zipfile(path):
         raise ModelError(f"{path}: not a valid .keras archive (corrupt or truncated file?); save or copy it again")

@@ -32,6 +32,8 @@ from cam_keras.models.keras2 import is_keras2_config, translate
 KERAS2_METADATA = "keras_metadata.pb"
 KERAS2_INSTALL = "pip install 'cam-keras[keras2]' (or pip install tf-keras)"
 _CONFIG_ENTRY = "config.json"
+#: The largest ``config.json`` read (a 300-layer EfficientNet's is under 1 MB).
+MAX_CONFIG_BYTES = 64 * 2**20
 _NOISY_LOGGERS = ("absl", "tensorflow", "keras", "tf_keras", "h5py")
 
 
@@ -58,6 +60,12 @@ def read_keras_model(path: Path, safe_mode: bool = True) -> keras.Model:
 def _keras3_archive(path: Path, scratch: Path) -> Path:
     """``path`` itself, or for a Keras 2 archive a copy whose ``config.json`` is translated."""
     with zipfile.ZipFile(path) as archive:
+        size = archive.getinfo(_CONFIG_ENTRY).file_size
+        if size > MAX_CONFIG_BYTES:  # Keras would parse it whole, three times over
+            raise ModelError(
+                f"{path}: its {_CONFIG_ENTRY} unpacks to {size:,} bytes, over the {MAX_CONFIG_BYTES:,} a model "
+                "configuration needs; the file is damaged or not a Keras model"
+            )
         config = json.loads(archive.read(_CONFIG_ENTRY))
         if not is_keras2_config(config):
             return path

@@ -15,7 +15,6 @@ commit no longer does, so a kill at any instant leaves either the old or the new
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -31,6 +30,7 @@ from cam_keras.atomic import is_temp_name, write_text_atomic
 from cam_keras.data.class_folders import LabeledFiles
 from cam_keras.errors import OutputFolderError, RunFolderError, UsageError
 from cam_keras.lockfile import is_lock
+from cam_keras.records import CsvWriter
 from cam_keras.train import faults
 from cam_keras.train.config import (
     FIXED_ON_RESUME,
@@ -105,10 +105,16 @@ class RunState:
             kinds, what = _STATE_TYPES[name]
             if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
                 wrong.append(f"{name} should be {what}, not {type(value).__name__}")
-        wrong += [f"epochs of {phase!r} should be a whole number" for phase, count in _items(record, "epochs")
-                  if isinstance(count, bool) or not isinstance(count, int)]
-        wrong += [f"history row {index} should be a mapping" for index, row in enumerate(_list(record, "history"))
-                  if not isinstance(row, dict)]
+        wrong += [
+            f"epochs of {phase!r} should be a whole number"
+            for phase, count in _items(record, "epochs")
+            if isinstance(count, bool) or not isinstance(count, int)
+        ]
+        wrong += [
+            f"history row {index} should be a mapping"
+            for index, row in enumerate(_list(record, "history"))
+            if not isinstance(row, dict)
+        ]
         return wrong
 
     @staticmethod
@@ -288,10 +294,10 @@ class RunDir:
     def write_history(self, state: RunState) -> None:
         """``history.csv`` as a view of the committed rows (no duplicates, none missing)."""
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
+        writer = CsvWriter(buffer)
+        writer.write_raw(HISTORY_COLUMNS)
         for row in state.history:
-            writer.writerow(row)
+            writer.write_record(row, HISTORY_COLUMNS)
         write_text_atomic(self.history, buffer.getvalue())
 
     def checkpoint_path(self, epoch: int, step: int | None = None) -> Path:
