@@ -9,6 +9,13 @@ from cam_keras import CAM, GradCAM, GradCAMPlusPlus, LayerCAM, ScoreCAM, make_ex
 from cam_keras.cli import main
 
 
+def features_and_kernel(model, images):
+    """The small CNN's last feature map and Dense kernel, read from the model by layer name
+    (not through the explainer under test)."""
+    features = keras.Model(model.inputs, model.get_layer("conv7_relu").output)(images).numpy()
+    return features, model.get_layer("cam_logits").kernel.numpy()
+
+
 def test_gradcam_times_hw_equals_relu_cam(tiny_model, images):
     cam = CAM(tiny_model)(images, classes="all")
     grad = GradCAM(tiny_model)(images, classes="all")
@@ -18,9 +25,7 @@ def test_gradcam_times_hw_equals_relu_cam(tiny_model, images):
 
 
 def test_layercam_on_gap_dense_uses_positive_weights(tiny_model, images):
-    cam = CAM(tiny_model)
-    features = cam.head.feature_model(images).numpy()
-    kernel = cam.head.dense.kernel.numpy()
+    features, kernel = features_and_kernel(tiny_model, images)
     explanation = LayerCAM(tiny_model)(images, classes=[0, 1, 2, 0])
     hw = features.shape[1] * features.shape[2]
     for b, c in enumerate([0, 1, 2, 0]):
@@ -29,9 +34,7 @@ def test_layercam_on_gap_dense_uses_positive_weights(tiny_model, images):
 
 
 def test_gradcam_plus_plus_matches_closed_form(tiny_model, images):
-    cam = CAM(tiny_model)
-    features = cam.head.feature_model(images).numpy().astype(np.float64)
-    kernel = cam.head.dense.kernel.numpy().astype(np.float64)
+    features, kernel = (array.astype(np.float64) for array in features_and_kernel(tiny_model, images))
     explanation = GradCAMPlusPlus(tiny_model)(images, classes="square")
     hw = features.shape[1] * features.shape[2]
     gradient = kernel[:, 1] / hw  # constant over space for each channel
@@ -46,13 +49,12 @@ def test_gradcam_plus_plus_matches_closed_form(tiny_model, images):
 
 def test_scorecam_weights_channels_by_masked_scores(tiny_model, images):
     explanation = ScoreCAM(tiny_model, mask_batch_size=48)(images[:2], classes="circle")
-    cam = CAM(tiny_model)
-    features = cam.head.feature_model(images[:2]).numpy()
+    features, _ = features_and_kernel(tiny_model, images[:2])
     import tensorflow as tf
 
-    from cam_keras.cam.maps import normalize_maps
-
-    masks = normalize_maps(tf.image.resize(features, (32, 32))).numpy()
+    upsampled = tf.image.resize(features, (32, 32)).numpy()  # bilinear, as the paper's upsampling
+    low, high = upsampled.min(axis=(1, 2), keepdims=True), upsampled.max(axis=(1, 2), keepdims=True)
+    masks = np.where(high > low, (upsampled - low) / np.where(high > low, high - low, 1), 0)  # min-max per channel
     for b in range(2):
         masked = images[b][None] * np.transpose(masks[b], (2, 0, 1))[..., None]
         scores = tiny_model(masked).numpy()[:, 0]

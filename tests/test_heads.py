@@ -128,7 +128,7 @@ def test_class_conv_maps_are_the_class_channels_and_the_bias_is_zero():
     cam = CAM(model)
     assert cam.head.feature_path == "class_relu" and cam.head.dense is None
     explanation = cam(images, classes="all", upsample=False)
-    channels = cam.head.feature_model.predict(images, verbose=0)
+    channels = keras.Model(model.inputs, model.get_layer("class_relu").output).predict(images, verbose=0)
     np.testing.assert_allclose(explanation.raw_maps, np.transpose(channels, (0, 3, 1, 2)), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(  # no bias: the mean of the map is the logit (ReLU before GAP included)
         explanation.raw_maps.mean(axis=(2, 3)), logits_model.predict(images, verbose=0), rtol=1e-5, atol=1e-5
@@ -142,7 +142,7 @@ def test_layer_normalization_is_folded_with_the_pooled_statistics():
     model, _ = affine_head("ln", activation=None)
     images = pixels()
     explanation = CAM(model)(images, classes="all", upsample=False)
-    features = CAM(model).head.feature_model.predict(images, verbose=0).astype(np.float64)
+    features = keras.Model(model.inputs, model.get_layer("gap").input).predict(images, verbose=0).astype(np.float64)
     gamma, beta = (w.numpy() for w in model.get_layer("ln").weights)
     kernel, bias = (w.numpy() for w in model.get_layer("head").weights)
     pooled = features.mean(axis=(1, 2))
@@ -278,7 +278,7 @@ def test_gap_vit_gets_an_exact_cam_on_the_last_blocks_tokens(gap_vit):
     np.testing.assert_allclose(
         explanation.raw_maps.mean(axis=(2, 3)), gap_vit.predict(images, verbose=0), rtol=1e-4, atol=1e-4
     )
-    tokens = cam.head.feature_model.predict(images, verbose=0)  # (batch, 16, d), row by row
+    tokens = keras.Model(gap_vit.inputs, gap_vit.get_layer("final_ln").output).predict(images, verbose=0)  # (b, 16, d)
     kernel, bias = (w.numpy() for w in gap_vit.get_layer("head").weights)
     expected = (tokens @ kernel).reshape(3, GRID, GRID, CLASSES).transpose(0, 3, 1, 2) + bias[:, None, None]
     np.testing.assert_allclose(explanation.raw_maps, expected, rtol=1e-4, atol=1e-5)

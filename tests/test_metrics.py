@@ -153,3 +153,39 @@ def test_threshold_curve_matches_the_box_protocol():
     assert curve[0.3]["gt_known_loc"] == 1.0  # the 10x10 region is the largest
     assert curve[0.5]["gt_known_loc"] == 0.0  # only the 3x3 blob survives
     assert curve[0.5]["box_acc_0.5"] == 0.0 and curve[0.4]["box_acc_0.5"] == 1.0
+
+
+def test_a_metric_added_to_the_registry_reaches_the_report_the_csv_and_the_summary(colors_dir, tmp_path, monkeypatch):
+    import csv
+    import json
+
+    import cam_keras
+    from cam_keras import CAM
+    from cam_keras.evaluate import evaluate_localization, format_summary, metrics, write_evaluation
+
+    class BrightestPixel:
+        """A toy metric: the true-class map's maximum, per image and on average."""
+
+        fields = ("map_peak",)
+        labels = {"mean_map_peak": "mean map peak"}
+
+        def __init__(self, settings):
+            self.peaks = []
+
+        def update(self, image):
+            self.peaks.append(float(image.true_map.max()))
+            return {"map_peak": self.peaks[-1]}
+
+        def summary(self):
+            return {"mean_map_peak": float(np.mean(self.peaks))}
+
+    monkeypatch.setattr(metrics, "METRICS", [*metrics.METRICS, BrightestPixel])
+    model = cam_keras.build_model("small_cnn", class_names=["blue", "red"], input_size=32, base_channels=4)
+    evaluation = evaluate_localization(CAM(model), colors_dir, progress=False, samples=0, extremes=0)
+    write_evaluation(evaluation, tmp_path / "eval")
+    with open(tmp_path / "eval" / "per_image.csv") as handle:
+        peaks = [float(row["map_peak"]) for row in csv.DictReader(handle)]
+    assert len(peaks) == 80
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert report["metrics"]["mean_map_peak"] == pytest.approx(np.mean(peaks))
+    assert "mean map peak" in format_summary(evaluation.summary)

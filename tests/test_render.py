@@ -82,3 +82,22 @@ def test_failed_atomic_write_keeps_the_old_file(tmp_path):
             raise RuntimeError("disk full")
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]
+
+
+def test_an_explanation_is_drawn_and_saved_by_plain_functions_of_its_arrays(tiny_model, images, tmp_path):
+    """The result holds arrays; drawing is a function of them (its methods only call it)."""
+    import dataclasses
+
+    from cam_keras import CAM
+    from cam_keras.render.explanations import overlay_picture, panel_picture, save_explanation
+
+    explanation = CAM(tiny_model)(images[:2], top_k=2)
+    plain = dataclasses.replace(explanation)  # the same arrays, a fresh container
+    heat = explanation.maps[1, 1]
+    by_hand = overlay(explanation.images[1], heat, "jet", 0.5)
+    np.testing.assert_array_equal(overlay_picture(plain, 1, 1), by_hand)
+    assert panel_picture(plain, 0).shape == (32, 96, 3)
+    written = save_explanation(plain, tmp_path / "a", stem="x")
+    assert [p.name for p in written] == ["x_0.png", "x_0.npz", "x_1.png", "x_1.npz"]
+    methods = explanation.save(tmp_path / "b", stem="x")
+    assert [p.read_bytes() for p in written] == [p.read_bytes() for p in methods]

@@ -12,8 +12,9 @@ import cam_keras
 
 PACKAGE = Path(cam_keras.__file__).parent
 ROOT = "cam_keras"  # the package itself: `import cam_keras`, `from cam_keras import explain`
-# what the base rooms may use ("compat", Keras and TensorFlow internals in one place, comes with the layers branch)
-BASE_SHARED = {"atomic", "choices", "compat", "errors", "naming", "records", "safe_text"}
+# What the base rooms may use: compat (Keras and TensorFlow internals in one place) and outdir
+# (render/explanations.py saves an Explanation into a guarded folder) came with the layers work.
+BASE_SHARED = {"atomic", "choices", "compat", "errors", "naming", "outdir", "records", "safe_text"}
 SHARED = {*BASE_SHARED, "lockfile", "outdir", "quiet_import"}
 LAYERS = [
     SHARED,
@@ -45,11 +46,29 @@ def _module(name: str) -> str:
     return ".".join(parts)
 
 
+def _is_type_checking(node: ast.AST) -> bool:
+    """``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``): a block that never runs."""
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _running_nodes(tree: ast.AST):
+    """Every node of ``tree`` but those under ``if TYPE_CHECKING:`` (its ``else`` runs)."""
+    for child in ast.iter_child_nodes(tree):
+        for node in child.orelse if _is_type_checking(child) else [child]:
+            yield node
+            yield from _running_nodes(node)
+
+
 def imported_modules(path: Path) -> set[str]:
-    """The ``cam_keras`` modules a file imports anywhere in it (functions, ``TYPE_CHECKING``
-    blocks), the package root included."""
+    """The ``cam_keras`` modules a file imports anywhere it runs (functions too), the package
+    root included. Imports for type hints only (``if TYPE_CHECKING:``) never run and do not count."""
     names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _running_nodes(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Import):
@@ -105,6 +124,15 @@ def test_imported_rooms_reads_from_and_plain_imports(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("import cam_keras.render.writers\nfrom cam_keras.records import write_csv\nimport numpy\n")
     assert imported_rooms(module) == {"render", "records"}
+
+
+def test_imports_for_type_hints_only_do_not_count(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from cam_keras.cam import BaseCAM\n"
+        "else:\n    import cam_keras.data\ndef f():\n    from cam_keras.render import write_png\n"
+    )
+    assert imported_modules(module) == {"cam_keras.data", "cam_keras.render"}
 
 
 def test_the_package_root_counts_as_an_import(tmp_path):

@@ -1,8 +1,8 @@
 """Fault injection at every commit boundary of a run: a kill anywhere, then ``--resume``, ends
 with the weights, history, snapshots and best model of an uninterrupted run (deterministic ops).
 
-Kills are simulated in-process (``CAM_KERAS_FAULT_MODE=raise``: a BaseException at the named
-point, see :mod:`cam_keras.train.faults`); one test kills a real subprocess with ``os._exit``.
+Kills are simulated in-process (a hook in :data:`cam_keras.train.faults.HOOKS` raises a
+BaseException at the named point); one test kills a real subprocess with ``os._exit``.
 """
 
 import os
@@ -13,6 +13,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from fault_hooks import SimulatedKill, StopAt
 
 import cam_keras
 from cam_keras.train import TrainConfig, faults, fine_tune
@@ -50,6 +51,17 @@ CHAIN = [
 ]
 
 
+@pytest.fixture
+def stop_at(monkeypatch):
+    """Install one fault hook for the next ``fine_tune`` call: ``stop_at("epoch_end")``;
+    ``stop_at(None)`` removes it."""
+
+    def install(point, visit=1):
+        monkeypatch.setattr(faults, "HOOKS", [StopAt(point, visit)] if point else [])
+
+    return install
+
+
 def run_files(run):
     """What must match: final weights, history.csv, snapshot pictures, best.keras's score."""
     model = cam_keras.load_model(run / "model.keras")
@@ -77,16 +89,14 @@ def assert_same_run(run, reference):
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["epoch_0003.weights.h5"]
 
 
-def test_a_kill_at_every_boundary_resumes_to_the_uninterrupted_result(tmp_path, shapes_dir, uninterrupted, monkeypatch):
+def test_a_kill_at_every_boundary_resumes_to_the_uninterrupted_result(tmp_path, shapes_dir, uninterrupted, stop_at):
     assert set(CHAIN) == set(faults.POINTS)
     run = tmp_path / "run"
-    monkeypatch.setenv("CAM_KERAS_FAULT_MODE", "raise")
     for index, point in enumerate(CHAIN):
-        faults.reset()
-        monkeypatch.setenv("CAM_KERAS_FAULT", point)
-        with pytest.raises(faults.SimulatedKill, match=point):  # each kill comes after the previous one
+        stop_at(point)
+        with pytest.raises(SimulatedKill, match=point):  # each kill comes after the previous one
             fine_tune(shapes_dir, run, CONFIG if index == 0 else None, resume=index > 0, verbose=0)
-    monkeypatch.delenv("CAM_KERAS_FAULT")
+    stop_at(None)
     fine_tune(shapes_dir, run, resume=True, verbose=0)
     assert_same_run(run, uninterrupted)
 
@@ -94,7 +104,11 @@ def test_a_kill_at_every_boundary_resumes_to_the_uninterrupted_result(tmp_path, 
 KILLED = textwrap.dedent(
     """
     import sys
-    from cam_keras.train import TrainConfig, fine_tune
+    from cam_keras.train import TrainConfig, faults, fine_tune
+    from fault_hooks import StopAt
+    if sys.argv[4:]:
+        point, visit = sys.argv[4].split("@")
+        faults.HOOKS.append(StopAt(point, int(visit), exit=True))
     config = TrainConfig(input_size=32, width=8, batch_size=8, snapshot_images=2, log_every=2, head_epochs=1,
                          finetune_epochs=2, deterministic=True, augment="standard")
     fine_tune(sys.argv[1], sys.argv[2], config, resume=sys.argv[3] == "resume", verbose=0)
@@ -102,23 +116,29 @@ KILLED = textwrap.dedent(
 )
 
 
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])}
+
+
 def test_a_real_kill_during_a_commit_resumes_and_takes_over_the_lock(tmp_path, shapes_dir, uninterrupted):
     run = tmp_path / "run"
-    env = {**os.environ, "CAM_KERAS_FAULT": "checkpoint_written@2"}
-    killed = subprocess.run([sys.executable, "-c", KILLED, str(shapes_dir), str(run), "new"], env=env, timeout=300)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED, str(shapes_dir), str(run), "new", "checkpoint_written@2"], env=ENV, timeout=300
+    )
     assert killed.returncode == 137
     assert (run / ".cam-keras.lock").exists()  # the dead process's lock is stale, not released
     resumed = subprocess.run(
-        [sys.executable, "-c", KILLED, str(shapes_dir), str(run), "resume"], timeout=300, capture_output=True, text=True
+        [sys.executable, "-c", KILLED, str(shapes_dir), str(run), "resume"],
+        env=ENV,
+        timeout=300,
+        capture_output=True,
+        text=True,
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert_same_run(run, uninterrupted)
     assert not (run / ".cam-keras.lock").exists()
 
 
-def test_early_stopping_and_lr_reduction_resume_with_their_counters_and_cached_data(
-    tmp_path, dataset_copy, monkeypatch
-):
+def test_early_stopping_and_lr_reduction_resume_with_their_counters_and_cached_data(tmp_path, dataset_copy, stop_at):
     import dataclasses
     import json
 
@@ -138,15 +158,13 @@ def test_early_stopping_and_lr_reduction_resume_with_their_counters_and_cached_d
     )
     fine_tune(shapes_dir, tmp_path / "reference", config, verbose=0)
     run = tmp_path / "run"
-    monkeypatch.setenv("CAM_KERAS_FAULT_MODE", "raise")
     for index, point in enumerate(["state_committed", "state_committed", "checkpoint_written"]):
-        faults.reset()
-        monkeypatch.setenv("CAM_KERAS_FAULT", point)
+        stop_at(point)
         try:
             fine_tune(shapes_dir, run, config if index == 0 else None, resume=index > 0, verbose=0)
-        except faults.SimulatedKill:
+        except SimulatedKill:
             continue
-    monkeypatch.delenv("CAM_KERAS_FAULT")
+    stop_at(None)
     fine_tune(shapes_dir, run, resume=True, verbose=0)
     reference = json.loads((tmp_path / "reference" / "state.json").read_text())
     resumed = json.loads((run / "state.json").read_text())

@@ -42,9 +42,18 @@ def assert_cam_identity(model, explanation, bias=True):
     np.testing.assert_allclose(means, np.take_along_axis(explanation.logits, chosen, axis=1), rtol=1e-4, atol=1e-4)
 
 
+def last_dense(model):
+    """The model's last Dense layer, nested models searched (found by hand, not by cam-keras)."""
+    for layer in reversed(model.layers):
+        found = last_dense(layer) if isinstance(layer, keras.Model) else None
+        if found is not None or isinstance(layer, keras.layers.Dense):
+            return found or layer
+    return None
+
+
 def gradcam_reference(model, feature_tensor, images, class_index):
     """Grad-CAM by hand: d(pre-activation logit)/d(features) with a split model and GradientTape."""
-    dense = model_contract(model).outputs.dense
+    dense = last_dense(model)
     split = keras.Model(model.inputs, [feature_tensor, dense.input])
     with tf.GradientTape() as tape:
         features, pooled = split(images)

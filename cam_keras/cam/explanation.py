@@ -1,8 +1,8 @@
 """The result of explaining a batch: the container of maps, classes and scores.
 
-Pictures come from :mod:`cam_keras.render.pictures` (the renderer), files from
-:mod:`cam_keras.render.writers` (pictures) and :mod:`cam_keras.records` (arrays), display from
-:mod:`cam_keras.render.display`; the methods here only hand them this explanation's arrays.
+It holds arrays. Drawing, saving and display are plain functions in
+:mod:`cam_keras.render.explanations` (``overlay_picture(explanation, i)``,
+``save_explanation(explanation, folder)``...); the methods of the same names here call them.
 """
 
 from __future__ import annotations
@@ -16,23 +16,13 @@ import numpy as np
 from cam_keras.cam.maps import scale_maps
 from cam_keras.cam.targets import CUSTOM_TARGET
 from cam_keras.data.resize import Window, resize_image
-from cam_keras.outdir import OutputFolder
-from cam_keras.records import write_arrays
-from cam_keras.render import overlay, side_by_side, write_picture
-from cam_keras.render.display import show_picture
-from cam_keras.render.pictures import Placement, Style, hstack, image_row, scale_maps_to, vstack
+from cam_keras.render import explanations as drawing
+from cam_keras.render.explanations import GRID_TILE
+from cam_keras.render.pictures import Placement, Style, scale_maps_to
 from cam_keras.render.png import encode_png
-from cam_keras.render.sizing import (
-    DEFAULT_MAX_SIDE,
-    SizeRequest,
-    bounded_output_size,
-    check_max_side,
-    check_size,
-    output_size,
-)
+from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SizeRequest
 
 Size = tuple[int, int]
-GRID_TILE = 384  # longest side of each map in grid() and the notebook display: captions readable
 
 
 @dataclass
@@ -124,16 +114,16 @@ class Explanation:
     def overlay(
         self, index: int, map_index: int = 0, colormap: str = "jet", alpha: float = 0.5, size: Size | None = None
     ) -> np.ndarray:
-        """Map ``map_index`` of image ``index`` over the image, uint8 ``(h, w, 3)``."""
-        heat = self.maps_at(index, size)[map_index]
-        return overlay(self.image_at(index, size), heat, colormap, alpha, self.region(index, size))
+        """Map ``map_index`` of image ``index`` over the image, uint8 ``(h, w, 3)``
+        (:func:`cam_keras.render.explanations.overlay_picture`)."""
+        return drawing.overlay_picture(self, index, map_index, colormap, alpha, size)
 
     def panel(
         self, index: int, map_index: int = 0, colormap: str = "jet", alpha: float = 0.5, size: Size | None = None
     ) -> np.ndarray:
-        """``original | heatmap | overlay`` of map ``map_index`` of image ``index``, uint8."""
-        heat = self.maps_at(index, size)[map_index]
-        return side_by_side(self.image_at(index, size), heat, colormap, alpha, self.region(index, size))
+        """``original | heatmap | overlay`` of map ``map_index`` of image ``index``, uint8
+        (:func:`cam_keras.render.explanations.panel_picture`)."""
+        return drawing.panel_picture(self, index, map_index, colormap, alpha, size)
 
     def label_text(self, index: int, map_index: int = 0) -> str:
         """What a map's caption says: ``"cat  p=0.93  cam"`` (``"target 0  gradcam"`` for a
@@ -144,25 +134,20 @@ class Explanation:
         return f"{self.class_names[class_index]}  p={self.probabilities[index, class_index]:.2f}  {self.method}"
 
     def captioned_overlays(self, index: int, style: Style | None = None, size: Size | None = None) -> np.ndarray:
-        """Every map of image ``index`` as a captioned overlay, side by side, uint8."""
-        texts = [self.label_text(index, m) for m in range(self.class_indices.shape[1])]
-        picture = self.image_at(index, size)
-        return image_row(picture, self.raw_maps[index], texts, style or Style(), self.placement(index, size))
+        """Every map of image ``index`` as a captioned overlay, side by side, uint8
+        (:func:`cam_keras.render.explanations.captioned_overlays`)."""
+        return drawing.captioned_overlays(self, index, style, size)
 
     def grid(self, style: Style | None = None, *, columns: int = 1, tile_size: int = GRID_TILE) -> np.ndarray:
-        """One row per image with its maps (``columns`` images side by side), each map drawn
-        with its longest side ``tile_size`` so captions stay readable; uint8."""
-        rows = [
-            self.captioned_overlays(i, style, output_size(tile_size, self.images[i].shape[:2], (0, 0)))
-            for i in range(len(self))
-        ]
-        gap = max(4, tile_size // 32)
-        return vstack([hstack(rows[i : i + columns], gap) for i in range(0, len(rows), columns)], gap)
+        """One row per image with its maps, ``columns`` images side by side
+        (:func:`cam_keras.render.explanations.explanation_grid`)."""
+        return drawing.explanation_grid(self, style, columns=columns, tile_size=tile_size)
 
     def show(self, style: Style | None = None, *, columns: int = 1, tile_size: int = GRID_TILE) -> Path | None:
         """Display :meth:`grid` once: inline in Jupyter, in a window from a script; without a
-        display, save it as a PNG and print (and return) its path."""
-        return show_picture(self.grid(style, columns=columns, tile_size=tile_size))
+        display, save it as a PNG and print (and return) its path
+        (:func:`cam_keras.render.explanations.show_explanation`)."""
+        return drawing.show_explanation(self, style, columns=columns, tile_size=tile_size)
 
     def save(
         self,
@@ -174,36 +159,12 @@ class Explanation:
         size: SizeRequest = None,
         max_side: int = DEFAULT_MAX_SIDE,
     ) -> list[Path]:
-        """Write ``{stem}_{i}.{image_format}`` captioned overlays (sized by ``size`` and
-        ``max_side`` as in :func:`cam_keras.render.sizing.output_size`) and ``{stem}_{i}.npz``.
-
-        ``directory`` is an output folder like a command's ``--out``
-        (:class:`~cam_keras.outdir.OutputFolder`): locked while saving, and only files an
-        earlier save or job wrote there are replaced.
-
-        Raises:
-            UsageError: ``size`` or ``max_side`` asks for sides above
-                :data:`~cam_keras.render.sizing.MAX_SIDE`.
-            ImageError: a picture would exceed :data:`~cam_keras.render.sizing.MAX_PIXELS`
-                pixels, named; nothing is written.
-            OutputFolderError: a file of one of these names is there and cam-keras did not
-                write it (your input image, say), named; nothing is written.
-        """
-        check_size(size, "size")
-        check_max_side(max_side, "max_side")
-        names = [(f"{stem}_{i}.{image_format}", f"{stem}_{i}.npz") for i in range(len(self))]
-        sizes = [
-            bounded_output_size(size, self.images[i].shape[:2], self.maps.shape[2:], max_side, name, "size")
-            for i, (name, _) in enumerate(names)
-        ]
-        written = []
-        with OutputFolder(directory, overwrite=True, flag="folder") as out:
-            out.check_free(name for pair in names for name in pair)
-            for i, ((picture_name, arrays_name), picture_size) in enumerate(zip(names, sizes)):
-                picture = self.captioned_overlays(i, style, picture_size)
-                written.append(write_picture(out.claim(picture_name), picture))
-                written.append(write_arrays(out.claim(arrays_name), self.arrays(i)))
-        return written
+        """Write ``{stem}_{i}.{image_format}`` captioned overlays and ``{stem}_{i}.npz`` into
+        the output folder ``directory`` (:func:`cam_keras.render.explanations.save_explanation`,
+        which lists the errors)."""
+        return drawing.save_explanation(
+            self, directory, stem, style, image_format=image_format, size=size, max_side=max_side
+        )
 
     def arrays(self, index: int) -> dict[str, np.ndarray]:
         """What programs read about image ``index``: raw maps at feature resolution

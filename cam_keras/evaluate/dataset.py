@@ -27,7 +27,7 @@ from cam_keras.data.sources import class_folder_images
 from cam_keras.errors import DatasetError, ImageError, UsageError
 from cam_keras.evaluate.annotations import clip_boxes, load_mask, mask_file, read_boxes
 from cam_keras.evaluate.faithfulness import FaithfulnessScores, faithfulness
-from cam_keras.evaluate.metrics import ClassificationMetrics, LocalizationMetrics
+from cam_keras.evaluate.metrics import ClassificationMetrics, LocalizationMetrics, Scored, TopKClassification
 from cam_keras.render.pictures import scale_maps_to
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class Evaluation:
     summary: dict
     rows: list[dict]
     class_names: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()  # the metrics' keys of each row, the per-image CSV columns after the path
     boxes: dict[str, list] = field(repr=False, default_factory=dict)
     skipped: list[dict] = field(default_factory=list)
     per_class: list[dict] = field(default_factory=list)
@@ -240,8 +241,69 @@ def evaluate_localization(
     explainer = explainer.resized(resize)
     data_dir = Path(data_dir)
     boxes_path = Path(boxes_csv) if boxes_csv else data_dir / "boxes.csv"
-    boxes = read_boxes(boxes_path)
-    files = _scan(explainer, data_dir)
+    boxed = _boxed_items(_scan(explainer, data_dir), read_boxes(boxes_path), boxes_path, data_dir)
+    if masks_dir:
+        _check_masks(Path(masks_dir), boxed.items)
+    metrics = LocalizationMetrics(threshold=threshold)
+    classification = ClassificationMetrics(explainer.class_names)
+    keeper = _Keeper(spread_over_classes([item.label for item in boxed.items], samples), extremes)
+    positions = {item: index for index, item in enumerate(boxed.items)}
+    rows, used, clipped = [], {}, []
+    num_maps = min(TOP_K, len(explainer.class_names))
+    scored = _explained(explainer, boxed.items, batch_size, num_maps, True, progress, boxed.skipped)
+    for item, size, ranked, raw in scored:
+        truths, cut = clip_boxes(boxed.boxes[item.relative], size, f"{boxes_path}, row for {item.relative}")
+        clipped += [item.relative] if cut else []
+        maps = _maps_on_image(explainer, raw, sorted({item.label, *ranked}), size)
+        mask = load_mask(masks_dir, item.relative, size) if masks_dir else None
+        row = metrics.update(item.label, ranked, maps[item.label], [maps[c] for c in ranked], truths, mask)
+        classification.update(item.label, ranked)
+        rows.append({"path": item.path, "relative_path": item.relative, **row})
+        used[item.relative] = truths
+        keeper.offer(positions[item], len(rows) - 1, raw[ranked[0]], raw[item.label], row["true_class_iou"])
+    if clipped:
+        logger.warning(
+            "%d image(s) have boxes reaching outside the image in %s; clipped: %s",
+            len(clipped),
+            boxes_path,
+            ", ".join(clipped[:5]),
+        )
+    summary = {**metrics.summary(), **_recall(classification), "skipped": len(boxed.skipped)}
+    return Evaluation(
+        summary=summary,
+        rows=rows,
+        class_names=explainer.class_names,
+        fields=metrics.fields,
+        boxes=used,
+        skipped=boxed.skipped,
+        per_class=classification.per_class(),
+        confusion=classification.confusion,
+        threshold_curve=metrics.threshold_curve(),
+        boxes_without_image=boxed.orphans,
+        kept=keeper.kept(),
+        input_size=explainer.input_size,
+        resize=explainer.contract.inputs.resize,
+    )
+
+
+def _recall(classification: ClassificationMetrics) -> dict:
+    return {"mean_class_recall": classification.summary()["mean_class_recall"]}
+
+
+class _Boxed(NamedTuple):
+    items: list[Item]  # images with boxes, to score
+    boxes: dict[str, list]  # relative path -> boxes
+    skipped: list[dict]  # images without boxes (unreadable ones are added while scoring)
+    orphans: list[str]  # box rows naming no image
+
+
+def _boxed_items(files: list[Item], boxes: dict[str, list], boxes_path: Path, data_dir: Path) -> _Boxed:
+    """Split the scanned images into those with boxes and those without (one warning), and
+    name the box rows of no image (one warning).
+
+    Raises:
+        DatasetError: no image has a box.
+    """
     items = [item for item in files if item.relative in boxes]
     skipped = [
         {"path": item.path, "reason": f"no box in {boxes_path.name}"} for item in files if item.relative not in boxes
@@ -261,48 +323,7 @@ def evaluate_localization(
         )
     if not items:
         raise DatasetError(f"{data_dir}: no image has a box in {boxes_path} (paths must be relative to {data_dir})")
-    if masks_dir:
-        _check_masks(Path(masks_dir), items)
-    metrics = LocalizationMetrics(threshold=threshold)
-    classification = ClassificationMetrics(explainer.class_names)
-    keeper = _Keeper(spread_over_classes([item.label for item in items], samples), extremes)
-    positions = {item: index for index, item in enumerate(items)}
-    rows, used, clipped = [], {}, []
-    num_maps = min(TOP_K, len(explainer.class_names))
-    for item, size, ranked, raw in _explained(explainer, items, batch_size, num_maps, True, progress, skipped):
-        truths, cut = clip_boxes(boxes[item.relative], size, f"{boxes_path}, row for {item.relative}")
-        if cut:
-            clipped.append(item.relative)
-        maps = _maps_on_image(explainer, raw, sorted({item.label, *ranked}), size)
-        mask = load_mask(masks_dir, item.relative, size) if masks_dir else None
-        row = metrics.update(item.label, ranked, maps[item.label], [maps[c] for c in ranked], truths, mask)
-        classification.update(item.label, ranked)
-        rows.append({"path": item.path, "relative_path": item.relative, **row})
-        used[item.relative] = truths
-        keeper.offer(positions[item], len(rows) - 1, raw[ranked[0]], raw[item.label], row["true_class_iou"])
-    if clipped:
-        logger.warning(
-            "%d image(s) have boxes reaching outside the image in %s; clipped: %s",
-            len(clipped),
-            boxes_path,
-            ", ".join(clipped[:5]),
-        )
-    summary = {**metrics.summary(), "mean_class_recall": classification.summary()["mean_class_recall"]}
-    summary["skipped"] = len(skipped)
-    return Evaluation(
-        summary=summary,
-        rows=rows,
-        class_names=explainer.class_names,
-        boxes=used,
-        skipped=skipped,
-        per_class=classification.per_class(),
-        confusion=classification.confusion,
-        threshold_curve=metrics.threshold_curve(),
-        boxes_without_image=orphans,
-        kept=keeper.kept(),
-        input_size=explainer.input_size,
-        resize=explainer.contract.inputs.resize,
-    )
+    return _Boxed(items, boxes, skipped, orphans)
 
 
 def evaluate_classification(
@@ -329,25 +350,19 @@ def evaluate_classification(
     classification = ClassificationMetrics(explainer.class_names)
     keeper = _Keeper(spread_over_classes([item.label for item in items], samples), 0)
     positions = {item: index for index, item in enumerate(items)}
+    topk = TopKClassification()
     rows, skipped = [], []
     for item, _, ranked, raw in _explained(explainer, items, batch_size, 1, False, progress, skipped):
         classification.update(item.label, ranked)
-        rows.append(
-            {
-                "path": item.path,
-                "relative_path": item.relative,
-                "true_class": item.label,
-                "predicted_class": ranked[0],
-                "correct_top1": ranked[0] == item.label,
-                "correct_top5": item.label in ranked,
-            }
-        )
+        row = topk.update(Scored(item.label, ranked, raw[ranked[0]]))
+        rows.append({"path": item.path, "relative_path": item.relative, **row})
         keeper.offer(positions[item], len(rows) - 1, raw[ranked[0]], raw[ranked[0]], 0.0)
     summary = {**classification.summary(), "skipped": len(skipped)}
     return Evaluation(
         summary=summary,
         rows=rows,
         class_names=explainer.class_names,
+        fields=topk.fields,
         skipped=skipped,
         per_class=classification.per_class(),
         confusion=classification.confusion,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
 
 import numpy as np
 
@@ -56,78 +57,164 @@ def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
     return float(np.sum(precision * hits) / hits.sum())
 
 
-@dataclass
-class LocalizationMetrics:
-    """Accumulate per-image results with :meth:`update`, then read :meth:`summary`.
+@dataclass(frozen=True)
+class Scored:
+    """One image as the metrics see it.
 
-    Args:
-        threshold: map threshold of the paper's box protocol (fraction of the map maximum).
-        iou_threshold: IoU at which a box counts as correct.
-
-    Example:
-        >>> metrics = LocalizationMetrics(threshold=0.2)
-        >>> metrics.update(
-        ...     true_class=0, ranked_classes=[0, 2], true_map=m0, ranked_maps=[m0, m2], truths=[(4, 4, 30, 30)]
-        ... )
-        >>> metrics.summary()["top1_loc"]
+    Attributes:
+        true_class: label index.
+        ranked_classes: predicted classes, most probable first (top-5 or fewer).
+        true_map: ``(h, w)`` map of the true class, at the size the boxes refer to.
+        ranked_maps: maps of ``ranked_classes``, same size.
+        truths: ground-truth boxes (any one match counts).
+        mask: optional ``(h, w)`` bool object mask for PxAP.
     """
+
+    true_class: int
+    ranked_classes: Sequence[int]
+    true_map: np.ndarray
+    ranked_maps: Sequence[np.ndarray] = ()
+    truths: Sequence[Box] = ()
+    mask: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class MetricSettings:
+    """What every metric is built with: the paper's box threshold and the IoU that counts."""
 
     threshold: float = PAPER_THRESHOLD
     iou_threshold: float = 0.5
-    _rows: list[dict] = field(default_factory=list)
-    _curves: list[np.ndarray] = field(default_factory=list)
-    _pixels: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
-    def update(
-        self,
-        true_class: int,
-        ranked_classes: Sequence[int],
-        true_map: np.ndarray,
-        ranked_maps: Sequence[np.ndarray],
-        truths: Sequence[Box],
-        mask: np.ndarray | None = None,
-    ) -> dict:
-        """Add one image.
 
-        Args:
-            true_class: label index.
-            ranked_classes: predicted classes, most probable first (top-5 or fewer).
-            true_map: ``(h, w)`` map of the true class, at the size the boxes refer to.
-            ranked_maps: maps of ``ranked_classes``, same size.
-            truths: ground-truth boxes (any one match counts).
-            mask: optional ``(h, w)`` bool object mask for PxAP.
+class Metric(Protocol):
+    """A metric accumulated image by image.
 
-        Returns:
-            this image's row: predicted box, IoUs and hit flags.
-        """
-        boxes = [box_from_map(m, self.threshold) for m in ranked_maps]
-        ious = [best_iou(box, truths) for box in boxes]
-        true_box = box_from_map(true_map, self.threshold)
-        true_iou = best_iou(true_box, truths)
-        peak = np.unravel_index(np.argmax(true_map), true_map.shape)
+    ``fields`` are the keys of the row :meth:`update` returns (the columns of
+    ``per_image.csv``); :meth:`summary` gives the ``report.json`` metrics; ``labels`` names
+    summary keys for the printed table. A new metric is a class and a line in :data:`METRICS`.
+    """
+
+    fields: ClassVar[tuple[str, ...]]
+    labels: ClassVar[dict[str, str]]
+
+    def __init__(self, settings: MetricSettings) -> None: ...
+
+    def update(self, image: Scored) -> dict: ...
+
+    def summary(self) -> dict: ...
+
+
+class TopKClassification:
+    """Top-1 and top-5 classification accuracy."""
+
+    fields = ("true_class", "predicted_class", "correct_top1", "correct_top5")
+    labels = {"top1_cls": "top-1 classification", "top5_cls": "top-5 classification"}
+
+    def __init__(self, settings: MetricSettings = MetricSettings()) -> None:
+        self._hits: list[tuple[bool, bool]] = []
+
+    def update(self, image: Scored) -> dict:
+        ranked = list(image.ranked_classes)
         row = {
-            "true_class": int(true_class),
-            "predicted_class": int(ranked_classes[0]),
-            "correct_top1": ranked_classes[0] == true_class,
-            "correct_top5": true_class in list(ranked_classes[:5]),
+            "true_class": int(image.true_class),
+            "predicted_class": int(ranked[0]),
+            "correct_top1": ranked[0] == image.true_class,
+            "correct_top5": image.true_class in ranked[:5],
+        }
+        self._hits.append((row["correct_top1"], row["correct_top5"]))
+        return row
+
+    def summary(self) -> dict:
+        top1, top5 = np.mean(self._hits, axis=0)
+        return {"top1_cls": float(top1), "top5_cls": float(top5)}
+
+
+class BoxLocalization:
+    """Top-1 / top-5 and GT-known localization with the paper's box protocol."""
+
+    fields = (
+        "predicted_box",
+        "predicted_iou",
+        "true_class_box",
+        "true_class_iou",
+        "top1_loc",
+        "top5_loc",
+        "gt_known_loc",
+    )
+    labels = {
+        "threshold": "box threshold",
+        "threshold_source": "  chosen by",  # set by whoever chose the threshold (the CLI, the demo)
+        "top1_loc": "top-1 localization",
+        "top5_loc": "top-5 localization",
+        "gt_known_loc": "GT-known localization",
+        "mean_iou_gt_known": "mean IoU (true class)",
+    }
+
+    def __init__(self, settings: MetricSettings = MetricSettings()) -> None:
+        self.settings = settings
+        self._rows: list[dict] = []
+
+    def update(self, image: Scored) -> dict:
+        threshold, enough = self.settings.threshold, self.settings.iou_threshold
+        boxes = [box_from_map(m, threshold) for m in image.ranked_maps]
+        ious = [best_iou(box, image.truths) for box in boxes]
+        true_box = box_from_map(image.true_map, threshold)
+        true_iou = best_iou(true_box, image.truths)
+        ranked = list(image.ranked_classes)
+        row = {
             "predicted_box": boxes[0],
             "predicted_iou": ious[0],
             "true_class_box": true_box,
             "true_class_iou": true_iou,
-            "top1_loc": ranked_classes[0] == true_class and ious[0] >= self.iou_threshold,
-            "top5_loc": any(c == true_class and i >= self.iou_threshold for c, i in zip(ranked_classes[:5], ious[:5])),
-            "gt_known_loc": true_iou >= self.iou_threshold,
-            "pointing_hit": any(b[0] <= peak[1] < b[2] and b[1] <= peak[0] < b[3] for b in truths),
+            "top1_loc": ranked[0] == image.true_class and ious[0] >= enough,
+            "top5_loc": any(c == image.true_class and i >= enough for c, i in zip(ranked[:5], ious[:5])),
+            "gt_known_loc": true_iou >= enough,
         }
         self._rows.append(row)
-        self._curves.append(box_accuracy_curve(true_map, truths))
-        if mask is not None:
-            self._pixels.append((true_map.ravel(), mask.ravel().astype(bool)))
         return row
 
-    @property
-    def rows(self) -> list[dict]:
-        return list(self._rows)
+    def summary(self) -> dict:
+        mean = lambda key: float(np.mean([row[key] for row in self._rows]))  # noqa: E731
+        return {
+            "threshold": self.settings.threshold,
+            "iou_threshold": self.settings.iou_threshold,
+            **{key: mean(key) for key in ("top1_loc", "top5_loc", "gt_known_loc")},
+            "mean_iou_gt_known": mean("true_class_iou"),
+        }
+
+
+class PointingGame:
+    """The true-class map's maximum lies inside a true box."""
+
+    fields = ("pointing_hit",)
+    labels = {"pointing_game": "pointing game"}
+
+    def __init__(self, settings: MetricSettings = MetricSettings()) -> None:
+        self._hits: list[bool] = []
+
+    def update(self, image: Scored) -> dict:
+        peak = np.unravel_index(np.argmax(image.true_map), image.true_map.shape)
+        hit = any(b[0] <= peak[1] < b[2] and b[1] <= peak[0] < b[3] for b in image.truths)
+        self._hits.append(hit)
+        return {"pointing_hit": hit}
+
+    def summary(self) -> dict:
+        return {"pointing_game": float(np.mean(self._hits))}
+
+
+class MaxBoxAccuracy:
+    """MaxBoxAccV2, the threshold with the best GT-known accuracy, and the per-threshold curve."""
+
+    fields = ()
+    labels = {"maxboxacc_v2": "MaxBoxAccV2 (any threshold)", "best_threshold": "best threshold on this set"}
+
+    def __init__(self, settings: MetricSettings = MetricSettings()) -> None:
+        self.iou_threshold = settings.iou_threshold
+        self._curves: list[np.ndarray] = []
+
+    def update(self, image: Scored) -> dict:
+        self._curves.append(box_accuracy_curve(image.true_map, image.truths))
+        return {}
 
     def best_threshold(self) -> float:
         """Map threshold with the highest GT-known accuracy (largest region, IoU >= iou_threshold);
@@ -148,33 +235,112 @@ class LocalizationMetrics:
         ]
 
     def summary(self) -> dict:
-        """All metrics over the images seen so far (fractions in [0, 1])."""
-        if not self._rows:
-            raise ValueError("no images were evaluated")
-        mean = lambda key: float(np.mean([row[key] for row in self._rows]))  # noqa: E731
         curves = np.stack(self._curves)
         largest = {f"{d:.1f}": float((curves[:, :, 0] >= d).mean(axis=0).max()) for d in MAXBOXACC_IOUS}
         any_region = [float((curves[:, :, 1] >= d).mean(axis=0).max()) for d in MAXBOXACC_IOUS]
-        result = {
-            "images": len(self._rows),
-            "threshold": self.threshold,
-            "iou_threshold": self.iou_threshold,
-            "top1_cls": mean("correct_top1"),
-            "top5_cls": mean("correct_top5"),
-            "top1_loc": mean("top1_loc"),
-            "top5_loc": mean("top5_loc"),
-            "gt_known_loc": mean("gt_known_loc"),
-            "mean_iou_gt_known": mean("true_class_iou"),
-            "pointing_game": mean("pointing_hit"),
+        return {
             "maxboxacc_v2": float(np.mean(any_region)),
             "maxboxacc_largest_region": largest,
             "best_threshold": self.best_threshold(),
         }
-        if self._pixels:
-            scores = np.concatenate([s for s, _ in self._pixels])
-            positives = np.concatenate([p for _, p in self._pixels])
-            result["pxap"] = average_precision(scores, positives)
-        return result
+
+
+class PixelAveragePrecision:
+    """PxAP: average precision of the true-class map's pixels against the object masks (only
+    when images come with masks)."""
+
+    fields = ()
+    labels = {"pxap": "PxAP"}
+
+    def __init__(self, settings: MetricSettings = MetricSettings()) -> None:
+        self._pixels: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def update(self, image: Scored) -> dict:
+        if image.mask is not None:
+            self._pixels.append((image.true_map.ravel(), image.mask.ravel().astype(bool)))
+        return {}
+
+    def summary(self) -> dict:
+        if not self._pixels:
+            return {}
+        scores = np.concatenate([s for s, _ in self._pixels])
+        positives = np.concatenate([p for _, p in self._pixels])
+        return {"pxap": average_precision(scores, positives)}
+
+
+#: The localization metrics, in report order: one line per metric.
+METRICS: list[type[Metric]] = [TopKClassification, BoxLocalization, PointingGame, MaxBoxAccuracy, PixelAveragePrecision]
+
+
+def summary_labels() -> dict[str, str]:
+    """Printed names of the summary keys: the images counted, then every metric's, in report order."""
+    labels = {"images": "images", **ClassificationMetrics.labels}
+    for metric in METRICS:
+        labels.update(metric.labels)
+    return labels
+
+
+class LocalizationMetrics:
+    """Every metric of :data:`METRICS`, accumulated with :meth:`update`, read with :meth:`summary`.
+
+    Args:
+        threshold: map threshold of the paper's box protocol (fraction of the map maximum).
+        iou_threshold: IoU at which a box counts as correct.
+
+    Example:
+        >>> metrics = LocalizationMetrics(threshold=0.2)
+        >>> metrics.update(
+        ...     true_class=0, ranked_classes=[0, 2], true_map=m0, ranked_maps=[m0, m2], truths=[(4, 4, 30, 30)]
+        ... )
+        >>> metrics.summary()["top1_loc"]
+    """
+
+    def __init__(self, threshold: float = PAPER_THRESHOLD, iou_threshold: float = 0.5) -> None:
+        self.threshold, self.iou_threshold = threshold, iou_threshold
+        self.metrics = [metric(MetricSettings(threshold, iou_threshold)) for metric in METRICS]
+        self._rows: list[dict] = []
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The keys of every row, in metric order (the per-image CSV columns)."""
+        return tuple(name for metric in self.metrics for name in metric.fields)
+
+    def update(
+        self,
+        true_class: int,
+        ranked_classes: Sequence[int],
+        true_map: np.ndarray,
+        ranked_maps: Sequence[np.ndarray],
+        truths: Sequence[Box],
+        mask: np.ndarray | None = None,
+    ) -> dict:
+        """Add one image (see :class:`Scored` for the arguments); returns its row: predicted
+        box, IoUs and hit flags."""
+        image = Scored(true_class, ranked_classes, true_map, ranked_maps, truths, mask)
+        row = {key: value for metric in self.metrics for key, value in metric.update(image).items()}
+        self._rows.append(row)
+        return row
+
+    @property
+    def rows(self) -> list[dict]:
+        return list(self._rows)
+
+    def _curves(self) -> MaxBoxAccuracy:
+        return next(metric for metric in self.metrics if isinstance(metric, MaxBoxAccuracy))
+
+    def best_threshold(self) -> float:
+        """See :meth:`MaxBoxAccuracy.best_threshold`."""
+        return self._curves().best_threshold()
+
+    def threshold_curve(self) -> list[dict]:
+        """See :meth:`MaxBoxAccuracy.threshold_curve`."""
+        return self._curves().threshold_curve()
+
+    def summary(self) -> dict:
+        """All metrics over the images seen so far (fractions in [0, 1])."""
+        if not self._rows:
+            raise ValueError("no images were evaluated")
+        return {"images": len(self._rows), **{k: v for metric in self.metrics for k, v in metric.summary().items()}}
 
 
 @dataclass
@@ -187,6 +353,7 @@ class ClassificationMetrics:
         0.0
     """
 
+    labels: ClassVar[dict[str, str]] = {"mean_class_recall": "mean per-class recall"}
     class_names: tuple[str, ...]
     confusion: np.ndarray = field(init=False)
     _topk_hits: list[bool] = field(default_factory=list)

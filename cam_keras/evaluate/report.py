@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 from cam_keras.data.images import decode_image
 from cam_keras.data.resize import resize_image
 from cam_keras.evaluate.dataset import Evaluation
+from cam_keras.evaluate.metrics import summary_labels
 from cam_keras.naming import output_names
 from cam_keras.outdir import OutputFolder
 from cam_keras.records import write_csv, write_json
@@ -24,21 +25,13 @@ from cam_keras.render.pictures import scale_maps_to
 from cam_keras.render.sizing import output_size
 from cam_keras.safe_text import for_terminal
 
-ROW_FIELDS = [
-    "path",
-    "true_class",
-    "predicted_class",
-    "correct_top1",
-    "predicted_iou",
-    "true_class_iou",
-    "top1_loc",
-    "gt_known_loc",
-    "pointing_hit",
-    "predicted_box",
-    "true_class_box",
-]
-CLASSIFICATION_FIELDS = ["path", "true_class", "predicted_class", "correct_top1", "correct_top5"]
 PER_CLASS_FIELDS = ["class", "images", "predicted", "precision", "recall"]
+FAITHFULNESS_LABELS = {
+    "deletion_auc": "deletion AUC (lower=better)",
+    "insertion_auc": "insertion AUC",
+    "average_drop": "average drop",
+    "average_increase": "average increase",
+}
 CURVE_STEP = 10  # thresholds 0.0, 0.1, ..., 0.9 in the printed curve
 
 
@@ -139,7 +132,7 @@ def write_evaluation(evaluation: Evaluation, out: OutputFolder | str | os.PathLi
     names = evaluation.class_names
     localization = bool(evaluation.threshold_curve)
     paths = {"report": write_json(out.claim("report.json"), _report(evaluation))}
-    fields = ROW_FIELDS if localization else CLASSIFICATION_FIELDS
+    fields = ["path", *evaluation.fields]
     table = [{key: row[key] for key in fields} for row in evaluation.rows]
     for row in table:
         row["true_class"], row["predicted_class"] = names[row["true_class"]], names[row["predicted_class"]]
@@ -200,28 +193,9 @@ def format_summary(summary: dict) -> str:
     Example:
         >>> print(format_summary(evaluation.summary))
     """
-    keys = [
-        ("images", "images"),
-        ("top1_cls", "top-1 classification"),
-        ("top5_cls", "top-5 classification"),
-        ("mean_class_recall", "mean per-class recall"),
-        ("maxboxacc_v2", "MaxBoxAccV2 (any threshold)"),
-        ("pxap", "PxAP"),
-        ("threshold", "box threshold"),
-        ("threshold_source", "  chosen by"),
-        ("top1_loc", "top-1 localization"),
-        ("top5_loc", "top-5 localization"),
-        ("gt_known_loc", "GT-known localization"),
-        ("mean_iou_gt_known", "mean IoU (true class)"),
-        ("pointing_game", "pointing game"),
-        ("best_threshold", "best threshold on this set"),
-        ("deletion_auc", "deletion AUC (lower=better)"),
-        ("insertion_auc", "insertion AUC"),
-        ("average_drop", "average drop"),
-        ("average_increase", "average increase"),
-    ]
+    labels = {**summary_labels(), **FAITHFULNESS_LABELS}
     lines = []
-    for key, label in keys:
+    for key, label in labels.items():
         if key in summary:
             value = summary[key]
             shown = f"{value:.4f}" if isinstance(value, float) else for_terminal(str(value))

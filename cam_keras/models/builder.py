@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import keras
 
+from cam_keras.compat import producer
 from cam_keras.models.backbones import SMALL_CNN, application_features, small_cnn
 from cam_keras.models.info import ModelInfo, attach_info
 
@@ -82,14 +83,14 @@ def build_model(
         ModelInfo(
             class_names=tuple(class_names),
             backbone=backbone,
-            feature_layer=features._keras_history.operation.name,
+            feature_layer=producer(features).name,
         ),
     )
     return model
 
 
 def _input_of_trailing_pool(features: keras.KerasTensor) -> keras.KerasTensor:
-    layer = features._keras_history.operation
+    layer = producer(features)
     if not isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
         raise ValueError(
             f"drop_last_pool: the backbone ends in {layer.name!r} ({type(layer).__name__}), "

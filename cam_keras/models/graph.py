@@ -13,12 +13,13 @@ from dataclasses import dataclass
 
 import keras
 
+from cam_keras.compat import inbound_node, keras_history, producer
 from cam_keras.models.tokens import token_grid
 
 
 def producer_names(tensors: list) -> list[str]:
     """Names of the layers producing ``tensors`` (an input's is its ``InputLayer`` name)."""
-    return [tensor._keras_history.operation.name for tensor in tensors]
+    return [producer(tensor).name for tensor in tensors]
 
 
 def single_or_list(tensors: list) -> object:
@@ -42,7 +43,7 @@ class GraphCursor:
         inputs as needed; ``None`` once the outermost model input is reached."""
         cursor = self
         while True:
-            operation, node_index, tensor_index = cursor.tensor._keras_history
+            operation, node_index, tensor_index = keras_history(cursor.tensor)
             if isinstance(operation, keras.layers.InputLayer):
                 if not cursor.scopes:
                     return None
@@ -50,7 +51,7 @@ class GraphCursor:
                 position = [id(t) for t in nested.inputs].index(id(cursor.tensor))
                 cursor = GraphCursor(node.input_tensors[position], cursor.scopes[:-1])
             elif isinstance(operation, keras.Model):
-                node = operation._inbound_nodes[node_index]
+                node = inbound_node(operation, node_index)
                 inner = operation.outputs[tensor_index]
                 cursor = GraphCursor(inner, (*cursor.scopes, (operation, node)))
             else:
@@ -62,8 +63,8 @@ class GraphCursor:
 
     def input_cursors(self) -> list[GraphCursor]:
         """Cursors on every input of the layer that produced this tensor."""
-        operation, node_index, _ = self.tensor._keras_history
-        node = operation._inbound_nodes[node_index]
+        operation, node_index, _ = keras_history(self.tensor)
+        node = inbound_node(operation, node_index)
         return [GraphCursor(tensor, self.scopes) for tensor in node.input_tensors]
 
     def lift(self) -> keras.KerasTensor:
@@ -106,7 +107,7 @@ def _search(model: keras.Model, name: str, path: tuple[str, ...], scopes: tuple)
         if layer.name == name and not path:
             return GraphCursor(layer.output, scopes)
         if isinstance(layer, keras.Model) and (not path or path[0] == layer.name):
-            node = layer._inbound_nodes[-1]
+            node = inbound_node(layer, -1)
             found = _search(layer, name, path[1:], (*scopes, (layer, node)))
             if found is not None:
                 return found

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from cam_keras.errors import UsageError
+from cam_keras.models.applications import application_backbones, canonical_name
 
 PREPROCESS_LAYER = "preprocess"
 
@@ -130,18 +131,11 @@ CONVENTIONS: dict[str, Preprocessing] = {
 def _application_modules() -> dict[str, str]:
     """``keras.applications`` families by canonical name: module names (``mobilenet_v2``)
     and model names (``mobilenetv2``, ``efficientnetb0``) both map to their module."""
-    from cam_keras.models.backbones import application_backbones  # backbones imports this module
-
     found: dict[str, str] = {}
     for name, spec in application_backbones().items():
         found[canonical_name(name)] = spec.module
         found[canonical_name(spec.module)] = spec.module
     return found
-
-
-def canonical_name(name: str) -> str:
-    """Name compared ignoring case, ``_``, ``-`` and ``.``: ``"MobileNet_V2"`` -> ``"mobilenetv2"``."""
-    return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
 def choice_names() -> list[str]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
+from cam_keras.compat import sublayers
 from cam_keras.models.graph import GraphCursor, find_layer, is_feature_map, last_feature_map, nearest_upstream
 
 logger = logging.getLogger(__name__)
@@ -85,10 +86,7 @@ def _attention_in(layer: keras.layers.Layer) -> keras.layers.MultiHeadAttention 
     transformer encoder written as one layer, like keras-hub's ``ViTEncoder``)."""
     if isinstance(layer, keras.layers.MultiHeadAttention):
         return layer
-    # Keras has no public list of a layer's sublayers; _flatten_layers is how Keras walks them.
-    inner = [
-        each for each in layer._flatten_layers(include_self=False) if isinstance(each, keras.layers.MultiHeadAttention)
-    ]
+    inner = [each for each in sublayers(layer) if isinstance(each, keras.layers.MultiHeadAttention)]
     return inner[-1] if inner else None
 
 

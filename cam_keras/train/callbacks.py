@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from cam_keras.atomic import atomic_path, write_bytes_atomic
 from cam_keras.cam import CAM
+from cam_keras.compat import PATIENCE_COUNTERS
 from cam_keras.models.io import save_model
 from cam_keras.render import write_png
 from cam_keras.train import faults
@@ -138,7 +139,7 @@ class EpochCommit(keras.callbacks.Callback):
         self.first_epoch, self.last_epoch = first_epoch, last_epoch
         self.best, self.val_counts, self.every_steps = best, tuple(val_counts), every_steps
         self.epoch = first_epoch
-        self.patience = [callback for callback in patience if isinstance(callback, tuple(PATIENCE_FIELDS))]
+        self.patience = [callback for callback in patience if isinstance(callback, tuple(PATIENCE_COUNTERS))]
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         """Give the patience callbacks (just reset by their own ``on_train_begin``) the
@@ -184,7 +185,7 @@ class EpochCommit(keras.callbacks.Callback):
         commits the best weights restored (as ``EarlyStopping.on_train_end`` will restore them)
         and ends the phase in this same commit."""
         record = {
-            type(cb).__name__: {name: _plain(getattr(cb, name)) for name in PATIENCE_FIELDS[type(cb)]}
+            type(cb).__name__: {name: _plain(getattr(cb, name)) for name in PATIENCE_COUNTERS[type(cb)]}
             for cb in self.patience
         }
         record["best_weights"] = self.state.patience.get(self.phase, {}).get("best_weights")
@@ -212,12 +213,6 @@ class EpochCommit(keras.callbacks.Callback):
         self.state.checkpoint_phase = self.phase
         self.state.mid_epoch = mid_epoch
         self.run.commit(self.state)
-
-
-PATIENCE_FIELDS: dict[type, tuple[str, ...]] = {
-    keras.callbacks.EarlyStopping: ("wait", "best", "best_epoch", "stopped_epoch"),
-    keras.callbacks.ReduceLROnPlateau: ("wait", "best", "cooldown_counter"),
-}
 
 
 def _plain(value):

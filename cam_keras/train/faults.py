@@ -1,15 +1,15 @@
 """Named points in the training loop where a test can stop the process, to prove that a kill
 at any of them resumes to the same result (``tests/test_runs_kill.py``).
 
-Set ``CAM_KERAS_FAULT=POINT`` (or ``POINT@N`` for its N-th visit) to stop there: by
-``os._exit(137)`` as a SIGKILL would, or, with ``CAM_KERAS_FAULT_MODE=raise``, by raising
-:class:`SimulatedKill` (cheaper, in-process). Unset, :func:`reached` only counts.
+The loop calls :func:`reached` at each point; it calls every function in :data:`HOOKS` with
+the point's name. The list is empty unless a test installs a hook (``monkeypatch.setattr(faults,
+"HOOKS", [hook])``, or a script that appends one before it calls ``fine_tune``); nothing is read
+from the environment.
 """
 
 from __future__ import annotations
 
-import collections
-import os
+from collections.abc import Callable
 
 POINTS = (
     "batch_end",  # after a training step
@@ -23,26 +23,10 @@ POINTS = (
     "model_saved",  # model.keras written
 )
 
-_visits: collections.Counter = collections.Counter()
-
-
-class SimulatedKill(BaseException):
-    """Raised at a fault point in ``raise`` mode; a BaseException so no handler swallows it."""
-
-
-def reset() -> None:
-    """Forget the visit counts (between in-process test runs)."""
-    _visits.clear()
+HOOKS: list[Callable[[str], None]] = []
 
 
 def reached(point: str) -> None:
-    """Stop here if ``CAM_KERAS_FAULT`` names this point (and visit)."""
-    _visits[point] += 1
-    wanted = os.environ.get("CAM_KERAS_FAULT")
-    if not wanted:
-        return
-    name, _, visit = wanted.partition("@")
-    if name == point and _visits[point] == int(visit or 1):
-        if os.environ.get("CAM_KERAS_FAULT_MODE") == "raise":
-            raise SimulatedKill(f"{point}@{_visits[point]}")
-        os._exit(137)
+    """Tell every hook in :data:`HOOKS` that the loop is at ``point`` (one of :data:`POINTS`)."""
+    for hook in HOOKS:
+        hook(point)

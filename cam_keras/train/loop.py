@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from cam_keras.compat import ITERATORS_PER_EPOCH
 from cam_keras.data.class_folders import LabeledFiles, scan_class_folders
 from cam_keras.data.images import decode_fitted
 from cam_keras.data.overlap import warn_if_shared
@@ -250,11 +251,6 @@ def _history(state: RunState) -> dict[str, list[float]]:
     """Per-epoch metrics of the committed epochs, in order."""
     keys = [key for key in state.history[0] if key not in ("epoch", "phase")] if state.history else []
     return {key: [float(row[key]) for row in state.history if key in row] for key in keys}
-
-
-ITERATORS_PER_EPOCH = 2
-"""Iterators Keras 3's ``fit`` creates of the training dataset per epoch (measured; the kill
-tests in ``tests/test_runs_kill.py`` fail if a Keras version changes it)."""
 
 
 def _replay_shuffles(dataset: tf.data.Dataset, epochs: int) -> None:

@@ -24,10 +24,15 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
-from keras.src.backend.tensorflow import trainer as keras_tf_trainer  # patched in fitting() only
-from tensorflow.python.framework import config as tf_config  # the only home of disable_op_determinism
 
 from cam_keras.choices import STRATEGIES
+from cam_keras.compat import (
+    disable_op_determinism,
+    first_replica_metrics,
+    num_workers,
+    op_determinism_enabled,
+    strategy_forgotten,
+)
 from cam_keras.errors import CamKerasError, RunFolderError, UsageError
 
 logger = logging.getLogger(__name__)
@@ -206,18 +211,10 @@ def fitting(model: keras.Model, strategy: tf.distribute.Strategy) -> Iterator[No
     Raises:
         WorkerLostError: another worker stopped (TensorFlow aborts the collectives).
     """
-    captured = model._distribute_strategy
-    reduce = keras_tf_trainer.reduce_per_replica
-
-    def first_replica(values, strategy, reduction="auto"):
-        return reduce(values, strategy, reduction="first" if reduction == "auto" else reduction)
-
     multiworker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-    across_workers = multiworker and strategy.extended._num_workers > 1
-    with strategy.scope():
-        model._distribute_strategy = None
-        if across_workers:
-            keras_tf_trainer.reduce_per_replica = first_replica
+    across_workers = multiworker and num_workers(strategy) > 1
+    replicas = first_replica_metrics() if across_workers else contextlib.nullcontext()
+    with strategy.scope(), strategy_forgotten(model), replicas:
         try:
             yield
         except tf.errors.UnavailableError as error:
@@ -226,9 +223,6 @@ def fitting(model: keras.Model, strategy: tf.distribute.Strategy) -> Iterator[No
                 f"a worker of the training cluster stopped ({' '.join(reason[:2])}); restart every worker "
                 "with --resume to continue from the last checkpoint"
             ) from None
-        finally:
-            keras_tf_trainer.reduce_per_replica = reduce
-            model._distribute_strategy = captured
 
 
 def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
@@ -306,11 +300,11 @@ def op_determinism(enabled: bool) -> Iterator[None]:
         >>> with op_determinism(True):
         ...     result = fine_tune("photos/", "runs/a", config)
     """
-    if not enabled or tf_config.is_op_determinism_enabled():
+    if not enabled or op_determinism_enabled():
         yield
         return
     tf.config.experimental.enable_op_determinism()
     try:
         yield
     finally:
-        tf_config.disable_op_determinism()
+        disable_op_determinism()
