@@ -265,3 +265,30 @@ def test_heatmap_workers_are_bounded_by_cores_and_images(tmp_path, tiny_model, m
     assert 1 <= len(started) <= min(8, default_workers())
     if default_workers() < 8:
         assert f"workers: 8 asked for, {default_workers()} used (one per core" in caplog.text
+
+
+def test_an_interrupt_inside_a_workers_start_leaves_no_half_started_worker(monkeypatch):
+    """Issue: Ctrl-C landing between the starts of a worker's two threads left a sender thread
+    the pool did not list. It took calls no reader answered, and the shutdown marker meant for a
+    listed worker, whose join then waited forever (a heatmap job hung after Ctrl-C)."""
+    import threading
+
+    start = threading.Thread.start
+
+    def interrupted_start(thread):  # Ctrl-C arrives right after a worker's first thread started
+        start(thread)
+        raise KeyboardInterrupt
+
+    for _ in range(5):  # which idle sender takes a call is the scheduler's choice: try several times
+        pool = WorkerPool(1)
+        monkeypatch.setattr(threading.Thread, "start", interrupted_start)
+        with pytest.raises(KeyboardInterrupt):
+            pool.submit(pow, 2, 3)
+        monkeypatch.setattr(threading.Thread, "start", start)
+        time.sleep(0.2)  # the half-started worker's sender, if it runs, is waiting for calls now
+        calls = [pool.submit(pow, 2, n) for n in range(4)]
+        assert [call.result(timeout=20) for call in calls] == [1, 2, 4, 8]
+        closing = threading.Thread(target=pool.shutdown, daemon=True)
+        closing.start()
+        closing.join(timeout=20)
+        assert not closing.is_alive(), "shutdown waits for a worker that never gets its end marker"

@@ -101,7 +101,9 @@ class WorkerPool(futures.Executor):
             if self._closed:
                 raise RuntimeError("cannot submit calls after the pool has shut down")
             if len(self._workers) < self._limit and (not self._workers or self._calls.qsize()):
-                self._workers.append(_Worker(self))
+                worker = _Worker(self)  # its threads wait until it is listed: Ctrl-C in between leaves
+                self._workers.append(worker)  # them waiting, never taking calls or a shutdown marker
+                worker.listed.set()
             future: futures.Future = futures.Future()
             self._calls.put((future, fn, args, kwargs))
         return future
@@ -171,6 +173,7 @@ class _Worker:
 
     def __init__(self, pool: WorkerPool) -> None:
         self.pool = pool
+        self.listed = threading.Event()  # set once the pool lists this worker: only then do its threads run
         self.process = _start_worker()
         self.sent: queue.SimpleQueue = queue.SimpleQueue()  # futures awaiting a reply, then None
         self.slots = threading.Semaphore(self._AHEAD)
@@ -181,11 +184,13 @@ class _Worker:
             thread.start()
 
     def join(self) -> None:
+        self.listed.set()  # listed, but Ctrl-C came before the pool released it: let it take its marker
         for thread in self.threads:
             thread.join()
         self.process.wait()
 
     def _send_calls(self) -> None:
+        self.listed.wait()
         try:
             while self.slots.acquire() and (item := self.pool._calls.get()) is not None:
                 future, fn, args, kwargs = item
@@ -208,6 +213,7 @@ class _Worker:
                 self.process.stdin.close()  # end of file: the worker exits after its last call
 
     def _read_replies(self) -> None:
+        self.listed.wait()
         while (future := self.sent.get()) is not None:
             try:
                 reply = _receive(self.process.stdout)
