@@ -555,3 +555,17 @@ def test_sigterm_stops_the_job_as_ctrl_c_does(tmp_path, model_file):
         assert not wait_until_gone(workers)
     finally:
         end_all(job, workers)
+
+
+def test_a_shard_does_not_redo_the_files_of_an_earlier_job_without_overwrite(tmp_path, model_file, photos, capsys):
+    """Review: a shard opens its shared folder as a resume does, so `--shard 1/2` after a whole
+    job in the same folder replaced that job's overlays without --overwrite, leaving its
+    predictions.csv and report.json describing other pictures."""
+    out = tmp_path / "out"
+    assert heatmap(model_file, out, str(photos)) == 0
+    before = tree_hashes(out)
+    capsys.readouterr()
+    assert heatmap(model_file, out, str(photos), "--shard", "1/2") == 2
+    assert "was already written by a job in" in capsys.readouterr().err
+    assert tree_hashes(out) == before
+    assert heatmap(model_file, out, str(photos), "--shard", "1/2", "--overwrite") == 0

@@ -29,11 +29,8 @@ def plan_job(
     table = job_file(TABLE, shard, ".csv")
     out.check_free(name for _, stem in mine for name in options.output_files(stem))
     if not resume:
-        if shard and out.owns(table) and (out.root / table).exists() and not out.overwrite:
-            raise OutputFolderError(
-                f"shard {shard.index}/{shard.count} already ran in {out.root}; pass --resume to continue it "
-                "or --overwrite to redo it"
-            )
+        if shard and not out.overwrite:  # a shard opens a shared folder: it may not redo another job's files
+            _refuse_written(out, shard, [table, *(name for _, stem in mine for name in options.output_files(stem))])
         return mine, set()
     files = {options.output_files(stem)[0]: options.output_files(stem) for _, stem in mine}
     done = set()
@@ -43,6 +40,21 @@ def plan_job(
             check_row(row, out.root / table, line)
             done.add(output)
     return [item for item in mine if options.output_files(item[1])[0] not in done], done
+
+
+def _refuse_written(out: OutputFolder, shard: Shard, names: Sequence[str]) -> None:
+    """Refuse a shard started anew (neither resumed nor overwriting) whose table or outputs an
+    earlier job in the folder already wrote (this shard before, or a job cut otherwise).
+
+    Raises:
+        OutputFolderError: naming the first such file.
+    """
+    written = next((name for name in names if out.owns(name) and (out.root / name).exists()), None)
+    if written is not None:
+        raise OutputFolderError(
+            f"shard {shard.index}/{shard.count}: {out.root / written} was already written by a job in {out.root}; "
+            "pass --resume to continue this shard or --overwrite to redo it"
+        )
 
 
 def job_order(items: Sequence[tuple[Path, Path]], shard: Shard | None, options: HeatmapOptions) -> dict[str, int]:
