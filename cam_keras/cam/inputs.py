@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from cam_keras.data.images import decode_image, to_rgb_array
+from cam_keras.data.images import DECODE_SLACK, decode_image, to_rgb_array
 from cam_keras.data.resize import Window, fit_image, fit_window
 from cam_keras.errors import UsageError
 from cam_keras.models.inputs import InputContract, convert_channels, warn_once
@@ -46,13 +46,11 @@ class DecodedFile:
 def decode_for_explaining(
     path: str | os.PathLike, input_size: Size, picture_size: Callable[[Size], Size], policy: str = "squash"
 ) -> DecodedFile:
-    """Decode ``path`` once, at the larger of the model input and ``picture_size(original
-    size)`` (JPEG DCT scaling, see :func:`cam_keras.data.images.decode_image`), then fit it to
-    the model input under the resize ``policy`` (the geometry training uses) and resize it to
-    the picture: a 12-megapixel photo never exists at full size. An image that training too
-    decodes at full size (every image up to twice the model input) gives the model the pixels
-    training gave it; a larger photo is decoded at a finer DCT scale than training's, so its
-    model input differs from training's by resampling only.
+    """Decode ``path`` for the model exactly as training does (the same pixels under the
+    same resize ``policy``), and for the picture at ``picture_size(original size)``, decoding
+    again only when the picture needs more pixels than the model input's decode holds (JPEG
+    DCT scaling, see :func:`cam_keras.data.images.decode_image`): a 12-megapixel photo never
+    exists at full size.
 
     Raises:
         ImageError: the file cannot be read, naming it.
@@ -62,14 +60,16 @@ def decode_for_explaining(
         >>> decoded.picture.shape, decoded.model_input.shape, decoded.original_size
         ((768, 1024, 3), (224, 224, 3), (3024, 4032))
     """
-
-    def needed(original: Size) -> Size:
-        picture = picture_size(original)
-        return max(picture[0], input_size[0]), max(picture[1], input_size[1])
-
-    decoded = decode_image(path, at_least=needed)
+    decoded = decode_image(path, at_least=input_size)
+    wanted = picture_size(decoded.original_size)
+    source = decoded.pixels
+    if any(
+        have < need * DECODE_SLACK and have < full
+        for have, need, full in zip(source.shape, wanted, decoded.original_size)
+    ):
+        source = decode_image(path, at_least=wanted).pixels
     return DecodedFile(
-        fit_image(decoded.pixels, picture_size(decoded.original_size)),
+        fit_image(source, wanted),
         fit_image(decoded.pixels, input_size, policy),
         decoded.original_size,
         fit_window(decoded.pixels.shape[:2], input_size, policy),
