@@ -149,7 +149,7 @@ class OutputFolder:
                     f"earlier cam-keras job wrote there (nothing else is touched), or choose another folder"
                 )
             self._real_root = _real(self.root)
-            self._owned = self._read_manifest()
+            self._owned = self._read_manifest(repair=alone)
             if alone:
                 remove_stale_temps(self._written_folders(), keep={self.root / key for key in self._owned})
         except BaseException:
@@ -242,8 +242,10 @@ class OutputFolder:
             raise OutputFolderError(f"{target} is an input file; choose another {self.flag}")
         return target
 
-    def _read_manifest(self) -> set[str]:
-        """The names the manifest lists; a last line a killed job cut short is dropped from it.
+    def _read_manifest(self, repair: bool) -> set[str]:
+        """The names the manifest lists, without a last line a killed job cut short; with
+        ``repair`` (no other job appends to it now: a rewrite would lose their lines) that line
+        is also dropped from the file.
 
         Raises:
             OutputFolderError: the manifest is a link, a folder or anything but a file.
@@ -258,7 +260,7 @@ class OutputFolder:
         except FileNotFoundError:
             return set()
         *lines, unfinished = path.read_bytes().decode("utf-8", "surrogateescape").split("\n")
-        if unfinished:
+        if unfinished and repair:
             write_bytes_atomic(path, "".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape"))
         return _parse_manifest(lines)
 

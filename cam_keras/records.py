@@ -43,7 +43,7 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
     Example:
         >>> write_json("report.json", {"top1_loc": 0.83})
     """
-    write_text_atomic(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=2, default=jsonable) + "\n")
     return Path(path)
 
 
@@ -96,7 +96,8 @@ class CsvWriter:
         (self._quoted if bare_cr else self._minimal).writerow(cells)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``json.dumps``' ``default``: numpy scalars and arrays as Python values, paths as text."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):

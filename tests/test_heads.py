@@ -368,3 +368,26 @@ def test_gradient_methods_work_on_a_float16_layer():
     cam = CAM(model)(images, classes="all", upsample=False).raw_maps
     assert gradcam.std() > 0
     np.testing.assert_allclose(gradcam * cam.shape[2] * cam.shape[3], np.maximum(cam, 0), rtol=2e-2, atol=2e-2)
+
+
+def test_a_model_of_vectors_is_refused_as_not_images_not_with_a_crash():
+    """Review: a 2-D input reached the token grid, which unpacked it as (height, width)."""
+    inputs = keras.Input((10,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Dense(4)(inputs)))
+    assert token_grid(16, (10,)) is None
+    with pytest.raises(cam_keras.errors.ModelError, match=r"takes input of shape \(None, 10\), not images"):
+        cam_keras.make_explainer(model)
+
+
+def test_an_attention_called_with_keywords_is_tapped_at_its_query():
+    """Review: a layer called with keywords only was tapped at its first keyword, so an
+    attention called as ``mha(value=v, query=q)`` was mapped on its values."""
+    query, value = keras.Input((4, 6), name="q"), keras.Input((4, 6), name="v")
+    attention = keras.layers.MultiHeadAttention(2, 3, name="mha")
+    model = keras.Model([query, value], attention(value=value, query=query))
+    from cam_keras.models.taps import Tap, capture
+
+    q, v = pixels(1)[:, :4, :6, 0], pixels(1, seed=1)[:, :4, :6, 0]
+    with capture({"mha": Tap(attention, "input")}) as recorded:
+        model([q, v])
+    np.testing.assert_allclose(np.asarray(recorded["mha"]), q)

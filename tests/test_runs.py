@@ -314,8 +314,8 @@ def test_bad_flags_get_the_same_checks_as_the_config_file(tmp_path, shapes_dir, 
 
 
 def test_every_setting_is_one_flag_with_its_choices_and_default_in_the_help():
+    from cam_keras.choices import RESIZE_POLICIES
     from cam_keras.data.augmentation import AUGMENTATIONS
-    from cam_keras.data.resize import RESIZE_POLICIES
     from cam_keras.train.optimizers import OPTIMIZERS
     from cam_keras.train.strategy import STRATEGIES
 

@@ -569,3 +569,12 @@ def test_a_shard_does_not_redo_the_files_of_an_earlier_job_without_overwrite(tmp
     assert "was already written by a job in" in capsys.readouterr().err
     assert tree_hashes(out) == before
     assert heatmap(model_file, out, str(photos), "--shard", "1/2", "--overwrite") == 0
+
+
+def test_a_numpy_class_index_is_a_class_index(tmp_path, tiny_model, photos):
+    """Review: HeatmapOptions accepts numpy integers as a class, but the job's identity could
+    not be written as JSON: a TypeError traceback once the folder was locked."""
+    options = cam_keras.HeatmapOptions(classes=np.int64(1), batch_size=2)
+    report = cam_keras.write_heatmaps(cam_keras.CAM(tiny_model), [photos], tmp_path / "out", options, progress=False)
+    assert report.succeeded == report.total - len(report.skipped) > 0
+    assert {row["explained"] for row in rows_of(tmp_path / "out" / "predictions.csv")} == {"square"}

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
-from cam_keras.choices import RESIZE_POLICIES, check_resize_policy  # noqa: F401  (the policies this module acts on)
+from cam_keras.choices import check_resize_policy
 
 Size = tuple[int, int]  # (height, width)
 Box = tuple[float, float, float, float]  # (left, top, right, bottom) in pixels, as Pillow takes it

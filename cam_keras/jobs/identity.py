@@ -21,6 +21,7 @@ import numpy as np
 
 from cam_keras.jobs.request import PACE_OPTIONS, HeatmapOptions
 from cam_keras.models.graph import producer_names
+from cam_keras.records import jsonable
 from cam_keras.safe_text import FS_NAMES
 
 INPUTS = "inputs"  # the identity's entry for the input set (see input_set)
@@ -121,4 +122,4 @@ def job_identity(explainer: BaseCAM, options: HeatmapOptions, items: Sequence[tu
     settings = {key: value for key, value in asdict(options).items() if key not in PACE_OPTIONS}
     job = {"method": explainer.method, "class_names": list(explainer.class_names), **settings}
     inputs = input_set(stem.as_posix() for _, stem in items)
-    return json.loads(json.dumps({**job, "model": model_identity(explainer), INPUTS: inputs}))
+    return json.loads(json.dumps({**job, "model": model_identity(explainer), INPUTS: inputs}, default=jsonable))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cam_keras.errors import OutputFolderError
 from cam_keras.jobs.identity import INPUTS
+from cam_keras.jobs.request import is_count
 from cam_keras.jobs.table import read_predictions
 from cam_keras.records import write_json
 from cam_keras.safe_text import FS_NAMES
@@ -80,13 +81,10 @@ def _report_problem(report: object) -> str | None:
     if not all(isinstance(entry, dict) and isinstance(entry.get("path"), str) for entry in report["skipped"]):
         return "skipped holds an entry without a path"
     inputs = report["job"].get(INPUTS)
-    if not isinstance(inputs, dict) or not _is_count(inputs.get("count")) or not isinstance(inputs.get("sha256"), str):
+    counted = isinstance(inputs, dict) and is_count(inputs.get("count"), 0)
+    if not counted or not isinstance(inputs.get("sha256"), str):
         return f"job.inputs is {inputs!r}, expected the input count and fingerprint"
     return None
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _not_a_report(path: Path, problem: str) -> OutputFolderError:

@@ -84,9 +84,9 @@ class HeatmapOptions:
         Raises:
             UsageError: naming the option (and its command-line flag) and the valid range.
         """
-        _check(_is_count(self.batch_size, 1), "batch_size (--batch-size) must be a positive integer", self.batch_size)
-        _check(_is_count(self.top_k, 1), "top_k (--top-k) must be a positive integer", self.top_k)
-        _check(_is_count(self.report_top, 0), "report_top (--print-top) must be 0 or more", self.report_top)
+        _check(is_count(self.batch_size, 1), "batch_size (--batch-size) must be a positive integer", self.batch_size)
+        _check(is_count(self.top_k, 1), "top_k (--top-k) must be a positive integer", self.top_k)
+        _check(is_count(self.report_top, 0), "report_top (--print-top) must be 0 or more", self.report_top)
         alpha_ok = isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and 0 <= self.alpha <= 1
         _check(alpha_ok, "alpha (--alpha) is the heatmap's opacity, a number from 0 to 1", self.alpha)
         check_size(self.size, "size (--size)")
@@ -97,7 +97,7 @@ class HeatmapOptions:
             self.image_format,
         )
         _check(
-            self.workers is None or _is_count(self.workers, 0),
+            self.workers is None or is_count(self.workers, 0),
             "workers (--workers) must be 0 (render in this process) or more",
             self.workers,
         )
@@ -126,7 +126,8 @@ class HeatmapOptions:
             raise UsageError(f"--class: {error}") from None
 
 
-def _is_count(value: object, least: int) -> bool:
+def is_count(value: object, least: int) -> bool:
+    """Whether ``value`` is a whole number (not a bool) of at least ``least``."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= least
 
 

@@ -60,7 +60,7 @@ def capture(taps: Mapping[str, Tap]) -> Iterator[dict[str, tf.Tensor]]:
 
         def hooked(*args, _inner=inner, _name=name, _where=tap.where, **kwargs):
             output = _inner(*args, **kwargs)
-            recorded[_name] = (args[0] if args else next(iter(kwargs.values()))) if _where == "input" else output
+            recorded[_name] = (args[0] if args else _main_input(kwargs)) if _where == "input" else output
             return output
 
         layer.call = hooked
@@ -136,3 +136,12 @@ def resolve_target_layer(model: keras.Model, target_layer: str | keras.layers.La
     if target_layer is None:
         logger.info("target layer: %s (last feature map)", cursor.layer_path)
     return Tap(layer)
+
+
+def _main_input(kwargs: dict) -> object:
+    """The input of a layer called with keywords only: ``query`` for attention (whose
+    ``value`` may come first), ``inputs`` for most layers, else the first keyword."""
+    for name in ("query", "inputs"):
+        if name in kwargs:
+            return kwargs[name]
+    return next(iter(kwargs.values()))

@@ -56,13 +56,14 @@ def _square(count: int, input_size: Sequence[int | None]) -> tuple[int, int] | N
 def token_grid(length: int | None, input_size: Sequence[int | None]) -> TokenGrid | None:
     """The patch grid of ``length`` tokens for an input of ``(height, width)`` (``None`` if
     unknown), or ``None`` when no grid fits: the input's patch grid after the fewest leading
-    tokens, else (only then) a square.
+    tokens, else (only then) a square; ``None`` too for an input that is not an image (not two
+    spatial sides).
 
     Example:
         >>> str(token_grid(197, (224, 224)))
         '197 tokens as a 14x14 patch grid, the first 1 dropped (class/register tokens)'
     """
-    if not length:
+    if not length or len(input_size) != 2:
         return None
     shapes = (_patch_grid, _square) if all(input_size) else (_square,)
     for shape in shapes:
