@@ -1,7 +1,9 @@
 """Output folders shared with the user: one cam-keras job at a time, only its own files replaced.
 
-Every command that writes into a folder the user names (``heatmap``, ``evaluate``, ``demo``,
-``train``, and ``Explanation.save``) opens it through :class:`OutputFolder`, which guarantees:
+Every command that writes into a folder the user names (``heatmap``, ``evaluate``, ``demo``
+and ``Explanation.save``; ``train`` locks its run folder the same way and proves it owns it
+by its ``state.json``, see :mod:`cam_keras.train.rundir`) opens it through :class:`OutputFolder`,
+which guarantees:
 
 - **a lock** (:mod:`cam_keras.lockfile`): a second job on the same folder is refused with the
   holder's name, and a lock whose process is gone (same host) is taken over by one job only;

@@ -68,14 +68,14 @@ class Writes:
         self.in_flight: collections.deque = collections.deque()  # (write jobs, rows) of batches
 
     def submit(self, pool: futures.Executor, explanation: Explanation, batch: list, stems: dict[Path, Path]) -> None:
-        """Have ``pool`` write each image's files."""
-        jobs, outputs = [], []
-        for i, (path, *_) in enumerate(batch):
-            targets = [self.out.claim(name) for name in self.options.output_files(stems[path])]
-            jobs.append(pool.submit(run_job, _render_job(explanation, i, targets, self.options)))
-            outputs.append(self.options.output_files(stems[path])[0])
+        """Have ``pool`` write each image's files, once every file of the batch is claimed (a
+        refused claim then leaves no image of the batch written but missing from the table)."""
         paths = [path for path, *_ in batch]
-        self.in_flight.append((jobs, prediction_rows(explanation, paths, outputs, self.options.report_top)))
+        names = [self.options.output_files(stems[path]) for path in paths]
+        targets = [[self.out.claim(name) for name in files] for files in names]
+        jobs = [pool.submit(run_job, _render_job(explanation, i, each, self.options)) for i, each in enumerate(targets)]
+        rows = prediction_rows(explanation, paths, [files[0] for files in names], self.options.report_top)
+        self.in_flight.append((jobs, rows))
 
     def finish(self, keep: int) -> None:
         """Wait for the writes of all but the ``keep`` newest batches; record their rows."""
