@@ -109,7 +109,8 @@ def sequential_softmax():
             keras.layers.Conv2D(8, 3, activation="relu", name="conv"),
             keras.layers.GlobalAveragePooling2D(),
             keras.layers.Dense(3, activation="softmax", name="head"),
-        ]
+        ],
+        name="sequential",  # named: Keras numbers unnamed models in the order tests build them
     )
 
 
