@@ -299,6 +299,14 @@ def start_long_job(tmp_path, model_file) -> tuple[subprocess.Popen, Path]:
     return job, out
 
 
+def end_all(job: subprocess.Popen, workers: set[int]) -> None:
+    """Kill a test's job and its workers if they still run."""
+    job.kill()
+    for pid in workers:
+        if alive(pid):
+            os.kill(pid, 9)
+
+
 def wait_until_gone(pids: set[int]) -> list[int]:
     """The processes of ``pids`` still alive after up to 5 s."""
     for _ in range(50):
@@ -324,10 +332,7 @@ def test_render_workers_die_with_a_killed_job(tmp_path, model_file):
         job.communicate(timeout=30)  # end of file on its pipes: no worker holds them open any more
         assert not wait_until_gone(workers)  # end of file on their input ends them
     finally:
-        job.kill()
-        for pid in workers:
-            if alive(pid):
-                os.kill(pid, 9)
+        end_all(job, workers)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="finds the workers in /proc")
@@ -349,10 +354,7 @@ def test_ctrl_c_as_the_workers_start_stops_the_job_quietly(tmp_path, model_file)
         assert report["interrupted"] and not report["finished"] and report["error"] is None
         assert not wait_until_gone(workers)
     finally:
-        job.kill()
-        for pid in workers:
-            if alive(pid):
-                os.kill(pid, 9)
+        end_all(job, workers)
 
 
 def test_shards_over_a_changed_input_set_are_refused_by_resume_and_merge(tmp_path, model_file, photos, capsys):
@@ -519,14 +521,6 @@ def test_resume_names_an_edited_probability_before_any_work(tmp_path, model_file
         "that line to redo its image, or pass --overwrite to start again"
     ]
     assert tree_hashes(out) == before
-
-
-def end_all(job: subprocess.Popen, workers: set[int]) -> None:
-    """Kill a test's job and its workers if they still run."""
-    job.kill()
-    for pid in workers:
-        if alive(pid):
-            os.kill(pid, 9)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="finds the workers in /proc")
