@@ -25,7 +25,9 @@ STDIN = "-"  # the list file that stands for standard input
 
 class Found(NamedTuple):
     """What one source kind finds: its images as ``(path, root)`` (the root is the folder the
-    output name mirrors the path from), and the hidden image files its folders held, left out."""
+    output name mirrors the path from), and the hidden image files its folders held, left out.
+    A kind in a module of its own may return a plain ``(entries, hidden)`` pair instead, and
+    need not import this module."""
 
     entries: list[tuple[Path, Path]]
     hidden: list[Path]
@@ -47,7 +49,7 @@ class SourceKind:
     """
 
     name: str
-    find: Callable[[Any], Found]
+    find: Callable[[Any], tuple[list[tuple[Path, Path]], list[Path]]]  # a Found, or a plain pair
     locations: Callable[[Any], list[str | os.PathLike]]
     flags: tuple[str, ...]
     cli: Mapping[str, Any]
@@ -141,7 +143,7 @@ class ImageSource:
         """Every image, each once, as ``(path, output stem)`` sorted by the path relative to
         its input root: the same order on every machine, whatever the folders are mounted as;
         and the hidden image files the folders held (``.x.jpg``), left out."""
-        found = [SOURCE_KINDS[name].find(value) for name, value in self.given.items()]
+        found = [Found(*SOURCE_KINDS[name].find(value)) for name, value in self.given.items()]
         entries = [entry for each in found for entry in each.entries]
         unique: dict[str, tuple[Path, Path]] = {}
         for path, root in entries:

@@ -10,15 +10,16 @@ import pytest
 import cam_keras
 from cam_keras.cli import build_parser
 from cam_keras.cli.heatmap import _request
-from cam_keras.data.sources import SOURCE_KINDS, Found, ImageSource, SourceKind
+from cam_keras.data.sources import SOURCE_KINDS, ImageSource, SourceKind
 from cam_keras.errors import CamKerasError, UsageError
 from cam_keras.jobs.pipeline import run_request
 
 
-def _find_glob(pattern: str) -> Found:
-    """A kind of the test's own: the files a glob pattern matches, named from their folder."""
+def _find_glob(pattern: str) -> tuple[list, list]:
+    """A kind of the test's own: the files a glob pattern matches, named from their folder (a
+    plain ``(entries, hidden)`` pair, as a kind in a module of its own returns)."""
     paths = sorted(Path(pattern).parent.glob(Path(pattern).name))
-    return Found([(path, path.parent) for path in paths], [])
+    return [(path, path.parent) for path in paths], []
 
 
 @pytest.fixture
