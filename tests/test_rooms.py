@@ -58,13 +58,24 @@ def _running_nodes(tree: ast.AST):
             yield from _running_nodes(node)
 
 
+def _absolute(node: ast.ImportFrom, path: Path, package: Path) -> str:
+    """The dotted module a ``from`` import names, relative ones (``from .. import x``) resolved
+    against the package ``path`` lies in."""
+    if not node.level:
+        return node.module or ""
+    here = path.relative_to(package.parent).parent.parts
+    base = ".".join(here[: len(here) - node.level + 1])
+    return f"{base}.{node.module}" if node.module else base
+
+
 def imported_modules(path: Path, package: Path = PACKAGE) -> set[str]:
     """The ``cam_keras`` modules a file imports anywhere it runs (functions too), the package
-    root included. Imports for type hints only (``if TYPE_CHECKING:``) never run and do not count."""
+    root included, relative imports too. Imports for type hints only (``if TYPE_CHECKING:``)
+    never run and do not count."""
     names = set()
     for node in _running_nodes(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        if isinstance(node, ast.ImportFrom):
+            names.update(f"{_absolute(node, path, package)}.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
     return {_module(name, package) for name in names if name == ROOT or name.startswith(f"{ROOT}.")}
@@ -199,11 +210,14 @@ def test_a_lower_layer_importing_the_package_root_is_caught(tmp_path):
         (package / folder / "__init__.py").write_text(source)
     (package / "data" / "plain.py").write_text("import cam_keras\n")
     (package / "data" / "named.py").write_text("from cam_keras import explain\n")
+    (package / "data" / "relative.py").write_text("from .. import explain\nfrom ..cam import x\nfrom . import plain\n")
     (package / "cam" / "x.py").write_text("from cam_keras.jobs import plan\nfrom cam_keras.data import plain\n")
     assert upward_imports(module_graph(package)) == [
         "cam_keras.cam.x -> cam_keras.jobs",
         "cam_keras.data.named -> cam_keras",
         "cam_keras.data.plain -> cam_keras",
+        "cam_keras.data.relative -> cam_keras",
+        "cam_keras.data.relative -> cam_keras.cam.x",
     ]
 
 
