@@ -7,9 +7,10 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import numpy as np
 
@@ -17,23 +18,50 @@ from cam_keras.atomic import atomic_path, write_text_atomic
 from cam_keras.safe_text import for_csv_cell
 
 
+@dataclass(frozen=True)
+class ArrayFormat:
+    """One array file format: its name (the ``array_format`` option, ``--format``), which is
+    also the file suffix, and ``write(handle, arrays)`` saving named arrays to an open binary
+    file. A format is one such entry in :data:`ARRAY_FORMATS`; the choices, the checks and
+    :func:`write_arrays` follow. (Render workers are fresh processes that import this module:
+    a format added at run time rather than here reaches them only with ``workers=0``.)"""
+
+    name: str
+    write: Callable[[BinaryIO, Mapping[str, np.ndarray]], None]
+
+    @property
+    def suffix(self) -> str:
+        return f".{self.name}"
+
+
+def _write_npz(handle: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
+    np.savez_compressed(handle, **arrays)
+
+
+def _write_mat(handle: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
+    from scipy.io import savemat  # scipy only for those who ask for MATLAB files
+
+    savemat(handle, dict(arrays), do_compression=True)
+
+
+#: Array file formats by name: ``npz`` (numpy, compressed) and ``mat`` (MATLAB, via scipy).
+ARRAY_FORMATS: dict[str, ArrayFormat] = {
+    entry.name: entry for entry in (ArrayFormat("npz", _write_npz), ArrayFormat("mat", _write_mat))
+}
+
+
 def write_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
-    """Save named arrays as ``.npz`` (compressed) or ``.mat`` (MATLAB, via scipy) by suffix.
+    """Save named arrays in the :data:`ARRAY_FORMATS` format named by the file's suffix.
 
     Example:
         >>> write_arrays("maps.mat", explanation.arrays(0))
     """
     path = Path(path)
-    with atomic_path(path) as temp:
-        if path.suffix == ".mat":
-            from scipy.io import savemat
-
-            savemat(temp, dict(arrays), do_compression=True)
-        elif path.suffix == ".npz":
-            with open(temp, "wb") as handle:
-                np.savez_compressed(handle, **arrays)
-        else:
-            raise ValueError(f"{path}: array files must end in .npz or .mat")
+    known = {entry.suffix: entry for entry in ARRAY_FORMATS.values()}
+    if path.suffix not in known:
+        raise ValueError(f"{path}: array files must end in {' or '.join(known)}")
+    with atomic_path(path) as temp, open(temp, "wb") as handle:
+        known[path.suffix].write(handle, arrays)
     return path
 
 

@@ -45,8 +45,8 @@ from cam_keras.data.images import decode_image, load_image, resize_image
 from cam_keras.data.pipeline import make_dataset
 from cam_keras.jobs import HeatmapOptions, write_heatmaps
 from cam_keras.jobs.pool import render_pool
-from cam_keras.render.jobs import RenderJob, run_job
 from cam_keras.render.pictures import Style
+from cam_keras.render.render_job import RenderJob, run_job
 
 PHOTO = (3024, 4032)  # (height, width) of a 12-megapixel phone photo
 SIZE = (224, 224)

@@ -111,7 +111,7 @@ def test_interrupted_heatmap_job_keeps_finished_files_and_reports(tmp_path, tiny
 
 def test_disk_full_stops_with_a_report_and_clear_exit(tmp_path, tiny_model, photo_dir, monkeypatch, capsys):
     model_file = cam_keras.save_model(tiny_model, tmp_path / "m.keras")
-    import cam_keras.render.jobs as jobs
+    import cam_keras.render.render_job as jobs
 
     written = {"n": 0}
     real_write_png = jobs.write_picture

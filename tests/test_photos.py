@@ -186,7 +186,7 @@ def test_output_files_honour_the_umask(tmp_path, umask, mode):
         from cam_keras.records import write_arrays, write_csv, write_json
         from cam_keras.render import write_picture
         from cam_keras.jobs.pool import render_pool
-        from cam_keras.render.jobs import RenderJob, run_job
+        from cam_keras.render.render_job import RenderJob, run_job
         from cam_keras.render.pictures import Style
         folder = sys.argv[1]
         picture = np.zeros((8, 8, 3), np.uint8)
@@ -333,7 +333,7 @@ def test_a_tiny_prefetch_budget_still_explains_every_image(tmp_path, tiny_model,
 
 def test_a_write_failure_in_a_render_process_reaches_the_job(tmp_path):
     from cam_keras.jobs.pool import render_pool
-    from cam_keras.render.jobs import RenderJob, run_job
+    from cam_keras.render.render_job import RenderJob, run_job
 
     (tmp_path / "x.png").mkdir()  # a folder where the picture should go: the rename fails
     job = RenderJob(tmp_path / "x.png", np.zeros((8, 8, 3), np.uint8), np.ones((1, 2, 2), np.float32), ("x",), Style())

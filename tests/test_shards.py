@@ -104,7 +104,7 @@ def test_a_shard_that_already_ran_needs_resume_or_overwrite(tmp_path, model_file
 KILLER = textwrap.dedent(
     """
     import os, signal, sys
-    import cam_keras.render.jobs as jobs
+    import cam_keras.render.render_job as jobs
     from cam_keras.cli import main
 
     real_write_picture, written = jobs.write_picture, []

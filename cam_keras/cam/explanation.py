@@ -19,7 +19,6 @@ from cam_keras.data.resize import Window, resize_image
 from cam_keras.render import explanations as drawing
 from cam_keras.render.explanations import GRID_TILE
 from cam_keras.render.pictures import Placement, Style, scale_maps_to
-from cam_keras.render.png import encode_png
 from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SizeRequest
 
 Size = tuple[int, int]
@@ -187,4 +186,4 @@ class Explanation:
         }
 
     def _repr_png_(self) -> bytes:
-        return encode_png(self.grid())
+        return drawing.grid_png(self)

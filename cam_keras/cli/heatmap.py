@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from cam_keras.cam.methods import AUTO, METHODS
 from cam_keras.cli.common import add_model_arguments, add_output_arguments, load_model_from_args
+from cam_keras.data.sources import SOURCE_KINDS, ImageSource
 from cam_keras.errors import UsageError
 from cam_keras.jobs.request import ARRAY_FORMATS, HeatmapOptions, HeatmapRequest
 from cam_keras.safe_text import for_terminal
@@ -35,15 +36,8 @@ def add_parser(subparsers) -> None:
         ),
     )
     add_model_arguments(parser)
-    parser.add_argument("inputs", nargs="*", help="image files or folders (searched recursively)")
-    parser.add_argument(
-        "--from-list",
-        metavar="FILE",
-        help="also explain the images listed in FILE, one path per line (- reads standard input): whitespace "
-        "around a path is trimmed, lines starting with # are comments (./#x.png names a file), a folder is "
-        "searched like a positional one; relative paths resolve against FILE's folder; a missing path is "
-        "skipped and reported",
-    )
+    for kind in SOURCE_KINDS.values():  # files and folders, --from-list, ...
+        parser.add_argument(*kind.flags, **kind.cli)
     add_output_arguments(parser)
     parser.add_argument(
         "--resume",
@@ -142,12 +136,12 @@ def _class_request(args: argparse.Namespace):
 
 def _request(args: argparse.Namespace) -> HeatmapRequest:
     """The job the flags ask for, checked (before the model is loaded)."""
-    from cam_keras.data.sources import ImageSource
     from cam_keras.jobs.shards import Shard
     from cam_keras.render.sizing import parse_size
 
-    if not args.inputs and args.from_list is None:
-        raise UsageError("give image files or folders, or --from-list FILE")
+    source = ImageSource(**{name: getattr(args, name) for name in SOURCE_KINDS})
+    if not source.given:
+        raise UsageError(f"give {', or '.join(kind.wanted for kind in SOURCE_KINDS.values())}")
     options = HeatmapOptions(
         classes=_class_request(args),
         size=parse_size(args.size) if args.size else None,
@@ -157,7 +151,7 @@ def _request(args: argparse.Namespace) -> HeatmapRequest:
         **{name: getattr(args, name) for name in _AS_GIVEN},
     )
     return HeatmapRequest(
-        ImageSource(args.inputs, args.from_list),
+        source,
         args.out,
         options,
         shard=Shard.parse(args.shard) if args.shard else None,

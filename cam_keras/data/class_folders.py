@@ -1,4 +1,6 @@
-"""Class-per-folder datasets (``ROOT/<class>/<image>``) scanned into labeled file lists.
+"""Class-per-folder datasets (``ROOT/<class>/<image>``) scanned into labeled file lists: for
+training (:func:`scan_class_folders`) and for scoring a model on its own classes
+(:func:`class_folder_images`), through the same scan.
 
 Files are scanned once: hidden and non-image files are ignored, unreadable images are
 skipped with one warning that names them all.
@@ -12,6 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -124,3 +127,35 @@ def scan_class_folders(
     paths = tuple(str(path) for name in names for path in good[name])
     labels = tuple(label for label, name in enumerate(names) for _ in good[name])
     return LabeledFiles(paths, labels, names)
+
+
+class LabelledImage(NamedTuple):
+    """One image of a class-folder dataset: its path, its path relative to the dataset root,
+    its label (an index into the model's classes)."""
+
+    path: str
+    relative: str
+    label: int
+
+
+def class_folder_images(data_dir: Path, class_names: Sequence[str]) -> list[LabelledImage]:
+    """Readable images of ``data_dir/<class>/`` for the model's ``class_names``, in sorted order.
+
+    Raises:
+        DatasetError: ``data_dir`` is not a folder, or holds a class folder the model does not
+            know, naming the folders and the model's classes.
+    """
+    if not data_dir.is_dir():
+        raise DatasetError(f"{data_dir}: dataset folder not found (expected DATA_DIR/<class>/<image>)")
+    folders = sorted(d.name for d in data_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
+    unknown = [name for name in folders if name not in class_names]
+    if unknown:
+        raise DatasetError(
+            f"{data_dir}: class folder(s) {', '.join(unknown)} are not classes of the model ({', '.join(class_names)})"
+        )
+    present = [name for name in class_names if name in folders]
+    files = scan_class_folders(data_dir, class_names=present)
+    return [
+        LabelledImage(path, Path(path).relative_to(data_dir).as_posix(), list(class_names).index(present[label]))
+        for path, label in zip(files.paths, files.labels)
+    ]

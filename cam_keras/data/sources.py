@@ -1,27 +1,105 @@
 """Where a job's images come from: files, folders searched recursively, and list files (or
 standard input), each image once, in an order and with output names that are the same on
-every machine (:class:`ImageSource`); or a dataset's class folders, each image with its label
-(:func:`class_folder_images`)."""
+every machine (:class:`ImageSource`). Each kind of input is one :class:`SourceKind` entry of
+:data:`SOURCE_KINDS`. (Labelled class-folder datasets are :mod:`cam_keras.data.class_folders`.)"""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple
 
-from cam_keras.data.class_folders import scan_class_folders
 from cam_keras.data.images import find_images, scan_images
-from cam_keras.errors import DatasetError, UsageError
+from cam_keras.errors import UsageError
 from cam_keras.naming import output_names, relative_name
 from cam_keras.safe_text import FS_NAMES
 
 logger = logging.getLogger(__name__)
 
 STDIN = "-"  # the list file that stands for standard input
+
+
+class Found(NamedTuple):
+    """What one source kind finds: its images as ``(path, root)`` (the root is the folder the
+    output name mirrors the path from), and the hidden image files its folders held, left out.
+    A kind in a module of its own may return a plain ``(entries, hidden)`` pair instead, and
+    need not import this module."""
+
+    entries: list[tuple[Path, Path]]
+    hidden: list[Path]
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """One kind of input, an entry of :data:`SOURCE_KINDS`: how a value given for it (a list of
+    paths, a list file...) becomes images. :class:`ImageSource` takes the value as keyword
+    ``name`` and ``cam-keras heatmap`` as its flag, so a new kind is one entry there.
+
+    Attributes:
+        name: the :class:`ImageSource` keyword and the command line's argparse ``dest``.
+        find: the images the value names (files are not checked: a missing one is skipped later).
+        locations: the files and folders the value names: an output folder must stay outside them.
+        flags: the command line's spelling, positional (``"inputs"``) or optional (``"--from-list"``).
+        cli: the other ``add_argument`` settings (``nargs``, ``metavar``, ``help``).
+        wanted: how an error asking for some input names this kind.
+    """
+
+    name: str
+    find: Callable[[Any], tuple[list[tuple[Path, Path]], list[Path]]]  # a Found, or a plain pair
+    locations: Callable[[Any], list[str | os.PathLike]]
+    flags: tuple[str, ...]
+    cli: Mapping[str, Any]
+    wanted: str
+
+
+def _find_paths(inputs: Sequence[str | os.PathLike]) -> Found:
+    """Files as given, folders searched recursively; each is the root of its images' names."""
+    entries: list[tuple[Path, Path]] = []
+    hidden: list[Path] = []
+    for item in map(Path, inputs):
+        found = scan_images([item])
+        entries.extend((path, item) for path in found.images)
+        hidden.extend(found.hidden)
+    return Found(entries, hidden)
+
+
+def _list_file_location(list_file: str | os.PathLike) -> list[str | os.PathLike]:
+    return [] if str(list_file) == STDIN else [list_file]
+
+
+#: The kinds of input an :class:`ImageSource` scans, by name: files and folders, and a list file
+#: (``-``: standard input).
+SOURCE_KINDS: dict[str, SourceKind] = {
+    kind.name: kind
+    for kind in (
+        SourceKind(
+            "inputs",
+            _find_paths,
+            list,
+            ("inputs",),
+            {"nargs": "*", "help": "image files or folders (searched recursively)"},
+            "image files or folders",
+        ),
+        SourceKind(
+            "from_list",
+            lambda list_file: Found(read_list(list_file), []),
+            _list_file_location,
+            ("--from-list",),
+            {
+                "metavar": "FILE",
+                "help": "also explain the images listed in FILE, one path per line (- reads standard input): "
+                "whitespace around a path is trimmed, lines starting with # are comments (./#x.png names a file), "
+                "a folder is searched like a positional one; relative paths resolve against FILE's folder; a "
+                "missing path is skipped and reported",
+            },
+            "--from-list FILE",
+        ),
+    )
+}
 
 
 class SourceImages(NamedTuple):
@@ -32,37 +110,41 @@ class SourceImages(NamedTuple):
     hidden: list[Path]
 
 
-@dataclass(frozen=True)
 class ImageSource:
-    """The images of ``inputs`` (files, folders searched recursively) and of the list file
-    ``from_list`` (:data:`STDIN`: standard input), as a job names them.
+    """The images of ``inputs`` (files, folders searched recursively), of the list file
+    ``from_list`` (:data:`STDIN`: standard input) and of any other kind of
+    :data:`SOURCE_KINDS` given by its name, as a job names them.
 
     Example:
         >>> ImageSource(["photos/"], from_list="more.txt").scan().items
         [(PosixPath('photos/cat.jpg'), PosixPath('cat')), ...]
     """
 
-    inputs: Sequence[str | os.PathLike] = ()
-    from_list: str | os.PathLike | None = None
+    def __init__(
+        self, inputs: Sequence[str | os.PathLike] = (), from_list: str | os.PathLike | None = None, **given: Any
+    ) -> None:
+        unknown = sorted(set(given) - set(SOURCE_KINDS))
+        if unknown:
+            raise TypeError(f"unknown image source(s) {', '.join(unknown)}; known: {', '.join(SOURCE_KINDS)}")
+        values = {"inputs": inputs, "from_list": from_list, **given}
+        #: the value of each kind given (``None`` and empty lists are not given), in registry order
+        self.given = {name: values[name] for name in SOURCE_KINDS if _is_given(values.get(name))}
+
+    def __repr__(self) -> str:
+        return f"ImageSource({', '.join(f'{name}={value!r}' for name, value in self.given.items())})"
 
     @property
     def locations(self) -> list[str | os.PathLike]:
-        """The files and folders named (the list file too, unless it is standard input): an
+        """The files and folders named (a list file too, unless it is standard input): an
         output folder must stay outside them."""
-        return [*self.inputs, *([self.from_list] if self.from_list not in (None, STDIN) else [])]
+        return [place for name, value in self.given.items() for place in SOURCE_KINDS[name].locations(value)]
 
     def scan(self) -> SourceImages:
         """Every image, each once, as ``(path, output stem)`` sorted by the path relative to
         its input root: the same order on every machine, whatever the folders are mounted as;
         and the hidden image files the folders held (``.x.jpg``), left out."""
-        entries: list[tuple[Path, Path]] = []
-        hidden: list[Path] = []
-        for item in map(Path, self.inputs):
-            found = scan_images([item])
-            entries.extend((path, item) for path in found.images)
-            hidden.extend(found.hidden)
-        if self.from_list is not None:
-            entries.extend(read_list(self.from_list))
+        found = [Found(*SOURCE_KINDS[name].find(value)) for name, value in self.given.items()]
+        entries = [entry for each in found for entry in each.entries]
         unique: dict[str, tuple[Path, Path]] = {}
         for path, root in entries:
             unique.setdefault(os.path.abspath(path), (path, root))
@@ -70,7 +152,12 @@ class ImageSource:
             logger.warning("%d input(s) given more than once are explained once", len(entries) - len(unique))
         ordered = sorted(unique.values(), key=lambda entry: (relative_name(*entry).as_posix(), str(entry[0])))
         stems = output_names([path for path, _ in ordered], [root for _, root in ordered])
-        return SourceImages([(path, stems[path]) for path, _ in ordered], hidden)
+        return SourceImages([(path, stems[path]) for path, _ in ordered], [h for each in found for h in each.hidden])
+
+
+def _is_given(value: Any) -> bool:
+    """Whether a source kind's value names anything: ``None`` and empty lists do not."""
+    return value is not None and not (isinstance(value, (list, tuple)) and not value)
 
 
 def read_list(list_file: str | os.PathLike) -> list[tuple[Path, Path]]:
@@ -103,35 +190,3 @@ def _list_entries(lines: IO[str], folder: Path) -> list[tuple[Path, Path]]:
         images = find_images([path]) if path.is_dir() else [path]
         entries.extend((image, root) for image in images)
     return entries
-
-
-class LabelledImage(NamedTuple):
-    """One image of a class-folder dataset: its path, its path relative to the dataset root,
-    its label (an index into the model's classes)."""
-
-    path: str
-    relative: str
-    label: int
-
-
-def class_folder_images(data_dir: Path, class_names: Sequence[str]) -> list[LabelledImage]:
-    """Readable images of ``data_dir/<class>/`` for the model's ``class_names``, in sorted order.
-
-    Raises:
-        DatasetError: ``data_dir`` is not a folder, or holds a class folder the model does not
-            know, naming the folders and the model's classes.
-    """
-    if not data_dir.is_dir():
-        raise DatasetError(f"{data_dir}: dataset folder not found (expected DATA_DIR/<class>/<image>)")
-    folders = sorted(d.name for d in data_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
-    unknown = [name for name in folders if name not in class_names]
-    if unknown:
-        raise DatasetError(
-            f"{data_dir}: class folder(s) {', '.join(unknown)} are not classes of the model ({', '.join(class_names)})"
-        )
-    present = [name for name in class_names if name in folders]
-    files = scan_class_folders(data_dir, class_names=present)
-    return [
-        LabelledImage(path, Path(path).relative_to(data_dir).as_posix(), list(class_names).index(present[label]))
-        for path, label in zip(files.paths, files.labels)
-    ]

@@ -21,10 +21,10 @@ import numpy as np
 
 from cam_keras.cam import BaseCAM
 from cam_keras.cam.inputs import note_assumed_resize
+from cam_keras.data.class_folders import LabelledImage as Item
+from cam_keras.data.class_folders import class_folder_images
 from cam_keras.data.images import decode_fitted
 from cam_keras.data.resize import Window, fit_window
-from cam_keras.data.sources import LabelledImage as Item
-from cam_keras.data.sources import class_folder_images
 from cam_keras.errors import DatasetError, ImageError, UsageError
 from cam_keras.evaluate.annotations import clip_boxes, load_mask, mask_file, read_boxes
 from cam_keras.evaluate.faithfulness import FaithfulnessScores, faithfulness

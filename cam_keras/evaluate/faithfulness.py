@@ -15,6 +15,7 @@ All functions are batched through the model and deterministic (ties broken by po
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import keras
 import numpy as np
@@ -90,8 +91,15 @@ def area_under_curve(curve: np.ndarray) -> np.ndarray:
 
 @dataclass
 class FaithfulnessScores:
-    """Mean scores over images (see the module docstring for which direction is better)."""
+    """Mean scores over images (see the module docstring for which direction is better);
+    ``labels`` names them in the printed summary."""
 
+    labels: ClassVar[dict[str, str]] = {
+        "deletion_auc": "deletion AUC (lower=better)",
+        "insertion_auc": "insertion AUC",
+        "average_drop": "average drop",
+        "average_increase": "average increase",
+    }
     deletion_auc: float
     insertion_auc: float
     average_drop: float

@@ -354,6 +354,7 @@ class ClassificationMetrics:
     """
 
     labels: ClassVar[dict[str, str]] = {"mean_class_recall": "mean per-class recall"}
+    per_class_fields: ClassVar[tuple[str, ...]] = ("class", "images", "predicted", "precision", "recall")
     class_names: tuple[str, ...]
     confusion: np.ndarray = field(init=False)
     _topk_hits: list[bool] = field(default_factory=list)
@@ -367,21 +368,15 @@ class ClassificationMetrics:
         self._topk_hits.append(true_class in list(ranked_classes[:5]))
 
     def per_class(self) -> list[dict]:
-        """``class, images, predicted, precision, recall`` per class (precision is empty
-        when the class was never predicted, recall when it has no images)."""
+        """:attr:`per_class_fields` per class: ``class, images, predicted, precision, recall``
+        (precision is empty when the class was never predicted, recall when it has no images)."""
         rows = []
         for index, name in enumerate(self.class_names):
             images, predicted = self.confusion[index].sum(), self.confusion[:, index].sum()
             hits = self.confusion[index, index]
-            rows.append(
-                {
-                    "class": name,
-                    "images": int(images),
-                    "predicted": int(predicted),
-                    "precision": float(hits / predicted) if predicted else None,
-                    "recall": float(hits / images) if images else None,
-                }
-            )
+            precision = float(hits / predicted) if predicted else None
+            recall = float(hits / images) if images else None
+            rows.append(dict(zip(self.per_class_fields, (name, int(images), int(predicted), precision, recall))))
         return rows
 
     def summary(self) -> dict:

@@ -15,7 +15,8 @@ from PIL import Image, ImageDraw, ImageFont
 from cam_keras.data.images import decode_image
 from cam_keras.data.resize import resize_image
 from cam_keras.evaluate.dataset import Evaluation
-from cam_keras.evaluate.metrics import summary_labels
+from cam_keras.evaluate.faithfulness import FaithfulnessScores
+from cam_keras.evaluate.metrics import ClassificationMetrics, summary_labels
 from cam_keras.naming import output_names
 from cam_keras.outdir import OutputFolder
 from cam_keras.records import write_csv, write_json
@@ -25,13 +26,6 @@ from cam_keras.render.pictures import scale_maps_to
 from cam_keras.render.sizing import output_size
 from cam_keras.safe_text import for_terminal
 
-PER_CLASS_FIELDS = ["class", "images", "predicted", "precision", "recall"]
-FAITHFULNESS_LABELS = {
-    "deletion_auc": "deletion AUC (lower=better)",
-    "insertion_auc": "insertion AUC",
-    "average_drop": "average drop",
-    "average_increase": "average increase",
-}
 CURVE_STEP = 10  # thresholds 0.0, 0.1, ..., 0.9 in the printed curve
 
 
@@ -137,7 +131,8 @@ def write_evaluation(evaluation: Evaluation, out: OutputFolder | str | os.PathLi
     for row in table:
         row["true_class"], row["predicted_class"] = names[row["true_class"]], names[row["predicted_class"]]
     paths["per_image"] = write_csv(out.claim("per_image.csv"), table, fields)
-    paths["per_class"] = write_csv(out.claim("per_class.csv"), evaluation.per_class, PER_CLASS_FIELDS)
+    per_class_fields = list(ClassificationMetrics.per_class_fields)
+    paths["per_class"] = write_csv(out.claim("per_class.csv"), evaluation.per_class, per_class_fields)
     confusion = [
         {"true \\ predicted": name, **dict(zip(names, map(int, counts)))}
         for name, counts in zip(names, evaluation.confusion)
@@ -193,7 +188,7 @@ def format_summary(summary: dict) -> str:
     Example:
         >>> print(format_summary(evaluation.summary))
     """
-    labels = {**summary_labels(), **FAITHFULNESS_LABELS}
+    labels = {**summary_labels(), **FaithfulnessScores.labels}
     lines = []
     for key, label in labels.items():
         if key in summary:

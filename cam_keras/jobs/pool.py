@@ -1,5 +1,5 @@
 """How many render processes a job starts, and the pool that runs its render jobs
-(:func:`cam_keras.render.jobs.run_job`)."""
+(:func:`cam_keras.render.render_job.run_job`)."""
 
 from __future__ import annotations
 

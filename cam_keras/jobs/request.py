@@ -18,6 +18,7 @@ from cam_keras.data.sources import ImageSource
 from cam_keras.errors import UsageError
 from cam_keras.jobs.shards import Shard
 from cam_keras.outdir import OutputFolder
+from cam_keras.records import ARRAY_FORMATS
 from cam_keras.render.colormap import colormap_table
 from cam_keras.render.pictures import Style
 from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SizeRequest, check_max_side, check_size
@@ -26,7 +27,6 @@ from cam_keras.render.writers import IMAGE_FORMATS
 if TYPE_CHECKING:
     from cam_keras.cam.targets import ClassSpec
 
-ARRAY_FORMATS = ("npz", "mat")
 PACE_OPTIONS = ("batch_size", "workers", "prefetch_megapixels")  # how fast, not what, a job writes
 
 
@@ -42,7 +42,8 @@ class HeatmapOptions:
             default the original aspect with the longest side at most ``max_side``.
         image_format: overlay file format, ``"png"``, ``"jpg"`` or ``"webp"``.
         batch_size: images per forward pass.
-        array_format: ``"npz"``, ``"mat"`` or ``None`` (no array files).
+        array_format: a name in :data:`cam_keras.records.ARRAY_FORMATS` (``"npz"``, ``"mat"``)
+            or ``None`` (no array files).
         report_top: predictions listed per image in ``predictions.csv``.
         workers: render processes (``None``: one per core; ``0``: threads in this process);
             never more than the cores or the images, started as images arrive.
@@ -75,7 +76,7 @@ class HeatmapOptions:
         The overlay's name is the image's key in the predictions table."""
         names = [f"{stem}.{self.image_format}"]
         if self.array_format:
-            names.append(f"{stem}.{self.array_format}")
+            names.append(f"{stem}{ARRAY_FORMATS[self.array_format].suffix}")
         return names
 
     def validate(self) -> HeatmapOptions:
@@ -102,7 +103,7 @@ class HeatmapOptions:
             self.workers,
         )
         formats_ok = self.array_format in (*ARRAY_FORMATS, None)
-        _check(formats_ok, "array_format (--format) must be npz, mat or none", self.array_format)
+        _check(formats_ok, f"array_format (--format) must be {', '.join(ARRAY_FORMATS)} or none", self.array_format)
         try:
             colormap_table(self.colormap)
         except ValueError as error:

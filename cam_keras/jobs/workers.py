@@ -72,7 +72,7 @@ class WorkerPool(futures.Executor):
     Workers start as calls arrive (see :meth:`submit`), not with the pool.
 
     ``fn`` and its arguments must pickle (a module-level function such as
-    :func:`cam_keras.render.jobs.run_job`). Each worker holds its next call while it runs one,
+    :func:`cam_keras.render.render_job.run_job`). Each worker holds its next call while it runs one,
     so it never waits for the transfer of a picture. An exception raised in a worker reaches
     its future with the worker's traceback as ``__cause__``; a worker that dies fails its calls
     and every call not yet started with :class:`WorkerDiedError`, and the pool takes no more.

@@ -17,7 +17,7 @@ from cam_keras.jobs.report import HeatmapReport
 from cam_keras.jobs.request import HeatmapOptions
 from cam_keras.jobs.table import PredictionsTable, prediction_rows
 from cam_keras.outdir import OutputFolder
-from cam_keras.render.jobs import RenderJob, run_job
+from cam_keras.render.render_job import RenderJob, run_job
 
 
 def explain(explainer: BaseCAM, batch: list[Decoded], options: HeatmapOptions) -> Explanation:

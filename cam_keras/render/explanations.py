@@ -1,6 +1,6 @@
 """Drawing, saving and showing an :class:`~cam_keras.cam.explanation.Explanation`: plain
 functions of the result, which only holds arrays (its ``overlay``, ``panel``, ``grid``,
-``show`` and ``save`` methods call these)."""
+``show``, ``save`` and notebook display methods call these)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from cam_keras.records import write_arrays
 from cam_keras.render.display import show_picture
 from cam_keras.render.overlay import overlay, side_by_side
 from cam_keras.render.pictures import Style, hstack, image_row, vstack
+from cam_keras.render.png import encode_png
 from cam_keras.render.sizing import (
     DEFAULT_MAX_SIDE,
     SizeRequest,
@@ -89,6 +90,11 @@ def show_explanation(
 ) -> Path | None:
     """Display :func:`explanation_grid` once (see :func:`~cam_keras.render.display.show_picture`)."""
     return show_picture(explanation_grid(explanation, style, columns=columns, tile_size=tile_size))
+
+
+def grid_png(explanation: Explanation) -> bytes:
+    """:func:`explanation_grid` encoded as PNG: how a notebook shows an explanation left as a cell's value."""
+    return encode_png(explanation_grid(explanation))
 
 
 def save_explanation(

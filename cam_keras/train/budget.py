@@ -12,6 +12,7 @@ adds to it, so a config refused here could not have trained.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import TYPE_CHECKING
 
@@ -54,13 +55,12 @@ def machine_memory() -> int | None:
 def memory_problem(config: TrainConfig) -> tuple[str, str] | None:
     """``(setting, problem)`` when ``config`` needs more memory than the machine has, naming
     the setting furthest above its default and the figures; ``None`` when it may fit."""
-    from cam_keras.train.config import FIELDS
-
+    defaults = {field.name: field.default for field in dataclasses.fields(config)}
     needed, memory = least_training_bytes(config), machine_memory()
     if memory is None or needed <= memory:
         return None
     sizes = ("input_size", "batch_size", *(("width",) if config.backbone == "small_cnn" else ()), "head_conv")
-    key = max(sizes, key=lambda name: (getattr(config, name) or 0) / (FIELDS[name].default or 1))
+    key = max(sizes, key=lambda name: (getattr(config, name) or 0) / (defaults[name] or 1))
     shown = ", ".join(f"{name} = {getattr(config, name)}" for name in sizes if getattr(config, name) is not None)
     return key, (
         f"one training step with {shown} needs at least {_human(needed)} (input batches, feature maps and "
