@@ -12,14 +12,14 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from test_zoo import write_images
+from test_api import write_images
 
 import cam_keras
 
 pytest.importorskip("tf_keras")
 from keras2_zoo import APPLICATIONS  # noqa: E402  (imports tf_keras)
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1] / "support"
 #: zoo model -> file name, and whether its head folds into an exact CAM
 SMALL = {
     "sequential_adam_lr": ("sequential_adam_lr.h5", True),

@@ -5,7 +5,7 @@ hand-written GradientTape reference. Slow: each builds a full-size architecture.
 import keras
 import numpy as np
 import pytest
-from test_zoo import assert_cam_identity, assert_matches_reference, gradcam_reference, pixels
+from test_api import assert_cam_identity, assert_matches_reference, gradcam_reference, pixels
 
 import cam_keras
 from cam_keras.models.contract import model_contract

@@ -2,7 +2,7 @@
 sizes, each explained exactly (CAM identity; Grad-CAM against a hand-written GradientTape) with
 the model's own probabilities, or refused with one clear line.
 
-The keras.applications models with their own tops are in test_zoo_applications.py (slow).
+The keras.applications models with their own tops are in models/test_applications.py (slow).
 """
 
 import json
