@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_keras2 import assert_exact_cam
+from oracles import assert_exact_cam
 
 import cam_keras
 
