@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Helpers the tests import as top-level modules (outputs_helpers, fault_hooks, keras2_zoo, ...).
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "support"))
 
 import numpy as np
 import pytest

@@ -287,7 +287,7 @@ def test_a_file_in_the_way_of_an_output_folder_is_named_before_anything_is_writt
 def race(kind: str, folder, trials: int) -> list[list[str]]:
     """What each of six processes got, per trial, racing for a lock (see ``lock_race.py``; run
     in a small process of its own, since forking this one, TensorFlow loaded, is slow)."""
-    helper = os.path.join(os.path.dirname(__file__), "lock_race.py")
+    helper = os.path.join(os.path.dirname(__file__), "support", "lock_race.py")
     finished = subprocess.run(
         [sys.executable, helper, kind, str(folder), str(trials)], capture_output=True, text=True, timeout=300
     )

@@ -2,7 +2,7 @@
 Keras 3: translate the configuration keys Keras 3 renamed or dropped, layer by layer and nested
 models included, into a Keras 3-readable copy of the file; its weights are loaded as stored.
 
-What changed between the two, found by loading real Keras 2 files (tests/keras2_zoo.py):
+What changed between the two, found by loading real Keras 2 files (tests/support/keras2_zoo.py):
 
 - ``batch_input_shape`` on ``InputLayer`` is ``batch_shape``; on the first layer of a
   ``Sequential`` it becomes an ``InputLayer`` of its own;

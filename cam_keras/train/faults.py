@@ -1,5 +1,5 @@
 """Named points in the training loop where a test can stop the process, to prove that a kill
-at any of them resumes to the same result (``tests/test_runs_kill.py``).
+at any of them resumes to the same result (``tests/train/test_faults.py``).
 
 The loop calls :func:`reached` at each point; it calls every function in :data:`HOOKS` with
 the point's name. The list is empty unless a test installs a hook (``monkeypatch.setattr(faults,

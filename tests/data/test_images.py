@@ -1,6 +1,7 @@
 """The one decoder: odd formats become RGB uint8, bad files raise ImageError naming the file."""
 
 import io
+import random
 
 import numpy as np
 import pytest
@@ -229,3 +230,50 @@ def test_reduced_decode_keeps_odd_modes_readable(tmp_path, mode):
     assert reduced.shape == (16, 16, 3)
     full = resize_image(load_image(path), (16, 16)).astype(float)
     assert np.abs(reduced.astype(float) - full).mean() < 12.0
+
+
+def seed_images() -> list[bytes]:
+    rng = np.random.default_rng(2)
+    pixels = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    blobs = []
+    for format_name in ["PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF"]:
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format=format_name)
+        blobs.append(buffer.getvalue())
+    return blobs
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about fuzzed TIFF tags
+def test_fuzzed_bytes_never_crash_the_decoder(tmp_path):
+    generator = random.Random(0)
+    path = tmp_path / "fuzz.img"
+    outcomes = {"decoded": 0, "refused": 0}
+    for case in range(300):
+        data = bytearray(generator.choice(seed_images()))
+        for _ in range(generator.randint(1, 12)):
+            position = generator.randrange(len(data))
+            choice = generator.random()
+            if choice < 0.5:
+                data[position] = generator.randrange(256)
+            elif choice < 0.8:
+                del data[position : position + generator.randint(1, 64)]
+            else:
+                data[position:position] = bytes(generator.randrange(256) for _ in range(generator.randint(1, 16)))
+        if case % 10 == 0:
+            data = bytearray(generator.randbytes(generator.randint(0, 200)))
+        path.write_bytes(bytes(data))
+        try:
+            image = load_image(path)
+        except ImageError as error:
+            assert error.path == str(path) and error.reason
+            outcomes["refused"] += 1
+        else:
+            assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+            outcomes["decoded"] += 1
+    assert outcomes["refused"] > 0 and outcomes["decoded"] > 0
+
+
+def test_tiny_and_thin_images_decode(tmp_path):
+    for shape in [(1, 1, 3), (1, 300, 3), (200, 2, 3)]:
+        Image.fromarray(np.zeros(shape, np.uint8)).save(tmp_path / "t.png")
+        assert load_image(tmp_path / "t.png").shape == shape

@@ -5,6 +5,13 @@ hand-written tf.GradientTape on the model split there, and the methods' shared c
 import numpy as np
 import pytest
 import tensorflow as tf
+from oracles import (
+    reference_gradcam,
+    reference_gradcam_plus_plus,
+    reference_layercam,
+    reference_xgradcam,
+    weighted_sum,
+)
 
 import cam_keras
 from cam_keras import CAM, EigenCAM, GradCAM, GradCAMPlusPlus, LayerCAM, ScoreCAM, XGradCAM, make_explainer
@@ -30,33 +37,6 @@ def split_reference(model, images, classes, layer=LAYER):
         score = tf.gather(logits, classes, batch_dims=1)
     gradients = tape.gradient(score, x)
     return x.numpy().astype(np.float64), logits.numpy(), gradients.numpy().astype(np.float64)
-
-
-def weighted_sum(activations, weights):
-    """ReLU(sum_k weights[b, k] * A[b, :, :, k]) for weights (batch, k) or (batch, h, w, k)."""
-    weights = weights[:, None, None, :] if weights.ndim == 2 else weights
-    return np.maximum((activations * weights).sum(-1), 0)
-
-
-def reference_gradcam(a, g):
-    return weighted_sum(a, g.mean(axis=(1, 2)))
-
-
-def reference_gradcam_plus_plus(a, g):
-    # Chattopadhay et al., eq. 19 with exp(score): alpha = g^2 / (2 g^2 + sum(A) g^3)
-    totals = a.sum(axis=(1, 2), keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        alpha = np.where(g != 0, g**2 / (2 * g**2 + totals * g**3), 0.0)
-    return weighted_sum(a, (alpha * np.maximum(g, 0)).sum(axis=(1, 2)))
-
-
-def reference_xgradcam(a, g):
-    # Fu et al., eq. 8: alpha_k = sum_xy A_k(x, y) / sum(A_k) * G_k(x, y)
-    return weighted_sum(a, (a * g).sum(axis=(1, 2)) / (a.sum(axis=(1, 2)) + 1e-7))
-
-
-def reference_layercam(a, g):
-    return weighted_sum(a, np.maximum(g, 0))
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ hand-written GradientTape reference. Slow: each builds a full-size architecture.
 import keras
 import numpy as np
 import pytest
-from test_zoo import assert_cam_identity, assert_matches_reference, gradcam_reference, pixels
+from oracles import assert_cam_identity, assert_matches_reference, gradcam_reference
+from sample_images import pixels
 
 import cam_keras
 from cam_keras.models.contract import model_contract

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from oracles import reference_gradcam, reference_gradcam_plus_plus, reference_layercam, reference_xgradcam
 
 import cam_keras
 from cam_keras import CAM, GradCAM
@@ -322,7 +323,6 @@ def test_class_token_vit_gets_gradcam_on_the_tokens_before_the_last_attention(to
 
 @pytest.mark.parametrize("method", ["gradcam", "gradcam++", "xgradcam", "layercam"])
 def test_gradient_methods_on_tokens_match_a_hand_written_tape(token_vit, method):
-    from test_methods import reference_gradcam, reference_gradcam_plus_plus, reference_layercam, reference_xgradcam
 
     references = {
         "gradcam": reference_gradcam,

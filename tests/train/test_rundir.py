@@ -260,7 +260,7 @@ def test_the_resume_lists_are_defined_once_and_cover_every_setting():
     assert set(RESUMABLE) | set(FIXED_ON_RESUME) == set(FIELDS) and not set(RESUMABLE) & set(FIXED_ON_RESUME)
     assert {"backbone", "input_size", "weights", "seed", "val_fraction"} <= set(FIXED_ON_RESUME)
     assert {"skip_empty_classes", "finetune_epochs", "snapshot_images", "log_every"} <= set(RESUMABLE)
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     row = next(line for line in readme.splitlines() if line.startswith("| `--head-epochs`"))
     may, fixed = row.strip("|").split("|")
     assert set(re.findall(r"--[a-z-]+", may)) == {flag_name(key) for key in RESUMABLE}

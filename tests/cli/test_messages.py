@@ -26,7 +26,7 @@ from cam_keras.cli import main
 from cam_keras.errors import ModelError
 from cam_keras.records import CsvWriter
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Each name carries a character a terminal obeys, then text that would be a forged line or screen effect.
 HOSTILE = (
     "esc\x1b[2Jx",

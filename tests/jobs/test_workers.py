@@ -150,7 +150,7 @@ def run_python(*parts: str, flags: tuple[str, ...] = (), cwd=None, env=None, std
     )
 
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 IMPORT_FROM_REPO = f"import sys; sys.path.insert(0, {str(REPO)!r})"
 
 

@@ -1,7 +1,7 @@
 """Write a zoo of model files with real Keras 2 (``tf_keras``), the way the Keras 2 guides saved
 them, and each model's own ``predict`` on fixed pixels.
 
-Run as a script in a separate process (``python tests/keras2_zoo.py OUT [NAME...]``), so the
+Run as a script in a separate process (``python tests/support/keras2_zoo.py OUT [NAME...]``), so the
 files are written by Keras 2 alone, as on a machine that never had Keras 3. Writes ``OUT/<name>.<ext>`` (a folder for a
 SavedModel) and ``OUT/<name>.npz`` with ``pixels`` (raw [0, 255]) and ``probabilities``.
 Nothing here imports cam_keras.

@@ -329,7 +329,7 @@ def test_pipelines_are_sharded_by_element():
     assert dataset.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.DATA
 
 
-SLURM_TF_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "slurm_tf_config.sh"
+SLURM_TF_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "slurm_tf_config.sh"
 
 
 @pytest.mark.parametrize("node, index", [("node-a", 0), ("node-c", 2)])

@@ -116,7 +116,8 @@ KILLED = textwrap.dedent(
 )
 
 
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])}
+SUPPORT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "support")  # fault_hooks.py
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([SUPPORT, os.environ.get("PYTHONPATH", "")])}
 
 
 def test_a_real_kill_during_a_commit_resumes_and_takes_over_the_lock(tmp_path, shapes_dir, uninterrupted):

@@ -2,7 +2,7 @@
 sizes, each explained exactly (CAM identity; Grad-CAM against a hand-written GradientTape) with
 the model's own probabilities, or refused with one clear line.
 
-The keras.applications models with their own tops are in test_zoo_applications.py (slow).
+The keras.applications models with their own tops are in models/test_applications.py (slow).
 """
 
 import json
@@ -11,71 +11,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
+from oracles import assert_cam_identity, assert_matches_reference, gradcam_reference
+from sample_images import SIZE, pixels, write_images
 
 import cam_keras
 from cam_keras.cli import main
 from cam_keras.errors import ModelError, UsageError
 from cam_keras.models.contract import model_contract
 from cam_keras.models.outputs import read_output
-
-SIZE = 32
-
-
-def pixels(count=3, size=SIZE, channels=3, seed=0):
-    return np.random.default_rng(seed).uniform(0, 255, (count, size, size, channels)).astype(np.float32)
-
-
-def write_images(folder, images):
-    folder.mkdir(parents=True, exist_ok=True)
-    for index, image in enumerate(images):
-        Image.fromarray(image.astype(np.uint8).squeeze()).save(folder / f"im{index}.png")
-    return folder
-
-
-def assert_cam_identity(model, explanation, bias=True):
-    """Mean of each raw map + its class bias (the output Dense's; ``bias=False``: maps that
-    include the bias) = its logit, and the logits are the model's own."""
-    _, dense_bias = model_contract(model).outputs.kernel_and_bias()
-    chosen = explanation.class_indices
-    means = explanation.raw_maps.mean(axis=(2, 3)) + (dense_bias.numpy()[chosen] if bias else 0.0)
-    np.testing.assert_allclose(means, np.take_along_axis(explanation.logits, chosen, axis=1), rtol=1e-4, atol=1e-4)
-
-
-def last_dense(model):
-    """The model's last Dense layer, nested models searched (found by hand, not by cam-keras)."""
-    for layer in reversed(model.layers):
-        found = last_dense(layer) if isinstance(layer, keras.Model) else None
-        if found is not None or isinstance(layer, keras.layers.Dense):
-            return found or layer
-    return None
-
-
-def gradcam_reference(model, feature_tensor, images, class_index):
-    """Grad-CAM by hand: d(pre-activation logit)/d(features) with a split model and GradientTape."""
-    dense = last_dense(model)
-    split = keras.Model(model.inputs, [feature_tensor, dense.input])
-    with tf.GradientTape() as tape:
-        features, pooled = split(images)
-        logits = tf.matmul(pooled, dense.kernel) + dense.bias
-        score = logits[:, 0] if dense.units == 1 else logits[:, class_index]
-        score = -score if dense.units == 1 and class_index == 0 else score
-    gradients = tape.gradient(score, features)
-    weights = tf.reduce_mean(gradients, axis=[1, 2], keepdims=True)
-    return tf.nn.relu(tf.reduce_sum(weights * features, axis=-1)).numpy()
-
-
-def gap_input(model):
-    return next(layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D)).input
-
-
-def assert_matches_reference(actual, expected):
-    """Equal maps, and correlated >= 0.99 wherever the reference map varies."""
-    np.testing.assert_allclose(actual, expected, rtol=1e-3, atol=1e-4 * max(np.abs(expected).max(), 1e-6))
-    varying = [i for i in range(len(expected)) if expected[i].std() > 1e-3 * np.abs(expected).max()]
-    assert varying, "the reference maps are constant: the test would prove nothing"
-    for i in varying:
-        assert np.corrcoef(actual[i].ravel(), expected[i].ravel())[0, 1] >= 0.99
 
 
 def run_cli(*argv):

@@ -11,7 +11,7 @@ import pytest
 
 from cam_keras.data.images import load_image
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bench_digits.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_digits.py"
 
 
 @pytest.mark.slow

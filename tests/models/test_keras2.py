@@ -12,14 +12,15 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from test_zoo import write_images
+from oracles import assert_exact_cam
+from sample_images import write_images
 
 import cam_keras
 
 pytest.importorskip("tf_keras")
 from keras2_zoo import APPLICATIONS  # noqa: E402  (imports tf_keras)
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1] / "support"
 #: zoo model -> file name, and whether its head folds into an exact CAM
 SMALL = {
     "sequential_adam_lr": ("sequential_adam_lr.h5", True),
@@ -76,17 +77,6 @@ def assert_explained_like_keras2(folder: Path, name: str, file_name: str, exact:
     if exact:
         assert explanation.method == "cam"
         assert_exact_cam(model, expected["pixels"], expected["probabilities"])
-
-
-def assert_exact_cam(model, pixels: np.ndarray, probabilities: np.ndarray, **choices) -> None:
-    """Each raw map with its (folded) bias averages to a logit, and the softmax of those logits
-    is the other framework's probabilities: an oracle that shares nothing with the folding.
-    ``choices`` are :func:`cam_keras.open_model`'s."""
-    cam = cam_keras.CAM(cam_keras.open_model(model, **choices), include_bias=True)
-    maps = cam(pixels, classes="all", upsample=False).raw_maps
-    logits = maps.mean(axis=(2, 3), dtype=np.float64)
-    softmax = np.exp(logits - logits.max(axis=1, keepdims=True))
-    np.testing.assert_allclose(softmax / softmax.sum(axis=1, keepdims=True), probabilities, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", SMALL)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RUNNABLE = ("python", "bash")
 NOT_RUN = re.compile(r"<!--\s*not-run:\s*(\S.*?)\s*-->")
 #: The user's things a README line names that this machine lacks, and their stand-ins.

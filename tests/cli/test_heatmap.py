@@ -123,7 +123,7 @@ def test_cli_reference_covers_every_subcommand():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "scripts" / "build_docs.py"
+    path = Path(__file__).resolve().parents[2] / "scripts" / "build_docs.py"
     spec = importlib.util.spec_from_file_location("build_docs", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
