@@ -9,6 +9,7 @@ import keras
 from cam_keras.compat import producer
 from cam_keras.models.backbones import SMALL_CNN, application_features, small_cnn
 from cam_keras.models.info import ModelInfo, attach_info
+from cam_keras.models.stride import with_output_stride
 
 GAP_NAME = "cam_gap"
 LOGITS_NAME = "cam_logits"
@@ -25,6 +26,7 @@ def build_model(
     weights: str | None = None,
     class_names: Sequence[str] | None = None,
     drop_last_pool: bool = False,
+    output_stride: int | None = None,
     head_conv: int | None = None,
     dropout: float = 0.0,
     base_channels: int = 32,
@@ -44,6 +46,12 @@ def build_model(
         class_names: one name per class, saved with the model (default ``class_0``...).
         drop_last_pool: cut a trailing pooling layer of the backbone (VGG's ``block5_pool``),
             doubling map resolution at the cost of a 4x larger feature map.
+        output_stride: input pixels per feature-map cell, a power of two finer than the
+            backbone's own (32 for most ``keras.applications``, 4 for ``small_cnn``): later
+            strides become dilations, keeping every weight (Chen et al., DeepLab), or, where
+            valid-padded branches cannot be dilated (InceptionV3 at 16), the backbone is cut
+            at the last layer of that stride (Choe et al., CVPR 2020). ``None`` keeps the
+            backbone's stride. Each halving costs about 4x the work of the layers after it.
         head_conv: if set, add a 3x3 convolution with this many filters and ReLU before GAP,
             as the paper did for GoogLeNet; finer maps after fine-tuning, more parameters.
         dropout: dropout rate between GAP and Dense (identity at inference, CAM unaffected).
@@ -68,6 +76,8 @@ def build_model(
         features = small_cnn(inputs, base_channels=base_channels)
     else:
         features = application_features(backbone, inputs, weights)
+    if output_stride is not None:
+        features = with_output_stride(keras.Model(inputs, features), output_stride)[0].outputs[0]
     if drop_last_pool:
         features = _input_of_trailing_pool(features)
     if head_conv:

@@ -72,6 +72,13 @@ class TrainConfig:
     )
     width: int = setting(32, "base channels of small_cnn (its maps have 4x width channels)", "model", minimum=1)
     drop_last_pool: bool = setting(False, "cut the backbone's last pooling, for maps twice as fine", "model")
+    output_stride: int | None = setting(
+        None,
+        "input pixels per map cell, a power of two finer than the backbone's own (32 for keras.applications, "
+        "4 for small_cnn): later strides become dilations; each halving costs ~4x the later layers' work",
+        "model",
+        minimum=1,
+    )
     head_conv: int | None = setting(
         None, "filters of an extra 3x3 conv before the pooling (omit for none)", "model", minimum=1
     )

@@ -323,6 +323,7 @@ def _build(config: TrainConfig, class_names: Sequence[str], strategy: tf.distrib
             input_size=config.input_size,
             weights=config.weights,
             drop_last_pool=config.drop_last_pool,
+            output_stride=config.output_stride,
             head_conv=config.head_conv,
             dropout=config.dropout,
             base_channels=config.width,
