@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from cam_keras.compat import ITERATORS_PER_EPOCH
+from cam_keras.data.batches import decode_all
 from cam_keras.data.class_folders import LabeledFiles, scan_class_folders
 from cam_keras.data.images import decode_fitted
 from cam_keras.data.overlap import warn_if_shared
@@ -139,8 +140,9 @@ def set_trainable(model: keras.Model, train_backbone: bool, unfreeze: str | int,
 
 
 def snapshot_images(files: LabeledFiles, count: int, size: tuple[int, int], policy: str) -> np.ndarray | None:
-    """``count`` images taken round-robin over classes (first files first), decoded at model
-    size, so snapshots show every class; ``None`` without images or with ``count`` 0.
+    """``count`` images taken round-robin over classes (first files first), decoded and fitted
+    to the model under the resize ``policy`` as the other images are (by the one decode ->
+    batch iterator), so snapshots show every class; ``None`` without images or with ``count`` 0.
 
     Example:
         >>> snapshot_images(files, 8, (64, 64), "squash").shape
@@ -152,7 +154,8 @@ def snapshot_images(files: LabeledFiles, count: int, size: tuple[int, int], poli
         chosen += [members[rank] for members in by_class if rank < len(members)]
     if not chosen[:count]:
         return None
-    return np.stack([decode_fitted(files.paths[i], size, policy).pixels for i in chosen[:count]]).astype(np.float32)
+    fitted = decode_all([files.paths[i] for i in chosen[:count]], lambda path: decode_fitted(path, size, policy))
+    return np.stack([image.model_input for image in fitted]).astype(np.float32)
 
 
 def fine_tune(
