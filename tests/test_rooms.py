@@ -176,3 +176,20 @@ def test_imports_run_only_down_the_layers():
 
 def test_no_import_cycle_but_the_known_ones():
     assert [sorted(group) for group in cycles(GRAPH) if group not in KNOWN_CYCLES] == []
+
+
+def reached(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module ``start`` imports, however indirectly."""
+    found, todo = set(), [start]
+    while todo:
+        for target in graph.get(todo.pop(), ()):
+            if target not in found:
+                found.add(target)
+                todo.append(target)
+    return found
+
+
+def test_the_heatmap_command_reaches_nothing_of_training():
+    """Drawing heatmaps with a saved model needs nothing of fine-tuning (issue 24): the learning
+    note it prints lives with the model file, in ``models/``."""
+    assert sorted(module for module in reached(GRAPH, "cam_keras.cli.heatmap") if room(module) == "train") == []

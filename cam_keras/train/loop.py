@@ -41,11 +41,11 @@ from cam_keras.lockfile import FolderLock
 from cam_keras.models.builder import HEAD_LAYER_NAMES, build_model
 from cam_keras.models.info import attach_info, model_info
 from cam_keras.models.io import save_model
+from cam_keras.models.learning import learning_check, learning_note
 from cam_keras.outdir import check_outside_inputs, create_folder, remove_stale_temps
 from cam_keras.train import faults
 from cam_keras.train.callbacks import CamSnapshots, EpochCommit, SaveBestModel
 from cam_keras.train.config import TrainConfig
-from cam_keras.train.learning import learning_check, learning_note
 from cam_keras.train.optimizers import make_optimizer
 from cam_keras.train.rundir import DatasetIdentity, RunDir, RunState, open_run, run_inputs
 from cam_keras.train.strategy import (
