@@ -38,7 +38,8 @@ from _bench import machine, print_table, write_json
 from PIL import Image
 
 import cam_keras
-from cam_keras.data.images import load_image, resize_image
+from cam_keras.data.images import load_image
+from cam_keras.data.resize import fit_image
 from cam_keras.jobs import HeatmapOptions, write_heatmaps
 from cam_keras.jobs.shards import TABLE, Shard, job_file
 
@@ -195,9 +196,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "images"
         write_images(folder, args.images, args.image_size)
-        decoded = np.stack(
-            [resize_image(load_image(p), (args.size, args.size)) for p in sorted(folder.iterdir())]
-        ).astype(np.float32)
+        decoded = np.stack([fit_image(load_image(p), (args.size, args.size)) for p in sorted(folder.iterdir())]).astype(
+            np.float32
+        )
         forward = tf.function(lambda x: model(x, training=False))
         forward(decoded[: args.batch_size])
         start = time.perf_counter()

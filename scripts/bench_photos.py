@@ -41,8 +41,9 @@ from PIL import Image
 
 import cam_keras
 from cam_keras.data.class_folders import scan_class_folders
-from cam_keras.data.images import decode_image, load_image, resize_image
+from cam_keras.data.images import decode_image, load_image
 from cam_keras.data.pipeline import make_dataset
+from cam_keras.data.resize import fit_image
 from cam_keras.jobs import HeatmapOptions, write_heatmaps
 from cam_keras.jobs.pool import render_pool
 from cam_keras.render.pictures import Style
@@ -128,10 +129,10 @@ def rows_against(baseline: str, rates: dict[str, tuple[float, float]], labels: d
 
 def bench_decode(paths: list[Path], repeats: int) -> list[dict]:
     def new():
-        return [resize_image(decode_image(p, SIZE).pixels, SIZE) for p in paths]
+        return [fit_image(decode_image(p, SIZE).pixels, SIZE) for p in paths]
 
     def old():
-        return [resize_image(load_image(p), SIZE) for p in paths]
+        return [fit_image(load_image(p), SIZE) for p in paths]
 
     rates = best_of(repeats, {"new": (len(paths), new), "old": (len(paths), old)})
     labels = {
@@ -163,7 +164,7 @@ def bench_heatmap(folder: Path, paths: list[Path], batch: int, repeats: int, tmp
     forward = tf.function(lambda x: model(x, training=False))
 
     def decode(p):
-        return resize_image(decode_image(p, SIZE).pixels, SIZE)
+        return fit_image(decode_image(p, SIZE).pixels, SIZE)
 
     def bare() -> None:
         with futures.ThreadPoolExecutor(2) as pool:
@@ -218,9 +219,7 @@ def bench_heatmap(folder: Path, paths: list[Path], batch: int, repeats: int, tmp
 
 def bench_render(paths: list[Path], repeats: int) -> list[dict]:
     model = cam_keras.build_model("small_cnn", num_classes=2, input_size=64, weights=None)
-    explanation = cam_keras.CAM(model)(
-        [resize_image(decode_image(p, (768, 1024)).pixels, (768, 1024)) for p in paths[:8]]
-    )
+    explanation = cam_keras.CAM(model)([fit_image(decode_image(p, (768, 1024)).pixels, (768, 1024)) for p in paths[:8]])
     jobs = []
     with tempfile.TemporaryDirectory() as tmp:
         for index in range(len(paths)):

@@ -229,3 +229,20 @@ def test_a_loop_in_a_fake_tree_is_caught(tmp_path):
     (package / "train" / "a.py").write_text("def f():\n    from cam_keras.train.b import g\n")
     (package / "train" / "b.py").write_text("from cam_keras.train import a\n")
     assert cycles(module_graph(package)) == [{"cam_keras.train.a", "cam_keras.train.b"}]
+
+
+def reached(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module ``start`` imports, however indirectly."""
+    found, todo = set(), [start]
+    while todo:
+        for target in graph.get(todo.pop(), ()):
+            if target not in found:
+                found.add(target)
+                todo.append(target)
+    return found
+
+
+def test_the_heatmap_command_reaches_nothing_of_training():
+    """Drawing heatmaps with a saved model needs nothing of fine-tuning (issue 24): the learning
+    note it prints lives with the model file, in ``models/``."""
+    assert sorted(module for module in reached(GRAPH, "cam_keras.cli.heatmap") if room(module) == "train") == []

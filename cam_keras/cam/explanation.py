@@ -15,7 +15,7 @@ import numpy as np
 
 from cam_keras.cam.maps import scale_maps
 from cam_keras.cam.targets import CUSTOM_TARGET
-from cam_keras.data.resize import Window, resize_image
+from cam_keras.data.resize import Window, fit_image
 from cam_keras.render import explanations as drawing
 from cam_keras.render.explanations import GRID_TILE
 from cam_keras.render.pictures import Placement, Style, scale_maps_to
@@ -92,7 +92,7 @@ class Explanation:
 
     def image_at(self, index: int, size: Size | None = None) -> np.ndarray:
         """Image ``index``, resized to ``size = (height, width)`` unless ``None`` (as stored)."""
-        return self.images[index] if size is None else resize_image(self.images[index], size)
+        return self.images[index] if size is None else fit_image(self.images[index], size)
 
     def maps_at(self, index: int, size: Size | None = None) -> np.ndarray:
         """Maps of image ``index`` in [0, 1], ``(n, height, width)``, bilinearly resized from

@@ -1,19 +1,20 @@
-"""Turn what a user hands an explainer (paths, arrays, PIL images) into a model batch, and
-image files into the two pictures an explanation needs: the model input and the picture the
-maps are drawn on, from one decode at the size needed."""
+"""Turn what a user hands an explainer (paths, arrays, PIL images) into a model batch and the
+pictures the maps are drawn on; image files go through the one decode -> batch iterator
+(:mod:`cam_keras.data.batches`), as in heatmap jobs, evaluation and training."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 from PIL import Image
 
-from cam_keras.data.images import DECODE_SLACK, decode_image, to_rgb_array
+from cam_keras.data.batches import decode_all
+from cam_keras.data.images import FittedImage, decode_fitted, to_rgb_array
 from cam_keras.data.resize import Window, fit_image, fit_window
 from cam_keras.errors import UsageError
 from cam_keras.models.inputs import InputContract, convert_channels, warn_once
@@ -23,57 +24,6 @@ ImageLike = str | os.PathLike | np.ndarray | Image.Image
 Size = tuple[int, int]  # (height, width)
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DecodedFile:
-    """An image file decoded for explaining.
-
-    Attributes:
-        picture: uint8 RGB ``(h, w, 3)`` at the size the maps are drawn at.
-        model_input: uint8 RGB at the model input size, fitted under the resize policy as
-            training fitted it (:func:`cam_keras.data.images.decode_fitted`).
-        original_size: ``(height, width)`` of the file's upright full-resolution picture.
-        window: where ``model_input`` lies on the picture (see :class:`~cam_keras.data.resize.Window`).
-    """
-
-    picture: np.ndarray
-    model_input: np.ndarray
-    original_size: Size
-    window: Window = Window()
-
-
-def decode_for_explaining(
-    path: str | os.PathLike, input_size: Size, picture_size: Callable[[Size], Size], policy: str = "squash"
-) -> DecodedFile:
-    """Decode ``path`` for the model exactly as training does (the same pixels under the
-    same resize ``policy``), and for the picture at ``picture_size(original size)``, decoding
-    again only when the picture needs more pixels than the model input's decode holds (JPEG
-    DCT scaling, see :func:`cam_keras.data.images.decode_image`): a 12-megapixel photo never
-    exists at full size.
-
-    Raises:
-        ImageError: the file cannot be read, naming it.
-
-    Example:
-        >>> decoded = decode_for_explaining("photo.jpg", (224, 224), lambda size: (768, 1024), "crop")
-        >>> decoded.picture.shape, decoded.model_input.shape, decoded.original_size
-        ((768, 1024, 3), (224, 224, 3), (3024, 4032))
-    """
-    decoded = decode_image(path, at_least=input_size)
-    wanted = picture_size(decoded.original_size)
-    source = decoded.pixels
-    if any(
-        have < need * DECODE_SLACK and have < full
-        for have, need, full in zip(source.shape, wanted, decoded.original_size)
-    ):
-        source = decode_image(path, at_least=wanted).pixels
-    return DecodedFile(
-        fit_image(source, wanted),
-        fit_image(decoded.pixels, input_size, policy),
-        decoded.original_size,
-        fit_window(decoded.pixels.shape[:2], input_size, policy),
-    )
 
 
 def note_assumed_resize(model: keras.Model, contract: InputContract, sizes: Iterable[tuple[int, int]]) -> None:
@@ -194,12 +144,11 @@ def prepare_batch(images: ImageLike | Sequence[ImageLike], contract: InputContra
         images = [images]
     if not len(images):
         raise UsageError("no images to explain: pass at least one path, array or PIL image")
+    files = iter(_decode_files([image for image in images if isinstance(image, (str, os.PathLike))], contract))
     inputs, pictures, sizes, windows, unit_range = [], [], [], [], 0
     for index, image in enumerate(images):
         if isinstance(image, (str, os.PathLike)):
-            decoded = decode_for_explaining(
-                image, contract.size, lambda size: output_size(None, size, contract.size), contract.resize
-            )
+            decoded = next(files)
             inputs.append(decoded.model_input)
             pictures.append(decoded.picture)
             sizes.append(decoded.original_size)
@@ -218,3 +167,13 @@ def prepare_batch(images: ImageLike | Sequence[ImageLike], contract: InputContra
         _warn_unit_range(unit_range, len(images), contract)
     batch = np.stack([convert_channels(image, contract.channels).astype(np.float32) for image in inputs])
     return PreparedBatch(batch, pictures, sizes, windows)
+
+
+def _decode_files(paths: list[str | os.PathLike], contract: InputContract) -> list[FittedImage]:
+    """Image files decoded (in threads) for the model under the contract's resize policy, and
+    for pictures at most ``DEFAULT_MAX_SIDE`` px on their longest side."""
+
+    def decode(path: str | os.PathLike) -> FittedImage:
+        return decode_fitted(path, contract.size, contract.resize, lambda size: output_size(None, size, contract.size))
+
+    return decode_all(paths, decode)

@@ -178,7 +178,7 @@ def _warn_if_untrained(model_file: Path, model: keras.Model) -> None:
     """Say so when training recorded validation accuracy at chance: such maps look
     convincing and mean nothing."""
     from cam_keras.models import model_info
-    from cam_keras.train.learning import learning_note, read_training_metadata
+    from cam_keras.models.learning import learning_note, read_training_metadata
 
     note = learning_note(read_training_metadata(model_file), model_info(model).backbone)
     if note:

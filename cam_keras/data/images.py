@@ -1,7 +1,9 @@
 """The one image decoder of cam-keras, and image-file discovery.
 
 Every path (training, heatmaps, evaluation) decodes through :func:`decode_image` (or its
-array form :func:`load_image`), so every command treats odd files the same way: EXIF rotation
+array form :func:`load_image`), and what a model sees of a file through :func:`decode_fitted`
+(decoded at the size needed, fitted under the model's resize policy), so every command treats
+odd files the same way and feeds a model the same pixels of a file: EXIF rotation
 applied, palette/grayscale/CMYK/16-bit converted to 8-bit RGB, transparency composited on
 white, animated images reduced to their first frame, and decompression bombs refused.
 
@@ -22,14 +24,14 @@ import os
 import stat
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from PIL import ExifTags, Image
 
-from cam_keras.data.resize import fit_image, resize_image  # noqa: F401  (resize_image: also importable from here)
+from cam_keras.data.resize import Window, fit_image, fit_window
 from cam_keras.errors import CamKerasError, ImageError
 from cam_keras.safe_text import terminal_lines
 
@@ -254,17 +256,57 @@ def to_rgb_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
-def decode_fitted(path: str | os.PathLike, size: Size, policy: str = "squash") -> DecodedImage:
-    """Decode ``path`` for a model taking ``size`` images and fit it under the resize
-    ``policy`` (:func:`cam_keras.data.resize.fit_image`): the pixels a model sees of a file,
-    the same in training, snapshots, explaining, heatmaps and evaluation.
+@dataclass(frozen=True)
+class FittedImage:
+    """An image file decoded for a model: the pixels it sees, and optionally a picture to draw on.
+
+    Attributes:
+        model_input: uint8 RGB at the model input size, fitted under the resize policy
+            (:func:`cam_keras.data.resize.fit_image`).
+        original_size: ``(height, width)`` of the file's upright full-resolution picture.
+        window: where ``model_input`` lies on the picture (see :class:`~cam_keras.data.resize.Window`).
+        picture: uint8 RGB at the size asked for (``picture_size``), or ``None`` when not asked.
+    """
+
+    model_input: np.ndarray
+    original_size: Size
+    window: Window = Window()
+    picture: np.ndarray | None = None
+
+
+def decode_fitted(
+    path: str | os.PathLike, size: Size, policy: str = "squash", picture_size: Callable[[Size], Size] | None = None
+) -> FittedImage:
+    """Decode ``path`` for a model taking ``size`` images, fitted under the resize ``policy``:
+    the pixels a model sees of a file, the same in training, snapshots, explaining, heatmaps
+    and evaluation. With ``picture_size`` (original size -> ``(height, width)``), also the
+    picture to draw maps on, decoding again only when it needs more pixels than the model
+    input's decode holds (JPEG DCT scaling): a 12-megapixel photo never exists at full size.
+
+    Raises:
+        ImageError: the file cannot be read, naming it.
 
     Example:
-        >>> decode_fitted("photo_4032x3024.jpg", (224, 224), "crop").pixels.shape
-        (224, 224, 3)
+        >>> fitted = decode_fitted("photo_4032x3024.jpg", (224, 224), "crop", lambda size: (768, 1024))
+        >>> fitted.model_input.shape, fitted.picture.shape, fitted.original_size
+        ((224, 224, 3), (768, 1024, 3), (3024, 4032))
     """
     decoded = decode_image(path, at_least=size)
-    return DecodedImage(fit_image(decoded.pixels, size, policy), decoded.original_size)
+    fitted = FittedImage(
+        fit_image(decoded.pixels, size, policy),
+        decoded.original_size,
+        fit_window(decoded.pixels.shape[:2], size, policy),
+    )
+    if picture_size is None:
+        return fitted
+    wanted = picture_size(decoded.original_size)
+    source = decoded.pixels
+    if any(
+        have < need * DECODE_SLACK and have < full
+        for have, need, full in zip(source.shape, wanted, decoded.original_size)
+    ):
+        source = decode_image(path, at_least=wanted).pixels
+    return replace(fitted, picture=fit_image(source, wanted))
 
 
 def is_image_name(path: Path) -> bool:

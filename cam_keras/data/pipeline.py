@@ -27,7 +27,7 @@ def _decoder(size: tuple[int, int], policy: str) -> Callable[[bytes], tuple[np.n
 
     def decode(path: bytes) -> tuple[np.ndarray, bool]:
         try:
-            return decode_fitted(path.decode(), size, policy).pixels.astype(np.float32), True
+            return decode_fitted(path.decode(), size, policy).model_input.astype(np.float32), True
         except ImageError as error:
             logger.warning("skipped during training: %s", error)
             return np.zeros((*size, 3), np.float32), False

@@ -2,8 +2,9 @@
 window the fitted picture shows of the original, so maps computed on it go back to their place.
 
 Training (:mod:`cam_keras.data.pipeline`), snapshots, explaining, heatmaps and evaluation all
-fit pictures through :func:`fit_image`, so a model sees the same pixels of the same file
-wherever it meets it.
+fit pictures through :func:`fit_image` (files through :func:`cam_keras.data.images.decode_fitted`),
+so a model sees the same pixels of the same file wherever it meets it; pictures to draw on are
+resized by it too (the default ``squash``: to a size, aspect as the caller chose it).
 """
 
 from __future__ import annotations
@@ -107,20 +108,18 @@ def fit_image(image: np.ndarray, size: Size, policy: str = "squash") -> np.ndarr
     size = (int(size[0]), int(size[1]))
     if policy != "pad":
         window = fit_window(image.shape[:2], size, policy)
-        return resize_image(image, size, None if policy == "squash" else window.box(image.shape[:2]))
+        return _resize(image, size, None if policy == "squash" else window.box(image.shape[:2]))
     content, (top, left) = _padded_content(image.shape[:2], size)
-    inside = resize_image(image, content)
+    inside = _resize(image, content)
     padded = np.zeros((*size, image.shape[-1]), inside.dtype)
     padded[top : top + content[0], left : left + content[1]] = inside
     return padded
 
 
-def resize_image(image: np.ndarray, size: Size, box: Box | None = None) -> np.ndarray:
+def _resize(image: np.ndarray, size: Size, box: Box | None = None) -> np.ndarray:
     """Resize an ``(h, w, c)`` picture (or its ``box``) to ``size = (height, width)``
-    (bilinear, antialiased); :func:`fit_image` under the ``squash`` policy.
-
-    uint8 RGB stays uint8; other pictures are resized per channel in float32, without rounding.
-    """
+    (bilinear, antialiased); uint8 RGB stays uint8, other pictures are resized per channel in
+    float32, without rounding."""
     if box is None and image.shape[:2] == tuple(size):
         return image
     target = (int(size[1]), int(size[0]))

@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -21,9 +22,10 @@ import numpy as np
 
 from cam_keras.cam import BaseCAM
 from cam_keras.cam.inputs import note_assumed_resize
+from cam_keras.data.batches import decode_all, prefetched_batches
 from cam_keras.data.class_folders import LabelledImage as Item
 from cam_keras.data.class_folders import class_folder_images
-from cam_keras.data.images import decode_fitted
+from cam_keras.data.images import FittedImage, decode_fitted
 from cam_keras.data.resize import Window, fit_window
 from cam_keras.errors import DatasetError, ImageError, UsageError
 from cam_keras.evaluate.annotations import clip_boxes, load_mask, mask_file, read_boxes
@@ -129,29 +131,35 @@ def _explained(
     explainer: BaseCAM, items: list[Item], batch_size: int, map_k: int, need_true: bool, progress: bool, skipped: list
 ) -> Iterator[tuple[Item, tuple[int, int], list[int], dict[int, np.ndarray]]]:
     """``(item, original (height, width), ranked classes, raw maps)`` per readable image;
-    unreadable ones are appended to ``skipped``. Files are decoded and fitted to the model
-    input as in training (:func:`cam_keras.data.images.decode_fitted`)."""
+    unreadable ones are appended to ``skipped``. Files are decoded ahead and fitted to the
+    model input as in training, by the one decode -> batch iterator
+    (:func:`cam_keras.data.batches.prefetched_batches`)."""
     if batch_size < 1:
         raise UsageError(f"batch size must be at least 1, got {batch_size}")
     bar = keras.utils.Progbar(len(items), unit_name="image") if progress else None
-    for start in range(0, len(items), batch_size):
-        chunk, inputs, sizes = [], [], []
-        for item in items[start : start + batch_size]:
-            try:
-                decoded = decode_fitted(item.path, explainer.input_size, explainer.contract.inputs.resize)
-            except ImageError as error:
-                skipped.append({"path": item.path, "reason": error.reason})
-                continue
-            chunk.append(item)
-            inputs.append(decoded.pixels)
-            sizes.append(decoded.original_size)
-        if chunk:
-            note_assumed_resize(explainer.model, explainer.contract.inputs, sizes)
-            labels = [item.label for item in chunk] if need_true else None
-            ranked, raw = _ask(explainer, np.stack(inputs).astype(np.float32), labels, map_k)
-            yield from zip(chunk, sizes, ranked, raw)
+    scored, shown, skipped_before = 0, 0, len(skipped)
+
+    def skip(item: Item, error: ImageError) -> None:
+        skipped.append({"path": item.path, "reason": error.reason})
+
+    for batch in prefetched_batches(items, partial(_fitted, explainer), batch_size, skip=skip):
+        chunk, sizes = [item for item, _ in batch], [fitted.original_size for _, fitted in batch]
+        note_assumed_resize(explainer.model, explainer.contract.inputs, sizes)
+        labels = [item.label for item in chunk] if need_true else None
+        inputs = np.stack([fitted.model_input for _, fitted in batch]).astype(np.float32)
+        ranked, raw = _ask(explainer, inputs, labels, map_k)
+        yield from zip(chunk, sizes, ranked, raw)
+        scored += len(batch)
+        shown = scored + len(skipped) - skipped_before  # images scored or skipped so far
         if bar:
-            bar.update(min(start + batch_size, len(items)))
+            bar.update(shown)
+    if bar and shown < len(items):  # the last images were skipped
+        bar.update(len(items))
+
+
+def _fitted(explainer: BaseCAM, item: Item) -> FittedImage:
+    """``item``'s file decoded and fitted to the model's input under its resize policy."""
+    return decode_fitted(item.path, explainer.input_size, explainer.contract.inputs.resize)
 
 
 def _maps_on_image(
@@ -408,8 +416,8 @@ def evaluate_faithfulness(
     explainer = explainer.resized(resize)
     items = _scan(explainer, Path(data_dir))
     chosen = np.sort(np.random.default_rng(seed).permutation(len(items))[:limit])
-    fitted = [decode_fitted(items[i].path, explainer.input_size, explainer.contract.inputs.resize) for i in chosen]
-    images = np.stack([decoded.pixels for decoded in fitted]).astype(np.float32)
+    fitted = decode_all([items[i] for i in chosen], partial(_fitted, explainer))
+    images = np.stack([decoded.model_input for decoded in fitted]).astype(np.float32)
     labels = np.array([items[i].label for i in chosen])
     maps = explainer.explain_batch(images, labels.tolist())["maps"][:, 0]
     return faithfulness(explainer.model, images, maps, labels, steps=steps)

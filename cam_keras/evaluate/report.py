@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from cam_keras.data.images import decode_image
-from cam_keras.data.resize import resize_image
+from cam_keras.data.resize import fit_image
 from cam_keras.evaluate.dataset import Evaluation
 from cam_keras.evaluate.faithfulness import FaithfulnessScores
 from cam_keras.evaluate.metrics import ClassificationMetrics, summary_labels
@@ -64,7 +64,7 @@ def boxed_overlay(
     size = output_size(None, decoded.original_size, decoded.original_size)
     window = evaluation.window(decoded.original_size)
     heat = scale_maps_to(raw_map[None], size, placement=window.placement(size, raw_map.shape))[0]
-    picture = overlay(resize_image(decoded.pixels, size), heat, region=window.region(size))
+    picture = overlay(fit_image(decoded.pixels, size), heat, region=window.region(size))
     if "predicted_box" in row:
         scale = np.array([size[1], size[0]] * 2) / np.array(decoded.original_size[::-1] * 2)
         box = np.array(row["true_class_box"] if true_class else row["predicted_box"]) * scale

@@ -1,27 +1,27 @@
-"""Images decoded ahead of the model in threads, each once, for the model (under its resize
-policy) and for the overlay, and handed out in batches; decoding runs ahead within a memory budget,
-and an unreadable file is skipped, with its reason."""
+"""The heatmap job's decoding: each image decoded once, for the model (under its resize
+policy) and for the overlay, by the one decode -> batch iterator
+(:func:`cam_keras.data.batches.prefetched_batches`) within the job's megapixel budget; an
+unreadable file is skipped, with its reason."""
 
 from __future__ import annotations
 
-import collections
 import concurrent.futures as futures
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from cam_keras.cam.inputs import DecodedFile, decode_for_explaining
-from cam_keras.data.images import open_image_file
+from cam_keras.data.batches import prefetched_batches
+from cam_keras.data.images import FittedImage, decode_fitted, open_image_file
 from cam_keras.errors import ImageError
 from cam_keras.jobs.request import HeatmapOptions
 from cam_keras.render.sizing import bounded_output_size
 
 logger = logging.getLogger(__name__)
 
-Decoded = tuple[Path, DecodedFile]
+Decoded = tuple[Path, FittedImage]
 
 
-def _decode(path: Path, input_size: tuple[int, int], options: HeatmapOptions, policy: str = "squash") -> Decoded:
+def _decode(path: Path, input_size: tuple[int, int], options: HeatmapOptions, policy: str = "squash") -> FittedImage:
     """``path`` decoded for the model (fitted under the resize ``policy``, as in training) and
     for the overlay (refused, as an unreadable image is, if that overlay would be too large to
     draw)."""
@@ -29,7 +29,7 @@ def _decode(path: Path, input_size: tuple[int, int], options: HeatmapOptions, po
     def picture_size(original: tuple[int, int]) -> tuple[int, int]:
         return bounded_output_size(options.size, original, input_size, options.max_side, path)
 
-    return path, decode_for_explaining(path, input_size, picture_size, policy)
+    return decode_fitted(path, input_size, policy, picture_size)
 
 
 def _megapixels(path: Path, input_size: tuple[int, int], options: HeatmapOptions) -> float:
@@ -53,36 +53,21 @@ def decoded_batches(
     skipped: list[dict],
     policy: str = "squash",
 ) -> Iterator[list[Decoded]]:
-    """Yield batches of decoded images (fitted to the model under the resize ``policy``),
-    decoding ahead up to three batches or ``options.prefetch_megapixels`` of pictures,
-    whichever is less (at least one image); an unreadable image is added to ``skipped`` with
-    its reason."""
-    pending: collections.deque = collections.deque()  # (path, job, megapixels)
-    queue = iter(paths)
-    batch: list = []
+    """Yield batches of ``(path, decoded image)`` (fitted to the model under the resize
+    ``policy``), decoding ahead in ``pool`` up to three batches or
+    ``options.prefetch_megapixels`` of pictures, whichever is less (at least one image); an
+    unreadable image is added to ``skipped`` with its reason."""
 
-    def refill() -> None:
-        while len(pending) < 3 * options.batch_size:
-            if pending and sum(item[2] for item in pending) >= options.prefetch_megapixels:
-                return
-            path = next(queue, None)
-            if path is None:
-                return
-            megapixels = _megapixels(path, input_size, options)
-            pending.append((path, pool.submit(_decode, path, input_size, options, policy), megapixels))
+    def skip(path: Path, error: ImageError) -> None:
+        logger.warning("skipped %s", error)
+        skipped.append({"path": str(path), "reason": error.reason})
 
-    refill()
-    while pending:
-        path, job, _ = pending.popleft()
-        refill()
-        try:
-            batch.append(job.result())
-        except ImageError as error:
-            logger.warning("skipped %s", error)
-            skipped.append({"path": str(path), "reason": error.reason})
-            continue
-        if len(batch) == options.batch_size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    return prefetched_batches(
+        paths,
+        lambda path: _decode(path, input_size, options, policy),
+        options.batch_size,
+        pool=pool,
+        megapixels=lambda path: _megapixels(path, input_size, options),
+        budget=options.prefetch_megapixels,
+        skip=skip,
+    )

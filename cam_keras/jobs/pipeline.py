@@ -19,12 +19,13 @@ from pathlib import Path
 import keras
 
 from cam_keras.cam import BaseCAM
+from cam_keras.data.batches import default_workers
 from cam_keras.data.images import HIDDEN_REASON
 from cam_keras.data.sources import ImageSource, SourceImages
 from cam_keras.jobs.decode import decoded_batches
 from cam_keras.jobs.identity import job_identity
 from cam_keras.jobs.plan import job_order, plan_job, refuse_inputs_inside
-from cam_keras.jobs.pool import bounded_workers, default_workers, render_pool
+from cam_keras.jobs.pool import bounded_workers, render_pool
 from cam_keras.jobs.report import HeatmapReport
 from cam_keras.jobs.request import HeatmapOptions, HeatmapRequest
 from cam_keras.jobs.resume import check_same_job

@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import logging
-import os
 
+from cam_keras.data.batches import default_workers
 from cam_keras.jobs.workers import WorkerPool
 
 logger = logging.getLogger(__name__)
-
-
-def default_workers() -> int:
-    """The cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def bounded_workers(workers: int | None, jobs: int) -> int:

@@ -26,7 +26,7 @@ from cam_keras.models.info import ModelInfo, attach_info, check_unique, file_ver
 from cam_keras.models.reading import KERAS2_METADATA, read_keras_model
 
 INFO_ENTRY = "cam_keras.json"
-TRAINING_ENTRY = "cam_keras_training.json"  # how the model trained (cam_keras.train.learning)
+TRAINING_ENTRY = "cam_keras_training.json"  # how the model trained (cam_keras.models.learning)
 
 
 def save_model(model: keras.Model, path: str | os.PathLike, training: Mapping[str, Any] | None = None) -> Path:
@@ -34,7 +34,7 @@ def save_model(model: keras.Model, path: str | os.PathLike, training: Mapping[st
 
     The archive stays a normal Keras file (``keras.saving.load_model`` reads it); the extra
     ``cam_keras.json`` entry holds the class names; ``training`` (validation accuracy and
-    chance rate, from :mod:`cam_keras.train.learning`) goes into ``cam_keras_training.json``.
+    chance rate, from :mod:`cam_keras.models.learning`) goes into ``cam_keras_training.json``.
 
     Example:
         >>> save_model(model, "runs/first/model.keras")

@@ -17,9 +17,9 @@ from cam_keras.atomic import atomic_path, write_bytes_atomic
 from cam_keras.cam import CAM
 from cam_keras.compat import PATIENCE_COUNTERS
 from cam_keras.models.io import save_model
+from cam_keras.models.learning import learning_check
 from cam_keras.render import write_png
 from cam_keras.train import faults
-from cam_keras.train.learning import learning_check
 from cam_keras.train.rundir import RunDir, RunState
 
 

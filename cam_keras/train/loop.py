@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from cam_keras.compat import ITERATORS_PER_EPOCH
+from cam_keras.data.batches import decode_all
 from cam_keras.data.class_folders import LabeledFiles, scan_class_folders
 from cam_keras.data.images import decode_fitted
 from cam_keras.data.overlap import warn_if_shared
@@ -40,11 +41,11 @@ from cam_keras.lockfile import FolderLock
 from cam_keras.models.builder import HEAD_LAYER_NAMES, build_model
 from cam_keras.models.info import attach_info, model_info
 from cam_keras.models.io import save_model
+from cam_keras.models.learning import learning_check, learning_note
 from cam_keras.outdir import check_outside_inputs, create_folder, remove_stale_temps
 from cam_keras.train import faults
 from cam_keras.train.callbacks import CamSnapshots, EpochCommit, SaveBestModel
 from cam_keras.train.config import TrainConfig
-from cam_keras.train.learning import learning_check, learning_note
 from cam_keras.train.optimizers import make_optimizer
 from cam_keras.train.rundir import DatasetIdentity, RunDir, RunState, open_run, run_inputs
 from cam_keras.train.strategy import (
@@ -139,8 +140,9 @@ def set_trainable(model: keras.Model, train_backbone: bool, unfreeze: str | int,
 
 
 def snapshot_images(files: LabeledFiles, count: int, size: tuple[int, int], policy: str) -> np.ndarray | None:
-    """``count`` images taken round-robin over classes (first files first), decoded at model
-    size, so snapshots show every class; ``None`` without images or with ``count`` 0.
+    """``count`` images taken round-robin over classes (first files first), decoded and fitted
+    to the model under the resize ``policy`` as the other images are (by the one decode ->
+    batch iterator), so snapshots show every class; ``None`` without images or with ``count`` 0.
 
     Example:
         >>> snapshot_images(files, 8, (64, 64), "squash").shape
@@ -152,7 +154,8 @@ def snapshot_images(files: LabeledFiles, count: int, size: tuple[int, int], poli
         chosen += [members[rank] for members in by_class if rank < len(members)]
     if not chosen[:count]:
         return None
-    return np.stack([decode_fitted(files.paths[i], size, policy).pixels for i in chosen[:count]]).astype(np.float32)
+    fitted = decode_all([files.paths[i] for i in chosen[:count]], lambda path: decode_fitted(path, size, policy))
+    return np.stack([image.model_input for image in fitted]).astype(np.float32)
 
 
 def fine_tune(

@@ -72,7 +72,7 @@ class RunState:
             the epoch after the committed ones restarts from it.
         history: one row per committed epoch (see :data:`HISTORY_COLUMNS`).
         best_val_accuracy: the score of ``best.keras``.
-        learning: the learning check of each finished phase (see :mod:`cam_keras.train.learning`).
+        learning: the learning check of each finished phase (see :mod:`cam_keras.models.learning`).
         patience: per phase, the counters of early stopping and learning-rate reduction and the
             file of early stopping's best weights, so a resumed phase stops where it would have.
     """

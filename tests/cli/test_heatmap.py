@@ -134,7 +134,7 @@ def test_cli_reference_covers_every_subcommand():
 
 
 def test_heatmap_warns_when_the_model_learned_nothing(tmp_path, tiny_model, photo_dir, capsys):
-    from cam_keras.train.learning import learning_check
+    from cam_keras.models.learning import learning_check
 
     at_chance = tmp_path / "at_chance.keras"
     cam_keras.save_model(tiny_model, at_chance, training=learning_check(0.34, [20, 20, 20]))

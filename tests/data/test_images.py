@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image
 
-from cam_keras.data.images import decode_image, find_images, load_image, resize_image
+from cam_keras.data.images import decode_image, find_images, load_image
+from cam_keras.data.resize import fit_image
 from cam_keras.errors import ImageError
 
 
@@ -164,7 +165,7 @@ def test_find_images_survives_a_symlink_loop(tmp_path):
 
 def test_resize_keeps_float_values_unrounded():
     image = np.full((4, 4, 3), 10.25, np.float32)
-    resized = resize_image(image, (2, 2))
+    resized = fit_image(image, (2, 2))
     assert resized.dtype == np.float32
     np.testing.assert_allclose(resized, 10.25, atol=1e-4)
 
@@ -183,8 +184,8 @@ def test_dct_scaled_jpeg_decode_matches_full_decode_and_resize(tmp_path):
     decoded = decode_image(path, at_least=(224, 224))
     assert decoded.original_size == (1512, 2016)
     assert decoded.pixels.shape == (378, 504, 3)  # 1/4 DCT scale: 1/8 (189 px) would not cover 224
-    fast = resize_image(decoded.pixels, (224, 224)).astype(float)
-    full = resize_image(load_image(path), (224, 224)).astype(float)
+    fast = fit_image(decoded.pixels, (224, 224)).astype(float)
+    full = fit_image(load_image(path), (224, 224)).astype(float)
     assert np.abs(fast - full).mean() < 3.0
 
 
@@ -194,8 +195,8 @@ def test_decode_may_come_out_slightly_small_to_save_a_dct_scale(tmp_path):
     beyond_slack = decode_image(path, at_least=(320, 430))  # 1/4 scale is 6-7% short: 1/2 scale
     assert within_slack.pixels.shape == (300, 400, 3)
     assert beyond_slack.pixels.shape == (600, 800, 3)
-    full = resize_image(load_image(path), (305, 410)).astype(float)
-    assert np.abs(resize_image(within_slack.pixels, (305, 410)).astype(float) - full).mean() < 3.0
+    full = fit_image(load_image(path), (305, 410)).astype(float)
+    assert np.abs(fit_image(within_slack.pixels, (305, 410)).astype(float) - full).mean() < 3.0
 
 
 def test_exif_orientation_survives_dct_scaled_decode(tmp_path):
@@ -210,8 +211,8 @@ def test_exif_orientation_survives_dct_scaled_decode(tmp_path):
     upright = load_image(path)
     assert upright.shape == (1600, 1200, 3)
     assert upright[50, -50, 0] > 200 and upright[50, -50, 1] < 60  # the red corner is now top-right
-    fast = resize_image(decoded.pixels, (160, 120)).astype(float)
-    assert np.abs(fast - resize_image(upright, (160, 120)).astype(float)).mean() < 3.0
+    fast = fit_image(decoded.pixels, (160, 120)).astype(float)
+    assert np.abs(fast - fit_image(upright, (160, 120)).astype(float)).mean() < 3.0
 
 
 def test_size_needed_may_depend_on_the_original_size(tmp_path):
@@ -228,7 +229,7 @@ def test_reduced_decode_keeps_odd_modes_readable(tmp_path, mode):
     path = save(tmp_path / "odd.png", image)
     reduced = load_image(path, at_least=(16, 16))
     assert reduced.shape == (16, 16, 3)
-    full = resize_image(load_image(path), (16, 16)).astype(float)
+    full = fit_image(load_image(path), (16, 16)).astype(float)
     assert np.abs(reduced.astype(float) - full).mean() < 12.0
 
 

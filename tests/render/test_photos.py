@@ -254,7 +254,8 @@ def test_explanation_pictures_and_display(tmp_path, tiny_model, images, monkeypa
 
 
 def test_a_photo_path_is_decoded_once_at_display_size(tmp_path, tiny_model):
-    from cam_keras.data.images import load_image, resize_image
+    from cam_keras.data.images import load_image
+    from cam_keras.data.resize import fit_image
 
     rng = np.random.default_rng(4)
     smooth = Image.fromarray(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)).resize((2400, 1800), Image.BILINEAR)
@@ -264,7 +265,7 @@ def test_a_photo_path_is_decoded_once_at_display_size(tmp_path, tiny_model):
     assert explanation.images[1].shape == (40, 50, 3)  # an array: as given
     assert explanation.image_sizes == [(1800, 2400), (40, 50)]
     assert explanation.arrays(0)["image_size"].tolist() == [1800, 2400]
-    full = resize_image(load_image(tmp_path / "photo.jpg"), (32, 32)).astype(np.float32)
+    full = fit_image(load_image(tmp_path / "photo.jpg"), (32, 32)).astype(np.float32)
     reference = tiny_model.predict(full[None], verbose=0)[0]  # full decode + resize, then the model
     np.testing.assert_allclose(explanation.logits[0], reference, atol=0.05)  # DCT decode: a grey level or two
 

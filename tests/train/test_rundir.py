@@ -16,9 +16,9 @@ from PIL import Image
 import cam_keras
 from cam_keras.cli import build_parser, main
 from cam_keras.errors import FolderLockedError, OutputFolderError, RunFolderError, UsageError
+from cam_keras.models.learning import learning_check, learning_note, read_training_metadata
 from cam_keras.train import TrainConfig, fine_tune, load_config
 from cam_keras.train.config import FIELDS, FIXED_ON_RESUME, RESUMABLE, flag_name
-from cam_keras.train.learning import learning_check, learning_note, read_training_metadata
 
 ONE_EPOCH = TrainConfig(input_size=32, width=8, batch_size=8, finetune_epochs=1, snapshot_images=2, log_every=2)
 

@@ -4,6 +4,10 @@ Chance is the majority-class rate ``p`` of the validation set (what always answe
 commonest class scores). With ``n`` validation images its standard error is
 ``sqrt(p (1 - p) / n)``; an accuracy within two standard errors of ``p`` is not clearly above
 chance, and the model may have learned nothing, however convincing its heatmaps look.
+
+Training records the check (:mod:`cam_keras.train`); it lives here, with the model file it is
+saved in, so that whatever loads a model (``cam-keras heatmap``) can warn without importing
+the training package.
 """
 
 from __future__ import annotations
