@@ -7,7 +7,7 @@
   over map thresholds, using the best-matching box among all connected regions; averaged.
 - PxAP (Choe et al.): average precision of map pixels against object masks.
 - mIoU (PASCAL VOC): the true-class map's pseudo-mask against the object masks, per class
-  over the split, background included (:mod:`cam_keras.evaluate.segmentation`).
+  over the split, background included (:mod:`cam_keras.render.mask_iou`).
 - Pointing game (Zhang et al., 2016): the map's maximum lies inside a true box.
 - Classification: accuracy, per-class precision and recall, the confusion matrix.
 """
@@ -21,12 +21,12 @@ from typing import ClassVar, Protocol
 import numpy as np
 
 from cam_keras.evaluate.boxes import Box, best_iou, box_from_map, component_boxes
-from cam_keras.evaluate.segmentation import IoUCurve, mean_iou, named
+from cam_keras.render.mask_iou import MAP_THRESHOLDS, IoUCurve, mean_iou, named
 from cam_keras.render.masks import MaskRule
 
 MAXBOXACC_IOUS = (0.3, 0.5, 0.7)
 PAPER_THRESHOLD = 0.2  # Zhou et al., 2016: boxes from the region above 20% of the map maximum
-THRESHOLDS = np.round(np.arange(0.0, 1.0, 0.01), 2)
+THRESHOLDS = MAP_THRESHOLDS  # the box thresholds tried by MaxBoxAccV2 and those of pseudo-masks: one grid
 
 
 def box_accuracy_curve(heatmap: np.ndarray, truths: Sequence[Box], thresholds: np.ndarray = THRESHOLDS) -> np.ndarray:

@@ -68,16 +68,23 @@ def label_mask(maps: np.ndarray, labels: Sequence[int], rule: MaskRule) -> np.nd
         >>> label_mask(np.array([[[0.9, 0.2, 0.0]]]), [3], MaskRule(0.5, 0.1))
         array([[  3, 255,   0]], dtype=uint8)
     """
+    peak, candidate = peak_labels(maps, labels)
+    out = np.where(peak >= rule.foreground, candidate, UNSURE).astype(np.uint8)
+    out[peak < rule.background] = BACKGROUND
+    return out
+
+
+def peak_labels(maps: np.ndarray, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel of maps ``(n, H, W)``, the highest value of the maps kept (``labels`` above 0)
+    and that map's label (the first on ties): ``(H, W)`` float32 and uint8, zeros when no map
+    is kept."""
     maps = np.asarray(maps, np.float32)
     kept = np.asarray(labels, np.int64) > 0
     if not kept.any():
-        return np.zeros(maps.shape[1:], np.uint8)
+        return np.zeros(maps.shape[1:], np.float32), np.zeros(maps.shape[1:], np.uint8)
     maps, indices = maps[kept], np.asarray(labels, np.uint8)[kept]
     best = maps.argmax(axis=0)
-    peak = np.take_along_axis(maps, best[None], axis=0)[0]
-    out = np.where(peak >= rule.foreground, indices[best], np.uint8(UNSURE)).astype(np.uint8)
-    out[peak < rule.background] = BACKGROUND
-    return out
+    return np.take_along_axis(maps, best[None], axis=0)[0], indices[best]
 
 
 def palette() -> list[int]:
@@ -112,6 +119,24 @@ def write_label_png(path: str | os.PathLike, labels: np.ndarray) -> Path:
     """
     write_bytes_atomic(path, encode_label_png(labels))
     return Path(path)
+
+
+def read_label_image(path: str | os.PathLike, object_label: int | None = None) -> np.ndarray:
+    """The labels of a ground-truth mask: a palette PNG's indices as they are, or, for any
+    other image, ``object_label`` where it is bright (above 127) and background elsewhere.
+
+    Raises:
+        UsageError: not a palette image and no ``object_label`` to give its object, naming the file.
+    """
+    with Image.open(path) as image:
+        if image.mode == "P":
+            return np.asarray(image, np.uint8)
+        if object_label is None:
+            raise UsageError(
+                f"{path}: a black-and-white mask does not say its class; save label masks as palette PNGs "
+                "(each pixel its class index + 1, 0 background, 255 ignored), or take classes from folders"
+            )
+        return np.where(np.asarray(image.convert("L")) > 127, object_label, BACKGROUND).astype(np.uint8)
 
 
 def legend(class_names: Sequence[str]) -> dict[str, str]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cam_keras.evaluate.metrics import LocalizationMetrics
-from cam_keras.evaluate.segmentation import IoUCurve, LabelConfusion, mean_iou, named
+from cam_keras.render.mask_iou import IoUCurve, LabelConfusion, mean_iou, named
 from cam_keras.render.masks import UNSURE, MaskRule, label_mask
 
 

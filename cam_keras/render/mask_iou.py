@@ -6,7 +6,7 @@ class, so it counts against its true class.
 
 :class:`LabelConfusion` scores finished label images; :class:`IoUCurve` scores at once every
 threshold of a map-to-label rule without an unsure band, to choose the threshold (it is the
-:class:`MaskIoU` metric of ``evaluate`` and the calibration of ``cam-keras masks``).
+:class:`~cam_keras.evaluate.metrics.MaskIoU` metric and the calibration of a masks job).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from cam_keras.render.masks import BACKGROUND, UNSURE
+
+MAP_THRESHOLDS = np.round(np.arange(0.0, 1.0, 0.01), 2)  # thresholds tried on maps in [0, 1]: 0.00 to 0.99
 
 
 def iou_table(intersection: np.ndarray, predicted: np.ndarray, truth: np.ndarray) -> dict[int, float]:
