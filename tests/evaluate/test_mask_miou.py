@@ -35,3 +35,13 @@ def test_evaluate_masks_reports_miou_next_to_pxap(tiny_model, shapes_dir, tmp_pa
     assert summary["mask_iou"] == pytest.approx(named(confusion.ious(), ["circle", "square", "triangle"]), abs=5e-3)
     assert set(summary["mask_iou"]) == {"background", "circle", "square"}
     assert summary["miou_best"] >= summary["miou"] and 0.0 <= summary["best_mask_threshold"] < 1.0
+
+
+def test_label_masks_are_object_masks_for_evaluate(tmp_path):
+    from cam_keras.evaluate.annotations import load_mask
+    from cam_keras.render.masks import UNSURE, write_label_png
+
+    (tmp_path / "dog").mkdir()
+    labels = np.array([[0, 1, 2], [UNSURE, 2, 0]], np.uint8)  # index 2 is green: no red to threshold
+    write_label_png(tmp_path / "dog" / "x.png", labels)
+    np.testing.assert_array_equal(load_mask(tmp_path, "dog/x.jpg", (2, 3)), [[False, True, True], [False, True, False]])
