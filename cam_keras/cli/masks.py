@@ -108,10 +108,17 @@ def _options(args: argparse.Namespace, folder_classes: bool) -> HeatmapOptions:
 
 def _folder_classes(args: argparse.Namespace, request, class_names) -> bool:
     """Whether classes come from folders; with auto, says which and how to choose."""
+    from cam_keras.data.sources import STDIN
+    from cam_keras.errors import UsageError
     from cam_keras.jobs.masks import labelled
 
     if args.class_source != "auto":
         return args.class_source == "folders"
+    if args.from_list == STDIN:
+        raise UsageError(
+            "--class-source auto looks at the images first, and standard input is read once: "
+            "pass --class-source folders or predicted with --from-list -"
+        )
     folders = labelled(request.source.scan().items, class_names)
     source = "each image's class folder" if folders else f"the top {args.top_k} predicted class(es)"
     print(f"classes: {source} (--class-source folders or predicted to choose)")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cam_keras.cam import BaseCAM, Explanation
-from cam_keras.data.sources import ImageSource
-from cam_keras.errors import DatasetError
+from cam_keras.data.sources import STDIN, ImageSource
+from cam_keras.errors import DatasetError, UsageError
 from cam_keras.jobs.decode import decoded_batches
 from cam_keras.jobs.pipeline import run_request
 from cam_keras.jobs.pool import default_workers
@@ -63,6 +63,11 @@ def calibrate_masks(explainer: BaseCAM, request: HeatmapRequest, ground_truth: s
             image's, naming the file.
     """
     options = request.options
+    if str(request.source.from_list) == STDIN:
+        raise UsageError(
+            "calibration reads the inputs before the job does, and standard input can be read only once: "
+            "save the list to a file for from_list"
+        )
     pairs = _with_ground_truth(request.source, Path(ground_truth))
     curve, skipped = IoUCurve(MAP_THRESHOLDS), []
     with futures.ThreadPoolExecutor(default_workers()) as pool:

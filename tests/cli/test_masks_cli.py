@@ -49,3 +49,20 @@ def test_masks_command_refuses_in_one_line(model_file, shapes_dir, tmp_path, cap
     assert len(error.splitlines()) == 1
     assert (message or "its folder 'loose' is not a class of the model") in error
     assert not (tmp_path / "o").exists()
+
+
+def test_standard_input_is_read_once(model_file, shapes_dir, tmp_path, capsys, monkeypatch):
+    import io
+
+    listed = "\n".join(str(p) for p in sorted(shapes_dir.rglob("*.png"))[:3])
+    base = ["masks", "--model", str(model_file), "--from-list", "-", "--quiet"]
+    monkeypatch.setattr("sys.stdin", io.StringIO(listed))
+    assert main([*base, "--out", str(tmp_path / "a")]) == 2  # auto would read the list before the job
+    assert "--class-source folders or predicted" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO(listed))
+    assert main([*base, "--out", str(tmp_path / "b"), "--class-source", "folders"]) == 0
+    assert "wrote 3 of 3 masks" in capsys.readouterr().out
+    monkeypatch.setattr("sys.stdin", io.StringIO(listed))
+    calibrated = [*base, "--out", str(tmp_path / "c"), "--class-source", "folders", "--calibrate", str(tmp_path)]
+    assert main(calibrated) == 2
+    assert "standard input can be read only once" in capsys.readouterr().err
