@@ -63,7 +63,6 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--mask-threshold",
         type=threshold_fraction,
-        default=MaskRule.foreground,
         help="mIoU's pseudo-masks: the true class where its map reaches this fraction of its range, else "
         f"background (default {MaskRule.foreground}, as cam-keras masks' foreground); the best threshold is "
         "reported too",
@@ -146,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
             f"{', '.join(needs_boxes)} score localization, but {args.data_dir} has no boxes.csv; "
             "pass --boxes FILE, or drop them for a classification report"
         )
+    if args.mask_threshold is not None and args.masks is None:
+        raise UsageError("--mask-threshold cuts the maps scored against --masks; pass --masks DIR, or drop it")
     if args.calibrate is not None and args.threshold != AUTO:
         raise UsageError("--calibrate chooses the threshold; drop --threshold or pass --threshold auto")
     inputs = [path for path in (args.data_dir, args.model, args.boxes, args.masks, args.calibrate) if path]
@@ -161,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
                 threshold=threshold,
                 batch_size=args.batch_size,
                 samples=args.samples,
-                mask_threshold=args.mask_threshold,
+                mask_threshold=MaskRule.foreground if args.mask_threshold is None else args.mask_threshold,
             )
             evaluation.summary["threshold_source"] = source
         else:

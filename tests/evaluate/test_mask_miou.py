@@ -45,3 +45,10 @@ def test_label_masks_are_object_masks_for_evaluate(tmp_path):
     labels = np.array([[0, 1, 2], [UNSURE, 2, 0]], np.uint8)  # index 2 is green: no red to threshold
     write_label_png(tmp_path / "dog" / "x.png", labels)
     np.testing.assert_array_equal(load_mask(tmp_path, "dog/x.jpg", (2, 3)), [[False, True, True], [False, True, False]])
+
+
+def test_mask_threshold_without_masks_is_refused(tiny_model, shapes_dir, tmp_path, capsys):
+    model_file = cam_keras.save_model(tiny_model, tmp_path / "model.keras")
+    args = ["evaluate", "--model", str(model_file), str(shapes_dir), "--out", str(tmp_path / "e")]
+    assert main([*args, "--mask-threshold", "0.4"]) == 2
+    assert "--mask-threshold cuts the maps scored against --masks" in capsys.readouterr().err
