@@ -124,13 +124,17 @@ def run_masks(
     rule = request.options.masks or MaskRule()
     thresholds: dict = {"chosen": "given"}
     if ground_truth is not None:
-        calibration = calibrate_masks(explainer, request, ground_truth)
+        calibration = calibrate_masks(explainer, _with_rule(request, rule), ground_truth)
         rule = dataclasses.replace(rule, foreground=calibration.foreground, background=calibration.background)
         found = {"miou": calibration.miou, "masks": calibration.masks, "ground_truth": calibration.ground_truth}
         thresholds = {"chosen": "calibrated: the foreground of the best mIoU there, without an unsure band", **found}
-    request = dataclasses.replace(request, options=dataclasses.replace(request.options, masks=rule))
+    request = _with_rule(request, rule)
     note = {"legend": legend(explainer.class_names), **dataclasses.asdict(rule), "thresholds": thresholds}
     return run_request(explainer, request, {"masks": note})
+
+
+def _with_rule(request: HeatmapRequest, rule: MaskRule) -> HeatmapRequest:
+    return dataclasses.replace(request, options=dataclasses.replace(request.options, masks=rule))
 
 
 def write_masks(

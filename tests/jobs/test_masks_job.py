@@ -146,3 +146,16 @@ def test_predicted_classes_below_the_probability_are_left_out(tiny_model, data, 
     write_masks(CAM(tiny_model), [data / "images"], tmp_path / "out", everything, progress=False)
     for path in (tmp_path / "out").rglob("*.png"):
         assert not read_png(path).any()  # no class reaches probability 1: all background
+
+
+def test_a_heatmap_request_without_a_rule_gets_the_default_one(tiny_model, data, tmp_path):
+    from cam_keras.data.sources import ImageSource
+    from cam_keras.jobs.masks import run_masks
+    from cam_keras.jobs.request import HeatmapOptions, HeatmapRequest
+
+    options = HeatmapOptions(folder_classes=True, workers=0, array_format=None)
+    request = HeatmapRequest(ImageSource([data / "images"]), tmp_path / "out", options, progress=False)
+    report = run_masks(CAM(tiny_model), request, ground_truth=data / "truth")
+    assert report.succeeded == 12 and report.notes["masks"]["background"] == MaskRule().background
+    with Image.open(next((tmp_path / "out").rglob("*.png"))) as mask:
+        assert mask.mode == "P"
