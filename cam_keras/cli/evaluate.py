@@ -13,6 +13,7 @@ from cam_keras.cli.common import (
     non_negative_int,
     positive_int,
 )
+from cam_keras.render.masks import MaskRule
 from cam_keras.safe_text import for_terminal
 
 AUTO = "auto"
@@ -28,6 +29,14 @@ def threshold_value(text: str) -> float | str:
         value = float("nan")
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"expected auto or a fraction between 0 and 1, got {text!r}")
+    return value
+
+
+def threshold_fraction(text: str) -> float:
+    """A fraction of the map's range in [0, 1]."""
+    value = threshold_value(text)
+    if value == AUTO:
+        raise argparse.ArgumentTypeError("expected a fraction between 0 and 1, got 'auto'")
     return value
 
 
@@ -48,7 +57,16 @@ def add_parser(subparsers) -> None:
         "data_dir", type=Path, help="DATA_DIR/<class>/<image>, with DATA_DIR/boxes.csv for localization"
     )
     parser.add_argument("--boxes", type=Path, help="boxes CSV path,xmin,ymin,xmax,ymax (default DATA_DIR/boxes.csv)")
-    parser.add_argument("--masks", type=Path, help="folder of object masks with the same relative paths (adds PxAP)")
+    parser.add_argument(
+        "--masks", type=Path, help="folder of object masks with the same relative paths (adds PxAP and mIoU)"
+    )
+    parser.add_argument(
+        "--mask-threshold",
+        type=threshold_fraction,
+        help="mIoU's pseudo-masks: the true class where its map reaches this fraction of its range, else "
+        f"background (default {MaskRule.foreground}, as cam-keras masks' foreground); the best threshold is "
+        "reported too",
+    )
     parser.add_argument(
         "--threshold",
         type=threshold_value,
@@ -127,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
             f"{', '.join(needs_boxes)} score localization, but {args.data_dir} has no boxes.csv; "
             "pass --boxes FILE, or drop them for a classification report"
         )
+    if args.mask_threshold is not None and args.masks is None:
+        raise UsageError("--mask-threshold cuts the maps scored against --masks; pass --masks DIR, or drop it")
     if args.calibrate is not None and args.threshold != AUTO:
         raise UsageError("--calibrate chooses the threshold; drop --threshold or pass --threshold auto")
     inputs = [path for path in (args.data_dir, args.model, args.boxes, args.masks, args.calibrate) if path]
@@ -142,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
                 threshold=threshold,
                 batch_size=args.batch_size,
                 samples=args.samples,
+                mask_threshold=MaskRule.foreground if args.mask_threshold is None else args.mask_threshold,
             )
             evaluation.summary["threshold_source"] = source
         else:

@@ -35,6 +35,23 @@ def add_parser(subparsers) -> None:
             "models get Grad-CAM (or --method)."
         ),
     )
+    add_job_arguments(parser)
+    _add_map_arguments(parser)
+    _add_picture_arguments(parser)
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    parser.add_argument(
+        "--format", choices=[*ARRAY_FORMATS, NO_ARRAYS], default=DEFAULTS.array_format, help="array file format"
+    )
+    parser.add_argument(
+        "--print-top", type=int, default=DEFAULTS.report_top, help="predictions printed and saved per image"
+    )
+    parser.add_argument("--strict", action="store_true", help="exit non-zero if any file was skipped")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
+    parser.set_defaults(run=run)
+
+
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model, the images, the output folder and how a job shares or continues it."""
     add_model_arguments(parser)
     for kind in SOURCE_KINDS.values():  # files and folders, --from-list, ...
         parser.add_argument(*kind.flags, **kind.cli)
@@ -50,18 +67,6 @@ def add_parser(subparsers) -> None:
         help="explain only the K-th of N equal slices of the sorted inputs (an N-task array job, K from 1); "
         "writes predictions-K-of-N.csv and report-K-of-N.json; join them with `cam-keras merge OUT`",
     )
-    _add_map_arguments(parser)
-    _add_picture_arguments(parser)
-    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
-    parser.add_argument(
-        "--format", choices=[*ARRAY_FORMATS, NO_ARRAYS], default=DEFAULTS.array_format, help="array file format"
-    )
-    parser.add_argument(
-        "--print-top", type=int, default=DEFAULTS.report_top, help="predictions printed and saved per image"
-    )
-    parser.add_argument("--strict", action="store_true", help="exit non-zero if any file was skipped")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
-    parser.set_defaults(run=run)
 
 
 def _add_map_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,15 +77,7 @@ def _add_map_arguments(parser: argparse.ArgumentParser) -> None:
     )
     which.add_argument("--class", dest="class_name", help="map this class (name or index) for every image")
     which.add_argument("--all-classes", action="store_true", help="map every class")
-    parser.add_argument(
-        "--method",
-        default="auto",
-        choices=[AUTO, *METHODS],
-        help="map method; auto = CAM when the model has a CAM head (see inspect; --target-layer unset), else Grad-CAM",
-    )
-    parser.add_argument(
-        "--target-layer", help="layer for gradient methods (default: last 4-D feature map or transformer tokens)"
-    )
+    add_method_arguments(parser)
     parser.add_argument(
         "--colormap", default=DEFAULTS.colormap, help=f"matplotlib colormap name (default {DEFAULTS.colormap})"
     )
@@ -89,6 +86,19 @@ def _add_map_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=DEFAULTS.alpha,
         help=f"heatmap opacity in the overlay, 0 to 1 (default {DEFAULTS.alpha})",
+    )
+
+
+def add_method_arguments(parser: argparse.ArgumentParser) -> None:
+    """The map method and the layer it maps."""
+    parser.add_argument(
+        "--method",
+        default="auto",
+        choices=[AUTO, *METHODS],
+        help="map method; auto = CAM when the model has a CAM head (see inspect; --target-layer unset), else Grad-CAM",
+    )
+    parser.add_argument(
+        "--target-layer", help="layer for gradient methods (default: last 4-D feature map or transformer tokens)"
     )
 
 
@@ -136,12 +146,8 @@ def _class_request(args: argparse.Namespace):
 
 def _request(args: argparse.Namespace) -> HeatmapRequest:
     """The job the flags ask for, checked (before the model is loaded)."""
-    from cam_keras.jobs.shards import Shard
     from cam_keras.render.sizing import parse_size
 
-    source = ImageSource(**{name: getattr(args, name) for name in SOURCE_KINDS})
-    if not source.given:
-        raise UsageError(f"give {', or '.join(kind.wanted for kind in SOURCE_KINDS.values())}")
     options = HeatmapOptions(
         classes=_class_request(args),
         size=parse_size(args.size) if args.size else None,
@@ -150,6 +156,16 @@ def _request(args: argparse.Namespace) -> HeatmapRequest:
         batch_size=args.batch_size,
         **{name: getattr(args, name) for name in _AS_GIVEN},
     )
+    return job_request(args, options)
+
+
+def job_request(args: argparse.Namespace, options: HeatmapOptions) -> HeatmapRequest:
+    """The job of the flags of :func:`add_job_arguments` with ``options``, checked."""
+    from cam_keras.jobs.shards import Shard
+
+    source = ImageSource(**{name: getattr(args, name) for name in SOURCE_KINDS})
+    if not source.given:
+        raise UsageError(f"give {', or '.join(kind.wanted for kind in SOURCE_KINDS.values())}")
     return HeatmapRequest(
         source,
         args.out,
@@ -167,14 +183,14 @@ def run(args: argparse.Namespace) -> int:
 
     request = _request(args)
     explainer = make_explainer(load_model_from_args(args), args.method, args.target_layer)
-    _warn_if_untrained(args.model, explainer.model)
+    warn_if_untrained(args.model, explainer.model)
     report = run_request(explainer, request)
     if not args.quiet:
         _print_predictions(report)
-    return _summarize(report, args, request.options)
+    return summarize(report, args, request.options)
 
 
-def _warn_if_untrained(model_file: Path, model: keras.Model) -> None:
+def warn_if_untrained(model_file: Path, model: keras.Model) -> None:
     """Say so when training recorded validation accuracy at chance: such maps look
     convincing and mean nothing."""
     from cam_keras.models import model_info
@@ -193,7 +209,7 @@ def _print_predictions(report: HeatmapReport) -> None:
         print(f"{for_terminal(row['path'])}: {ranked}")
 
 
-def _summarize(report: HeatmapReport, args: argparse.Namespace, options: HeatmapOptions) -> int:
+def summarize(report: HeatmapReport, args: argparse.Namespace, options: HeatmapOptions, what: str = "heatmaps") -> int:
     """The closing line and the exit code: 1 when no image could be explained (or, with
     --strict, when any was skipped)."""
     done = f"; {report.already_done} already done" if report.already_done else ""
@@ -201,9 +217,7 @@ def _summarize(report: HeatmapReport, args: argparse.Namespace, options: Heatmap
     from cam_keras.render.sizing import describe_size
 
     at = describe_size(options.size, options.max_side)
-    print(
-        f"wrote {report.succeeded} of {report.total} heatmaps to {for_terminal(str(args.out))} at {at}{done}{skipped}"
-    )
+    print(f"wrote {report.succeeded} of {report.total} {what} to {for_terminal(str(args.out))} at {at}{done}{skipped}")
     if report.total == 0 and args.shard:
         print(f"shard {args.shard} has no images: there are fewer inputs than shards")
         return 0

@@ -10,10 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from cam_keras.data.images import load_image
 from cam_keras.errors import DatasetError
 from cam_keras.evaluate.boxes import Box
+from cam_keras.render.masks import BACKGROUND, UNSURE
 
 BOX_FIELDS = ("path", "xmin", "ymin", "xmax", "ymax")
 
@@ -93,6 +95,18 @@ def mask_file(masks_dir: str | os.PathLike, relative: str) -> Path | None:
     return candidates[0] if candidates else None
 
 
+def _label_object(path: Path) -> np.ndarray | None:
+    """A label mask's object (any class, not background or unsure: :mod:`cam_keras.render.masks`),
+    ``None`` when ``path`` is not a palette PNG, whose colours would mislead a brightness test."""
+    if path.suffix.lower() != ".png":
+        return None
+    with Image.open(path) as image:
+        if image.mode != "P":
+            return None
+        labels = np.asarray(image)
+    return (labels != BACKGROUND) & (labels != UNSURE)
+
+
 def load_mask(masks_dir: str | os.PathLike, relative: str, size: tuple[int, int]) -> np.ndarray | None:
     """Boolean object mask for ``relative`` (see :func:`mask_file`), or ``None`` if there is
     none. ``size`` is the image's ``(height, width)``; a mask of another size is an error naming it.
@@ -104,7 +118,9 @@ def load_mask(masks_dir: str | os.PathLike, relative: str, size: tuple[int, int]
     found = mask_file(masks_dir, relative)
     if found is None:
         return None
-    mask = load_image(found)[..., 0] > 127
+    mask = _label_object(found)
+    if mask is None:
+        mask = load_image(found)[..., 0] > 127
     if mask.shape != tuple(size):
         raise DatasetError(f"{found}: mask is {mask.shape[1]}x{mask.shape[0]} but its image is {size[1]}x{size[0]}")
     return mask

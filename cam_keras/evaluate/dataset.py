@@ -31,6 +31,7 @@ from cam_keras.errors import DatasetError, ImageError, UsageError
 from cam_keras.evaluate.annotations import clip_boxes, load_mask, mask_file, read_boxes
 from cam_keras.evaluate.faithfulness import FaithfulnessScores, faithfulness
 from cam_keras.evaluate.metrics import ClassificationMetrics, LocalizationMetrics, Scored, TopKClassification
+from cam_keras.render.masks import MaskRule
 from cam_keras.render.pictures import scale_maps_to
 
 logger = logging.getLogger(__name__)
@@ -205,11 +206,11 @@ def _check_masks(masks_dir: Path, items: list[Item]) -> None:
     if not matched:
         raise DatasetError(
             f"--masks {masks_dir}: no mask matches any image (e.g. {items[0].relative} needs "
-            f"{Path(masks_dir, items[0].relative).with_suffix('.png')}); PxAP cannot be computed"
+            f"{Path(masks_dir, items[0].relative).with_suffix('.png')}); PxAP and mIoU cannot be computed"
         )
     if matched < len(items):
         logger.warning(
-            "%d of %d image(s) have no mask in %s; PxAP uses the %d that do",
+            "%d of %d image(s) have no mask in %s; PxAP and mIoU use the %d that do",
             len(items) - matched,
             len(items),
             masks_dir,
@@ -229,12 +230,14 @@ def evaluate_localization(
     samples: int = 16,
     extremes: int = 4,
     resize: str | None = None,
+    mask_threshold: float = MaskRule.foreground,
 ) -> Evaluation:
     """Classification and localization metrics of ``explainer`` on ``DATA_DIR/<class>/<image>``.
 
     Boxes come from ``boxes_csv`` (default ``DATA_DIR/boxes.csv``), compared at each
     image's original size (boxes reaching outside the image are clipped, with a warning);
-    ``masks_dir`` (same relative paths) adds PxAP. Images without boxes are skipped with one
+    ``masks_dir`` (same relative paths) adds PxAP and the mIoU of pseudo-masks cut at
+    ``mask_threshold`` (and at the best threshold). Images without boxes are skipped with one
     warning and listed in ``Evaluation.skipped``; so are unreadable files; box rows naming no
     image are listed in ``Evaluation.boxes_without_image``. ``threshold`` is the paper's box
     threshold (fraction of the map max). The maps of ``samples`` images spread over classes
@@ -247,13 +250,14 @@ def evaluate_localization(
         >>> print(format_summary(evaluation.summary))
     """
     check_threshold(threshold)
+    check_threshold(mask_threshold, "mask_threshold")
     explainer = explainer.resized(resize)
     data_dir = Path(data_dir)
     boxes_path = Path(boxes_csv) if boxes_csv else data_dir / "boxes.csv"
     boxed = _boxed_items(_scan(explainer, data_dir), read_boxes(boxes_path), boxes_path, data_dir)
     if masks_dir:
         _check_masks(Path(masks_dir), boxed.items)
-    metrics = LocalizationMetrics(threshold=threshold)
+    metrics = LocalizationMetrics(threshold, mask_threshold=mask_threshold, class_names=explainer.class_names)
     classification = ClassificationMetrics(explainer.class_names)
     keeper = _Keeper(spread_over_classes([item.label for item in boxed.items], samples), extremes)
     positions = {item: index for index, item in enumerate(boxed.items)}

@@ -6,6 +6,8 @@
 - MaxBoxAccV2 (Choe et al., CVPR 2020): for IoU levels 0.3/0.5/0.7, the best box accuracy
   over map thresholds, using the best-matching box among all connected regions; averaged.
 - PxAP (Choe et al.): average precision of map pixels against object masks.
+- mIoU (PASCAL VOC): the true-class map's pseudo-mask against the object masks, per class
+  over the split, background included (:mod:`cam_keras.render.mask_iou`).
 - Pointing game (Zhang et al., 2016): the map's maximum lies inside a true box.
 - Classification: accuracy, per-class precision and recall, the confusion matrix.
 """
@@ -19,10 +21,12 @@ from typing import ClassVar, Protocol
 import numpy as np
 
 from cam_keras.evaluate.boxes import Box, best_iou, box_from_map, component_boxes
+from cam_keras.render.mask_iou import MAP_THRESHOLDS, IoUCurve, mean_iou, named
+from cam_keras.render.masks import MaskRule
 
 MAXBOXACC_IOUS = (0.3, 0.5, 0.7)
 PAPER_THRESHOLD = 0.2  # Zhou et al., 2016: boxes from the region above 20% of the map maximum
-THRESHOLDS = np.round(np.arange(0.0, 1.0, 0.01), 2)
+THRESHOLDS = MAP_THRESHOLDS  # the box thresholds tried by MaxBoxAccV2 and those of pseudo-masks: one grid
 
 
 def box_accuracy_curve(heatmap: np.ndarray, truths: Sequence[Box], thresholds: np.ndarray = THRESHOLDS) -> np.ndarray:
@@ -80,10 +84,13 @@ class Scored:
 
 @dataclass(frozen=True)
 class MetricSettings:
-    """What every metric is built with: the paper's box threshold and the IoU that counts."""
+    """What every metric is built with: the paper's box threshold, the IoU that counts, the
+    map threshold of pseudo-masks and the class names (for per-class results)."""
 
     threshold: float = PAPER_THRESHOLD
     iou_threshold: float = 0.5
+    mask_threshold: float = MaskRule.foreground
+    class_names: tuple[str, ...] = ()
 
 
 class Metric(Protocol):
@@ -268,8 +275,55 @@ class PixelAveragePrecision:
         return {"pxap": average_precision(scores, positives)}
 
 
+class MaskIoU:
+    """mIoU of pseudo-masks against the object masks (only when images come with masks): a
+    pixel is the true class where its map reaches ``mask_threshold``, else background (no unsure
+    band); per class over the split, background included, at that threshold and at the best."""
+
+    fields = ()
+    labels = {
+        "miou": "mIoU (pseudo-masks)",
+        "mask_threshold": "  at mask threshold",
+        "miou_best": "mIoU at the best threshold",
+        "best_mask_threshold": "  best mask threshold",
+    }
+
+    def __init__(self, settings: MetricSettings = MetricSettings()) -> None:
+        self.settings = settings
+        self._curve = IoUCurve(THRESHOLDS)
+        self._scored = 0
+
+    def update(self, image: Scored) -> dict:
+        if image.mask is not None:
+            label = int(image.true_class) + 1
+            candidate = np.full(image.true_map.shape, label, np.int64)
+            self._curve.add(image.true_map, candidate, np.where(image.mask, label, 0))
+            self._scored += 1
+        return {}
+
+    def summary(self) -> dict:
+        if not self._scored:
+            return {}
+        step, best = self._curve.step(self.settings.mask_threshold), self._curve.best_step()
+        ious = self._curve.ious(step)
+        return {
+            "miou": mean_iou(ious),
+            "mask_threshold": float(THRESHOLDS[step]),
+            "mask_iou": named(ious, self.settings.class_names),
+            "miou_best": mean_iou(self._curve.ious(best)),
+            "best_mask_threshold": float(THRESHOLDS[best]),
+        }
+
+
 #: The localization metrics, in report order: one line per metric.
-METRICS: list[type[Metric]] = [TopKClassification, BoxLocalization, PointingGame, MaxBoxAccuracy, PixelAveragePrecision]
+METRICS: list[type[Metric]] = [
+    TopKClassification,
+    BoxLocalization,
+    PointingGame,
+    MaxBoxAccuracy,
+    PixelAveragePrecision,
+    MaskIoU,
+]
 
 
 def summary_labels() -> dict[str, str]:
@@ -286,6 +340,8 @@ class LocalizationMetrics:
     Args:
         threshold: map threshold of the paper's box protocol (fraction of the map maximum).
         iou_threshold: IoU at which a box counts as correct.
+        mask_threshold: map threshold of the pseudo-masks scored by mIoU.
+        class_names: the model's classes, naming the per-class mIoU.
 
     Example:
         >>> metrics = LocalizationMetrics(threshold=0.2)
@@ -295,9 +351,16 @@ class LocalizationMetrics:
         >>> metrics.summary()["top1_loc"]
     """
 
-    def __init__(self, threshold: float = PAPER_THRESHOLD, iou_threshold: float = 0.5) -> None:
+    def __init__(
+        self,
+        threshold: float = PAPER_THRESHOLD,
+        iou_threshold: float = 0.5,
+        mask_threshold: float = MaskRule.foreground,
+        class_names: Sequence[str] = (),
+    ) -> None:
         self.threshold, self.iou_threshold = threshold, iou_threshold
-        self.metrics = [metric(MetricSettings(threshold, iou_threshold)) for metric in METRICS]
+        settings = MetricSettings(threshold, iou_threshold, mask_threshold, tuple(class_names))
+        self.metrics = [metric(settings) for metric in METRICS]
         self._rows: list[dict] = []
 
     @property

@@ -3,7 +3,8 @@
 ``request`` (options and request, checked once) -> ``plan`` (shard slice, resume) ->
 ``decode`` -> ``writes`` (explain, render in ``workers`` processes sized by ``pool``, rows to
 ``table``) -> ``report``; ``identity`` and ``resume`` keep a resumed job the same job;
-``shards`` and ``merge`` split a job and join it again; ``pipeline`` runs the stages.
+``shards`` and ``merge`` split a job and join it again; ``pipeline`` runs the stages; ``masks``
+runs a job whose outputs are label masks.
 Names load on first use (PEP 562): a render worker imports ``cam_keras.jobs.workers`` without
 TensorFlow, and the command line reads the defaults of ``request`` without it.
 """
@@ -20,6 +21,9 @@ _EXPORTS = {
     "merge_shards": "cam_keras.jobs.merge",
     "run_request": "cam_keras.jobs.pipeline",
     "write_heatmaps": "cam_keras.jobs.pipeline",
+    "mask_options": "cam_keras.jobs.masks",
+    "run_masks": "cam_keras.jobs.masks",
+    "write_masks": "cam_keras.jobs.masks",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cam_keras.errors import OutputFolderError, UsageError
 from cam_keras.jobs.identity import job_differences
-from cam_keras.jobs.report import read_report
+from cam_keras.jobs.report import read_report, report_notes
 from cam_keras.jobs.shards import MAX_SHARDS, REPORT, TABLE, Shard, job_file, shards_holding
 from cam_keras.jobs.table import concatenate
 from cam_keras.outdir import OutputFolder
@@ -86,6 +86,7 @@ def _merge(out: OutputFolder) -> dict:
     rows = {shard: reports[shard]["succeeded"] + reports[shard]["already_done"] for shard in needed}
     concatenate(out, f"{TABLE}.csv", {out.root / job_file(TABLE, shard, ".csv"): rows[shard] for shard in needed})
     merged = {
+        **report_notes(first),
         "total": sum(reports[shard]["total"] for shard in needed),
         "succeeded": sum(rows.values()),
         "already_done": 0,

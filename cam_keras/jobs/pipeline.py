@@ -27,7 +27,7 @@ from cam_keras.jobs.identity import job_identity
 from cam_keras.jobs.plan import job_order, plan_job, refuse_inputs_inside
 from cam_keras.jobs.pool import bounded_workers, render_pool
 from cam_keras.jobs.report import HeatmapReport
-from cam_keras.jobs.request import HeatmapOptions, HeatmapRequest
+from cam_keras.jobs.request import HeatmapOptions, HeatmapRequest, check_folder_classes
 from cam_keras.jobs.resume import check_same_job
 from cam_keras.jobs.shards import JOB, REPORT, TABLE, Shard, job_file
 from cam_keras.jobs.table import PredictionsTable, put_in_order, table_fields
@@ -78,17 +78,22 @@ def write_heatmaps(
     return run_request(explainer.resized(resize), request)
 
 
-def run_request(explainer: BaseCAM, request: HeatmapRequest) -> HeatmapReport:
+def run_request(explainer: BaseCAM, request: HeatmapRequest, notes: dict | None = None) -> HeatmapReport:
     """Carry out ``request`` with ``explainer``; the report of what was done (its
-    :meth:`~cam_keras.jobs.report.HeatmapReport.predictions` stream the table's rows)."""
+    :meth:`~cam_keras.jobs.report.HeatmapReport.predictions` stream the table's rows), with
+    ``notes`` as further entries."""
     request.options.check_classes(explainer.class_names)
     out = request.folder()
     images = request.source.scan()  # a missing input stops the job before the folder is made
+    if request.options.folder_classes:
+        check_folder_classes(images.items, explainer.class_names)
     with out:
-        return _run_job(explainer, images, out, request)
+        return _run_job(explainer, images, out, request, notes or {})
 
 
-def _run_job(explainer: BaseCAM, images: SourceImages, out: OutputFolder, request: HeatmapRequest) -> HeatmapReport:
+def _run_job(
+    explainer: BaseCAM, images: SourceImages, out: OutputFolder, request: HeatmapRequest, notes: dict
+) -> HeatmapReport:
     """Plan the job, open its table and report, then explain and write; the report, finished or not."""
     options, shard, items = request.options, request.shard, images.items
     refuse_inputs_inside(items, out.root)
@@ -107,6 +112,7 @@ def _run_job(explainer: BaseCAM, images: SourceImages, out: OutputFolder, reques
         job=job,
         table=table.path,
         report_file=out.claim(job_file(REPORT, shard, ".json")),
+        notes=notes,
     )
     report.write()  # unfinished until the end: a killed job leaves it so
     try:

@@ -23,7 +23,8 @@ _CHECKED = {"finished": bool, "total": int, "succeeded": int, "already_done": in
 @dataclass
 class HeatmapReport:
     """What a heatmap job did: images written now, images already done (``resume``), the
-    skipped files (unreadable or missing), and whether the job finished."""
+    skipped files (unreadable or missing), and whether the job finished; ``notes`` are further
+    entries of the report (a masks job's legend and thresholds), kept by a merge."""
 
     finished: bool = False
     total: int = 0
@@ -36,6 +37,7 @@ class HeatmapReport:
     job: dict = field(default_factory=dict)
     table: Path | None = None
     report_file: Path | None = None
+    notes: dict = field(default_factory=dict)
 
     def predictions(self) -> Iterator[dict[str, str]]:
         """The job's predictions table, one row per image in job order, streamed (a job over
@@ -44,7 +46,12 @@ class HeatmapReport:
 
     def write(self) -> None:
         """Counts, skipped files and completeness in the report file."""
-        write_json(self.report_file, {key: getattr(self, key) for key in _WRITTEN})
+        write_json(self.report_file, {**self.notes, **{key: getattr(self, key) for key in _WRITTEN}})
+
+
+def report_notes(report: dict) -> dict:
+    """The entries of a report read back that are notes, not counts (see :class:`HeatmapReport`)."""
+    return {key: value for key, value in report.items() if key not in _WRITTEN}
 
 
 def read_json(path: Path) -> object:

@@ -20,6 +20,7 @@ from cam_keras.jobs.shards import Shard
 from cam_keras.outdir import OutputFolder
 from cam_keras.records import ARRAY_FORMATS
 from cam_keras.render.colormap import colormap_table
+from cam_keras.render.masks import MaskRule, legend
 from cam_keras.render.pictures import Style
 from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SizeRequest, check_max_side, check_size
 from cam_keras.render.writers import IMAGE_FORMATS
@@ -50,6 +51,10 @@ class HeatmapOptions:
         prefetch_megapixels: how far decoding runs ahead of the batch being filled, in
             megapixels of overlay and model-input pictures (at least one image); with the
             output size it bounds memory whatever the photos' size.
+        masks: write each image's label mask (:mod:`cam_keras.render.masks`, a palette PNG at
+            the overlay's size) by this rule instead of its overlay; ``None``: overlays.
+        folder_classes: map each image's class named by its folder (``DATA_DIR/<class>/...``)
+            instead of ``classes`` or the predicted ones.
     """
 
     classes: ClassSpec = None
@@ -66,6 +71,8 @@ class HeatmapOptions:
     report_top: int = 5
     workers: int | None = None
     prefetch_megapixels: float = 64.0
+    masks: MaskRule | None = None
+    folder_classes: bool = False
 
     @property
     def style(self) -> Style:
@@ -109,6 +116,14 @@ class HeatmapOptions:
         except ValueError as error:
             raise UsageError(f"--colormap: {error}") from None
         self.style  # noqa: B018  (Style checks --normalize)
+        if self.masks is not None:
+            self.masks.validate()
+            _check(self.image_format == "png", "masks are palette PNGs: image_format must be png", self.image_format)
+        _check(
+            not (self.folder_classes and self.classes is not None),
+            "folder_classes maps each image's folder class: leave classes unset",
+            self.classes,
+        )
         return self
 
     def check_classes(self, class_names: Sequence[str]) -> None:
@@ -119,12 +134,28 @@ class HeatmapOptions:
         """
         from cam_keras.cam.targets import resolve_classes  # TensorFlow: only once a model is there
 
+        if self.masks is not None:
+            legend(class_names)  # refuses more classes than a palette PNG holds
         if not isinstance(self.classes, (int, np.integer, str)):
             return
         try:
             resolve_classes(self.classes, 1, class_names)
         except ValueError as error:
             raise UsageError(f"--class: {error}") from None
+
+
+def check_folder_classes(images: Sequence[tuple[Path, Path]], class_names: Sequence[str]) -> None:
+    """Refuse, naming the first, images whose folder is not one of ``class_names``.
+
+    Raises:
+        UsageError: with the model's classes and what to do instead.
+    """
+    for path, _ in images:
+        if path.parent.name not in class_names:
+            raise UsageError(
+                f"{path}: its folder {path.parent.name!r} is not a class of the model ({', '.join(class_names)}); "
+                "put each image in a folder named by its class, or map the predicted classes (folder_classes off)"
+            )
 
 
 def is_count(value: object, least: int) -> bool:

@@ -17,16 +17,17 @@ from cam_keras.jobs.report import HeatmapReport
 from cam_keras.jobs.request import HeatmapOptions
 from cam_keras.jobs.table import PredictionsTable, prediction_rows
 from cam_keras.outdir import OutputFolder
-from cam_keras.render.render_job import RenderJob, run_job
+from cam_keras.render.render_job import MaskJob, RenderJob, run_job
 
 
 def explain(explainer: BaseCAM, batch: list[Decoded], options: HeatmapOptions) -> Explanation:
     """Maps (at feature resolution: the render workers upsample once, to each overlay's
     size), classes and probabilities of one decoded batch."""
     note_assumed_resize(explainer.model, explainer.contract.inputs, [decoded.original_size for _, decoded in batch])
+    classes = [[path.parent.name] for path, _ in batch] if options.folder_classes else options.classes
     arrays = explainer.explain_batch(
         np.stack([decoded.model_input for _, decoded in batch]).astype(np.float32),
-        options.classes,
+        classes,
         top_k=options.top_k,
         upsample=False,
     )
@@ -40,12 +41,26 @@ def explain(explainer: BaseCAM, batch: list[Decoded], options: HeatmapOptions) -
     )
 
 
-def _render_job(explanation: Explanation, index: int, targets: list[Path], options: HeatmapOptions) -> RenderJob:
-    """What a render worker needs to write image ``index``'s overlay at ``targets[0]`` and its
-    arrays at ``targets[1]`` if any (the paths :meth:`HeatmapOptions.output_files` names,
-    claimed in the output folder)."""
-    texts = tuple(explanation.label_text(index, m) for m in range(explanation.class_indices.shape[1]))
+def _render_job(
+    explanation: Explanation, index: int, targets: list[Path], options: HeatmapOptions
+) -> RenderJob | MaskJob:
+    """What a render worker needs to write image ``index``'s overlay (or label mask) at
+    ``targets[0]`` and its arrays at ``targets[1]`` if any (the paths
+    :meth:`HeatmapOptions.output_files` names, claimed in the output folder)."""
     arrays_path = targets[1] if len(targets) > 1 else None
+    if options.masks is not None:
+        return MaskJob(
+            picture_path=targets[0],
+            size=explanation.images[index].shape[:2],
+            raw_maps=explanation.raw_maps[index],
+            labels=mask_labels(explanation, index, options.masks.min_probability),
+            rule=options.masks,
+            normalize=options.normalize,
+            arrays_path=arrays_path,
+            arrays=explanation.arrays(index) if arrays_path else None,
+            placement=explanation.placement(index),
+        )
+    texts = tuple(explanation.label_text(index, m) for m in range(explanation.class_indices.shape[1]))
     return RenderJob(
         picture_path=targets[0],
         picture=explanation.images[index],
@@ -56,6 +71,16 @@ def _render_job(explanation: Explanation, index: int, targets: list[Path], optio
         arrays=explanation.arrays(index) if arrays_path else None,
         placement=explanation.placement(index),
     )
+
+
+def mask_labels(explanation: Explanation, index: int, min_probability: float | None) -> tuple[int, ...]:
+    """The palette index of each map of image ``index``: its class + 1, or 0 (left out) for a
+    target function's map or a class below ``min_probability``."""
+    labels = []
+    for c in explanation.class_indices[index].tolist():
+        below = c >= 0 and min_probability is not None and explanation.probabilities[index, c] < min_probability
+        labels.append(0 if below else c + 1)
+    return tuple(labels)
 
 
 class Writes:

@@ -3,7 +3,8 @@ that runs such jobs, so a job's throughput grows with cores, is :mod:`cam_keras.
 
 A :class:`RenderJob` carries one image's picture (already at output size), its raw maps
 (feature resolution, a few KB) and captions; a worker upsamples the maps once to the picture,
-blends, captions, encodes and writes atomically. Nothing in a job needs TensorFlow.
+blends, captions, encodes and writes atomically. A :class:`MaskJob` carries the maps and the
+mask's size; a worker upsamples them and writes the label mask. Nothing in a job needs TensorFlow.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from cam_keras.records import write_arrays
-from cam_keras.render.pictures import Placement, Style, image_row
+from cam_keras.render.masks import MaskRule, label_mask, write_label_png
+from cam_keras.render.pictures import Placement, Style, image_row, scale_maps_to
 from cam_keras.render.writers import write_picture
 
 
@@ -44,9 +46,38 @@ class RenderJob:
     placement: Placement | None = None
 
 
-def run_job(job: RenderJob) -> Path:
+@dataclass(frozen=True)
+class MaskJob:
+    """Everything needed to write one image's label mask (and arrays) without the model.
+
+    Attributes:
+        picture_path: where the palette PNG goes.
+        size: the mask's ``(height, width)``.
+        raw_maps: the image's maps at feature resolution, float32 ``(n, h, w)``.
+        labels: each map's palette index (its class + 1; 0 leaves the map out).
+        rule: the thresholds (:class:`~cam_keras.render.masks.MaskRule`).
+        normalize: ``"per-map"`` or ``"shared"``, as the overlays scale maps to [0, 1].
+        arrays_path, arrays, placement: as in :class:`RenderJob`.
+    """
+
+    picture_path: Path
+    size: tuple[int, int]
+    raw_maps: np.ndarray
+    labels: tuple[int, ...]
+    rule: MaskRule
+    normalize: str = "per-map"
+    arrays_path: Path | None = None
+    arrays: Mapping[str, np.ndarray] | None = None
+    placement: Placement | None = None
+
+
+def run_job(job: RenderJob | MaskJob) -> Path:
     """Render, encode and atomically write one job's files; returns the picture path."""
-    write_picture(job.picture_path, image_row(job.picture, job.raw_maps, job.texts, job.style, job.placement))
+    if isinstance(job, MaskJob):
+        maps = scale_maps_to(job.raw_maps, job.size, job.normalize, job.placement)
+        write_label_png(job.picture_path, label_mask(maps, job.labels, job.rule))
+    else:
+        write_picture(job.picture_path, image_row(job.picture, job.raw_maps, job.texts, job.style, job.placement))
     if job.arrays_path is not None:
         write_arrays(job.arrays_path, job.arrays or {})
     return job.picture_path
