@@ -15,7 +15,7 @@ the user's own files, even ``--out .``, are never touched. Each stage writes int
 folder inside ``OUT`` and then moves its files into place, so a re-run over an earlier demo
 (or a killed one) starts each stage from a clean slate.
 
-Maps are CAMs averaged with the CAM of the mirrored image (``CAM(flip_average=True)``); the
+Maps are CAMs averaged with the CAM of the mirrored image (:data:`MAPS`); the
 report also gives plain CAM at its own calibrated threshold.
 
 The shapes are filled with their class's texture by default (``DemoPlan.fill``), so that the
@@ -37,6 +37,7 @@ from pathlib import Path
 
 from cam_keras.atomic import is_temp_name, temp_name
 from cam_keras.cam import CAM
+from cam_keras.cam.augmentation import MapAugmentation
 from cam_keras.data.synthetic import SyntheticSpec, write_synthetic_dataset
 from cam_keras.errors import OutputFolderError
 from cam_keras.evaluate import calibrate_threshold, evaluate_localization, format_summary, write_evaluation
@@ -48,6 +49,8 @@ from cam_keras.render import grid, write_png
 from cam_keras.train import TrainConfig, fine_tune
 
 STAGE_FOLDERS = ("data", "run", "evaluation")  # written whole by one stage each
+#: the demo's maps: CAM averaged with the CAM of the mirrored image (one more forward pass).
+MAPS = MapAugmentation(flip=True)
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ def _run_stages(out: OutputFolder, plan: DemoPlan, seed: int, verbose: int | Non
     with _stage(out, "run") as staging:
         result = fine_tune(data / "train", staging, _train_config(plan, seed), verbose=verbose)
     lap("train")
-    explainer = CAM(result.model, flip_average=True)
+    explainer = CAM(result.model, augmentation=MAPS)
     plain = CAM(result.model)
     threshold = calibrate_threshold(explainer, data / "train")
     plain_threshold = calibrate_threshold(plain, data / "train")
@@ -145,7 +148,7 @@ def _run_stages(out: OutputFolder, plan: DemoPlan, seed: int, verbose: int | Non
         **{key: calibrated.summary[key] for key in ("top1_loc", "gt_known_loc", "top1_cls")},
         "threshold": threshold,
         "threshold_source": "calibrated on the training split (best GT-known localization)",
-        "maps": "CAM averaged with the CAM of the mirrored image (CAM(flip_average=True))",
+        "maps": "CAM averaged with the CAM of the mirrored image (MapAugmentation(flip=True); cam-keras --flip)",
         **{key: evaluation.summary for key, evaluation in scores.items()},
         "timings_s": {**lap.timings, "total": round(sum(lap.timings.values()), 2)},
         "plan": asdict(plan),

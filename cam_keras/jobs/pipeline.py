@@ -81,6 +81,7 @@ def run_request(explainer: BaseCAM, request: HeatmapRequest) -> HeatmapReport:
     """Carry out ``request`` with ``explainer``; the report of what was done (its
     :meth:`~cam_keras.jobs.report.HeatmapReport.predictions` stream the table's rows)."""
     request.options.check_classes(explainer.class_names)
+    explainer = explainer.augmented(request.options.augmentation)
     out = request.folder()
     images = request.source.scan()  # a missing input stops the job before the folder is made
     with out:
