@@ -199,10 +199,10 @@ def _print_results(args: argparse.Namespace, evaluation, paths: dict, localize: 
     from cam_keras.evaluate.report import format_curve
 
     guessed = localize and args.threshold == AUTO and args.calibrate is None
-    if guessed:
-        _print_threshold_free(evaluation)
     if localize:
         _print_maps(evaluation.maps)
+    if guessed:
+        _print_threshold_free(evaluation)
     print(format_summary(evaluation.summary))
     if localize and not guessed:
         print("box accuracy by map threshold (GT-known localization; all thresholds in threshold_curve.csv):")
@@ -241,7 +241,7 @@ def _print_maps(settings: dict) -> None:
     from cam_keras.cam.augmentation import MapAugmentation
 
     augmentation = MapAugmentation(scales=settings["augmentation"]["scales"], flip=settings["augmentation"]["flip"])
-    changes = [f"augmentation {augmentation.describe()}"] if not augmentation.is_identity else []
+    changes = [augmentation.describe()] if not augmentation.is_identity else []
     changes += ["negative class weights clamped"] if settings.get("clamp_negative_weights") else []
     changes += [f"maps scaled by their {settings['percentile']:g}th percentile"] if settings.get("percentile") else []
     if changes:

@@ -95,12 +95,12 @@ def test_a_fixed_size_model_runs_at_other_scales_and_keeps_its_size_check(tiny_m
 def test_a_model_that_needs_its_size_is_named_with_the_fix():
     inputs = keras.Input((8, 8, 3))
     features = keras.layers.Conv2D(2, 1, name="features")(inputs)
-    outputs = keras.layers.Dense(2)(keras.layers.Flatten()(features))
+    outputs = keras.layers.Dense(2, name="head")(keras.layers.Flatten()(features))
     model = configure_model(keras.Model(inputs, outputs, name="flat"), class_names=["a", "b"], preprocess="none")
     explainer = GradCAM(model, "features", augmentation=MapAugmentation(scales=(1.0, 2.0)))
     with pytest.raises(
         ModelError,
-        match=r"scale 2: model .flat. cannot run at 16x16 \(Input 0 .* of layer .dense. is incompatible.*\); "
+        match=r"scale 2: model .flat. cannot run at 16x16 \(Input 0 .* of layer .head. is incompatible.*\); "
         r"use scales=\(1.0,\)",
     ):
         explainer(np.zeros((8, 8, 3), np.float32))
