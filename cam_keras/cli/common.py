@@ -108,7 +108,7 @@ def add_augmentation_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("map augmentation (maps of several views, averaged; " + COST + ")")
     group.add_argument(
         "--scales",
-        type=_scales,
+        type=scales_value,
         default=(1.0,),
         metavar="S,S,...",
         help="also map the image resized by these factors, e.g. 0.5,1,1.5,2 (default 1: the image only; "
@@ -126,7 +126,8 @@ def map_augmentation(args: argparse.Namespace) -> MapAugmentation:
     return MapAugmentation(scales=args.scales, flip=args.flip)
 
 
-def _scales(text: str) -> tuple[float, ...]:
+def scales_value(text: str) -> tuple[float, ...]:
+    """``--scales``' value: comma-separated factors (argparse's error when not numbers)."""
     try:
         return parse_scales(text)
     except UsageError as error:
