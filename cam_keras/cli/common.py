@@ -121,9 +121,10 @@ def add_augmentation_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def map_augmentation(args: argparse.Namespace) -> MapAugmentation:
-    """The map augmentation ``--scales`` and ``--flip`` ask for."""
-    return MapAugmentation(scales=args.scales, flip=args.flip)
+def map_augmentation(args: argparse.Namespace) -> MapAugmentation | None:
+    """The map augmentation ``--scales`` and ``--flip`` ask for (``None``: the image only)."""
+    augmentation = MapAugmentation(scales=args.scales, flip=args.flip)
+    return None if augmentation.is_identity else augmentation
 
 
 def scales_value(text: str) -> tuple[float, ...]:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import cam_keras
 from cam_keras import CAM, GradCAM, MapAugmentation
 from cam_keras.errors import ModelError, UsageError
 from cam_keras.models.contract import configure_model
@@ -126,3 +127,12 @@ def test_cost_and_description():
     assert MapAugmentation(scales=(0.5, 1, 1.5, 2), flip=True).passes == 8
     assert MapAugmentation(scales=(2.0,)).passes == 2  # the image itself still gives the predictions
     assert MapAugmentation(scales=(1, 2), flip=True).describe() == "scales 1, 2 with mirrors, mean of 4 maps"
+
+
+def test_explain_and_make_explainer_take_the_option(linear_model, image):
+    augmentation = MapAugmentation(scales=(1.0, 1.5), flip=True)
+    direct = CAM(linear_model, augmentation=augmentation)(image, classes="all").raw_maps
+    explained = cam_keras.explain(linear_model, image, "all", augmentation=augmentation).raw_maps
+    made = cam_keras.make_explainer(linear_model, "cam", augmentation=augmentation)
+    np.testing.assert_allclose(explained, direct, rtol=1e-6)
+    assert made.augmented(None) is made and made.augmented(MapAugmentation()).augmentation.is_identity
