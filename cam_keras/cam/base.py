@@ -264,9 +264,7 @@ class BaseCAM(abc.ABC):
         mirrored = flip and 1.0 in scales
         forward, targets, raw = self._mapped(images, indices, Selection(*selection), mirrored)
         views = (unmirror(raw, batch) if mirrored else [raw]) if 1.0 in scales else []
-        if len(scales) > 1 or 1.0 not in scales:
-            views += self._scaled_views(images, targets.classes[:batch], Selection(*selection))
-        raw = combine_views(views)
+        raw = combine_views(views + self._scaled_views(images, targets.classes[:batch], Selection(*selection)))
         size = upsample if isinstance(upsample, tuple) else images.shape[1:3] if upsample else raw.shape[1:3]
         return {
             "raw_maps": tf.transpose(raw, [0, 3, 1, 2]),
