@@ -189,6 +189,10 @@ def _check_flags(args: argparse.Namespace, localize: bool) -> None:
         )
     if args.calibrate is not None and args.threshold != AUTO:
         raise UsageError("--calibrate chooses the threshold; drop --threshold or pass --threshold auto")
+    if args.clamp_negative_weights and args.method != "cam":
+        raise UsageError(
+            f"--clamp-negative-weights clamps CAM's class weights; method {args.method} has none (use --method cam)"
+        )
 
 
 def _print_results(args: argparse.Namespace, evaluation, paths: dict, localize: bool) -> None:

@@ -57,6 +57,7 @@ def test_bad_map_options_are_one_line(trained_run, colors_dir, tmp_path, capsys,
     except SystemExit as exit:  # argparse's own checks exit
         code = exit.code
     assert code == 2
+    assert not (tmp_path / "eval").exists()  # refused before the output folder is made
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert err.count("\n") == 1 or err.startswith("usage:")  # argparse's own errors come after the usage
