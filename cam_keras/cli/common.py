@@ -108,9 +108,7 @@ def add_augmentation_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("map augmentation (maps of several views, averaged; " + COST + ")")
     group.add_argument(
         "--scales",
-        type=scales_value,
-        default=(1.0,),
-        metavar="S,S,...",
+        **SCALES,
         help="also map the image resized by these factors, e.g. 0.5,1,1.5,2 (default 1: the image only; "
         "scales other than 1 need a model that runs at other input sizes)",
     )
@@ -133,6 +131,10 @@ def scales_value(text: str) -> tuple[float, ...]:
         return parse_scales(text)
     except UsageError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+#: ``--scales``' type, default and metavar, for each subcommand that takes it (help is theirs).
+SCALES = {"type": scales_value, "default": (1.0,), "metavar": "S,S,..."}
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, default: str | None = None) -> None:

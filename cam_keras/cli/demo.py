@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from cam_keras.cam.augmentation import COST
-from cam_keras.cli.common import non_negative_int, scales_value
+from cam_keras.cli.common import SCALES, non_negative_int
 from cam_keras.errors import UsageError
 
 
@@ -41,9 +41,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument(
         "--scales",
-        type=scales_value,
-        default=(1.0,),
-        metavar="S,S,...",
+        **SCALES,
         help="map each image also at these scales, e.g. 0.5,1,1.5,2, each with its mirror (default 1: the "
         f"image and its mirror); {COST}",
     )
