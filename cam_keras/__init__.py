@@ -30,6 +30,8 @@ _EXPORTS = {
     "BaseCAM": "cam_keras.cam.base",
     "Explanation": "cam_keras.cam.explanation",
     "make_explainer": "cam_keras.cam.factory",
+    "MapAugmentation": "cam_keras.cam.augmentation",
+    "MapPostprocessing": "cam_keras.cam.postprocessing",
     **METHOD_CLASSES,
     "HeatmapOptions": "cam_keras.jobs.request",
     "HeatmapReport": "cam_keras.jobs.report",

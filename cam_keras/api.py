@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import keras
 
 from cam_keras.cam import Explanation, make_explainer
+from cam_keras.cam.augmentation import MapAugmentation
 from cam_keras.cam.inputs import ImageLike
 from cam_keras.cam.targets import ClassSpec
 from cam_keras.errors import ModelError
@@ -55,6 +56,7 @@ def explain(
     output: str | None = None,
     class_names: Sequence[str] | None = None,
     safe_mode: bool = True,
+    augmentation: MapAugmentation | None = None,
 ) -> Explanation:
     """Class maps for ``images`` from a model or a ``.keras`` / ``.h5`` file.
 
@@ -63,6 +65,8 @@ def explain(
     ``resize`` (how pictures are fitted to the input: ``squash``, ``crop`` or ``pad``; by
     default as the model was trained), ``output``, ``class_names`` and ``safe_mode`` are as in
     :func:`open_model`; see what was detected with :func:`cam_keras.inspect_model`.
+    ``augmentation`` averages the maps of other scales and mirrors
+    (:class:`~cam_keras.cam.augmentation.MapAugmentation`, one more forward pass per view).
 
     Example:
         >>> cam_keras.explain("run/model.keras", ["cat.jpg", "dog.jpg"]).show()
@@ -76,7 +80,7 @@ def explain(
         resize=resize,
         safe_mode=safe_mode,
     )
-    return make_explainer(model, method, target_layer)(images, classes, top_k=top_k)
+    return make_explainer(model, method, target_layer, augmentation=augmentation)(images, classes, top_k=top_k)
 
 
 def describe(model: ModelLike, **choices) -> ModelReport:

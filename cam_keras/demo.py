@@ -15,8 +15,8 @@ the user's own files, even ``--out .``, are never touched. Each stage writes int
 folder inside ``OUT`` and then moves its files into place, so a re-run over an earlier demo
 (or a killed one) starts each stage from a clean slate.
 
-Maps are CAMs averaged with the CAM of the mirrored image (``CAM(flip_average=True)``); the
-report also gives plain CAM at its own calibrated threshold.
+Maps are CAMs averaged with the CAM of the mirrored image by default (:data:`MAPS`; other
+scales with ``augmentation``); the report also gives plain CAM at its own calibrated threshold.
 
 The shapes are filled with their class's texture by default (``DemoPlan.fill``), so that the
 evidence for a class covers the whole object, as it does for most natural objects. With
@@ -37,6 +37,7 @@ from pathlib import Path
 
 from cam_keras.atomic import is_temp_name, temp_name
 from cam_keras.cam import CAM
+from cam_keras.cam.augmentation import MapAugmentation
 from cam_keras.data.synthetic import SyntheticSpec, write_synthetic_dataset
 from cam_keras.errors import OutputFolderError
 from cam_keras.evaluate import calibrate_threshold, evaluate_localization, format_summary, write_evaluation
@@ -48,6 +49,8 @@ from cam_keras.render import grid, write_png
 from cam_keras.train import TrainConfig, fine_tune
 
 STAGE_FOLDERS = ("data", "run", "evaluation")  # written whole by one stage each
+#: the demo's maps: CAM averaged with the CAM of the mirrored image (one more forward pass).
+MAPS = MapAugmentation(flip=True)
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,10 @@ def run_demo(
     seed: int = 0,
     verbose: int | None = None,
     overwrite: bool = False,
+    augmentation: MapAugmentation = MAPS,
 ) -> dict:
-    """Run the whole demo in ``out_dir`` and return the report.
+    """Run the whole demo in ``out_dir`` and return the report; its maps are averaged over the
+    views of ``augmentation`` (:class:`~cam_keras.cam.augmentation.MapAugmentation`).
 
     ``out_dir`` must be new or empty, unless ``overwrite``: then the files an earlier demo
     wrote there are replaced and nothing else is touched.
@@ -91,7 +96,7 @@ def run_demo(
     with OutputFolder(out_dir, overwrite=overwrite) as out:
         _check_stage_folders(out)
         _remove_stale_stages(out.root)
-        return _run_stages(out, plan, seed, verbose)
+        return _run_stages(out, plan, seed, verbose, augmentation)
 
 
 class _Laps:
@@ -107,7 +112,9 @@ class _Laps:
         self._clock = now
 
 
-def _run_stages(out: OutputFolder, plan: DemoPlan, seed: int, verbose: int | None) -> dict:
+def _run_stages(
+    out: OutputFolder, plan: DemoPlan, seed: int, verbose: int | None, augmentation: MapAugmentation
+) -> dict:
     lap = _Laps()
     spec = SyntheticSpec(image_size=plan.image_size, fill=plan.fill)
     with _stage(out, "data") as staging:
@@ -117,7 +124,7 @@ def _run_stages(out: OutputFolder, plan: DemoPlan, seed: int, verbose: int | Non
     with _stage(out, "run") as staging:
         result = fine_tune(data / "train", staging, _train_config(plan, seed), verbose=verbose)
     lap("train")
-    explainer = CAM(result.model, flip_average=True)
+    explainer = CAM(result.model, augmentation=augmentation)
     plain = CAM(result.model)
     threshold = calibrate_threshold(explainer, data / "train")
     plain_threshold = calibrate_threshold(plain, data / "train")
@@ -145,7 +152,8 @@ def _run_stages(out: OutputFolder, plan: DemoPlan, seed: int, verbose: int | Non
         **{key: calibrated.summary[key] for key in ("top1_loc", "gt_known_loc", "top1_cls")},
         "threshold": threshold,
         "threshold_source": "calibrated on the training split (best GT-known localization)",
-        "maps": "CAM averaged with the CAM of the mirrored image (CAM(flip_average=True))",
+        "maps": f"CAM, {augmentation.describe()}",
+        "augmentation": augmentation.as_dict(),
         **{key: evaluation.summary for key, evaluation in scores.items()},
         "timings_s": {**lap.timings, "total": round(sum(lap.timings.values()), 2)},
         "plan": asdict(plan),
@@ -243,7 +251,7 @@ def describe(report: dict, out_dir: str | os.PathLike) -> str:
     out_dir = Path(out_dir)
     paper = report["metrics_paper_threshold"]
     lines = [
-        f"held-out test set ({report['plan']['fill']} shapes), flip-averaged CAM, "
+        f"held-out test set ({report['plan']['fill']} shapes), {report['maps']}, "
         f"threshold {report['threshold']:.2f} (calibrated on the training split):",
         format_summary(report["metrics_calibrated_threshold"]),
         f"at the paper's 20% threshold: top-1 loc {paper['top1_loc']:.4f}, GT-known loc {paper['gt_known_loc']:.4f}",

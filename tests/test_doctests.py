@@ -8,10 +8,13 @@ import pytest
 
 REAL_EXAMPLES = (
     "cam_keras.cam.activations",
+    "cam_keras.cam.augmentation",
     "cam_keras.cam.gradients",
     "cam_keras.cam.maps",
     "cam_keras.cam.methods",
+    "cam_keras.cam.postprocessing",
     "cam_keras.cam.targets",
+    "cam_keras.cam.views",
     "cam_keras.data.augmentation",
     "cam_keras.data.resize",
     "cam_keras.jobs.identity",

@@ -19,6 +19,8 @@ _EXPORTS = {
     "GradientCAM": "cam_keras.cam.gradients",
     "Explanation": "cam_keras.cam.explanation",
     "make_explainer": "cam_keras.cam.factory",
+    "MapAugmentation": "cam_keras.cam.augmentation",
+    "MapPostprocessing": "cam_keras.cam.postprocessing",
     "resolve_classes": "cam_keras.cam.targets",
     **METHOD_CLASSES,
 }

@@ -1,5 +1,5 @@
-"""One base explainer: the forward pass, class selection, flip averaging, upsampling and
-normalization live here.
+"""One base explainer: the forward pass, class selection, map augmentation (scales and
+mirrors), upsampling and normalization live here.
 
 A map method subclasses one of two families and defines one small function:
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 import copy
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import ClassVar, NamedTuple
@@ -22,11 +23,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from cam_keras.cam.augmentation import NO_AUGMENTATION, MapAugmentation
 from cam_keras.cam.explanation import Explanation
 from cam_keras.cam.inputs import ImageLike, note_assumed_resize, prepare_batch
 from cam_keras.cam.maps import upsample_and_normalize
 from cam_keras.cam.targets import ClassSpec, Selection, Targets, resolve_request
-from cam_keras.errors import UsageError
+from cam_keras.cam.views import combine_views, rescale, scaled_size, unmirror, with_mirrors
+from cam_keras.errors import CamKerasError, ModelError, UsageError
+from cam_keras.models.any_size import any_input_size
 from cam_keras.models.contract import model_contract
 from cam_keras.models.taps import Tap, capture, resolve_target_layer
 from cam_keras.models.tokens import as_feature_map
@@ -63,9 +67,10 @@ class BaseCAM(abc.ABC):
             models), a path (``"resnet50/conv5_block3_out"``) or a layer; ``None`` for the
             method's default (the last 4-D feature map, or a transformer's tokens on their patch
             grid: see :func:`cam_keras.models.taps.resolve_target_layer`).
-        flip_average: also map the horizontally mirrored image (in the same forward pass,
-            for the image's own classes) and average its maps, mirrored back, with the
-            image's. Logits stay those of the image itself.
+        augmentation: also map the image at other scales and mirrored, for the image's own
+            classes, and average the maps (:class:`~cam_keras.cam.augmentation.MapAugmentation`,
+            e.g. ``MapAugmentation(scales=(1.0, 1.5, 2.0), flip=True)``; one more forward pass
+            per view). Logits and probabilities stay those of the image itself.
         jit_compile: compile the whole batch computation with XLA.
         resize: how pictures are fitted to the model input, ``squash``, ``crop`` or ``pad``;
             ``None`` keeps the model's contract (the policy it was trained with, else squash).
@@ -83,7 +88,7 @@ class BaseCAM(abc.ABC):
         model: keras.Model,
         target_layer: str | keras.layers.Layer | None = None,
         *,
-        flip_average: bool = False,
+        augmentation: MapAugmentation | None = None,
         jit_compile: bool = False,
         resize: str | None = None,
     ) -> None:
@@ -94,8 +99,9 @@ class BaseCAM(abc.ABC):
         self.input_size: tuple[int, int] = self.contract.inputs.size
         self.target = self._target_tap(model, target_layer)
         self.logits_tap = self.contract.outputs
-        self.flip_average = flip_average
-        self._traced = tf.function(self._explain_batch, jit_compile=jit_compile, reduce_retracing=True)
+        self.augmentation = augmentation or NO_AUGMENTATION
+        self.jit_compile = jit_compile
+        self._traced = self._trace()
 
     def resized(self, resize: str | None) -> BaseCAM:
         """This explainer fitting pictures under the resize policy ``resize`` (itself when ``None``)."""
@@ -104,6 +110,24 @@ class BaseCAM(abc.ABC):
         twin = copy.copy(self)
         twin.contract = replace(self.contract, inputs=self.contract.inputs.with_resize(resize))
         return twin
+
+    def augmented(self, augmentation: MapAugmentation | None) -> BaseCAM:
+        """This explainer mapping the views of ``augmentation`` (itself when ``None``)."""
+        if augmentation is None or augmentation == self.augmentation:
+            return self
+        return self._twin(augmentation=augmentation)
+
+    def _twin(self, **attributes: object) -> BaseCAM:
+        """A copy with ``attributes`` changed and its own traced function (which reads them)."""
+        twin = copy.copy(self)
+        twin.__dict__.update(attributes)
+        twin._traced = twin._trace()
+        return twin
+
+    def _trace(self) -> tf.types.experimental.PolymorphicFunction:
+        """The batch computation as one TensorFlow function (its Python branches are all on
+        static values, so no AutoGraph: errors raised while tracing reach the caller as raised)."""
+        return tf.function(self._explain_batch, jit_compile=self.jit_compile, reduce_retracing=True, autograph=False)
 
     def _target_tap(self, model: keras.Model, target_layer: str | keras.layers.Layer | None) -> Tap:
         """The tensor whose activations are mapped; override for a fixed layer (CAM)."""
@@ -236,15 +260,11 @@ class BaseCAM(abc.ABC):
         selection: tuple[int, int, tuple],
         upsample: bool | tuple[int, int],
     ) -> dict[str, tf.Tensor]:
-        batch = tf.shape(images)[0]
-        copies = 2 if self.flip_average else 1
-        inputs = tf.concat([images, tf.reverse(images, axis=[2])], axis=0) if self.flip_average else images
-        with tf.GradientTape(persistent=True) as tape:  # records at tracing only; free unless queried
-            forward = self.forward(inputs)
-            targets = Targets.select(forward.logits, indices, Selection(*selection), copies, tape)
-        raw = self._maps(inputs, forward, targets)
-        if self.flip_average:
-            raw = (raw[:batch] + tf.reverse(raw[batch:], axis=[2])) / 2.0
+        batch, scales, flip = tf.shape(images)[0], self.augmentation.scales, self.augmentation.flip
+        mirrored = flip and 1.0 in scales
+        forward, targets, raw = self._mapped(images, indices, Selection(*selection), mirrored)
+        views = (unmirror(raw, batch) if mirrored else [raw]) if 1.0 in scales else []
+        raw = combine_views(views + self._scaled_views(images, targets.classes[:batch], Selection(*selection)))
         size = upsample if isinstance(upsample, tuple) else images.shape[1:3] if upsample else raw.shape[1:3]
         return {
             "raw_maps": tf.transpose(raw, [0, 3, 1, 2]),
@@ -254,6 +274,48 @@ class BaseCAM(abc.ABC):
             "probabilities": forward.probabilities[:batch],
         }
 
+    def _mapped(
+        self, images: tf.Tensor, indices: tf.Tensor | None, selection: Selection, mirrored: bool
+    ) -> tuple[Forward, Targets, tf.Tensor]:
+        """One forward pass of ``images`` (followed by their mirrors when ``mirrored``), its
+        targets and raw maps ``(rows, h, w, n)``."""
+        inputs = with_mirrors(images) if mirrored else images
+        with tf.GradientTape(persistent=True) as tape:  # records at tracing only; free unless queried
+            forward = self.forward(inputs)
+            targets = Targets.select(forward.logits, indices, selection, 2 if mirrored else 1, tape)
+        return forward, targets, self._maps(inputs, forward, targets)
+
+    def _scaled_views(self, images: tf.Tensor, classes: tf.Tensor, selection: Selection) -> list[tf.Tensor]:
+        """Maps of ``images`` at each augmentation scale other than 1 (and of their mirrors),
+        for the ``classes`` (or target functions) chosen on the image itself."""
+        batch, flip = tf.shape(images)[0], self.augmentation.flip
+        again = Selection(0, 0, selection.functions) if selection.functions else Selection(selection.count, 0)
+        views = []
+        for scale in (scale for scale in self.augmentation.scales if scale != 1.0):
+            try:
+                with any_input_size(self.model):
+                    _, _, raw = self._mapped(
+                        rescale(images, scale), None if selection.functions else classes, again, flip
+                    )
+            except (ValueError, tf.errors.InvalidArgumentError) as error:
+                if isinstance(error, CamKerasError):
+                    raise
+                height, width = scaled_size(tuple(images.shape[1:3]), scale)
+                raise ModelError(
+                    f"augmentation scale {scale:g}: model {self.model.name!r} cannot run at {height}x{width} "
+                    f"({_first_reason(error)}); use scales=(1.0,) (flip works with any model)"
+                ) from None
+            views += unmirror(raw, batch) if flip else [raw]
+        return views
+
     @abc.abstractmethod
     def _maps(self, images: tf.Tensor, forward: Forward, targets: Targets) -> tf.Tensor:
         """Raw maps ``(batch, h, w, n)`` float32, one per target; a family defines this."""
+
+
+def _first_reason(error: Exception) -> str:
+    """The first line of a Keras error that says what went wrong (not which call it was in),
+    without the bold-text escapes Keras wraps it in."""
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(error)).splitlines() if line.strip()]
+    reasons = [line for line in lines if not line.startswith("Exception encountered")]
+    return (reasons or lines or [type(error).__name__])[0]

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from cam_keras.cam.activations import ActivationCAM
+from cam_keras.cam.augmentation import MapAugmentation
 from cam_keras.cam.base import Forward
 from cam_keras.cam.targets import Targets
 from cam_keras.errors import UsageError
@@ -23,7 +24,11 @@ class CAM(ActivationCAM):
 
     .. math:: M_c(x, y) = r \sum_k w^c_k A_k(x, y) \quad (+\, b_c \text{ if include\_bias})
 
-    so that :math:`\operatorname{mean}_{x,y} M_c + b_c = \text{logit}_c`. For class channels
+    so that :math:`\operatorname{mean}_{x,y} M_c + b_c = \text{logit}_c`. With
+    ``clamp_negative_weights`` the sum runs over :math:`\max(w^c_k, 0)` instead (Bae et al.,
+    "Rethinking Class Activation Mapping for Weakly Supervised Object Localization", ECCV 2020:
+    channels that speak against the class otherwise dig holes in the object's map); the
+    identity with the logit then no longer holds. For class channels
     pooled into the logits (NiN, SqueezeNet), :math:`w` is the identity and :math:`b = 0`: the map
     is the class's channel. A transformer's tokens are mapped on their patch grid. One forward
     pass gives features and logits; the maps cost one small matrix product.
@@ -36,9 +41,10 @@ class CAM(ActivationCAM):
         target_layer: always the pooling input; naming another layer is an error (use a
             gradient method there).
         include_bias: add the class bias :math:`b_c` to each raw map.
-        flip_average: see :class:`BaseCAM`. Cancels left-right biases of the learned maps
-            (demo, flat shapes: top-1 localization +0.02 to +0.06 in each of six runs;
-            textured shapes, whose maps are already even: +0 to +0.005).
+        clamp_negative_weights: use :math:`\max(w^c_k, 0)` as class weights (see above).
+        augmentation: see :class:`BaseCAM`. Its mirrors cancel left-right biases of the
+            learned maps (demo, flat shapes: top-1 localization +0.02 to +0.06 in each of six
+            runs; textured shapes, whose maps are already even: +0 to +0.005).
         jit_compile: compile with XLA.
         resize: see :class:`BaseCAM`.
 
@@ -59,13 +65,15 @@ class CAM(ActivationCAM):
         target_layer: str | keras.layers.Layer | None = None,
         *,
         include_bias: bool = False,
-        flip_average: bool = False,
+        clamp_negative_weights: bool = False,
+        augmentation: MapAugmentation | None = None,
         jit_compile: bool = False,
         resize: str | None = None,
     ) -> None:
         self.head = find_cam_head(model)
         self.include_bias = include_bias
-        super().__init__(model, target_layer, flip_average=flip_average, jit_compile=jit_compile, resize=resize)
+        self.clamp_negative_weights = clamp_negative_weights
+        super().__init__(model, target_layer, augmentation=augmentation, jit_compile=jit_compile, resize=resize)
 
     def _target_tap(self, model: keras.Model, target_layer: str | keras.layers.Layer | None) -> Tap:
         """The pooling layer's input: also when an operation (``x + y``), not a layer, makes it."""
@@ -99,5 +107,13 @@ class CAM(ActivationCAM):
         return tf.transpose(tf.gather(kernel, targets.classes, axis=1), [1, 0, 2]) * scale[:, None, None]
 
     def _folded(self, forward: Forward) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """The head folded at this forward pass's pooled features (traced once per call)."""
-        return self.head.fold(tf.reduce_mean(forward.activations, axis=[1, 2]))
+        """The head folded at this forward pass's pooled features (traced once per call),
+        its kernel clamped at 0 with ``clamp_negative_weights``."""
+        kernel, scale, bias = self.head.fold(tf.reduce_mean(forward.activations, axis=[1, 2]))
+        return (tf.nn.relu(kernel) if self.clamp_negative_weights else kernel), scale, bias
+
+    def clamped(self, clamp_negative_weights: bool = True) -> CAM:
+        """This explainer with negative class weights clamped at 0 (or not)."""
+        if clamp_negative_weights == self.clamp_negative_weights:
+            return self
+        return self._twin(clamp_negative_weights=clamp_negative_weights)

@@ -6,6 +6,7 @@ import logging
 
 import keras
 
+from cam_keras.cam.augmentation import MapAugmentation
 from cam_keras.cam.base import BaseCAM
 from cam_keras.cam.cam import CAM
 from cam_keras.cam.methods import AUTO, method_class
@@ -20,6 +21,7 @@ def make_explainer(
     target_layer: str | keras.layers.Layer | None = None,
     *,
     jit_compile: bool = False,
+    augmentation: MapAugmentation | None = None,
 ) -> BaseCAM:
     """An explainer for ``model``.
 
@@ -30,16 +32,18 @@ def make_explainer(
             ``target_layer``), with a log line saying why.
         target_layer: layer for the methods that take one (default: last 4-D feature map or
             transformer tokens).
+        augmentation: scales and mirrors whose maps are averaged
+            (:class:`~cam_keras.cam.augmentation.MapAugmentation`; ``None``: the image only).
 
     Example:
         >>> make_explainer(model, "gradcam++", target_layer="conv4_block6_out")(images).show()  # doctest: +SKIP
     """
     if method == AUTO:
         try:
-            return CAM(model, target_layer, jit_compile=jit_compile)
+            return CAM(model, target_layer, jit_compile=jit_compile, augmentation=augmentation)
         except HeadNotFoundError as error:
             logger.warning("no CAM head, using Grad-CAM (%s)", str(error).split(". ")[0])
         except UsageError:
             logger.info("target layer %s is not the GAP input: using Grad-CAM there", target_layer)
         method = "gradcam"
-    return method_class(method)(model, target_layer, jit_compile=jit_compile)
+    return method_class(method)(model, target_layer, jit_compile=jit_compile, augmentation=augmentation)

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from cam_keras.cam.activations import ActivationCAM
+from cam_keras.cam.augmentation import MapAugmentation
 from cam_keras.cam.base import Forward
 from cam_keras.cam.maps import normalize_maps
 from cam_keras.cam.targets import Targets
@@ -40,12 +41,12 @@ class ScoreCAM(ActivationCAM):
         target_layer: str | keras.layers.Layer | None = None,
         *,
         mask_batch_size: int = 64,
-        flip_average: bool = False,
+        augmentation: MapAugmentation | None = None,
         jit_compile: bool = False,
         resize: str | None = None,
     ) -> None:
         self.mask_batch_size = mask_batch_size
-        super().__init__(model, target_layer, flip_average=flip_average, jit_compile=jit_compile, resize=resize)
+        super().__init__(model, target_layer, augmentation=augmentation, jit_compile=jit_compile, resize=resize)
 
     def _masked_logits(self, image: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
         """Logits ``(k, classes)`` of ``image (H, W, 3)`` times each mask of ``(H, W, k)``."""
@@ -58,7 +59,7 @@ class ScoreCAM(ActivationCAM):
 
     def _channel_weights(self, images: tf.Tensor, forward: Forward, targets: Targets) -> tf.Tensor:
         activations = forward.activations
-        masks = normalize_maps(tf.image.resize(activations, self.input_size, method="bilinear"))
+        masks = normalize_maps(tf.image.resize(activations, images.shape[1:3], method="bilinear"))
         logits = tf.map_fn(
             lambda pair: self._masked_logits(pair[0], pair[1]),
             (images, masks),

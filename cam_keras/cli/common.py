@@ -6,7 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
+from cam_keras.cam.augmentation import COST, MapAugmentation, parse_scales
 from cam_keras.choices import RESIZE_POLICIES
+from cam_keras.errors import UsageError
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,6 +101,40 @@ def _sides(text: str) -> tuple[int, ...]:
     except ValueError:
         return ()
     return sides if min(sides) >= 1 else ()
+
+
+def add_augmentation_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--scales`` and ``--flip``: the map augmentation (:class:`MapAugmentation`)."""
+    group = parser.add_argument_group("map augmentation (maps of several views, averaged; " + COST + ")")
+    group.add_argument(
+        "--scales",
+        **SCALES,
+        help="also map the image resized by these factors, e.g. 0.5,1,1.5,2 (default 1: the image only; "
+        "scales other than 1 need a model that runs at other input sizes)",
+    )
+    group.add_argument(
+        "--flip",
+        action="store_true",
+        help="also map the mirror of each view and mirror its map back (cancels a learned left-right bias)",
+    )
+
+
+def map_augmentation(args: argparse.Namespace) -> MapAugmentation | None:
+    """The map augmentation ``--scales`` and ``--flip`` ask for (``None``: the image only)."""
+    augmentation = MapAugmentation(scales=args.scales, flip=args.flip)
+    return None if augmentation.is_identity else augmentation
+
+
+def scales_value(text: str) -> tuple[float, ...]:
+    """``--scales``' value: comma-separated factors (argparse's error when not numbers)."""
+    try:
+        return parse_scales(text)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+#: ``--scales``' type, default and metavar, for each subcommand that takes it (help is theirs).
+SCALES = {"type": scales_value, "default": (1.0,), "metavar": "S,S,..."}
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, default: str | None = None) -> None:

@@ -6,7 +6,8 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from cam_keras.cli.common import non_negative_int
+from cam_keras.cam.augmentation import COST
+from cam_keras.cli.common import SCALES, non_negative_int
 from cam_keras.errors import UsageError
 
 
@@ -38,10 +39,17 @@ def add_parser(subparsers) -> None:
         "--fill",
         help="shapes filled with their class's texture (default) or flat, where only outlines tell the classes apart",
     )
+    parser.add_argument(
+        "--scales",
+        **SCALES,
+        help="map each image also at these scales, e.g. 0.5,1,1.5,2, each with its mirror (default 1: the "
+        f"image and its mirror); {COST}",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from cam_keras.cam.augmentation import MapAugmentation
     from cam_keras.data.synthetic import FILLS
     from cam_keras.demo import FULL, QUICK, describe, run_demo
 
@@ -49,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--fill must be one of {', '.join(FILLS)}, not {args.fill!r}")
     plan = QUICK if args.quick else FULL
     plan = replace(plan, fill=args.fill or plan.fill)
-    report = run_demo(args.out, plan, seed=args.seed, overwrite=args.overwrite)
+    maps = MapAugmentation(scales=args.scales, flip=True)
+    report = run_demo(args.out, plan, seed=args.seed, overwrite=args.overwrite, augmentation=maps)
     print(describe(report, args.out))
     return 0

@@ -6,10 +6,13 @@ import argparse
 from pathlib import Path
 
 from cam_keras.cam.methods import METHODS
+from cam_keras.cam.postprocessing import POSTPROCESSING, MapPostprocessing
 from cam_keras.cli.common import (
+    add_augmentation_arguments,
     add_model_arguments,
     add_output_arguments,
     load_model_from_args,
+    map_augmentation,
     non_negative_int,
     positive_int,
 )
@@ -94,8 +97,23 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--method", default="cam", choices=list(METHODS), help="map method (default cam)")
     parser.add_argument("--target-layer", help="layer for gradient methods")
+    add_augmentation_arguments(parser)
+    _add_postprocessing_arguments(parser)
     add_output_arguments(parser, default="evaluation")
     parser.set_defaults(run=run)
+
+
+def _add_postprocessing_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per :data:`POSTPROCESSING` option, recorded in report.json under ``maps``."""
+    group = parser.add_argument_group("map post-processing (off by default)")
+    group.add_argument(
+        "--clamp-negative-weights", action="store_true", help=POSTPROCESSING["clamp_negative_weights"] + "; CAM only"
+    )
+    group.add_argument("--percentile", type=float, metavar="P", help=POSTPROCESSING["percentile"] + ", e.g. 99")
+
+
+def _postprocessing(args: argparse.Namespace) -> MapPostprocessing:
+    return MapPostprocessing(clamp_negative_weights=args.clamp_negative_weights, percentile=args.percentile)
 
 
 def _threshold(args: argparse.Namespace, explainer) -> tuple[float, str]:
@@ -115,13 +133,14 @@ def _threshold(args: argparse.Namespace, explainer) -> tuple[float, str]:
         "--calibrate",
         "a threshold chosen on the images scored flatters them",
     )
-    threshold = calibrate_threshold(explainer, args.calibrate, batch_size=args.batch_size)
+    threshold = calibrate_threshold(
+        explainer, args.calibrate, batch_size=args.batch_size, postprocessing=_postprocessing(args)
+    )
     return threshold, f"calibrated on {args.calibrate} (best GT-known localization; Choe et al., CVPR 2020)"
 
 
 def run(args: argparse.Namespace) -> int:
     from cam_keras.cam import make_explainer
-    from cam_keras.errors import UsageError
     from cam_keras.evaluate import (
         evaluate_classification,
         evaluate_faithfulness,
@@ -131,27 +150,12 @@ def run(args: argparse.Namespace) -> int:
     from cam_keras.outdir import OutputFolder
 
     localize = args.boxes is not None or (args.data_dir / "boxes.csv").is_file()
-    needs_boxes = [
-        flag
-        for flag, given in [
-            ("--masks", args.masks),
-            ("--calibrate", args.calibrate),
-            ("--threshold", args.threshold != AUTO),
-        ]
-        if given
-    ]
-    if not localize and needs_boxes:
-        raise UsageError(
-            f"{', '.join(needs_boxes)} score localization, but {args.data_dir} has no boxes.csv; "
-            "pass --boxes FILE, or drop them for a classification report"
-        )
-    if args.mask_threshold is not None and args.masks is None:
-        raise UsageError("--mask-threshold cuts the maps scored against --masks; pass --masks DIR, or drop it")
-    if args.calibrate is not None and args.threshold != AUTO:
-        raise UsageError("--calibrate chooses the threshold; drop --threshold or pass --threshold auto")
+    _check_flags(args, localize)
+    augmentation, postprocessing = map_augmentation(args), _postprocessing(args)
     inputs = [path for path in (args.data_dir, args.model, args.boxes, args.masks, args.calibrate) if path]
     with OutputFolder(args.out, overwrite=args.overwrite, inputs=inputs) as out:
-        explainer = make_explainer(load_model_from_args(args), args.method, args.target_layer)
+        model = load_model_from_args(args)
+        explainer = make_explainer(model, args.method, args.target_layer, augmentation=augmentation)
         if localize:
             threshold, source = _threshold(args, explainer)
             evaluation = evaluate_localization(
@@ -163,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size,
                 samples=args.samples,
                 mask_threshold=MaskRule.foreground if args.mask_threshold is None else args.mask_threshold,
+                postprocessing=postprocessing,
             )
             evaluation.summary["threshold_source"] = source
         else:
@@ -181,22 +186,88 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_flags(args: argparse.Namespace, localize: bool) -> None:
+    """Refuse flags that score localization without boxes, and two ways to set the threshold."""
+    from cam_keras.errors import UsageError
+
+    needs_boxes = [
+        flag
+        for flag, given in [
+            ("--masks", args.masks),
+            ("--calibrate", args.calibrate),
+            ("--threshold", args.threshold != AUTO),
+            ("--clamp-negative-weights", args.clamp_negative_weights),
+            ("--percentile", args.percentile is not None),
+        ]
+        if given
+    ]
+    if not localize and needs_boxes:
+        raise UsageError(
+            f"{', '.join(needs_boxes)} score localization, but {args.data_dir} has no boxes.csv; "
+            "pass --boxes FILE, or drop them for a classification report"
+        )
+    if args.mask_threshold is not None and args.masks is None:
+        raise UsageError("--mask-threshold cuts the maps scored against --masks; pass --masks DIR, or drop it")
+    if args.calibrate is not None and args.threshold != AUTO:
+        raise UsageError("--calibrate chooses the threshold; drop --threshold or pass --threshold auto")
+    if args.clamp_negative_weights and args.method != "cam":
+        raise UsageError(
+            f"--clamp-negative-weights clamps CAM's class weights; method {args.method} has none (use --method cam)"
+        )
+
+
 def _print_results(args: argparse.Namespace, evaluation, paths: dict, localize: bool) -> None:
-    """The metrics, the threshold curve and the files written, names escaped."""
+    """The metrics, the threshold curve and the files written, names escaped. Without a
+    calibrated threshold the scores that need none come first, then those at the paper's
+    convention, said to be one."""
     from cam_keras.evaluate import format_summary
     from cam_keras.evaluate.report import format_curve
 
-    print(format_summary(evaluation.summary))
+    guessed = localize and args.threshold == AUTO and args.calibrate is None
     if localize:
+        _print_maps(evaluation.maps)
+    if guessed:
+        _print_threshold_free(evaluation)
+    print(format_summary(evaluation.summary))
+    if localize and not guessed:
         print("box accuracy by map threshold (GT-known localization; all thresholds in threshold_curve.csv):")
         print(format_curve(evaluation.threshold_curve))
-        if args.threshold == AUTO and args.calibrate is None:
-            print(
-                "note: the box threshold 0.2 is the CAM paper's convention, not fitted to this model; MaxBoxAccV2 "
-                "does not depend on it. To choose it without looking at these images, pass --calibrate DIR "
-                "(a held-out split with its own boxes.csv)."
-            )
+    if guessed:
+        print(
+            "note: no threshold was calibrated for this model, so top-1 and GT-known localization above use "
+            "the CAM paper's 0.2, a convention that often draws boxes too large or too small; MaxBoxAccV2 "
+            "does not depend on it. Calibrate on a few labelled boxes (Choe et al., CVPR 2020: a few boxes "
+            "choose the threshold better than any guess): --calibrate DIR, a held-out split with its own boxes.csv."
+        )
     if evaluation.skipped:
         print(f"  not scored: {len(evaluation.skipped)} file(s), listed in {for_terminal(str(paths['report']))}")
     for label, path in paths.items():
         print(f"{label:>15}: {for_terminal(str(path))}")
+
+
+def _print_threshold_free(evaluation) -> None:
+    """MaxBoxAccV2 and the accuracy at each threshold, before any score at a guessed threshold."""
+    from cam_keras.evaluate.report import format_curve
+
+    summary = evaluation.summary
+    print("without a calibrated threshold (see the note below), the scores that need none:")
+    print(f"  MaxBoxAccV2 (any threshold)  {summary['maxboxacc_v2']:.4f}")
+    print(
+        f"  best threshold on this set   {summary['best_threshold']:.2f} (chosen on the images scored, "
+        "so optimistic: use it for comparison, not as a calibrated result)"
+    )
+    print("box accuracy by map threshold (GT-known localization; all thresholds in threshold_curve.csv):")
+    print(format_curve(evaluation.threshold_curve))
+    print(f"at the CAM paper's threshold {summary['threshold']:.2f} (a convention, not fitted to this model):")
+
+
+def _print_maps(settings: dict) -> None:
+    """How the maps were made, when not plainly."""
+    from cam_keras.cam.augmentation import MapAugmentation
+
+    augmentation = MapAugmentation(scales=settings["augmentation"]["scales"], flip=settings["augmentation"]["flip"])
+    changes = [augmentation.describe()] if not augmentation.is_identity else []
+    changes += ["negative class weights clamped"] if settings.get("clamp_negative_weights") else []
+    changes += [f"maps scaled by their {settings['percentile']:g}th percentile"] if settings.get("percentile") else []
+    if changes:
+        print(f"maps: {settings['method']}, {'; '.join(changes)}")

@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cam_keras.cam.methods import AUTO, METHODS
-from cam_keras.cli.common import add_model_arguments, add_output_arguments, load_model_from_args
+from cam_keras.cli.common import (
+    add_augmentation_arguments,
+    add_model_arguments,
+    add_output_arguments,
+    load_model_from_args,
+    map_augmentation,
+)
 from cam_keras.data.sources import SOURCE_KINDS, ImageSource
 from cam_keras.errors import UsageError
 from cam_keras.jobs.request import ARRAY_FORMATS, HeatmapOptions, HeatmapRequest
@@ -37,6 +43,7 @@ def add_parser(subparsers) -> None:
     )
     add_job_arguments(parser)
     _add_map_arguments(parser)
+    add_augmentation_arguments(parser)
     _add_picture_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     parser.add_argument(
@@ -154,6 +161,7 @@ def _request(args: argparse.Namespace) -> HeatmapRequest:
         array_format=None if args.format == NO_ARRAYS else args.format,
         report_top=args.print_top,
         batch_size=args.batch_size,
+        augmentation=map_augmentation(args),
         **{name: getattr(args, name) for name in _AS_GIVEN},
     )
     return job_request(args, options)

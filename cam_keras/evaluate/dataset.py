@@ -21,7 +21,9 @@ import keras
 import numpy as np
 
 from cam_keras.cam import BaseCAM
+from cam_keras.cam.augmentation import MapAugmentation
 from cam_keras.cam.inputs import note_assumed_resize
+from cam_keras.cam.postprocessing import NO_POSTPROCESSING, MapPostprocessing
 from cam_keras.data.batches import decode_all, prefetched_batches
 from cam_keras.data.class_folders import LabelledImage as Item
 from cam_keras.data.class_folders import class_folder_images
@@ -57,7 +59,8 @@ class Evaluation:
     ``threshold_curve`` (localization only) has one row per map threshold; ``boxes`` are the
     true boxes used (clipped to their images); ``kept`` the maps reports draw; ``input_size``
     and ``resize`` how images were fitted to the model (where its maps lie on an image:
-    :func:`cam_keras.data.resize.fit_window`).
+    :func:`cam_keras.data.resize.fit_window`); ``maps`` how the maps were made (augmentation
+    and post-processing settings, for the report).
     """
 
     summary: dict
@@ -73,6 +76,7 @@ class Evaluation:
     kept: KeptMaps = field(repr=False, default_factory=KeptMaps)
     input_size: tuple[int, int] | None = None
     resize: str = "squash"
+    maps: dict = field(default_factory=dict)
 
     def window(self, original_size: tuple[int, int]) -> Window:
         """Where the model input lies on an image of ``original_size`` (its maps' place)."""
@@ -164,13 +168,44 @@ def _fitted(explainer: BaseCAM, item: Item) -> FittedImage:
 
 
 def _maps_on_image(
-    explainer: BaseCAM, raw: dict[int, np.ndarray], classes: list[int], size: tuple[int, int]
+    explainer: BaseCAM,
+    raw: dict[int, np.ndarray],
+    classes: list[int],
+    size: tuple[int, int],
+    postprocessing: MapPostprocessing,
 ) -> dict[int, np.ndarray]:
     """``{class: map}`` at the image's ``size`` in [0, 1], placed where the model input lies on
-    the image (0 outside: a crop's cut-away margins hold no evidence)."""
+    the image (0 outside: a crop's cut-away margins hold no evidence), then normalized as
+    ``postprocessing`` says."""
     window = fit_window(size, explainer.input_size, explainer.contract.inputs.resize)
     maps = np.stack([raw[c] for c in classes])
-    return dict(zip(classes, scale_maps_to(maps, size, placement=window.placement(size, maps.shape[1:]))))
+    scaled = scale_maps_to(maps, size, placement=window.placement(size, maps.shape[1:]))
+    return dict(zip(classes, postprocessing.normalize(scaled)))
+
+
+def map_settings(
+    explainer: BaseCAM, augmentation: MapAugmentation | None, postprocessing: MapPostprocessing | None
+) -> tuple[BaseCAM, MapPostprocessing, dict]:
+    """The explainer with ``augmentation`` and the class-weight clamp of ``postprocessing``
+    applied, the post-processing and how maps are made (for the report).
+
+    Raises:
+        UsageError: ``clamp_negative_weights`` for a method without class weights (not CAM).
+    """
+    postprocessing = postprocessing or NO_POSTPROCESSING
+    explainer = explainer.augmented(augmentation)
+    if postprocessing.clamp_negative_weights:
+        if not hasattr(explainer, "clamped"):
+            raise UsageError(
+                f"clamp_negative_weights clamps CAM's class weights; method {explainer.method} has none (use cam)"
+            )
+        explainer = explainer.clamped()
+    settings = {
+        "method": explainer.method,
+        "augmentation": explainer.augmentation.as_dict(),
+        **postprocessing.as_dict(),
+    }
+    return explainer, postprocessing, settings
 
 
 class _Keeper:
@@ -231,6 +266,8 @@ def evaluate_localization(
     extremes: int = 4,
     resize: str | None = None,
     mask_threshold: float = MaskRule.foreground,
+    augmentation: MapAugmentation | None = None,
+    postprocessing: MapPostprocessing | None = None,
 ) -> Evaluation:
     """Classification and localization metrics of ``explainer`` on ``DATA_DIR/<class>/<image>``.
 
@@ -244,6 +281,10 @@ def evaluate_localization(
     and of the ``extremes`` best and worst are kept for reports. Images are fitted to the
     model as it was trained (its saved resize policy, else squash) unless ``resize`` says
     otherwise, and its maps are placed where the model input lies on each image.
+    ``augmentation`` (:class:`~cam_keras.cam.augmentation.MapAugmentation`) replaces the
+    explainer's own; ``postprocessing``
+    (:class:`~cam_keras.cam.postprocessing.MapPostprocessing`) clamps CAM's class weights and
+    normalizes maps by a percentile. Both are recorded in ``Evaluation.maps``.
 
     Example:
         >>> evaluation = evaluate_localization(CAM(model), "data/test", threshold=0.5)
@@ -251,7 +292,7 @@ def evaluate_localization(
     """
     check_threshold(threshold)
     check_threshold(mask_threshold, "mask_threshold")
-    explainer = explainer.resized(resize)
+    explainer, postprocessing, settings = map_settings(explainer.resized(resize), augmentation, postprocessing)
     data_dir = Path(data_dir)
     boxes_path = Path(boxes_csv) if boxes_csv else data_dir / "boxes.csv"
     boxed = _boxed_items(_scan(explainer, data_dir), read_boxes(boxes_path), boxes_path, data_dir)
@@ -267,7 +308,7 @@ def evaluate_localization(
     for item, size, ranked, raw in scored:
         truths, cut = clip_boxes(boxed.boxes[item.relative], size, f"{boxes_path}, row for {item.relative}")
         clipped += [item.relative] if cut else []
-        maps = _maps_on_image(explainer, raw, sorted({item.label, *ranked}), size)
+        maps = _maps_on_image(explainer, raw, sorted({item.label, *ranked}), size, postprocessing)
         mask = load_mask(masks_dir, item.relative, size) if masks_dir else None
         row = metrics.update(item.label, ranked, maps[item.label], [maps[c] for c in ranked], truths, mask)
         classification.update(item.label, ranked)
@@ -296,6 +337,7 @@ def evaluate_localization(
         kept=keeper.kept(),
         input_size=explainer.input_size,
         resize=explainer.contract.inputs.resize,
+        maps=settings,
     )
 
 

@@ -165,6 +165,8 @@ def _report(evaluation: Evaluation) -> dict:
     report = {"metrics": summary, "class_names": list(evaluation.class_names), "per_class": evaluation.per_class}
     if "threshold" in summary:
         report["threshold"] = {"value": summary["threshold"], "source": summary.get("threshold_source", "given")}
+    if evaluation.maps:
+        report["maps"] = evaluation.maps
     report["skipped"] = evaluation.skipped
     report["boxes_without_image"] = evaluation.boxes_without_image
     return report

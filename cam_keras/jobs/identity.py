@@ -47,7 +47,7 @@ def weights_fingerprint(model: keras.Model) -> str:
 def model_identity(explainer: BaseCAM) -> dict:
     """The model an explainer explains: its weights' fingerprint and what its contract read
     from the model or was told (``--preprocess``, ``--input-size``, ``--resize``, ``--output``), the
-    layer mapped and whether maps are flip-averaged."""
+    layer mapped and the map augmentation (scales and mirrors)."""
     inputs, outputs = explainer.contract.inputs, explainer.contract.outputs
     return {
         "weights": weights_fingerprint(explainer.model),
@@ -58,7 +58,7 @@ def model_identity(explainer: BaseCAM) -> dict:
         "output": producer_names(explainer.model.outputs),
         "output_kind": outputs.kind,
         "target_layer": explainer.target_layer_name,
-        "flip_average": explainer.flip_average,
+        "augmentation": explainer.augmentation.as_dict(),
     }
 
 

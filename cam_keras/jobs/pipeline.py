@@ -83,6 +83,7 @@ def run_request(explainer: BaseCAM, request: HeatmapRequest, notes: dict | None 
     :meth:`~cam_keras.jobs.report.HeatmapReport.predictions` stream the table's rows), with
     ``notes`` as further entries."""
     request.options.check_classes(explainer.class_names)
+    explainer = explainer.augmented(request.options.augmentation)
     out = request.folder()
     images = request.source.scan()  # a missing input stops the job before the folder is made
     if request.options.folder_classes:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cam_keras.cam.augmentation import MapAugmentation
 from cam_keras.data.sources import ImageSource
 from cam_keras.errors import UsageError
 from cam_keras.jobs.shards import Shard
@@ -38,6 +39,9 @@ class HeatmapOptions:
     Attributes:
         classes: class request as in :meth:`BaseCAM.__call__` (a single class or ``"all"``).
         top_k: number of predicted classes mapped when ``classes`` is ``None``.
+        augmentation: scales and mirrors whose maps are averaged
+            (:class:`~cam_keras.cam.augmentation.MapAugmentation`; one more forward pass per
+            view); ``None`` keeps the explainer's own.
         colormap, alpha, normalize, colorbar: overlay look (see :class:`cam_keras.render.pictures.Style`).
         size, max_side: overlay size (see :func:`cam_keras.render.sizing.output_size`): by
             default the original aspect with the longest side at most ``max_side``.
@@ -59,6 +63,7 @@ class HeatmapOptions:
 
     classes: ClassSpec = None
     top_k: int = 1
+    augmentation: MapAugmentation | None = None
     colormap: str = "jet"
     alpha: float = 0.5
     normalize: str = "per-map"
@@ -94,6 +99,11 @@ class HeatmapOptions:
         """
         _check(is_count(self.batch_size, 1), "batch_size (--batch-size) must be a positive integer", self.batch_size)
         _check(is_count(self.top_k, 1), "top_k (--top-k) must be a positive integer", self.top_k)
+        _check(
+            self.augmentation is None or isinstance(self.augmentation, MapAugmentation),
+            "augmentation (--scales, --flip) must be a MapAugmentation or None",
+            self.augmentation,
+        )
         _check(is_count(self.report_top, 0), "report_top (--print-top) must be 0 or more", self.report_top)
         alpha_ok = isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and 0 <= self.alpha <= 1
         _check(alpha_ok, "alpha (--alpha) is the heatmap's opacity, a number from 0 to 1", self.alpha)

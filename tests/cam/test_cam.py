@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import cam_keras
-from cam_keras import CAM, HeadNotFoundError
+from cam_keras import CAM, HeadNotFoundError, MapAugmentation
 from cam_keras.errors import ModelError, UsageError
 
 
@@ -187,9 +187,9 @@ def test_explain_one_liner_from_a_saved_file(tmp_path, tiny_model, images):
     assert explanation._repr_png_().startswith(b"\x89PNG")
 
 
-def test_flip_average_is_the_mean_of_the_image_and_its_mirror(tiny_model, images):
+def test_flip_augmentation_is_the_mean_of_the_image_and_its_mirror(tiny_model, images):
     plain = CAM(tiny_model)
-    averaged = CAM(tiny_model, flip_average=True)(images, top_k=2)
+    averaged = CAM(tiny_model, augmentation=MapAugmentation(flip=True))(images, top_k=2)
     classes = averaged.class_indices.tolist()
     direct = plain(images, classes).raw_maps
     mirrored = plain(images[:, :, ::-1].copy(), classes).raw_maps[..., ::-1]

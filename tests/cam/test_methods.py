@@ -14,7 +14,17 @@ from oracles import (
 )
 
 import cam_keras
-from cam_keras import CAM, EigenCAM, GradCAM, GradCAMPlusPlus, LayerCAM, ScoreCAM, XGradCAM, make_explainer
+from cam_keras import (
+    CAM,
+    EigenCAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    LayerCAM,
+    MapAugmentation,
+    ScoreCAM,
+    XGradCAM,
+    make_explainer,
+)
 from cam_keras.cam.methods import METHODS, method_class
 from cam_keras.errors import UsageError
 
@@ -134,8 +144,8 @@ def test_given_classes_plus_the_top_predictions_in_one_pass(tiny_model, images):
 
 
 @pytest.mark.parametrize("method", [GradCAM, ScoreCAM, EigenCAM])
-def test_flip_average_is_shared_by_every_method(tiny_model, images, method):
-    averaged = method(tiny_model, LAYER, flip_average=True)(images[:2], top_k=2)
+def test_flip_augmentation_is_shared_by_every_method(tiny_model, images, method):
+    averaged = method(tiny_model, LAYER, augmentation=MapAugmentation(flip=True))(images[:2], top_k=2)
     plain = method(tiny_model, LAYER)
     classes = averaged.class_indices.tolist()
     direct = plain(images[:2], classes).raw_maps

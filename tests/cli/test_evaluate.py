@@ -213,6 +213,10 @@ def test_without_calibration_the_paper_threshold_is_named_and_the_curve_shown(tr
     printed = capsys.readouterr().out
     assert "MaxBoxAccV2" in printed and "convention" in printed and "--calibrate" in printed
     assert "gt_known_loc" in printed  # the per-threshold curve
+    # the scores that need no threshold come first, then those at the paper's guess, said to be one
+    order = [printed.index(text) for text in ("MaxBoxAccV2", "gt_known_loc", "CAM paper's threshold 0.20", "top-1 loc")]
+    assert order == sorted(order)
+    assert "a few labelled boxes" in printed
     report = json.loads((out / "report.json").read_text())
     assert report["threshold"]["value"] == 0.2 and "paper" in report["threshold"]["source"]
     with open(out / "threshold_curve.csv") as handle:

@@ -188,6 +188,7 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path, model_file, photo_dir
 
 def test_the_flags_defaults_are_the_librarys_and_every_flag_reaches_the_request():
     """Issue 24: the defaults were typed twice (the CLI and HeatmapOptions) and could drift."""
+    from cam_keras.cam.augmentation import MapAugmentation
     from cam_keras.cli import build_parser
     from cam_keras.cli.heatmap import _request
     from cam_keras.jobs import HeatmapOptions
@@ -197,6 +198,7 @@ def test_the_flags_defaults_are_the_librarys_and_every_flag_reaches_the_request(
     flags = ["--top-k", "3", "--colormap", "viridis", "--alpha", "0.25", "--normalize", "shared", "--colorbar"]
     flags += ["--size", "40x30", "--max-side", "512", "--image-format", "webp", "--batch-size", "4"]
     flags += ["--format", "none", "--print-top", "2", "--workers", "0", "--shard", "2/3", "--resume", "--quiet"]
+    flags += ["--scales", "1,2", "--flip"]
     request = _request(build_parser().parse_args(["heatmap", "--model", "m.keras", "x.png", "--out", "o", *flags]))
     changed = {name: value for name, value in vars(request.options).items() if value != getattr(HeatmapOptions(), name)}
     assert changed == {
@@ -212,5 +214,6 @@ def test_the_flags_defaults_are_the_librarys_and_every_flag_reaches_the_request(
         "array_format": None,
         "report_top": 2,
         "workers": 0,
+        "augmentation": MapAugmentation(scales=(1.0, 2.0), flip=True),
     }
     assert (request.shard.index, request.shard.count, request.resume, request.progress) == (2, 3, True, False)

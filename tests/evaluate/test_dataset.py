@@ -74,9 +74,10 @@ def test_evaluate_cli_writes_report_overlays_and_figure(trained_run, colors_dir,
 
 def test_demo_quick_run_reports_both_thresholds(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--quick", "--fill", "flat", "--out", str(out)]) == 0
+    assert main(["demo", "--quick", "--fill", "flat", "--scales", "1,2", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["plan"]["fill"] == "flat"
+    assert report["augmentation"] == {"scales": [1.0, 2.0], "flip": True, "combine": "mean"}
     assert 0.0 <= report["top1_loc"] <= 1.0
     assert report["metrics_paper_threshold"]["threshold"] == 0.2
     assert report["metrics_calibrated_threshold"]["threshold"] == report["threshold"]
@@ -84,7 +85,7 @@ def test_demo_quick_run_reports_both_thresholds(tmp_path, capsys):
     assert set(report["timings_s"]) == {"data", "train", "calibrate", "evaluate", "render", "total"}
     assert (out / "demo_grid.png").is_file() and (out / "run" / "model.keras").is_file()
     printed = capsys.readouterr().out
-    assert "demo_grid.png" in printed and "(flat shapes)" in printed
+    assert "demo_grid.png" in printed and "(flat shapes), CAM, scales 1, 2 with mirrors, mean of 4 maps" in printed
     assert main(["demo", "--quick", "--out", str(out)]) == 2  # not clobbered without --overwrite
 
 
