@@ -98,3 +98,18 @@ def describe(model: ModelLike, **choices) -> ModelReport:
     except ModelError:
         pass  # the model's own problem: inspect_model reports it, after what can be read
     return inspect_model(model)
+
+
+def write_gallery(folder: str | os.PathLike) -> Path:
+    """Write ``gallery.html`` (and its ``gallery-data.js``) into ``folder``: the output folder
+    of a finished heatmap job (merged, if sharded) or of an evaluation. Returns the page.
+
+    Example:
+        >>> cam_keras.write_gallery("maps/")  # then open maps/gallery.html in a browser
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: no such folder; give the --out folder of a heatmap job or of an evaluation")
+    if (folder / EVALUATION_TABLE).is_file():
+        return evaluation_gallery(folder)
+    return job_gallery(folder)

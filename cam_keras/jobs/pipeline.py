@@ -22,6 +22,7 @@ from cam_keras.cam import BaseCAM
 from cam_keras.data.images import HIDDEN_REASON
 from cam_keras.data.sources import ImageSource, SourceImages
 from cam_keras.jobs.decode import decoded_batches
+from cam_keras.jobs.gallery import write_job_gallery
 from cam_keras.jobs.identity import job_identity
 from cam_keras.jobs.plan import job_order, plan_job, refuse_inputs_inside
 from cam_keras.jobs.pool import bounded_workers, default_workers, render_pool
@@ -53,7 +54,9 @@ def write_heatmaps(
     - ``<name>.png``: captioned overlay(s) at the requested size;
     - ``<name>.npz`` (or ``.mat``): raw maps, classes, logits, probabilities, image size;
     - ``predictions.csv``: path, output, top predictions; ``report.json``: counts and skips
-      (``predictions-K-of-N.csv`` / ``report-K-of-N.json`` for ``shard`` K/N).
+      (``predictions-K-of-N.csv`` / ``report-K-of-N.json`` for ``shard`` K/N);
+    - with ``options.gallery`` (the default): a thumbnail per image in ``.thumbnails/`` and
+      ``gallery.html`` over all of them (a sharded job's is written by ``merge``).
 
     ``out`` (a path, or an unopened :class:`~cam_keras.outdir.OutputFolder`) is opened for
     the job: locked, refused inside an input folder, only cam-keras' own files replaced with
@@ -84,7 +87,10 @@ def run_request(explainer: BaseCAM, request: HeatmapRequest) -> HeatmapReport:
     out = request.folder()
     images = request.source.scan()  # a missing input stops the job before the folder is made
     with out:
-        return _run_job(explainer, images, out, request)
+        report = _run_job(explainer, images, out, request)
+        if request.options.gallery and request.shard is None:  # a shard's gallery: `cam-keras merge`
+            write_job_gallery(out, report.job)
+        return report
 
 
 def _run_job(explainer: BaseCAM, images: SourceImages, out: OutputFolder, request: HeatmapRequest) -> HeatmapReport:

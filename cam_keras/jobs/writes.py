@@ -41,11 +41,11 @@ def explain(explainer: BaseCAM, batch: list[Decoded], options: HeatmapOptions) -
 
 
 def _render_job(explanation: Explanation, index: int, targets: list[Path], options: HeatmapOptions) -> RenderJob:
-    """What a render worker needs to write image ``index``'s overlay at ``targets[0]`` and its
-    arrays at ``targets[1]`` if any (the paths :meth:`HeatmapOptions.output_files` names,
-    claimed in the output folder)."""
+    """What a render worker needs to write image ``index``'s overlay at ``targets[0]``, its
+    arrays at ``targets[1]`` if any and its thumbnail last if any (the paths
+    :meth:`HeatmapOptions.output_files` names, claimed in the output folder)."""
     texts = tuple(explanation.label_text(index, m) for m in range(explanation.class_indices.shape[1]))
-    arrays_path = targets[1] if len(targets) > 1 else None
+    arrays_path = targets[1] if options.array_format else None
     return RenderJob(
         picture_path=targets[0],
         picture=explanation.images[index],
@@ -55,6 +55,7 @@ def _render_job(explanation: Explanation, index: int, targets: list[Path], optio
         arrays_path=arrays_path,
         arrays=explanation.arrays(index) if arrays_path else None,
         placement=explanation.placement(index),
+        thumbnail_path=targets[-1] if options.gallery else None,
     )
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from cam_keras.records import write_arrays
 from cam_keras.render.pictures import Placement, Style, image_row
+from cam_keras.render.thumbnails import thumbnail, write_thumbnail
 from cam_keras.render.writers import write_picture
 
 
@@ -32,6 +33,8 @@ class RenderJob:
         arrays_path, arrays: the ``.npz``/``.mat`` file and its contents, or ``None``.
         placement: where the maps lie on the picture (see
             :func:`~cam_keras.render.pictures.scale_maps_to`); ``None`` for all of it.
+        thumbnail_path: where the gallery thumbnail goes (see
+            :mod:`~cam_keras.render.thumbnails`), or ``None``.
     """
 
     picture_path: Path
@@ -42,11 +45,14 @@ class RenderJob:
     arrays_path: Path | None = None
     arrays: Mapping[str, np.ndarray] | None = None
     placement: Placement | None = None
+    thumbnail_path: Path | None = None
 
 
 def run_job(job: RenderJob) -> Path:
     """Render, encode and atomically write one job's files; returns the picture path."""
     write_picture(job.picture_path, image_row(job.picture, job.raw_maps, job.texts, job.style, job.placement))
+    if job.thumbnail_path is not None:
+        write_thumbnail(job.thumbnail_path, thumbnail(job.picture, job.raw_maps, job.style, job.placement))
     if job.arrays_path is not None:
         write_arrays(job.arrays_path, job.arrays or {})
     return job.picture_path
