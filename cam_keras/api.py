@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import keras
 
 from cam_keras.cam import Explanation, make_explainer
 from cam_keras.cam.inputs import ImageLike
 from cam_keras.cam.targets import ClassSpec
-from cam_keras.errors import ModelError
+from cam_keras.errors import ModelError, UsageError
+from cam_keras.jobs.gallery import job_gallery
 from cam_keras.models import load_model
 from cam_keras.models.contract import PreprocessChoice, configure_model
 from cam_keras.models.describe import ModelReport, inspect_model
@@ -109,7 +111,5 @@ def write_gallery(folder: str | os.PathLike) -> Path:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise UsageError(f"{folder}: no such folder; give the --out folder of a heatmap job or of an evaluation")
-    if (folder / EVALUATION_TABLE).is_file():
-        return evaluation_gallery(folder)
+        raise UsageError(f"{folder}: no such folder; give the --out folder of a heatmap job")
     return job_gallery(folder)

@@ -256,7 +256,9 @@
   readHash();
   stateToControls();
   for (const key of CONTROLS) {
-    $(key).addEventListener("input", () => { state[key] = $(key).value; update(); });
+    const changed = () => { if (state[key] !== $(key).value) { state[key] = $(key).value; update(); } };
+    $(key).addEventListener("input", changed);
+    $(key).addEventListener("change", changed);  // a choice made by script or driver may fire this one only
   }
   grid.addEventListener("scroll", () => draw(false), { passive: true });
   window.addEventListener("resize", () => draw(true));
