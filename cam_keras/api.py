@@ -12,6 +12,8 @@ from cam_keras.cam import Explanation, make_explainer
 from cam_keras.cam.inputs import ImageLike
 from cam_keras.cam.targets import ClassSpec
 from cam_keras.errors import ModelError, UsageError
+from cam_keras.evaluate.gallery import TABLE as EVALUATION_TABLE
+from cam_keras.evaluate.gallery import evaluation_gallery
 from cam_keras.jobs.gallery import job_gallery
 from cam_keras.models import load_model
 from cam_keras.models.contract import PreprocessChoice, configure_model
@@ -111,5 +113,7 @@ def write_gallery(folder: str | os.PathLike) -> Path:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise UsageError(f"{folder}: no such folder; give the --out folder of a heatmap job")
+        raise UsageError(f"{folder}: no such folder; give the --out folder of a heatmap job or of an evaluation")
+    if (folder / EVALUATION_TABLE).is_file():
+        return evaluation_gallery(folder)
     return job_gallery(folder)

@@ -68,6 +68,12 @@ def add_parser(subparsers) -> None:
         "--samples", type=non_negative_int, default=16, help="overlays to draw, spread over classes (default 16)"
     )
     parser.add_argument(
+        "--gallery",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write a thumbnail per image and gallery.html to browse them with their IoU and boxes (default: on)",
+    )
+    parser.add_argument(
         "--faithfulness",
         type=non_negative_int,
         metavar="N",
@@ -155,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         if args.faithfulness:
             scores = evaluate_faithfulness(explainer, args.data_dir, limit=args.faithfulness)
             evaluation.summary.update(scores.as_dict())
-        paths = write_evaluation(evaluation, out)
+        paths = write_evaluation(evaluation, out, gallery=args.gallery)
     _print_results(args, evaluation, paths, localize)
     return 0
 

@@ -5,6 +5,7 @@ pass to make its gallery)."""
 from __future__ import annotations
 
 import os
+from pathlib import PurePosixPath
 
 import numpy as np
 from PIL import Image
@@ -27,6 +28,16 @@ def thumbnail_name(stem: str | os.PathLike) -> str:
         '.thumbnails/cats/tom.jpg'
     """
     return f"{THUMBNAIL_FOLDER}/{os.fspath(stem)}.jpg"
+
+
+def thumbnail_stem(name: str) -> str:
+    """The output stem a :func:`thumbnail_name` was made from.
+
+    Example:
+        >>> thumbnail_stem(".thumbnails/cats/tom.jpg")
+        'cats/tom'
+    """
+    return PurePosixPath(name).relative_to(THUMBNAIL_FOLDER).with_suffix("").as_posix()
 
 
 def thumbnail(

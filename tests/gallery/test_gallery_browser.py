@@ -204,3 +204,41 @@ def test_ten_thousand_images_load_and_filter_in_the_browser(browser, bench_galle
     assert text(browser, "count").startswith(f"{count} of 10000 images shown")
     assert milliseconds < 2_000
     assert console_errors(browser) == []
+
+
+def test_evaluation_gallery_shows_the_iou_and_boxes_of_per_image_csv(browser, colors_dir, tmp_path):
+    from cam_keras.evaluate import evaluate_localization, write_evaluation
+
+    model = spread_model(class_names=("blue", "red"), input_size=16)
+    evaluation = evaluate_localization(cam_keras.CAM(model), colors_dir, progress=False, samples=2, extremes=0)
+    write_evaluation(evaluation, tmp_path / "eval")
+    with open(tmp_path / "eval" / "per_image.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    with open(colors_dir / "boxes.csv", newline="", encoding="utf-8") as handle:
+        truths = {
+            row["path"]: [float(row[k]) for k in ("xmin", "ymin", "xmax", "ymax")] for row in csv.DictReader(handle)
+        }
+    browser.get_log("browser")
+    load(browser, (tmp_path / "eval" / "gallery.html").as_uri() + "#sort=iou&order=asc&result=wrong")
+
+    expected = sorted(
+        (row for row in rows if row["correct_top1"] == "False"), key=lambda row: float(row["predicted_iou"])
+    )
+    assert text(browser, "count") == f"{len(expected)} of {len(rows)} images shown · 0 right · {len(expected)} wrong"
+    shown = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.tile'), tile => [+tile.dataset.position, "
+        "tile.querySelector('.iou').textContent, "
+        "Array.from(tile.querySelectorAll('rect'), r => [r.getAttribute('class'), "
+        "['x', 'y', 'width', 'height'].map(a => +r.getAttribute(a))])])"
+    )
+    assert len(shown) >= 5
+    for position, iou, rects in sorted(shown):
+        row = expected[position]
+        assert iou == f"IoU {float(row['predicted_iou']):.2f}"
+        predicted = [float(v) for v in row["predicted_box"].strip("()[]").split(",")]
+        truth = truths[PurePath(row["path"]).relative_to(colors_dir).as_posix()]
+        assert rects == [
+            ["true", [truth[0], truth[1], truth[2] - truth[0], truth[3] - truth[1]]],
+            ["predicted", [predicted[0], predicted[1], predicted[2] - predicted[0], predicted[3] - predicted[1]]],
+        ]
+    assert console_errors(browser) == []

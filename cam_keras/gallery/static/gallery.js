@@ -33,7 +33,7 @@
   const state = Object.assign({}, DEFAULTS);
   let shown = new Int32Array(0), cursor = 0, drawn = "";
   const grid = $("grid"), spacer = $("spacer");
-  const tileWidth = 176, tileHeight = 236;
+  const tileWidth = 176, tileHeight = 254;
 
   function element(tag, attributes, text) {
     const node = document.createElement(tag);
