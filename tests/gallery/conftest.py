@@ -71,7 +71,9 @@ def briefly_trained(data: Path, input_size: int = 16):
             pictures.append(np.asarray(Image.open(path).convert("RGB").resize((input_size, input_size)), np.float32))
             labels.append(label)
     keras.utils.set_random_seed(0)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     model.fit(np.stack(pictures), np.array(labels), epochs=4, batch_size=32, verbose=0)
     return model
 
