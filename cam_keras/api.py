@@ -125,7 +125,7 @@ def write_gallery(source: str | os.PathLike | Explanation, out: str | os.PathLik
         return _explanation_gallery(source, Path(out))
     folder = Path(source)
     if not folder.is_dir():
-        raise UsageError(f"{folder}: no such folder; give the --out folder of a heatmap job or of an evaluation")
+        raise UsageError(f"{folder}: no such folder; give the output folder of a heatmap job or of an evaluation")
     if (folder / EVALUATION_TABLE).is_file():
         return evaluation_gallery(folder)
     return job_gallery(folder)

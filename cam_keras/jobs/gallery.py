@@ -30,9 +30,9 @@ def _job_of(folder: Path) -> dict:
     report = folder / f"{REPORT}.json"
     if not report.is_file():
         hint = (
-            "join its shards with `cam-keras merge` first"
+            "join its shards first (merge_shards, or `cam-keras merge`)"
             if any(folder.glob(f"{REPORT}-*-of-*.json"))
-            else ("give the --out folder of a finished `cam-keras heatmap` job")
+            else "give the output folder of a finished heatmap job or of an evaluation"
         )
         raise UsageError(f"{folder} holds no {REPORT}.json: {hint}")
     content = read_json(report)

@@ -50,8 +50,8 @@ class HeatmapOptions:
         prefetch_megapixels: how far decoding runs ahead of the batch being filled, in
             megapixels of overlay and model-input pictures (at least one image); with the
             output size it bounds memory whatever the photos' size.
-        gallery: also write each image's gallery thumbnail (drawn with its overlay, about
-            5 KB and 2% of the render time) and, at the end, ``gallery.html``.
+        gallery: also write each image's gallery thumbnail (drawn with its overlay: about
+            2 ms and 4 KB, 2-3% of drawing a 1024 px overlay) and, at the end, ``gallery.html``.
     """
 
     classes: ClassSpec = None

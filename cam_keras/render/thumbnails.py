@@ -16,7 +16,7 @@ from cam_keras.render.pictures import Placement, Style, scale_maps_to
 from cam_keras.render.writers import pillow_encode
 
 THUMBNAIL_SIDE = 160  # px, the longest side of a thumbnail (the gallery's tiles are this size)
-THUMBNAIL_QUALITY = 80  # JPEG quality: about 5 KB a thumbnail
+THUMBNAIL_QUALITY = 80  # JPEG quality: about 4 KB a thumbnail
 THUMBNAIL_FOLDER = ".thumbnails"  # under the output folder; hidden, so no input folder can share its name
 
 
