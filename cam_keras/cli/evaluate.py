@@ -116,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         evaluate_localization,
         write_evaluation,
     )
+    from cam_keras.gallery.page import FILES as GALLERY_FILES
     from cam_keras.outdir import OutputFolder
 
     localize = args.boxes is not None or (args.data_dir / "boxes.csv").is_file()
@@ -137,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--calibrate chooses the threshold; drop --threshold or pass --threshold auto")
     inputs = [path for path in (args.data_dir, args.model, args.boxes, args.masks, args.calibrate) if path]
     with OutputFolder(args.out, overwrite=args.overwrite, inputs=inputs) as out:
+        out.check_free(GALLERY_FILES if args.gallery else ())  # not after the evaluation's work
         explainer = make_explainer(load_model_from_args(args), args.method, args.target_layer)
         if localize:
             threshold, source = _threshold(args, explainer)

@@ -23,6 +23,7 @@ from cam_keras.outdir import OutputFolder
 
 PAGE = "gallery.html"
 DATA = "gallery-data.js"
+FILES = (PAGE, DATA)  # what a gallery adds to its folder besides thumbnails: checked free before a job
 GLOBAL = "CAM_KERAS_GALLERY"  # the name gallery.js reads the data from
 Box = Sequence[float]  # (xmin, ymin, xmax, ymax) in pixels of the original image
 

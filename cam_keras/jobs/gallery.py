@@ -65,10 +65,9 @@ def heatmap_items(folder: Path, class_names: Sequence[str], thumbnails: bool) ->
         )
 
 
-def write_job_gallery(out: OutputFolder, job: Mapping | None = None) -> Path:
-    """Write the gallery of the heatmap job in the open folder ``out`` (``job``: its identity,
-    read from ``report.json`` when not given); return the page's path."""
-    job = job if job is not None else _job_of(out.root)
+def write_job_gallery(out: OutputFolder, job: Mapping) -> Path:
+    """Write the gallery of the heatmap job with identity ``job`` in the open folder ``out``;
+    return the page's path."""
     thumbnails = bool(job.get("gallery"))
     if not thumbnails:
         logger.warning(

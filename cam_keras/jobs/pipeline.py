@@ -21,6 +21,7 @@ import keras
 from cam_keras.cam import BaseCAM
 from cam_keras.data.images import HIDDEN_REASON
 from cam_keras.data.sources import ImageSource, SourceImages
+from cam_keras.gallery.page import FILES as GALLERY_FILES
 from cam_keras.jobs.decode import decoded_batches
 from cam_keras.jobs.gallery import write_job_gallery
 from cam_keras.jobs.identity import job_identity
@@ -86,9 +87,12 @@ def run_request(explainer: BaseCAM, request: HeatmapRequest) -> HeatmapReport:
     request.options.check_classes(explainer.class_names)
     out = request.folder()
     images = request.source.scan()  # a missing input stops the job before the folder is made
+    gallery = request.options.gallery and request.shard is None  # a shard's gallery: `cam-keras merge`
     with out:
+        if gallery:
+            out.check_free(GALLERY_FILES)  # a file of the user's there stops the job now, not after its work
         report = _run_job(explainer, images, out, request)
-        if request.options.gallery and request.shard is None:  # a shard's gallery: `cam-keras merge`
+        if gallery:
             write_job_gallery(out, report.job)
         return report
 

@@ -100,3 +100,13 @@ def test_the_gallery_command_rewrites_a_job_gallery_and_refuses_other_folders(jo
     assert main(["gallery", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "holds no report.json" in err
+
+
+def test_a_gallery_html_of_the_users_stops_the_job_before_any_work(tiny_model, shapes_dir, tmp_path):
+    out = tmp_path / "maps"
+    out.mkdir()
+    (out / "gallery.html").write_text("my own page")
+    with pytest.raises(cam_keras.CamKerasError, match="gallery.html"):
+        run_job(tiny_model, [shapes_dir], out, overwrite=True)
+    assert not list(out.rglob("*.png")) and not (out / ".thumbnails").exists()
+    assert (out / "gallery.html").read_text() == "my own page"
