@@ -16,6 +16,7 @@ from cam_keras.data.images import decode_image
 from cam_keras.errors import OutputFolderError
 from cam_keras.gallery.page import GalleryItem, write_gallery_files
 from cam_keras.outdir import OutputFolder
+from cam_keras.records import as_written
 from cam_keras.render.pictures import Style
 from cam_keras.render.sizing import output_size
 from cam_keras.render.thumbnails import THUMBNAIL_SIDE, thumbnail, thumbnail_name, thumbnail_stem, write_thumbnail
@@ -64,7 +65,8 @@ def _boxes(cell: str) -> list[list[float]]:
 
 def evaluation_items(folder: Path, class_names: Sequence[str]) -> Iterator[GalleryItem]:
     """One record per row of ``per_image.csv``, streamed."""
-    index = {name: i for i, name in enumerate(class_names)}
+    index = {name: i for i, name in enumerate(class_names)}  # as top_classes' JSON holds them
+    cells = {as_written(name): i for i, name in enumerate(class_names)}  # as a CSV cell holds them
     with open(folder / TABLE, encoding="utf-8", errors=FS_NAMES, newline="") as handle:
         for line, raw in enumerate(csv.DictReader(handle), start=2):
             row = {key: from_csv_cell(value or "") for key, value in raw.items()}
@@ -81,7 +83,7 @@ def evaluation_items(folder: Path, class_names: Sequence[str]) -> Iterator[Galle
                 overlay=row["overlay"] or row["thumbnail"],
                 classes=[index[name] for name in classes],
                 probabilities=json.loads(row["top_probabilities"]),
-                true_class=index.get(row["true_class"]),
+                true_class=cells.get(row["true_class"]),
                 iou=float(row["predicted_iou"]) if row.get("predicted_iou") else None,
                 predicted_box=predicted_box or None,
                 true_boxes=_boxes(row.get("true_boxes", "")),

@@ -16,6 +16,7 @@ from cam_keras.jobs.report import read_json
 from cam_keras.jobs.shards import REPORT, TABLE
 from cam_keras.jobs.table import KEY, read_predictions
 from cam_keras.outdir import OutputFolder
+from cam_keras.records import as_written
 from cam_keras.render.thumbnails import thumbnail_name
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def _job_of(folder: Path) -> dict:
 def heatmap_items(folder: Path, class_names: Sequence[str], thumbnails: bool) -> Iterator[GalleryItem]:
     """One record per row of the job's predictions table, streamed; without ``thumbnails``
     (a job run with ``gallery=False``) the overlays stand in for them."""
-    index = {name: i for i, name in enumerate(class_names)}
+    index = {as_written(name): i for i, name in enumerate(class_names)}  # the table's spelling
     for row in read_predictions(folder / f"{TABLE}.csv"):
         output = row[KEY]
         ranks = range(1, 1 + sum(1 for key in row if key.endswith("_prob")))

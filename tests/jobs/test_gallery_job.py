@@ -110,3 +110,17 @@ def test_a_gallery_html_of_the_users_stops_the_job_before_any_work(tiny_model, s
         run_job(tiny_model, [shapes_dir], out, overwrite=True)
     assert not list(out.rglob("*.png")) and not (out / ".thumbnails").exists()
     assert (out / "gallery.html").read_text() == "my own page"
+
+
+def test_a_class_name_the_table_spells_otherwise_is_still_found(tmp_path):
+    names = ("nul\x00byte", "=formula", "plain")  # predictions.csv holds `\x00` for NUL and guards `=`
+    model = cam_keras.build_model("small_cnn", class_names=names, input_size=16, base_channels=4)
+    model.get_layer("cam_logits").bias.assign([9.0, 3.0, 0.0])
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(2):
+        Image.new("RGB", (16, 16), (60 * index, 90, 30)).save(photos / f"{index}.png")
+    run_job(model, [photos], tmp_path / "maps")
+    data = gallery_data(tmp_path / "maps")
+    assert data["classes"] == list(names)
+    assert [item[6][:2] for item in data["items"]] == [[0, 1], [0, 1]]
