@@ -72,7 +72,8 @@ def evaluation_items(folder: Path, class_names: Sequence[str]) -> Iterator[Galle
             row = {key: from_csv_cell(value or "") for key, value in raw.items()}
             if not row.get("thumbnail"):
                 raise OutputFolderError(
-                    f"{folder / TABLE} line {line}: no thumbnail listed; evaluate again with gallery on"
+                    f"{folder / TABLE} line {line}: no thumbnail listed (an evaluation run with gallery=False, or "
+                    "by an older cam-keras): evaluate again with gallery=True"
                 )
             classes = json.loads(row["top_classes"])
             predicted_box = _numbers(row.get("predicted_box", ""))

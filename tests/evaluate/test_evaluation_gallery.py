@@ -64,3 +64,5 @@ def test_no_gallery_leaves_no_thumbnails(color_model, colors_dir, tmp_path):
     paths = write_evaluation(evaluation, tmp_path / "eval", gallery=False)
     assert "gallery" not in paths and not (tmp_path / "eval" / ".thumbnails").exists()
     assert all(row["thumbnail"] == "" for row in per_image(tmp_path / "eval"))
+    with pytest.raises(cam_keras.CamKerasError, match="line 2: no thumbnail listed .* gallery=True"):
+        cam_keras.write_gallery(tmp_path / "eval")
