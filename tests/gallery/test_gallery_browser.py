@@ -12,7 +12,7 @@ from pathlib import Path, PurePath
 
 import numpy as np
 import pytest
-from conftest import JOB_CLASSES, PER_CLASS, spread_model
+from gallery_helpers import JOB_CLASSES, PER_CLASS, spread_model
 
 import cam_keras
 
