@@ -141,6 +141,10 @@ def _check_detail(browser, expected: list[dict], position: int) -> None:
     )
     ranks = [rank for rank in range(1, 6) if row.get(f"top{rank}")]
     assert shown == [[str(r), row[f"top{r}"], f"{float(row[f'top{r}_prob']):.4f}"] for r in ranks]
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    loaded = "return ['original-box', 'overlay-box'].map(id => document.querySelector(`#${id} img`)?.naturalWidth || 0)"
+    WebDriverWait(browser, 20).until(lambda d: min(d.execute_script(loaded)) > 0)  # the original, by its relative path
 
 
 def _save_figure(browser, job: Path) -> None:
