@@ -27,6 +27,7 @@ _EXPORTS = {
     "describe": "cam_keras.api",
     "explain": "cam_keras.api",
     "open_model": "cam_keras.api",
+    "write_gallery": "cam_keras.api",
     "BaseCAM": "cam_keras.cam.base",
     "Explanation": "cam_keras.cam.explanation",
     "make_explainer": "cam_keras.cam.factory",

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import keras
+import numpy as np
 
 from cam_keras.cam import Explanation, make_explainer
 from cam_keras.cam.augmentation import MapAugmentation
 from cam_keras.cam.inputs import ImageLike
 from cam_keras.cam.targets import ClassSpec
-from cam_keras.errors import ModelError
+from cam_keras.errors import ModelError, UsageError
+from cam_keras.evaluate.gallery import TABLE as EVALUATION_TABLE
+from cam_keras.evaluate.gallery import evaluation_gallery
+from cam_keras.gallery.page import GalleryItem, write_gallery_files
+from cam_keras.jobs.gallery import job_gallery
 from cam_keras.models import load_model
 from cam_keras.models.contract import PreprocessChoice, configure_model
 from cam_keras.models.describe import ModelReport, inspect_model
+from cam_keras.outdir import OutputFolder
+from cam_keras.render.pictures import Style
+from cam_keras.render.thumbnails import thumbnail, thumbnail_name, write_thumbnail
 
 ModelLike = keras.Model | str | os.PathLike
 
@@ -102,3 +111,50 @@ def describe(model: ModelLike, **choices) -> ModelReport:
     except ModelError:
         pass  # the model's own problem: inspect_model reports it, after what can be read
     return inspect_model(model)
+
+
+def write_gallery(source: str | os.PathLike | Explanation, out: str | os.PathLike | None = None) -> Path:
+    """Write ``gallery.html`` (and its ``gallery-data.js``) and return the page: for ``source``
+    a folder, into it (the output folder of a finished heatmap job, merged if sharded, or of an
+    evaluation); for ``source`` an :class:`Explanation`, into the output folder ``out`` with
+    its overlays (:meth:`Explanation.save`) and thumbnails.
+
+    Example:
+        >>> cam_keras.write_gallery("maps/")  # then open maps/gallery.html in a browser
+        >>> cam_keras.write_gallery(cam_keras.explain(model, images), "explained/")
+    """
+    if isinstance(source, Explanation):
+        if out is None:
+            raise UsageError("write_gallery(explanation, out): give the folder to write the gallery in")
+        return _explanation_gallery(source, Path(out))
+    folder = Path(source)
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: no such folder; give the output folder of a heatmap job or of an evaluation")
+    if (folder / EVALUATION_TABLE).is_file():
+        return evaluation_gallery(folder)
+    return job_gallery(folder)
+
+
+def _explanation_gallery(explanation: Explanation, out: Path, stem: str = "image") -> Path:
+    """Save ``explanation``'s overlays in ``out``, a thumbnail of each, and the page over them."""
+    explanation.save(out, stem)
+    items = []
+    with OutputFolder(out, overwrite=True, flag="out") as folder:
+        for index in range(len(explanation)):
+            name = f"{stem}_{index}"
+            picture = np.clip(explanation.images[index], 0, 255).astype(np.uint8)
+            small = thumbnail(picture, explanation.raw_maps[index], Style(), explanation.placement(index))
+            write_thumbnail(folder.claim(thumbnail_name(name)), small)
+            top = explanation.top_predictions(index)
+            items.append(
+                GalleryItem(
+                    name=name,
+                    path="",
+                    thumbnail=thumbnail_name(name),
+                    overlay=f"{name}.png",
+                    classes=[explanation.class_names.index(label) for label, _ in top],
+                    probabilities=[probability for _, probability in top],
+                )
+            )
+        title = f"cam-keras gallery: {len(items)} images ({explanation.method})"
+        return write_gallery_files(folder, title, explanation.class_names, items)

@@ -90,6 +90,12 @@ def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]], fields
     return Path(path)
 
 
+def as_written(text: str) -> str:
+    """``text`` as a CSV cell holds it once read back (NUL becomes the text ``\\x00``), so a
+    name read from a table can be matched with the name it was written from."""
+    return text.replace("\0", "\\x00")
+
+
 class CsvWriter:
     """The one way cam-keras writes a CSV row (every table: predictions, per-image, history,
     merged shards), so any cell reads back as it was written:
@@ -119,7 +125,7 @@ class CsvWriter:
 
     def write_raw(self, cells: Sequence[Any]) -> None:
         """One row of cells written as they are (a header, or a row copied from our own table)."""
-        cells = [cell.replace("\0", "\\x00") if isinstance(cell, str) else cell for cell in cells]
+        cells = [as_written(cell) if isinstance(cell, str) else cell for cell in cells]
         bare_cr = any(isinstance(cell, str) and "\r" in cell for cell in cells)
         (self._quoted if bare_cr else self._minimal).writerow(cells)
 

@@ -18,7 +18,7 @@ BASE_SHARED = {"atomic", "choices", "compat", "errors", "naming", "outdir", "rec
 SHARED = {*BASE_SHARED, "lockfile", "outdir", "quiet_import"}
 LAYERS = [
     SHARED,
-    {"data", "models", "render"},
+    {"data", "gallery", "models", "render"},
     {"cam"},
     {"evaluate", "train", "jobs"},
     {"api", "demo"},

@@ -12,14 +12,14 @@ import traceback
 import warnings
 from collections.abc import Iterator, Sequence
 
-from cam_keras.cli import demo, evaluate, heatmap, inspect, masks, merge, train
+from cam_keras.cli import demo, evaluate, gallery, heatmap, inspect, masks, merge, train
 from cam_keras.cli.common import check_before_loading
 from cam_keras.cli.failures import as_io_error
 from cam_keras.errors import CamKerasError
 from cam_keras.quiet_import import import_quietly
 from cam_keras.safe_text import TerminalFormatter, for_terminal, for_terminal_lines
 
-SUBCOMMANDS = (demo, train, heatmap, masks, merge, evaluate, inspect)
+SUBCOMMANDS = (demo, train, heatmap, masks, merge, evaluate, gallery, inspect)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -89,6 +89,12 @@ def add_parser(subparsers) -> None:
         "--samples", type=non_negative_int, default=16, help="overlays to draw, spread over classes (default 16)"
     )
     parser.add_argument(
+        "--gallery",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write a thumbnail per image and gallery.html to browse them with their IoU and boxes (default: on)",
+    )
+    parser.add_argument(
         "--faithfulness",
         type=non_negative_int,
         metavar="N",
@@ -147,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         evaluate_localization,
         write_evaluation,
     )
+    from cam_keras.gallery.page import FILES as GALLERY_FILES
     from cam_keras.outdir import OutputFolder
 
     localize = args.boxes is not None or (args.data_dir / "boxes.csv").is_file()
@@ -154,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
     augmentation, postprocessing = map_augmentation(args), _postprocessing(args)
     inputs = [path for path in (args.data_dir, args.model, args.boxes, args.masks, args.calibrate) if path]
     with OutputFolder(args.out, overwrite=args.overwrite, inputs=inputs) as out:
+        out.check_free(GALLERY_FILES if args.gallery else ())  # not after the evaluation's work
         model = load_model_from_args(args)
         explainer = make_explainer(model, args.method, args.target_layer, augmentation=augmentation)
         if localize:
@@ -181,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         if args.faithfulness:
             scores = evaluate_faithfulness(explainer, args.data_dir, limit=args.faithfulness)
             evaluation.summary.update(scores.as_dict())
-        paths = write_evaluation(evaluation, out)
+        paths = write_evaluation(evaluation, out, gallery=args.gallery)
     _print_results(args, evaluation, paths, localize)
     return 0
 

@@ -17,6 +17,7 @@ from cam_keras.cli.common import (
 )
 from cam_keras.data.sources import SOURCE_KINDS, ImageSource
 from cam_keras.errors import UsageError
+from cam_keras.gallery.page import PAGE
 from cam_keras.jobs.request import ARRAY_FORMATS, HeatmapOptions, HeatmapRequest
 from cam_keras.safe_text import for_terminal
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 DEFAULTS = HeatmapOptions()  # the flags' defaults are the library's
 NO_ARRAYS = "none"  # --format's value for no array files
 # the HeatmapOptions fields set from the flag of the same name as given; _request maps the others
-_AS_GIVEN = ("top_k", "colormap", "alpha", "normalize", "colorbar", "max_side", "image_format", "workers")
+_AS_GIVEN = ("top_k", "colormap", "alpha", "normalize", "colorbar", "max_side", "image_format", "workers", "gallery")
 
 
 def add_parser(subparsers) -> None:
@@ -141,6 +142,13 @@ def _add_picture_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULTS.workers,
         help="render processes (default and at most: one per core, and one per image; 0: render in this process)",
     )
+    parser.add_argument(
+        "--gallery",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULTS.gallery,
+        help="write a thumbnail per image and gallery.html to browse them (default: on; a sharded job's "
+        "page is written by `cam-keras merge`)",
+    )
 
 
 def _class_request(args: argparse.Namespace):
@@ -226,6 +234,8 @@ def summarize(report: HeatmapReport, args: argparse.Namespace, options: HeatmapO
 
     at = describe_size(options.size, options.max_side)
     print(f"wrote {report.succeeded} of {report.total} {what} to {for_terminal(str(args.out))} at {at}{done}{skipped}")
+    if options.writes_gallery and not args.shard:
+        print(f"gallery: {for_terminal(str(Path(args.out) / PAGE))}")
     if report.total == 0 and args.shard:
         print(f"shard {args.shard} has no images: there are fewer inputs than shards")
         return 0

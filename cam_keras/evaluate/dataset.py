@@ -113,29 +113,33 @@ def _scan(explainer: BaseCAM, data_dir: Path) -> list[Item]:
 
 def _ask(
     explainer: BaseCAM, batch: np.ndarray, labels: Sequence[int] | None, map_k: int
-) -> tuple[list[list[int]], list[dict[int, np.ndarray]]]:
-    """Ranked classes (up to :data:`TOP_K`) and raw maps ``{class: (h, w)}`` of the top ``map_k``
-    predictions and, when ``labels`` are given, of each image's true class."""
+) -> tuple[list[list[int]], list[list[float]], list[dict[int, np.ndarray]]]:
+    """Ranked classes (up to :data:`TOP_K`), their probabilities, and raw maps ``{class: (h, w)}``
+    of the top ``map_k`` predictions and, when ``labels`` are given, of each image's true class."""
     first = explainer.explain_batch(batch, None, top_k=map_k, upsample=False)
     num_classes = first["logits"].shape[1]
-    ranked, raw = [], []
-    for indices, maps, logits in zip(first["class_indices"], first["raw_maps"], first["logits"]):
+    ranked, chances, raw = [], [], []
+    for indices, maps, logits, probabilities in zip(
+        first["class_indices"], first["raw_maps"], first["logits"], first["probabilities"]
+    ):
         top = indices.tolist()
         rest = [c for c in np.argsort(-logits, kind="stable").tolist() if c not in top]
         ranked.append((top + rest)[: min(TOP_K, num_classes)])
+        chances.append([float(probabilities[c]) for c in ranked[-1]])
         raw.append(dict(zip(top, maps)))
     if labels is not None and any(label not in maps for label, maps in zip(labels, raw)):
         # the whole batch (not only the images missing their true class) keeps shapes stable for tracing
         second = explainer.explain_batch(batch, [[label] for label in labels], upsample=False)
         for maps, label, kept in zip(second["raw_maps"], labels, raw):
             kept.setdefault(label, maps[0])
-    return ranked, raw
+    return ranked, chances, raw
 
 
 def _explained(
     explainer: BaseCAM, items: list[Item], batch_size: int, map_k: int, need_true: bool, progress: bool, skipped: list
-) -> Iterator[tuple[Item, tuple[int, int], list[int], dict[int, np.ndarray]]]:
-    """``(item, original (height, width), ranked classes, raw maps)`` per readable image;
+) -> Iterator[tuple[Item, tuple[int, int], list[int], dict[int, np.ndarray], dict]]:
+    """``(item, original (height, width), ranked classes, raw maps, what a gallery shows of it:
+    :func:`_seen`)`` per readable image;
     unreadable ones are appended to ``skipped``. Files are decoded ahead and fitted to the
     model input as in training, by the one decode -> batch iterator
     (:func:`cam_keras.data.batches.prefetched_batches`)."""
@@ -152,8 +156,9 @@ def _explained(
         note_assumed_resize(explainer.model, explainer.contract.inputs, sizes)
         labels = [item.label for item in chunk] if need_true else None
         inputs = np.stack([fitted.model_input for _, fitted in batch]).astype(np.float32)
-        ranked, raw = _ask(explainer, inputs, labels, map_k)
-        yield from zip(chunk, sizes, ranked, raw)
+        ranked, chances, raw = _ask(explainer, inputs, labels, map_k)
+        for item, size, classes, probabilities, maps in zip(chunk, sizes, ranked, chances, raw):
+            yield item, size, classes, maps, _seen(size, classes, probabilities, maps)
         scored += len(batch)
         shown = scored + len(skipped) - skipped_before  # images scored or skipped so far
         if bar:
@@ -165,6 +170,18 @@ def _explained(
 def _fitted(explainer: BaseCAM, item: Item) -> FittedImage:
     """``item``'s file decoded and fitted to the model's input under its resize policy."""
     return decode_fitted(item.path, explainer.input_size, explainer.contract.inputs.resize)
+
+
+def _seen(size: tuple[int, int], ranked: list[int], probabilities: list[float], raw: dict[int, np.ndarray]) -> dict:
+    """An image's entries for its gallery tile, kept in its row (not in ``per_image.csv``'s metric
+    columns): original ``image_size`` (height, width), ranked classes and their probabilities,
+    and the predicted class's raw map (a few hundred bytes) for its thumbnail."""
+    return {
+        "image_size": size,
+        "ranked_classes": ranked,
+        "ranked_probabilities": probabilities,
+        "predicted_map": raw[ranked[0]].copy(),  # not a view holding the whole batch
+    }
 
 
 def _maps_on_image(
@@ -305,14 +322,14 @@ def evaluate_localization(
     rows, used, clipped = [], {}, []
     num_maps = min(TOP_K, len(explainer.class_names))
     scored = _explained(explainer, boxed.items, batch_size, num_maps, True, progress, boxed.skipped)
-    for item, size, ranked, raw in scored:
+    for item, size, ranked, raw, seen in scored:
         truths, cut = clip_boxes(boxed.boxes[item.relative], size, f"{boxes_path}, row for {item.relative}")
         clipped += [item.relative] if cut else []
         maps = _maps_on_image(explainer, raw, sorted({item.label, *ranked}), size, postprocessing)
         mask = load_mask(masks_dir, item.relative, size) if masks_dir else None
         row = metrics.update(item.label, ranked, maps[item.label], [maps[c] for c in ranked], truths, mask)
         classification.update(item.label, ranked)
-        rows.append({"path": item.path, "relative_path": item.relative, **row})
+        rows.append({"path": item.path, "relative_path": item.relative, **row, **seen})
         used[item.relative] = truths
         keeper.offer(positions[item], len(rows) - 1, raw[ranked[0]], raw[item.label], row["true_class_iou"])
     if clipped:
@@ -407,10 +424,10 @@ def evaluate_classification(
     positions = {item: index for index, item in enumerate(items)}
     topk = TopKClassification()
     rows, skipped = [], []
-    for item, _, ranked, raw in _explained(explainer, items, batch_size, 1, False, progress, skipped):
+    for item, _, ranked, raw, seen in _explained(explainer, items, batch_size, 1, False, progress, skipped):
         classification.update(item.label, ranked)
         row = topk.update(Scored(item.label, ranked, raw[ranked[0]]))
-        rows.append({"path": item.path, "relative_path": item.relative, **row})
+        rows.append({"path": item.path, "relative_path": item.relative, **row, **seen})
         keeper.offer(positions[item], len(rows) - 1, raw[ranked[0]], raw[ranked[0]], 0.0)
     summary = {**classification.summary(), "skipped": len(skipped)}
     return Evaluation(

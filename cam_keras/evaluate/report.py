@@ -7,6 +7,7 @@ Nothing here runs the explainer again: overlays are drawn from the maps
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from cam_keras.data.images import decode_image
 from cam_keras.data.resize import fit_image
 from cam_keras.evaluate.dataset import Evaluation
 from cam_keras.evaluate.faithfulness import FaithfulnessScores
+from cam_keras.evaluate.gallery import GALLERY_FIELDS, gallery_columns, write_evaluation_gallery, write_thumbnail_of
 from cam_keras.evaluate.metrics import ClassificationMetrics, summary_labels
 from cam_keras.naming import output_names
 from cam_keras.outdir import OutputFolder
@@ -108,11 +110,14 @@ def confusion_picture(confusion: np.ndarray, class_names: tuple[str, ...]) -> np
     return caption(np.asarray(canvas), "rows: true class, columns: predicted class")
 
 
-def write_evaluation(evaluation: Evaluation, out: OutputFolder | str | os.PathLike) -> dict[str, Path]:
+def write_evaluation(
+    evaluation: Evaluation, out: OutputFolder | str | os.PathLike, gallery: bool = True
+) -> dict[str, Path]:
     """Write ``report.json``, ``per_image.csv``, ``per_class.csv`` (precision, recall),
     ``confusion.csv`` and ``confusion.png``, ``overlays/`` (the kept samples, one file per
-    image even when ``x.png`` and ``x.jpg`` share a folder) and, with boxes,
-    ``threshold_curve.csv`` and ``best_worst.png`` (rows labelled best / worst).
+    image even when ``x.png`` and ``x.jpg`` share a folder), with boxes
+    ``threshold_curve.csv`` and ``best_worst.png`` (rows labelled best / worst) and, with
+    ``gallery``, a thumbnail per image (``.thumbnails/``) and ``gallery.html``.
 
     ``out`` is an open :class:`~cam_keras.outdir.OutputFolder` or a folder path (opened with
     ``overwrite=True``: only files cam-keras wrote there are replaced).
@@ -122,17 +127,19 @@ def write_evaluation(evaluation: Evaluation, out: OutputFolder | str | os.PathLi
     """
     if not isinstance(out, OutputFolder):
         with OutputFolder(out, overwrite=True) as folder:
-            return write_evaluation(evaluation, folder)
+            return write_evaluation(evaluation, folder, gallery)
     names = evaluation.class_names
     localization = bool(evaluation.threshold_curve)
     paths = {"report": write_json(out.claim("report.json"), _report(evaluation))}
-    fields = ["path", *evaluation.fields]
-    table = [{key: row[key] for key in fields} for row in evaluation.rows]
-    for row in table:
-        row["true_class"], row["predicted_class"] = names[row["true_class"]], names[row["predicted_class"]]
-    paths["per_image"] = write_csv(out.claim("per_image.csv"), table, fields)
-    per_class_fields = list(ClassificationMetrics.per_class_fields)
-    paths["per_class"] = write_csv(out.claim("per_class.csv"), evaluation.per_class, per_class_fields)
+    stems = output_names([Path(row["relative_path"]) for row in evaluation.rows], [Path("")] * len(evaluation.rows))
+    overlays = {
+        index: (Path("overlays") / stems[Path(evaluation.rows[index]["relative_path"])]).with_suffix(".png")
+        for index, _ in evaluation.kept.samples
+    }
+    paths["per_image"] = _write_per_image(evaluation, out, stems if gallery else {}, overlays)
+    paths["per_class"] = write_csv(
+        out.claim("per_class.csv"), evaluation.per_class, list(ClassificationMetrics.per_class_fields)
+    )
     confusion = [
         {"true \\ predicted": name, **dict(zip(names, map(int, counts)))}
         for name, counts in zip(names, evaluation.confusion)
@@ -142,11 +149,8 @@ def write_evaluation(evaluation: Evaluation, out: OutputFolder | str | os.PathLi
     if localization:
         curve_fields = list(evaluation.threshold_curve[0])
         paths["threshold_curve"] = write_csv(out.claim("threshold_curve.csv"), evaluation.threshold_curve, curve_fields)
-    stems = output_names([Path(row["relative_path"]) for row in evaluation.rows], [Path("")] * len(evaluation.rows))
     for index, raw in evaluation.kept.samples:
-        row = evaluation.rows[index]
-        name = Path("overlays") / stems[Path(row["relative_path"])].with_suffix(".png")
-        write_png(out.claim(name), boxed_overlay(evaluation, row, raw))
+        write_png(out.claim(overlays[index]), boxed_overlay(evaluation, evaluation.rows[index], raw))
     if evaluation.kept.samples:
         paths["overlays"] = out.root / "overlays"
     if localization and evaluation.kept.best:
@@ -157,7 +161,28 @@ def write_evaluation(evaluation: Evaluation, out: OutputFolder | str | os.PathLi
         ]
         figure = grid(tiles, columns=len(evaluation.kept.best), tile_size=160)
         paths["best_worst"] = write_png(out.claim("best_worst.png"), figure)
+    if gallery:
+        paths["gallery"] = write_evaluation_gallery(out)
     return paths
+
+
+def _write_per_image(
+    evaluation: Evaluation, out: OutputFolder, thumbnails: Mapping[Path, Path], overlays: Mapping[int, Path]
+) -> Path:
+    """``per_image.csv``: the path, the metrics' columns, the gallery's; each image's thumbnail
+    written as its row is made (those of ``thumbnails``: stems by relative path)."""
+    names = evaluation.class_names
+    fields = ["path", *evaluation.fields, *GALLERY_FIELDS]
+    table = []
+    for index, row in enumerate(evaluation.rows):
+        stem = thumbnails.get(Path(row["relative_path"]))
+        thumbnail_file = write_thumbnail_of(out, row, stem, evaluation.window) if stem else ""
+        overlay = overlays[index].as_posix() if index in overlays else ""
+        boxes = evaluation.boxes.get(row["relative_path"]) if evaluation.threshold_curve else None
+        entry = {key: row[key] for key in ["path", *evaluation.fields]}
+        entry["true_class"], entry["predicted_class"] = names[row["true_class"]], names[row["predicted_class"]]
+        table.append({**entry, **gallery_columns(row, names, boxes, thumbnail_file, overlay)})
+    return write_csv(out.claim("per_image.csv"), table, fields)
 
 
 def _report(evaluation: Evaluation) -> dict:

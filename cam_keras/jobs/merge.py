@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cam_keras.errors import OutputFolderError, UsageError
+from cam_keras.jobs.gallery import write_job_gallery
 from cam_keras.jobs.identity import job_differences
 from cam_keras.jobs.report import read_report, report_notes
 from cam_keras.jobs.shards import MAX_SHARDS, REPORT, TABLE, Shard, job_file, shards_holding
@@ -48,9 +49,9 @@ def _shard_files(folder: Path) -> Iterator[re.Match]:
 def merge_shards(out: str | os.PathLike | OutputFolder) -> dict:
     """Join every shard's table and report in ``out`` (a folder, locked for the merge, or an
     open :class:`~cam_keras.outdir.OutputFolder`) into ``predictions.csv`` and
-    ``report.json``; return the merged report. Only the shards that hold inputs are needed
-    (with more shards than inputs the others are empty), so the work grows with the inputs,
-    never with N.
+    ``report.json`` (and the gallery, when the shards wrote thumbnails); return the merged
+    report. Only the shards that hold inputs are needed (with more shards than inputs the
+    others are empty), so the work grows with the inputs, never with N.
 
     Raises:
         FileNotFoundError: ``out`` is not a folder.
@@ -98,6 +99,8 @@ def _merge(out: OutputFolder) -> dict:
         "job": first["job"],
     }
     write_json(out.claim(f"{REPORT}.json"), merged)
+    if first["job"].get("gallery"):
+        write_job_gallery(out, first["job"])
     return merged
 
 

@@ -22,7 +22,9 @@ from cam_keras.cam import BaseCAM
 from cam_keras.data.batches import default_workers
 from cam_keras.data.images import HIDDEN_REASON
 from cam_keras.data.sources import ImageSource, SourceImages
+from cam_keras.gallery.page import FILES as GALLERY_FILES
 from cam_keras.jobs.decode import decoded_batches
+from cam_keras.jobs.gallery import write_job_gallery
 from cam_keras.jobs.identity import job_identity
 from cam_keras.jobs.plan import job_order, plan_job, refuse_inputs_inside
 from cam_keras.jobs.pool import bounded_workers, render_pool
@@ -54,7 +56,9 @@ def write_heatmaps(
     - ``<name>.png``: captioned overlay(s) at the requested size;
     - ``<name>.npz`` (or ``.mat``): raw maps, classes, logits, probabilities, image size;
     - ``predictions.csv``: path, output, top predictions; ``report.json``: counts and skips
-      (``predictions-K-of-N.csv`` / ``report-K-of-N.json`` for ``shard`` K/N).
+      (``predictions-K-of-N.csv`` / ``report-K-of-N.json`` for ``shard`` K/N);
+    - with ``options.gallery`` (the default): a thumbnail per image in ``.thumbnails/`` and
+      ``gallery.html`` over all of them (a sharded job's is written by ``merge``).
 
     ``out`` (a path, or an unopened :class:`~cam_keras.outdir.OutputFolder`) is opened for
     the job: locked, refused inside an input folder, only cam-keras' own files replaced with
@@ -88,8 +92,14 @@ def run_request(explainer: BaseCAM, request: HeatmapRequest, notes: dict | None 
     images = request.source.scan()  # a missing input stops the job before the folder is made
     if request.options.folder_classes:
         check_folder_classes(images.items, explainer.class_names)
+    gallery = request.options.writes_gallery and request.shard is None  # a shard's gallery: `cam-keras merge`
     with out:
-        return _run_job(explainer, images, out, request, notes or {})
+        if gallery:
+            out.check_free(GALLERY_FILES)  # a file of the user's there stops the job now, not after its work
+        report = _run_job(explainer, images, out, request, notes or {})
+        if gallery:
+            write_job_gallery(out, report.job)
+        return report
 
 
 def _run_job(

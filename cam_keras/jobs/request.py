@@ -24,6 +24,7 @@ from cam_keras.render.colormap import colormap_table
 from cam_keras.render.masks import MaskRule, legend
 from cam_keras.render.pictures import Style
 from cam_keras.render.sizing import DEFAULT_MAX_SIDE, SizeRequest, check_max_side, check_size
+from cam_keras.render.thumbnails import thumbnail_name
 from cam_keras.render.writers import IMAGE_FORMATS
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ class HeatmapOptions:
             the overlay's size) by this rule instead of its overlay; ``None``: overlays.
         folder_classes: map each image's class named by its folder (``DATA_DIR/<class>/...``)
             instead of ``classes`` or the predicted ones.
+        gallery: also write each image's gallery thumbnail (drawn with its overlay: about
+            2 ms and 4 KB, 2-3% of drawing a 1024 px overlay) and, at the end, ``gallery.html``.
     """
 
     classes: ClassSpec = None
@@ -78,17 +81,25 @@ class HeatmapOptions:
     prefetch_megapixels: float = 64.0
     masks: MaskRule | None = None
     folder_classes: bool = False
+    gallery: bool = True
 
     @property
     def style(self) -> Style:
         return Style(self.colormap, self.alpha, self.normalize, self.colorbar)
 
+    @property
+    def writes_gallery(self) -> bool:
+        """Thumbnails and a gallery page: asked for, and the job draws overlays (not masks)."""
+        return self.gallery and self.masks is None
+
     def output_files(self, stem: Path | str) -> list[str]:
-        """Files one image gets, relative to the output folder: the overlay, then the arrays.
-        The overlay's name is the image's key in the predictions table."""
+        """Files one image gets, relative to the output folder: the overlay, then the arrays,
+        then the gallery thumbnail. The overlay's name is the image's key in the predictions table."""
         names = [f"{stem}.{self.image_format}"]
         if self.array_format:
             names.append(f"{stem}{ARRAY_FORMATS[self.array_format].suffix}")
+        if self.writes_gallery:
+            names.append(thumbnail_name(stem))
         return names
 
     def validate(self) -> HeatmapOptions:
@@ -119,6 +130,7 @@ class HeatmapOptions:
             "workers (--workers) must be 0 (render in this process) or more",
             self.workers,
         )
+        _check(isinstance(self.gallery, bool), "gallery (--gallery) must be True or False", self.gallery)
         formats_ok = self.array_format in (*ARRAY_FORMATS, None)
         _check(formats_ok, f"array_format (--format) must be {', '.join(ARRAY_FORMATS)} or none", self.array_format)
         try:

@@ -45,9 +45,9 @@ def _render_job(
     explanation: Explanation, index: int, targets: list[Path], options: HeatmapOptions
 ) -> RenderJob | MaskJob:
     """What a render worker needs to write image ``index``'s overlay (or label mask) at
-    ``targets[0]`` and its arrays at ``targets[1]`` if any (the paths
-    :meth:`HeatmapOptions.output_files` names, claimed in the output folder)."""
-    arrays_path = targets[1] if len(targets) > 1 else None
+    ``targets[0]``, its arrays at ``targets[1]`` if any and its thumbnail last if any (the
+    paths :meth:`HeatmapOptions.output_files` names, claimed in the output folder)."""
+    arrays_path = targets[1] if options.array_format else None
     if options.masks is not None:
         return MaskJob(
             picture_path=targets[0],
@@ -70,6 +70,7 @@ def _render_job(
         arrays_path=arrays_path,
         arrays=explanation.arrays(index) if arrays_path else None,
         placement=explanation.placement(index),
+        thumbnail_path=targets[-1] if options.writes_gallery else None,
     )
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from cam_keras.records import write_arrays
 from cam_keras.render.masks import MaskRule, label_mask, write_label_png
 from cam_keras.render.pictures import Placement, Style, image_row, scale_maps_to
+from cam_keras.render.thumbnails import thumbnail, write_thumbnail
 from cam_keras.render.writers import write_picture
 
 
@@ -34,6 +35,8 @@ class RenderJob:
         arrays_path, arrays: the ``.npz``/``.mat`` file and its contents, or ``None``.
         placement: where the maps lie on the picture (see
             :func:`~cam_keras.render.pictures.scale_maps_to`); ``None`` for all of it.
+        thumbnail_path: where the gallery thumbnail goes (see
+            :mod:`~cam_keras.render.thumbnails`), or ``None``.
     """
 
     picture_path: Path
@@ -44,6 +47,7 @@ class RenderJob:
     arrays_path: Path | None = None
     arrays: Mapping[str, np.ndarray] | None = None
     placement: Placement | None = None
+    thumbnail_path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ def run_job(job: RenderJob | MaskJob) -> Path:
         write_label_png(job.picture_path, label_mask(maps, job.labels, job.rule))
     else:
         write_picture(job.picture_path, image_row(job.picture, job.raw_maps, job.texts, job.style, job.placement))
+        if job.thumbnail_path is not None:
+            write_thumbnail(job.thumbnail_path, thumbnail(job.picture, job.raw_maps, job.style, job.placement))
     if job.arrays_path is not None:
         write_arrays(job.arrays_path, job.arrays or {})
     return job.picture_path

@@ -19,7 +19,8 @@ from cam_keras.errors import UsageError
 from cam_keras.render.png import encode_png
 
 
-def _pillow_encode(image: np.ndarray, name: str, **settings: Any) -> bytes:
+def pillow_encode(image: np.ndarray, name: str, **settings: Any) -> bytes:
+    """``image`` encoded by Pillow as format ``name`` with its ``settings`` (``quality=90``...)."""
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format=name, **settings)
     return buffer.getvalue()
@@ -40,8 +41,8 @@ class PictureFormat:
 # the PNG's size. Side limits: PNG's format, libjpeg-turbo's and libwebp's.
 IMAGE_FORMATS: dict[str, PictureFormat] = {
     "png": PictureFormat("PNG", encode_png, 2**31 - 1),
-    "jpg": PictureFormat("JPEG", functools.partial(_pillow_encode, name="JPEG", quality=90), 65500),
-    "webp": PictureFormat("WebP", functools.partial(_pillow_encode, name="WEBP", quality=90, method=4), 16383),
+    "jpg": PictureFormat("JPEG", functools.partial(pillow_encode, name="JPEG", quality=90), 65500),
+    "webp": PictureFormat("WebP", functools.partial(pillow_encode, name="WEBP", quality=90, method=4), 16383),
 }
 
 
