@@ -29,7 +29,8 @@ def add_parser(subparsers) -> None:
         "heatmap",
         help="write heatmap overlays, arrays and predictions for images",
         description=(
-            "Write one overlay PNG and one .npz per image, plus predictions.csv and report.json. "
+            "Write one captioned overlay picture (PNG, or --image-format) and one array file (--format) per "
+            "image, plus predictions.csv and report.json. "
             "CAM is used when the model has a GlobalAveragePooling2D -> Dense head; other "
             "models get Grad-CAM (or --method)."
         ),
@@ -58,12 +59,20 @@ def add_parser(subparsers) -> None:
     )
     _add_map_arguments(parser)
     _add_picture_arguments(parser)
-    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     parser.add_argument(
-        "--format", choices=[*ARRAY_FORMATS, NO_ARRAYS], default=DEFAULTS.array_format, help="array file format"
+        "--batch-size", type=int, default=DEFAULTS.batch_size, help=f"images per forward pass (default {DEFAULTS.batch_size})"
     )
     parser.add_argument(
-        "--print-top", type=int, default=DEFAULTS.report_top, help="predictions printed and saved per image"
+        "--format",
+        choices=[*ARRAY_FORMATS, NO_ARRAYS],
+        default=DEFAULTS.array_format,
+        help=f"file format of each image's raw maps and predictions (default {DEFAULTS.array_format})",
+    )
+    parser.add_argument(
+        "--print-top",
+        type=int,
+        default=DEFAULTS.report_top,
+        help=f"predictions printed and saved per image (default {DEFAULTS.report_top})",
     )
     parser.add_argument("--strict", action="store_true", help="exit non-zero if any file was skipped")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
@@ -82,7 +91,8 @@ def _add_map_arguments(parser: argparse.ArgumentParser) -> None:
         "--method",
         default="auto",
         choices=[AUTO, *METHODS],
-        help="map method; auto = CAM when the model has a CAM head (see inspect; --target-layer unset), else Grad-CAM",
+        help="map method (default auto: CAM when the model has a CAM head, see inspect, and --target-layer is "
+        "unset; else Grad-CAM)",
     )
     parser.add_argument(
         "--target-layer", help="layer for gradient methods (default: last 4-D feature map or transformer tokens)"
@@ -121,7 +131,8 @@ def _add_picture_arguments(parser: argparse.ArgumentParser) -> None:
         "--normalize",
         choices=NORMALIZATIONS,
         default=DEFAULTS.normalize,
-        help="per-map: each map to its own range; shared: an image's maps on one scale, so a weak class looks cold",
+        help="shared (default): an image's maps on one scale, so a weak class looks cold; per-map: each map to "
+        "its own range, so every map has a hot spot. Captions of several maps say which",
     )
     parser.add_argument("--colorbar", action="store_true", help="draw a colour scale next to each map")
     parser.add_argument(

@@ -16,11 +16,10 @@ from cam_keras.train.config import FIELDS, GROUPS, RESUMABLE, flag_name
 
 
 def _help(field: dataclasses.Field) -> str:
-    meta = field.metadata
-    words = f"; one of {', '.join(meta['choices'])}" if meta["choices"] and field.type == "str" else ""
+    """The field's help and default; its choices are in the flag's metavar, so not repeated."""
     default = "off" if field.default is False else "none" if field.default is None else field.default
     resumable = "; --resume may change it" if field.name in RESUMABLE else ""
-    return f"{meta['help']}{words} (default: {default}{resumable})".replace("%", "%%")
+    return f"{field.metadata['help']} (default: {default}{resumable})".replace("%", "%%")
 
 
 def _metavar(field: dataclasses.Field) -> str:
