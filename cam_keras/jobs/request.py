@@ -55,7 +55,7 @@ class HeatmapOptions:
     top_k: int = 1
     colormap: str = "jet"
     alpha: float = 0.5
-    normalize: str = "per-map"
+    normalize: str = "shared"
     colorbar: bool = False
     size: SizeRequest = None
     max_side: int = DEFAULT_MAX_SIDE
