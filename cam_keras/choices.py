@@ -1,6 +1,7 @@
 """Lists of choices that training settings name, each defined once here, free of TensorFlow, so
 the command line builds its flags, checks and help without importing it. The modules that act on
-a choice (``data.resize``, ``data.augmentation``, ``train.strategy``, ``data.synthetic``) import their list from here."""
+a choice (``data.resize``, ``data.augmentation``, ``train.strategy``, ``data.synthetic``) import
+their list from here."""
 
 from cam_keras.errors import UsageError
 

@@ -60,7 +60,10 @@ def add_parser(subparsers) -> None:
     _add_map_arguments(parser)
     _add_picture_arguments(parser)
     parser.add_argument(
-        "--batch-size", type=int, default=DEFAULTS.batch_size, help=f"images per forward pass (default {DEFAULTS.batch_size})"
+        "--batch-size",
+        type=int,
+        default=DEFAULTS.batch_size,
+        help=f"images per forward pass (default {DEFAULTS.batch_size})",
     )
     parser.add_argument(
         "--format",
