@@ -194,7 +194,7 @@ def test_the_flags_defaults_are_the_librarys_and_every_flag_reaches_the_request(
 
     args = build_parser().parse_args(["heatmap", "--model", "m.keras", "x.png", "--out", "o"])
     assert _request(args).options == HeatmapOptions()
-    flags = ["--top-k", "3", "--colormap", "viridis", "--alpha", "0.25", "--normalize", "shared", "--colorbar"]
+    flags = ["--top-k", "3", "--colormap", "viridis", "--alpha", "0.25", "--normalize", "per-map", "--colorbar"]
     flags += ["--size", "40x30", "--max-side", "512", "--image-format", "webp", "--batch-size", "4"]
     flags += ["--format", "none", "--print-top", "2", "--workers", "0", "--shard", "2/3", "--resume", "--quiet"]
     request = _request(build_parser().parse_args(["heatmap", "--model", "m.keras", "x.png", "--out", "o", *flags]))
@@ -203,7 +203,7 @@ def test_the_flags_defaults_are_the_librarys_and_every_flag_reaches_the_request(
         "top_k": 3,
         "colormap": "viridis",
         "alpha": 0.25,
-        "normalize": "shared",
+        "normalize": "per-map",
         "colorbar": True,
         "size": (30, 40),
         "max_side": 512,
@@ -214,3 +214,18 @@ def test_the_flags_defaults_are_the_librarys_and_every_flag_reaches_the_request(
         "workers": 0,
     }
     assert (request.shard.index, request.shard.count, request.resume, request.progress) == (2, 3, True, False)
+
+
+def test_redirected_output_has_plain_progress_and_lines_as_images_finish(tmp_path, model_file, photo_dir, capsys):
+    """Issue 25: into a file or pipe, no colour codes or backspaces, one final progress line,
+    and each image's line printed when its files are written, before the job's progress ends."""
+    argv = ["heatmap", "--model", str(model_file), str(photo_dir), "--out", str(tmp_path / "o"), "--batch-size", "2"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert not any(char in "\n".join(lines) for char in "\x1b\b\r")
+    progress = [i for i, line in enumerate(lines) if line.startswith("explaining: ")]
+    images = [i for i, line in enumerate(lines) if line.startswith(str(photo_dir))]
+    assert [lines[i] for i in progress] == [lines[progress[0]]] and lines[progress[0]].startswith(
+        "explaining: 5/5 images"
+    )  # one skipped
+    assert len(images) == 4 and max(images) < progress[0]

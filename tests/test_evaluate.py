@@ -120,6 +120,10 @@ def test_demo_quick_run_reports_both_thresholds(tmp_path, capsys):
     assert (out / "demo_grid.png").is_file() and (out / "run" / "model.keras").is_file()
     printed = capsys.readouterr().out
     assert "demo_grid.png" in printed and "(flat shapes)" in printed
+    # issue 25: each stage says what it does before doing it, training's before the first epoch
+    stages = [line.split()[1] for line in printed.splitlines() if line.startswith("demo: ")]
+    assert stages == ["generating", "training", "calibrating", "scoring"]
+    assert printed.index("demo: training") < printed.index("Epoch 1/")
     assert main(["demo", "--quick", "--out", str(out)]) == 2  # not clobbered without --overwrite
 
 

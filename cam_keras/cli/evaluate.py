@@ -97,7 +97,8 @@ def _threshold(args: argparse.Namespace, explainer) -> tuple[float, str]:
         "--calibrate",
         "a threshold chosen on the images scored flatters them",
     )
-    threshold = calibrate_threshold(explainer, args.calibrate, batch_size=args.batch_size)
+    print(f"calibrating the box threshold on {for_terminal(str(args.calibrate))}", flush=True)
+    threshold = calibrate_threshold(explainer, args.calibrate, batch_size=args.batch_size, progress=True)
     return threshold, f"calibrated on {args.calibrate} (best GT-known localization; Choe et al., CVPR 2020)"
 
 
@@ -153,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
                 explainer, args.data_dir, batch_size=args.batch_size, samples=args.samples
             )
         if args.faithfulness:
+            print(f"deletion/insertion faithfulness on up to {args.faithfulness} images", flush=True)
             scores = evaluate_faithfulness(explainer, args.data_dir, limit=args.faithfulness)
             evaluation.summary.update(scores.as_dict())
         paths = write_evaluation(evaluation, out)

@@ -11,6 +11,7 @@ from cam_keras.cam.methods import AUTO, METHODS
 from cam_keras.cli.common import add_model_arguments, add_output_arguments, load_model_from_args
 from cam_keras.errors import UsageError
 from cam_keras.jobs.request import ARRAY_FORMATS, HeatmapOptions, HeatmapRequest
+from cam_keras.progress import is_live
 from cam_keras.safe_text import for_terminal
 
 if TYPE_CHECKING:
@@ -178,6 +179,7 @@ def _request(args: argparse.Namespace) -> HeatmapRequest:
         resume=args.resume,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        on_rows=None if args.quiet or is_live(sys.stdout) else _print_rows,
     )
 
 
@@ -189,8 +191,8 @@ def run(args: argparse.Namespace) -> int:
     explainer = make_explainer(load_model_from_args(args), args.method, args.target_layer)
     _warn_if_untrained(args.model, explainer.model)
     report = run_request(explainer, request)
-    if not args.quiet:
-        _print_predictions(report)
+    if not args.quiet and request.on_rows is None:  # under a live bar: after it
+        _print_rows(report.predictions())
     return _summarize(report, args, request.options)
 
 
@@ -205,12 +207,12 @@ def _warn_if_untrained(model_file: Path, model: keras.Model) -> None:
         print(f"warning: {for_terminal(str(model_file))}: {note}", file=sys.stderr)
 
 
-def _print_predictions(report: HeatmapReport) -> None:
-    """One line per image of the job's predictions, in job order."""
-    for row in report.predictions():
+def _print_rows(rows: list[dict]) -> None:
+    """One line per image of predictions-table rows."""
+    for row in rows:
         ranks = [rank for rank in range(1, len(row)) if f"top{rank}" in row]
         ranked = ", ".join(f"{for_terminal(row[f'top{r}'])} {float(row[f'top{r}_prob']):.3f}" for r in ranks)
-        print(f"{for_terminal(row['path'])}: {ranked}")
+        print(f"{for_terminal(row['path'])}: {ranked}", flush=True)
 
 
 def _summarize(report: HeatmapReport, args: argparse.Namespace, options: HeatmapOptions) -> int:

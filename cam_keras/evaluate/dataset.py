@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-import keras
 import numpy as np
 
 from cam_keras.cam import BaseCAM
@@ -29,6 +28,7 @@ from cam_keras.errors import DatasetError, ImageError, UsageError
 from cam_keras.evaluate.annotations import clip_boxes, load_mask, mask_file, read_boxes
 from cam_keras.evaluate.faithfulness import FaithfulnessScores, faithfulness
 from cam_keras.evaluate.metrics import ClassificationMetrics, LocalizationMetrics, Scored, TopKClassification
+from cam_keras.progress import Progress
 from cam_keras.render.pictures import scale_maps_to
 
 logger = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def _explained(
     input as in training (:func:`cam_keras.data.images.decode_fitted`)."""
     if batch_size < 1:
         raise UsageError(f"batch size must be at least 1, got {batch_size}")
-    bar = keras.utils.Progbar(len(items), unit_name="image") if progress else None
+    shown = Progress(len(items), "image", "explaining") if progress and items else None
     for start in range(0, len(items), batch_size):
         chunk, inputs, sizes = [], [], []
         for item in items[start : start + batch_size]:
@@ -150,8 +150,10 @@ def _explained(
             labels = [item.label for item in chunk] if need_true else None
             ranked, raw = _ask(explainer, np.stack(inputs).astype(np.float32), labels, map_k)
             yield from zip(chunk, sizes, ranked, raw)
-        if bar:
-            bar.update(min(start + batch_size, len(items)))
+        if shown:
+            shown.update(min(start + batch_size, len(items)))
+    if shown:
+        shown.close()
 
 
 def _maps_on_image(
