@@ -75,7 +75,14 @@ class Phase:
 
 @dataclass
 class TrainResult:
-    """What :func:`fine_tune` produced."""
+    """What :func:`fine_tune` produced.
+
+    Attributes:
+        stopped_early: the phases early stopping ended, with the epochs they trained and
+            the epochs they were given: ``{"finetune": (7, 20)}``.
+        nothing_to_train: a resumed run had already trained every epoch of its phases (its
+            final model is only written again).
+    """
 
     model: keras.Model
     history: dict[str, list[float]]
@@ -83,6 +90,8 @@ class TrainResult:
     class_names: tuple[str, ...]
     files: dict[str, Path] = field(default_factory=dict)
     learning: dict | None = None
+    stopped_early: dict[str, tuple[int, int]] = field(default_factory=dict)
+    nothing_to_train: bool = False
 
     @property
     def val_accuracy(self) -> float | None:
@@ -226,9 +235,9 @@ def _train(
     _restore_phase_boundary(run, model, config, state)
     _replay_shuffles(data.train, state.epochs_run)
     shared = _shared_callbacks(run, config, data, state)
-    for phase in phases(config):
-        if _phase_done(phase, state):
-            continue
+    unfinished = [phase for phase in phases(config) if not _phase_done(phase, state)]
+    nothing_to_train = not unfinished and bool(state.history)
+    for phase in unfinished:
         _fit_phase(model, phase, run, config, state, data, strategy, [*shared, *callbacks], verbose)
     learning = _save_final_model(model, run, config, data, strategy)
     return TrainResult(
@@ -244,6 +253,10 @@ def _train(
             "snapshots": run.snapshots,
         },
         learning=learning,
+        stopped_early={
+            p.name: (state.epochs.get(p.name, 0), p.epochs) for p in phases(config) if p.name in state.stopped
+        },
+        nothing_to_train=nothing_to_train,
     )
 
 
