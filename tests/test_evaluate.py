@@ -1,7 +1,10 @@
 """Dataset evaluation, faithfulness, the evaluate CLI and the demo, on generated data."""
 
+import ast
+import csv
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,6 +107,17 @@ def test_evaluate_cli_writes_report_overlays_and_figure(trained_run, colors_dir,
     assert len(list((out / "overlays").rglob("*.png"))) == 4
     assert (out / "best_worst.png").is_file()
     assert len((out / "per_image.csv").read_text().splitlines()) == 81
+    # issue 25: the box columns say which map drew them, and the ground truth has its own column
+    with open(out / "per_image.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {"predicted_class_map_box", "true_class_map_box", "gt_boxes"} <= set(rows[0])
+    with open(colors_dir / "boxes.csv", newline="") as handle:
+        truth = {
+            row["path"]: [tuple(float(row[k]) for k in ("xmin", "ymin", "xmax", "ymax"))]
+            for row in csv.DictReader(handle)
+        }
+    found = {Path(row["path"]).relative_to(colors_dir).as_posix(): ast.literal_eval(row["gt_boxes"]) for row in rows}
+    assert found == truth
     assert report["metrics"]["pointing_game"] >= 0.5  # chance is about 0.14 for these squares
 
 

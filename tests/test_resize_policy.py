@@ -205,7 +205,7 @@ def test_evaluate_finds_boxes_in_the_centre_a_crop_model_saw(tmp_path):
     crop = evaluate_localization(CAM(channel_model("crop")), tmp_path / "data", threshold=0.5, progress=False)
     squash = evaluate_localization(CAM(channel_model()), tmp_path / "data", threshold=0.5, progress=False)
     assert crop.summary["gt_known_loc"] == 1.0 and squash.summary["gt_known_loc"] == 0.0
-    xmin, _, xmax, _ = crop.rows[0]["predicted_box"]
+    xmin, _, xmax, _ = crop.rows[0]["predicted_class_map_box"]
     assert 16 <= xmin and xmax <= 48
     row, raw = crop.kept.samples[0]
     drawn = boxed_overlay(crop, crop.rows[row], raw)[-WIDE[0] :, : WIDE[1]]  # the report's picture, below its caption

@@ -44,7 +44,7 @@ def tile_caption(evaluation: Evaluation, row: dict, label: str = "", true_class:
         'best: circle IoU 0.91 ok'
     """
     names = evaluation.class_names
-    if "predicted_box" not in row:
+    if "predicted_class_map_box" not in row:
         verdict = "ok" if row["correct_top1"] else f"miss (true {names[row['true_class']]})"
         return f"{label}{names[row['predicted_class']]} {verdict}"
     if true_class:
@@ -71,9 +71,9 @@ def boxed_overlay(
     window = evaluation.window(decoded.original_size)
     heat = scale_maps_to(raw_map[None], size, placement=window.placement(size, raw_map.shape))[0]
     picture = overlay(resize_image(decoded.pixels, size), heat, region=window.region(size))
-    if "predicted_box" in row:
+    if "predicted_class_map_box" in row:
         scale = np.array([size[1], size[0]] * 2) / np.array(decoded.original_size[::-1] * 2)
-        box = np.array(row["true_class_box"] if true_class else row["predicted_box"]) * scale
+        box = np.array(row["true_class_map_box"] if true_class else row["predicted_class_map_box"]) * scale
         truths = [np.array(truth) * scale for truth in evaluation.boxes[row["relative_path"]]]
         picture = draw_boxes(draw_boxes(picture, [box]), truths, color=TRUE_BOX_COLOR)
     return caption(picture, tile_caption(evaluation, row, label, true_class))
