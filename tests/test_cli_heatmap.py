@@ -69,7 +69,7 @@ def test_heatmap_named_class_and_input_size_and_mat(tmp_path, model_file, photo_
     assert arrays["raw_maps"].shape == (1, 8, 8)
     from cam_keras.render import caption
 
-    strip = caption(np.zeros((1, 1, 3), np.uint8), "square (p=0.00)").shape[0] - 1
+    strip = caption(np.zeros((1, 24, 3), np.uint8), "square  p=0.00  cam").shape[0] - 1
     assert Image.open(out / "top.png").size[1] - strip == 16  # overlay at the requested 16x24
     assert read_csv(out / "predictions.csv")[0]["explained"] == "square"
 

@@ -105,6 +105,9 @@ def test_evaluate_cli_writes_report_overlays_and_figure(trained_run, colors_dir,
     assert report["class_names"] == ["blue", "red"]
     assert {"top1_loc", "gt_known_loc", "maxboxacc_v2", "deletion_auc"} <= set(report["metrics"])
     assert len(list((out / "overlays").rglob("*.png"))) == 4
+    from PIL import Image  # issue 25: 32 px images were drawn at 32 px under a caption five times wider
+
+    assert min(Image.open(path).size[1] for path in (out / "overlays").rglob("*.png")) >= 160
     assert (out / "best_worst.png").is_file()
     assert len((out / "per_image.csv").read_text().splitlines()) == 81
     # issue 25: the box columns say which map drew them, and the ground truth has its own column

@@ -155,13 +155,24 @@ def snapshot_images(files: LabeledFiles, count: int, size: tuple[int, int], poli
         >>> snapshot_images(files, 8, (64, 64), "squash").shape
         (8, 64, 64, 3)
     """
+    chosen = _round_robin(files)[:count]
+    if not chosen:
+        return None
+    return np.stack([decode_fitted(files.paths[i], size, policy).pixels for i in chosen]).astype(np.float32)
+
+
+def snapshot_classes(files: LabeledFiles, count: int) -> list[str]:
+    """The true class names of the :func:`snapshot_images`, in order."""
+    return [files.class_names[files.labels[i]] for i in _round_robin(files)[:count]]
+
+
+def _round_robin(files: LabeledFiles) -> list[int]:
+    """Indices of ``files``, first of each class, then second of each class, and so on."""
     by_class = [[i for i, label in enumerate(files.labels) if label == c] for c in range(len(files.class_names))]
     chosen: list[int] = []
     for rank in range(max(map(len, by_class), default=0)):
         chosen += [members[rank] for members in by_class if rank < len(members)]
-    if not chosen[:count]:
-        return None
-    return np.stack([decode_fitted(files.paths[i], size, policy).pixels for i in chosen[:count]]).astype(np.float32)
+    return chosen
 
 
 def fine_tune(
@@ -388,9 +399,8 @@ def _shared_callbacks(run: RunDir, config: TrainConfig, data: TrainingData, stat
     best = SaveBestModel(run.best, best=state.best_val_accuracy, val_counts=data.val_counts)
     shared: list = [keras.callbacks.TensorBoard(str(run.logs), update_freq=config.log_every), best]
     size = (config.input_size, config.input_size)
-    images = snapshot_images(
-        data.val_files if len(data.val_files) else data.train_files, config.snapshot_images, size, config.resize
-    )
+    shown = data.val_files if len(data.val_files) else data.train_files
+    images = snapshot_images(shown, config.snapshot_images, size, config.resize)
     if images is not None and (config.snapshot_every_epochs or config.snapshot_every_steps):
         shared.append(
             CamSnapshots(
@@ -399,6 +409,7 @@ def _shared_callbacks(run: RunDir, config: TrainConfig, data: TrainingData, stat
                 every_epochs=config.snapshot_every_epochs,
                 every_steps=config.snapshot_every_steps,
                 log_dir=run.logs / "snapshots",
+                true_classes=snapshot_classes(shown, config.snapshot_images),
             )
         )
     if config.early_stopping:
