@@ -141,6 +141,7 @@ def test_demo_quick_run_reports_both_thresholds(tmp_path, capsys):
     stages = [line.split()[1] for line in printed.splitlines() if line.startswith("demo: ")]
     assert stages == ["generating", "training", "calibrating", "scoring"]
     assert printed.index("demo: training") < printed.index("Epoch 1/")
+    assert not any(char in printed for char in "\x1b\b\r")  # Keras' epochs as plain lines off a terminal
     assert main(["demo", "--quick", "--out", str(out)]) == 2  # not clobbered without --overwrite
 
 
