@@ -74,6 +74,7 @@ class Writes:
     ) -> None:
         self.out, self.options, self.table, self.report = out, options, table, report
         self.progress, self.on_rows = progress, on_rows
+        self.skipped_before = len(report.skipped)  # hidden files, never among the job's images
         self.in_flight: collections.deque = collections.deque()  # (write jobs, rows) of batches
 
     def submit(self, pool: futures.Executor, explanation: Explanation, batch: list, stems: dict[Path, Path]) -> None:
@@ -109,4 +110,4 @@ class Writes:
         if self.on_rows and rows:
             self.on_rows(rows)
         if self.progress:
-            self.progress.update(self.report.succeeded + len(self.report.skipped))
+            self.progress.update(self.report.succeeded + len(self.report.skipped) - self.skipped_before)
