@@ -1,12 +1,14 @@
 """Lists of choices that training settings name, each defined once here, free of TensorFlow, so
 the command line builds its flags, checks and help without importing it. The modules that act on
-a choice (``data.resize``, ``data.augmentation``, ``train.strategy``) import their list from here."""
+a choice (``data.resize``, ``data.augmentation``, ``train.strategy``, ``data.synthetic``) import
+their list from here."""
 
 from cam_keras.errors import UsageError
 
 RESIZE_POLICIES = ("squash", "crop", "pad")
 AUGMENTATIONS = ("none", "flip", "standard")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+FILLS = ("flat", "texture")  # how the demo's synthetic shapes are filled
 
 
 def check_resize_policy(policy: str) -> str:

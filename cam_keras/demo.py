@@ -79,7 +79,9 @@ def run_demo(
     augmentation: MapAugmentation = MAPS,
 ) -> dict:
     """Run the whole demo in ``out_dir`` and return the report; its maps are averaged over the
-    views of ``augmentation`` (:class:`~cam_keras.cam.augmentation.MapAugmentation`).
+    views of ``augmentation`` (:class:`~cam_keras.cam.augmentation.MapAugmentation`). Each
+    stage says what it does as it starts (on standard output), and training shows Keras'
+    epochs, unless ``verbose=0``.
 
     ``out_dir`` must be new or empty, unless ``overwrite``: then the files an earlier demo
     wrote there are replaced and nothing else is touched.
@@ -97,6 +99,12 @@ def run_demo(
         _check_stage_folders(out)
         _remove_stale_stages(out.root)
         return _run_stages(out, plan, seed, verbose, augmentation)
+
+
+def _say(verbose: int | None, text: str) -> None:
+    """A stage's start, unless the caller asked for silence (``verbose=0``)."""
+    if verbose != 0:
+        print(f"demo: {text}", flush=True)
 
 
 class _Laps:
@@ -117,20 +125,25 @@ def _run_stages(
 ) -> dict:
     lap = _Laps()
     spec = SyntheticSpec(image_size=plan.image_size, fill=plan.fill)
+    counts = f"{plan.train_per_class} training and {plan.test_per_class} test images per class"
+    _say(verbose, f"generating {counts} ({plan.image_size} px, {plan.fill} shapes) in {out.root / 'data'}")
     with _stage(out, "data") as staging:
         write_synthetic_dataset(staging, plan.train_per_class, plan.test_per_class, spec, seed)
     data = out.root / "data"
     lap("data")
+    _say(verbose, f"training the small CNN for {plan.epochs} epochs in {out.root / 'run'}")
     with _stage(out, "run") as staging:
         result = fine_tune(data / "train", staging, _train_config(plan, seed), verbose=verbose)
     lap("train")
     explainer = CAM(result.model, augmentation=augmentation)
     plain = CAM(result.model)
+    _say(verbose, "calibrating the box threshold on the training split (flip-averaged and plain CAM)")
     threshold = calibrate_threshold(explainer, data / "train")
     plain_threshold = calibrate_threshold(plain, data / "train")
     lap("calibrate")
     options = {"masks_dir": data / "masks" / "test", "progress": False}
     unshown = {"samples": 0, "extremes": 0, **options}
+    _say(verbose, "scoring the held-out test split at the calibrated and the paper's thresholds")
     scores = {
         "metrics_calibrated_threshold": evaluate_localization(explainer, data / "test", threshold=threshold, **options),
         "metrics_paper_threshold": evaluate_localization(

@@ -15,7 +15,7 @@ ROOT = "cam_keras"  # the package itself: `import cam_keras`, `from cam_keras im
 # What the base rooms may use: compat (Keras and TensorFlow internals in one place) and outdir
 # (render/explanations.py saves an Explanation into a guarded folder) came with the layers work.
 BASE_SHARED = {"atomic", "choices", "compat", "errors", "naming", "outdir", "records", "safe_text"}
-SHARED = {*BASE_SHARED, "lockfile", "outdir", "quiet_import"}
+SHARED = {*BASE_SHARED, "lockfile", "outdir", "progress", "quiet_import"}
 LAYERS = [
     SHARED,
     {"data", "gallery", "models", "render"},

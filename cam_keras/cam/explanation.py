@@ -8,6 +8,7 @@ It holds arrays. Drawing, saving and display are plain functions in
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,10 +138,17 @@ class Explanation:
         (:func:`cam_keras.render.explanations.captioned_overlays`)."""
         return drawing.captioned_overlays(self, index, style, size)
 
-    def grid(self, style: Style | None = None, *, columns: int = 1, tile_size: int = GRID_TILE) -> np.ndarray:
-        """One row per image with its maps, ``columns`` images side by side
-        (:func:`cam_keras.render.explanations.explanation_grid`)."""
-        return drawing.explanation_grid(self, style, columns=columns, tile_size=tile_size)
+    def grid(
+        self,
+        style: Style | None = None,
+        *,
+        columns: int = 1,
+        tile_size: int = GRID_TILE,
+        notes: Sequence[str] = (),
+    ) -> np.ndarray:
+        """One row per image with its maps, ``columns`` images side by side, ``notes[i]``
+        added to image ``i``'s captions (:func:`cam_keras.render.explanations.explanation_grid`)."""
+        return drawing.explanation_grid(self, style, columns=columns, tile_size=tile_size, notes=notes)
 
     def show(self, style: Style | None = None, *, columns: int = 1, tile_size: int = GRID_TILE) -> Path | None:
         """Display :meth:`grid` once: inline in Jupyter, in a window from a script; without a

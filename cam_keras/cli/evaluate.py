@@ -139,8 +139,9 @@ def _threshold(args: argparse.Namespace, explainer) -> tuple[float, str]:
         "--calibrate",
         "a threshold chosen on the images scored flatters them",
     )
+    print(f"calibrating the box threshold on {for_terminal(str(args.calibrate))}", flush=True)
     threshold = calibrate_threshold(
-        explainer, args.calibrate, batch_size=args.batch_size, postprocessing=_postprocessing(args)
+        explainer, args.calibrate, batch_size=args.batch_size, postprocessing=_postprocessing(args), progress=True
     )
     return threshold, f"calibrated on {args.calibrate} (best GT-known localization; Choe et al., CVPR 2020)"
 
@@ -187,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
                 explainer, args.data_dir, batch_size=args.batch_size, samples=args.samples
             )
         if args.faithfulness:
+            print(f"deletion/insertion faithfulness on up to {args.faithfulness} images", flush=True)
             scores = evaluate_faithfulness(explainer, args.data_dir, limit=args.faithfulness)
             evaluation.summary.update(scores.as_dict())
         paths = write_evaluation(evaluation, out, gallery=args.gallery)

@@ -19,6 +19,7 @@ from cam_keras.data.sources import SOURCE_KINDS, ImageSource
 from cam_keras.errors import UsageError
 from cam_keras.gallery.page import PAGE
 from cam_keras.jobs.request import ARRAY_FORMATS, HeatmapOptions, HeatmapRequest
+from cam_keras.progress import is_live
 from cam_keras.safe_text import for_terminal
 
 if TYPE_CHECKING:
@@ -37,7 +38,8 @@ def add_parser(subparsers) -> None:
         "heatmap",
         help="write heatmap overlays, arrays and predictions for images",
         description=(
-            "Write one overlay PNG and one .npz per image, plus predictions.csv and report.json. "
+            "Write one captioned overlay picture (PNG, or --image-format) and one array file (--format) per "
+            "image, plus predictions.csv and report.json. "
             "CAM is used when the model has a GlobalAveragePooling2D -> Dense head; other "
             "models get Grad-CAM (or --method)."
         ),
@@ -46,12 +48,23 @@ def add_parser(subparsers) -> None:
     _add_map_arguments(parser)
     add_augmentation_arguments(parser)
     _add_picture_arguments(parser)
-    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     parser.add_argument(
-        "--format", choices=[*ARRAY_FORMATS, NO_ARRAYS], default=DEFAULTS.array_format, help="array file format"
+        "--batch-size",
+        type=int,
+        default=DEFAULTS.batch_size,
+        help=f"images per forward pass (default {DEFAULTS.batch_size})",
     )
     parser.add_argument(
-        "--print-top", type=int, default=DEFAULTS.report_top, help="predictions printed and saved per image"
+        "--format",
+        choices=[*ARRAY_FORMATS, NO_ARRAYS],
+        default=DEFAULTS.array_format,
+        help=f"file format of each image's raw maps and predictions (default {DEFAULTS.array_format})",
+    )
+    parser.add_argument(
+        "--print-top",
+        type=int,
+        default=DEFAULTS.report_top,
+        help=f"predictions printed and saved per image (default {DEFAULTS.report_top})",
     )
     parser.add_argument("--strict", action="store_true", help="exit non-zero if any file was skipped")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
@@ -103,7 +116,8 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
         "--method",
         default="auto",
         choices=[AUTO, *METHODS],
-        help="map method; auto = CAM when the model has a CAM head (see inspect; --target-layer unset), else Grad-CAM",
+        help="map method (default auto: CAM when the model has a CAM head, see inspect, and --target-layer is "
+        "unset; else Grad-CAM)",
     )
     parser.add_argument(
         "--target-layer", help="layer for gradient methods (default: last 4-D feature map or transformer tokens)"
@@ -133,7 +147,8 @@ def _add_picture_arguments(parser: argparse.ArgumentParser) -> None:
         "--normalize",
         choices=NORMALIZATIONS,
         default=DEFAULTS.normalize,
-        help="per-map: each map to its own range; shared: an image's maps on one scale, so a weak class looks cold",
+        help="shared (default): an image's maps on one scale, so a weak class looks cold; per-map: each map to "
+        "its own range, so every map has a hot spot. Captions of several maps say which",
     )
     parser.add_argument("--colorbar", action="store_true", help="draw a colour scale next to each map")
     parser.add_argument(
@@ -190,6 +205,7 @@ def job_request(args: argparse.Namespace, options: HeatmapOptions) -> HeatmapReq
         resume=args.resume,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        on_rows=None if args.quiet or is_live(sys.stdout) else _print_rows,
     )
 
 
@@ -201,8 +217,8 @@ def run(args: argparse.Namespace) -> int:
     explainer = make_explainer(load_model_from_args(args), args.method, args.target_layer)
     warn_if_untrained(args.model, explainer.model)
     report = run_request(explainer, request)
-    if not args.quiet:
-        _print_predictions(report)
+    if not args.quiet and request.on_rows is None:  # under a live bar: after it
+        _print_rows(report.predictions())
     return summarize(report, args, request.options)
 
 
@@ -217,12 +233,12 @@ def warn_if_untrained(model_file: Path, model: keras.Model) -> None:
         print(f"warning: {for_terminal(str(model_file))}: {note}", file=sys.stderr)
 
 
-def _print_predictions(report: HeatmapReport) -> None:
-    """One line per image of the job's predictions, in job order."""
-    for row in report.predictions():
+def _print_rows(rows: list[dict]) -> None:
+    """One line per image of predictions-table rows."""
+    for row in rows:
         ranks = [rank for rank in range(1, len(row)) if f"top{rank}" in row]
         ranked = ", ".join(f"{for_terminal(row[f'top{r}'])} {float(row[f'top{r}_prob']):.3f}" for r in ranks)
-        print(f"{for_terminal(row['path'])}: {ranked}")
+        print(f"{for_terminal(row['path'])}: {ranked}", flush=True)
 
 
 def summarize(report: HeatmapReport, args: argparse.Namespace, options: HeatmapOptions, what: str = "heatmaps") -> int:

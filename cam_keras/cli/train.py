@@ -16,11 +16,10 @@ from cam_keras.train.config import FIELDS, GROUPS, RESUMABLE, flag_name
 
 
 def _help(field: dataclasses.Field) -> str:
-    meta = field.metadata
-    words = f"; one of {', '.join(meta['choices'])}" if meta["choices"] and field.type == "str" else ""
+    """The field's help and default; its choices are in the flag's metavar, so not repeated."""
     default = "off" if field.default is False else "none" if field.default is None else field.default
     resumable = "; --resume may change it" if field.name in RESUMABLE else ""
-    return f"{meta['help']}{words} (default: {default}{resumable})".replace("%", "%%")
+    return f"{field.metadata['help']} (default: {default}{resumable})".replace("%", "%%")
 
 
 def _metavar(field: dataclasses.Field) -> str:
@@ -73,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = check_settings(requested, str(args.config) if args.config else "flags")
         result = fine_tune(args.data_dir, args.out, config)
+    _print_phases(result, args.out)
     print(f"classes: {for_terminal(', '.join(result.class_names))}")
     if result.learning is not None:
         print(
@@ -83,3 +83,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"{label:>9}: {for_terminal(str(path))}")
     print(f"next: cam-keras heatmap --model {for_terminal(str(result.files['model']))} IMAGES --out HEATMAPS")
     return 0
+
+
+def _print_phases(result, run: Path) -> None:
+    """Say how the phases ended when they did not simply run every epoch."""
+    if result.nothing_to_train:
+        print(
+            f"{for_terminal(str(run))} had already trained every epoch: nothing to train, model.keras written again "
+            "(to train longer: --resume with more --finetune-epochs or --head-epochs)"
+        )
+    for phase, (trained, planned) in result.stopped_early.items():
+        print(
+            f"early stopping ended the {phase} phase after {trained} of {planned} epochs "
+            "(validation loss stopped improving); the weights of its best epoch were kept"
+        )

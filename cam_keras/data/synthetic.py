@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from cam_keras.choices import FILLS
 from cam_keras.records import write_csv
 
 SHAPES = ("circle", "square", "triangle", "cross", "ring", "star")
-FILLS = ("flat", "texture")
 # The two-tone pattern each shape is filled with when ``fill="texture"``.
 TEXTURES = {
     "circle": "checker",

@@ -17,7 +17,6 @@ from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
-import keras
 import numpy as np
 
 from cam_keras.cam import BaseCAM
@@ -33,6 +32,7 @@ from cam_keras.errors import DatasetError, ImageError, UsageError
 from cam_keras.evaluate.annotations import clip_boxes, load_mask, mask_file, read_boxes
 from cam_keras.evaluate.faithfulness import FaithfulnessScores, faithfulness
 from cam_keras.evaluate.metrics import ClassificationMetrics, LocalizationMetrics, Scored, TopKClassification
+from cam_keras.progress import Progress
 from cam_keras.render.masks import MaskRule
 from cam_keras.render.pictures import scale_maps_to
 
@@ -145,8 +145,8 @@ def _explained(
     (:func:`cam_keras.data.batches.prefetched_batches`)."""
     if batch_size < 1:
         raise UsageError(f"batch size must be at least 1, got {batch_size}")
-    bar = keras.utils.Progbar(len(items), unit_name="image") if progress else None
-    scored, shown, skipped_before = 0, 0, len(skipped)
+    shown = Progress(len(items), "image", "explaining") if progress and items else None
+    scored, skipped_before = 0, len(skipped)
 
     def skip(item: Item, error: ImageError) -> None:
         skipped.append({"path": item.path, "reason": error.reason})
@@ -160,11 +160,10 @@ def _explained(
         for item, size, classes, probabilities, maps in zip(chunk, sizes, ranked, chances, raw):
             yield item, size, classes, maps, _seen(size, classes, probabilities, maps)
         scored += len(batch)
-        shown = scored + len(skipped) - skipped_before  # images scored or skipped so far
-        if bar:
-            bar.update(shown)
-    if bar and shown < len(items):  # the last images were skipped
-        bar.update(len(items))
+        if shown:
+            shown.update(scored + len(skipped) - skipped_before)  # images scored or skipped so far
+    if shown:
+        shown.close()
 
 
 def _fitted(explainer: BaseCAM, item: Item) -> FittedImage:

@@ -137,13 +137,18 @@ class TopKClassification:
 
 
 class BoxLocalization:
-    """Top-1 / top-5 and GT-known localization with the paper's box protocol."""
+    """Top-1 / top-5 and GT-known localization with the paper's box protocol.
+
+    Per image: ``predicted_class_map_box`` and ``true_class_map_box``, the boxes drawn from
+    the predicted and the true class's maps, their best IoU with any of ``gt_boxes`` (the
+    ground truth, clipped to the image), and whether each localization counts."""
 
     fields = (
-        "predicted_box",
+        "predicted_class_map_box",
         "predicted_iou",
-        "true_class_box",
+        "true_class_map_box",
         "true_class_iou",
+        "gt_boxes",
         "top1_loc",
         "top5_loc",
         "gt_known_loc",
@@ -169,10 +174,11 @@ class BoxLocalization:
         true_iou = best_iou(true_box, image.truths)
         ranked = list(image.ranked_classes)
         row = {
-            "predicted_box": boxes[0],
+            "predicted_class_map_box": boxes[0],
             "predicted_iou": ious[0],
-            "true_class_box": true_box,
+            "true_class_map_box": true_box,
             "true_class_iou": true_iou,
+            "gt_boxes": [tuple(truth) for truth in image.truths],
             "top1_loc": ranked[0] == image.true_class and ious[0] >= enough,
             "top5_loc": any(c == image.true_class and i >= enough for c, i in zip(ranked[:5], ious[:5])),
             "gt_known_loc": true_iou >= enough,

@@ -25,9 +25,10 @@ from cam_keras.records import write_csv, write_json
 from cam_keras.render import caption, draw_boxes, grid, overlay, write_png
 from cam_keras.render.overlay import TRUE_BOX_COLOR
 from cam_keras.render.pictures import scale_maps_to
-from cam_keras.render.sizing import output_size
+from cam_keras.render.sizing import DEFAULT_MAX_SIDE, output_size
 from cam_keras.safe_text import for_terminal
 
+SMALLEST_OVERLAY = 160  # px, longest side: a smaller image is drawn larger, so its caption and boxes read
 CURVE_STEP = 10  # thresholds 0.0, 0.1, ..., 0.9 in the printed curve
 
 
@@ -40,7 +41,7 @@ def tile_caption(evaluation: Evaluation, row: dict, label: str = "", true_class:
         'best: circle IoU 0.91 ok'
     """
     names = evaluation.class_names
-    if "predicted_box" not in row:
+    if "predicted_class_map_box" not in row:
         verdict = "ok" if row["correct_top1"] else f"miss (true {names[row['true_class']]})"
         return f"{label}{names[row['predicted_class']]} {verdict}"
     if true_class:
@@ -55,24 +56,52 @@ def boxed_overlay(
 ) -> np.ndarray:
     """One kept map over its image (the predicted class's, or the true class's when
     ``true_class``): for localization rows that map's box in green and the true boxes in red;
-    captioned with :func:`tile_caption`; drawn at most ``DEFAULT_MAX_SIDE`` (1024) px on the
-    longest side, the image decoded no larger than that.
+    captioned with :func:`tile_caption`; drawn with its longest side between
+    ``SMALLEST_OVERLAY`` (160) and ``DEFAULT_MAX_SIDE`` (1024) px, the image decoded no larger
+    than that.
 
     Example:
         >>> index, raw = evaluation.kept.samples[0]
         >>> write_png("row.png", boxed_overlay(evaluation, evaluation.rows[index], raw))
     """
     decoded = decode_image(row["path"], at_least=lambda original: output_size(None, original, original))
-    size = output_size(None, decoded.original_size, decoded.original_size)
+    side = min(DEFAULT_MAX_SIDE, max(SMALLEST_OVERLAY, *decoded.original_size))
+    size = output_size(side, decoded.original_size, decoded.original_size)
     window = evaluation.window(decoded.original_size)
     heat = scale_maps_to(raw_map[None], size, placement=window.placement(size, raw_map.shape))[0]
     picture = overlay(fit_image(decoded.pixels, size), heat, region=window.region(size))
-    if "predicted_box" in row:
+    if "predicted_class_map_box" in row:
         scale = np.array([size[1], size[0]] * 2) / np.array(decoded.original_size[::-1] * 2)
-        box = np.array(row["true_class_box"] if true_class else row["predicted_box"]) * scale
+        box = np.array(row["true_class_map_box"] if true_class else row["predicted_class_map_box"]) * scale
         truths = [np.array(truth) * scale for truth in evaluation.boxes[row["relative_path"]]]
         picture = draw_boxes(draw_boxes(picture, [box]), truths, color=TRUE_BOX_COLOR)
     return caption(picture, tile_caption(evaluation, row, label, true_class))
+
+
+NAME_WIDTH = 160  # px: longer class names in confusion.png end with "..." (confusion.csv has them whole)
+
+
+def _fitted_name(name: str, font: ImageFont.FreeTypeFont, width: int) -> str:
+    """``name`` (control characters escaped), shortened with "..." to at most ``width`` px."""
+    name = for_terminal(name)
+    if font.getlength(name) <= width:
+        return name
+    while name and font.getlength(name + "...") > width:
+        name = name[:-1]
+    return name + "..."
+
+
+def _label_rows_and_columns(
+    canvas: Image.Image, names: list[str], font: ImageFont.FreeTypeFont, corner: tuple[int, int], cell: int
+) -> None:
+    """Class names left of the rows and, turned upright, above the columns, whole or with "..."."""
+    left, top = corner
+    draw = ImageDraw.Draw(canvas)
+    for index, name in enumerate(names):
+        draw.text((2, top + index * cell + cell // 3), name, fill="black", font=font)
+        label = Image.new("RGB", (top - 4, cell), "white")
+        ImageDraw.Draw(label).text((2, cell // 3), name, fill="black", font=font)
+        canvas.paste(label.rotate(90, expand=True), (left + index * cell, 2))
 
 
 def confusion_picture(confusion: np.ndarray, class_names: tuple[str, ...]) -> np.ndarray:
@@ -85,28 +114,26 @@ def confusion_picture(confusion: np.ndarray, class_names: tuple[str, ...]) -> np
     """
     count = len(class_names)
     cell = int(np.clip(800 // max(count, 1), 4, 48))
-    font = ImageFont.load_default()
+    font = ImageFont.load_default(size=12)
     labelled = cell >= 16
-    margin = 8 * min(12, max(map(len, class_names))) + 8 if labelled else 4
-    canvas = Image.new("RGB", (margin + count * cell + 4, margin + count * cell + 4), "white")
+    names = [_fitted_name(name, font, NAME_WIDTH) for name in class_names]
+    widest = max(round(font.getlength(name)) for name in names)
+    left_margin, top_margin = (widest + 8, widest + 8) if labelled else (4, 4)
+    canvas = Image.new("RGB", (left_margin + count * cell + 4, top_margin + count * cell + 4), "white")
     draw = ImageDraw.Draw(canvas)
     fractions = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
     for true in range(count):
         for predicted in range(count):
             shade = int(255 * (1.0 - fractions[true, predicted]))
-            left, top = margin + predicted * cell, margin + true * cell
+            left, top = left_margin + predicted * cell, top_margin + true * cell
             draw.rectangle(
                 [left, top, left + cell - 1, top + cell - 1], fill=(shade, shade, 255), outline=(200, 200, 200)
             )
             if labelled:
                 color = "white" if shade < 128 else "black"
                 draw.text((left + 2, top + cell // 3), str(confusion[true, predicted]), fill=color, font=font)
-        if labelled:
-            name = class_names[true][:12]
-            draw.text((2, margin + true * cell + cell // 3), name, fill="black", font=font)
-            draw.text(
-                (margin + true * cell + 2, margin - 12), class_names[true][: max(1, cell // 7)], fill="black", font=font
-            )
+    if labelled:
+        _label_rows_and_columns(canvas, names, font, (left_margin, top_margin), cell)
     return caption(np.asarray(canvas), "rows: true class, columns: predicted class")
 
 

@@ -16,8 +16,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import keras
-
 from cam_keras.cam import BaseCAM
 from cam_keras.data.batches import default_workers
 from cam_keras.data.images import HIDDEN_REASON
@@ -35,6 +33,7 @@ from cam_keras.jobs.shards import JOB, REPORT, TABLE, Shard, job_file
 from cam_keras.jobs.table import PredictionsTable, put_in_order, table_fields
 from cam_keras.jobs.writes import Writes, explain
 from cam_keras.outdir import OutputFolder
+from cam_keras.progress import Progress
 from cam_keras.records import write_json
 
 
@@ -146,9 +145,9 @@ def _explain_and_write(
 ) -> None:
     """Decode, explain and write the images of ``stems``; the report says how far it got."""
     options = request.options
-    bar = keras.utils.Progbar(len(stems), unit_name="image") if request.progress and stems else None
+    progress = Progress(len(stems), "image", "explaining") if request.progress and stems else None
     workers = bounded_workers(options.workers, len(stems))
-    writes = Writes(out, options, table, report, bar)
+    writes = Writes(out, options, table, report, progress, request.on_rows)
     try:  # from the start of the pools: Ctrl-C or a failure while they start is recorded too
         with futures.ThreadPoolExecutor(default_workers()) as decoders, render_pool(workers) as renderers:
             policy, skipped = explainer.contract.inputs.resize, report.skipped
@@ -156,8 +155,6 @@ def _explain_and_write(
                 writes.submit(renderers, explain(explainer, batch, options), batch, stems)
                 writes.finish(keep=1)  # the next batch's inference overlaps these writes
             writes.finish(keep=0)
-        if bar:
-            bar.update(len(stems), finalize=True)
         report.finished = True
     except KeyboardInterrupt:
         report.interrupted = True
@@ -167,3 +164,5 @@ def _explain_and_write(
         raise
     finally:
         writes.settle()  # the pools have ended: every write has finished or failed
+        if progress:
+            progress.close()

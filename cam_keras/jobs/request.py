@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,7 +69,7 @@ class HeatmapOptions:
     augmentation: MapAugmentation | None = None
     colormap: str = "jet"
     alpha: float = 0.5
-    normalize: str = "per-map"
+    normalize: str = "shared"
     colorbar: bool = False
     size: SizeRequest = None
     max_side: int = DEFAULT_MAX_SIDE
@@ -202,7 +202,10 @@ class HeatmapRequest:
         shard: the slice of the inputs this job takes (``None``: all of them).
         resume: skip the images whose files and row are complete; append to the table.
         overwrite: replace cam-keras' own earlier outputs.
-        progress: show a progress bar.
+        progress: show progress: a live bar on a terminal, else a plain line every few seconds
+            (:class:`~cam_keras.progress.Progress`).
+        on_rows: called with the predictions-table rows of each batch once its files are
+            written (the command line prints them as they come when its output is not a terminal).
     """
 
     source: ImageSource
@@ -212,6 +215,7 @@ class HeatmapRequest:
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
+    on_rows: Callable[[list[dict]], None] | None = None
 
     def __post_init__(self) -> None:
         self.options.validate()

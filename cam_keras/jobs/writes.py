@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as futures
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from cam_keras.jobs.report import HeatmapReport
 from cam_keras.jobs.request import HeatmapOptions
 from cam_keras.jobs.table import PredictionsTable, prediction_rows
 from cam_keras.outdir import OutputFolder
+from cam_keras.progress import Progress
 from cam_keras.render.render_job import MaskJob, RenderJob, run_job
 
 
@@ -88,9 +90,17 @@ class Writes:
     """The writes of a job's batches in flight, and their rows waiting for them."""
 
     def __init__(
-        self, out: OutputFolder, options: HeatmapOptions, table: PredictionsTable, report: HeatmapReport, bar
+        self,
+        out: OutputFolder,
+        options: HeatmapOptions,
+        table: PredictionsTable,
+        report: HeatmapReport,
+        progress: Progress | None = None,
+        on_rows: Callable[[list[dict]], None] | None = None,
     ) -> None:
-        self.out, self.options, self.table, self.report, self.bar = out, options, table, report, bar
+        self.out, self.options, self.table, self.report = out, options, table, report
+        self.progress, self.on_rows = progress, on_rows
+        self.skipped_before = len(report.skipped)  # hidden files, never among the job's images
         self.in_flight: collections.deque = collections.deque()  # (write jobs, rows) of batches
 
     def submit(self, pool: futures.Executor, explanation: Explanation, batch: list, stems: dict[Path, Path]) -> None:
@@ -123,5 +133,7 @@ class Writes:
     def _record(self, rows: list[dict]) -> None:
         self.table.append(rows)
         self.report.succeeded += len(rows)
-        if self.bar:
-            self.bar.update(self.report.succeeded + len(self.report.skipped))
+        if self.on_rows and rows:
+            self.on_rows(rows)
+        if self.progress:
+            self.progress.update(self.report.succeeded + len(self.report.skipped) - self.skipped_before)

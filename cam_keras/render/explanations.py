@@ -5,6 +5,7 @@ functions of the result, which only holds arrays (its ``overlay``, ``panel``, ``
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,21 +65,32 @@ def panel_picture(
 
 
 def captioned_overlays(
-    explanation: Explanation, index: int, style: Style | None = None, size: Size | None = None
+    explanation: Explanation, index: int, style: Style | None = None, size: Size | None = None, note: str = ""
 ) -> np.ndarray:
-    """Every map of image ``index`` as a captioned overlay, side by side, uint8."""
+    """Every map of image ``index`` as a captioned overlay, side by side, ``note`` (the true
+    class, say) ending each caption; uint8."""
     texts = [explanation.label_text(index, m) for m in range(explanation.class_indices.shape[1])]
+    texts = [f"{text}  {note}" for text in texts] if note else texts
     picture = explanation.image_at(index, size)
     return image_row(picture, explanation.raw_maps[index], texts, style or Style(), explanation.placement(index, size))
 
 
 def explanation_grid(
-    explanation: Explanation, style: Style | None = None, *, columns: int = 1, tile_size: int = GRID_TILE
+    explanation: Explanation,
+    style: Style | None = None,
+    *,
+    columns: int = 1,
+    tile_size: int = GRID_TILE,
+    notes: Sequence[str] = (),
 ) -> np.ndarray:
     """One row per image with its maps (``columns`` images side by side), each map drawn
-    with its longest side ``tile_size`` so captions stay readable; uint8."""
+    with its longest side ``tile_size`` so captions stay readable, ``notes[i]`` (if given)
+    ending image ``i``'s captions; uint8."""
+    notes = list(notes) or [""] * len(explanation)
     rows = [
-        captioned_overlays(explanation, i, style, output_size(tile_size, explanation.images[i].shape[:2], (0, 0)))
+        captioned_overlays(
+            explanation, i, style, output_size(tile_size, explanation.images[i].shape[:2], (0, 0)), notes[i]
+        )
         for i in range(len(explanation))
     ]
     gap = max(4, tile_size // 32)

@@ -100,18 +100,19 @@ def caption_font_size(width: int) -> int:
 
 
 def caption(image: np.ndarray, text: str, font_size: int | None = None) -> np.ndarray:
-    """Add a white strip with ``text`` (one line: control characters shown as escapes) above
-    ``image``, widening the picture if the text is wider than the image (which stays
-    left-aligned). The font scales with the picture
-    (:func:`caption_font_size`) unless ``font_size`` is given.
+    """Add a white strip with ``text`` (control characters shown as escapes) above ``image``:
+    one line if it fits the picture's width, else wrapped between words; the picture is
+    widened (left-aligned) only for a word wider than the image. The font scales with the
+    picture (:func:`caption_font_size`) unless ``font_size`` is given.
 
     Example:
         >>> caption(np.zeros((64, 64, 3), np.uint8), "cat (p=0.93)").shape[0] > 64
         True
     """
-    text = for_terminal(text)  # class names come from model files: one line, control characters escaped
     font = ImageFont.load_default(size=font_size or caption_font_size(image.shape[1]))
     margin = max(2, round(font.size / 6))
+    # class names come from model files: control characters escaped, so the only line breaks are ours
+    text = _wrapped(for_terminal(text), font, image.shape[1] - 2 * margin)
     _, _, right, bottom = ImageDraw.Draw(Image.new("RGB", (1, 1))).multiline_textbbox(
         (0, 0), text, font=font, spacing=margin
     )
@@ -123,6 +124,21 @@ def caption(image: np.ndarray, text: str, font_size: int | None = None) -> np.nd
     canvas[:height] = np.asarray(strip)
     canvas[height:, : image.shape[1]] = image if image.ndim == 3 else image[..., None]
     return canvas
+
+
+def _wrapped(text: str, font: ImageFont.FreeTypeFont, width: int) -> str:
+    """``text`` as is if it fits ``width`` pixels, else its words greedily on lines that do
+    (a word wider than ``width`` gets a line of its own)."""
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength
+    if measure(text, font=font) <= width:
+        return text
+    lines: list[str] = []
+    for word in text.split():
+        if lines and measure(f"{lines[-1]} {word}", font=font) <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return "\n".join(lines)
 
 
 def grid(tiles: Sequence[np.ndarray], columns: int = 4, tile_size: int = 160, gap: int = 4) -> np.ndarray:

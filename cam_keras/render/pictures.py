@@ -28,9 +28,11 @@ class Style:
     Attributes:
         colormap: matplotlib colormap name.
         alpha: heatmap opacity in [0, 1].
-        normalize: ``"per-map"`` scales each map to its own [min, max] (every map has a hot
-            spot); ``"shared"`` scales an image's maps together to their common range, so a
-            class with little evidence looks cold next to the predicted one.
+        normalize: ``"shared"`` (default) scales an image's maps together to their common
+            range, so a class with little evidence looks cold next to the predicted one;
+            ``"per-map"`` scales each map to its own [min, max], so every map has a hot spot,
+            even that of a class with probability 0. Captions of an image with several maps
+            say which (``shared scale`` / ``per-map scale``).
         colorbar: add a low-to-high colour scale at the right of each map.
         table: the colormap's lookup table, resolved once (and pickled with the style, so a
             render worker process needs no matplotlib).
@@ -38,7 +40,7 @@ class Style:
 
     colormap: str = "jet"
     alpha: float = 0.5
-    normalize: str = "per-map"
+    normalize: str = "shared"
     colorbar: bool = False
     table: np.ndarray = field(init=False, repr=False, compare=False)
 
@@ -121,8 +123,11 @@ def image_row(
 ) -> np.ndarray:
     """Every map of one image, upsampled once to the image's size (placed as
     :func:`scale_maps_to` says; the image outside the region is drawn without heat), as
-    captioned pictures side by side: uint8 ``(h', n * w', 3)``."""
+    captioned pictures side by side: uint8 ``(h', n * w', 3)``. With several maps, each
+    caption ends with the scale they share or not (``shared scale``, ``per-map scale``)."""
     maps = scale_maps_to(raw_maps, image.shape[:2], style.normalize, placement)
+    if len(texts) > 1:
+        texts = [f"{text}  {style.normalize} scale" for text in texts]
     region = placement[0] if placement else None
     pictures = [map_picture(image, heat, text, style, region) for heat, text in zip(maps, texts)]
     return pictures[0] if len(pictures) == 1 else hstack(pictures, caption_font_size(image.shape[1]) // 2)

@@ -59,6 +59,8 @@ class CamSnapshots(keras.callbacks.Callback):
         every_epochs: snapshot after every this many epochs (0 disables).
         every_steps: snapshot every this many optimizer steps (``None`` disables).
         log_dir: TensorBoard folder for the same pictures (``None`` disables).
+        true_classes: each image's true class name, said in its caption with whether the
+            prediction is right (``()``: not said).
     """
 
     def __init__(
@@ -68,9 +70,11 @@ class CamSnapshots(keras.callbacks.Callback):
         every_epochs: int = 1,
         every_steps: int | None = None,
         log_dir: str | os.PathLike | None = None,
+        true_classes: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.images = np.asarray(images, dtype=np.float32)
+        self.true_classes = tuple(true_classes)
         self.out_dir = Path(out_dir)
         self.every_epochs = every_epochs
         self.every_steps = every_steps
@@ -90,8 +94,13 @@ class CamSnapshots(keras.callbacks.Callback):
             self.snapshot(f"step_{step:06d}", step)
 
     def snapshot(self, name: str, step: int) -> Path:
-        """Write one grid of overlays (top-1 class, captioned) and return its path."""
-        picture = self._explainer(self.images, top_k=1).grid(columns=min(8, len(self.images)), tile_size=128)
+        """Write one grid of overlays (top-1 class, captioned with the true class) and return its path."""
+        explanation = self._explainer(self.images, top_k=1)
+        predicted = [explanation.class_names[i] for i in explanation.class_indices[:, 0]]
+        notes = [
+            "right" if guess == truth else f"wrong: true {truth}" for guess, truth in zip(predicted, self.true_classes)
+        ]
+        picture = explanation.grid(columns=min(8, len(self.images)), tile_size=128, notes=notes)
         path = write_png(self.out_dir / f"{name}.png", picture)
         faults.reached("snapshot_written")
         if self.writer is not None:

@@ -76,7 +76,14 @@ class Phase:
 
 @dataclass
 class TrainResult:
-    """What :func:`fine_tune` produced."""
+    """What :func:`fine_tune` produced.
+
+    Attributes:
+        stopped_early: the phases early stopping ended, with the epochs they trained and
+            the epochs they were given: ``{"finetune": (7, 20)}``.
+        nothing_to_train: a resumed run had already trained every epoch of its phases (its
+            final model is only written again).
+    """
 
     model: keras.Model
     history: dict[str, list[float]]
@@ -84,6 +91,8 @@ class TrainResult:
     class_names: tuple[str, ...]
     files: dict[str, Path] = field(default_factory=dict)
     learning: dict | None = None
+    stopped_early: dict[str, tuple[int, int]] = field(default_factory=dict)
+    nothing_to_train: bool = False
 
     @property
     def val_accuracy(self) -> float | None:
@@ -148,14 +157,25 @@ def snapshot_images(files: LabeledFiles, count: int, size: tuple[int, int], poli
         >>> snapshot_images(files, 8, (64, 64), "squash").shape
         (8, 64, 64, 3)
     """
+    chosen = _round_robin(files)[:count]
+    if not chosen:
+        return None
+    fitted = decode_all([files.paths[i] for i in chosen], lambda path: decode_fitted(path, size, policy))
+    return np.stack([image.model_input for image in fitted]).astype(np.float32)
+
+
+def snapshot_classes(files: LabeledFiles, count: int) -> list[str]:
+    """The true class names of the :func:`snapshot_images`, in order."""
+    return [files.class_names[files.labels[i]] for i in _round_robin(files)[:count]]
+
+
+def _round_robin(files: LabeledFiles) -> list[int]:
+    """Indices of ``files``, first of each class, then second of each class, and so on."""
     by_class = [[i for i, label in enumerate(files.labels) if label == c] for c in range(len(files.class_names))]
     chosen: list[int] = []
     for rank in range(max(map(len, by_class), default=0)):
         chosen += [members[rank] for members in by_class if rank < len(members)]
-    if not chosen[:count]:
-        return None
-    fitted = decode_all([files.paths[i] for i in chosen[:count]], lambda path: decode_fitted(path, size, policy))
-    return np.stack([image.model_input for image in fitted]).astype(np.float32)
+    return chosen
 
 
 def fine_tune(
@@ -229,9 +249,9 @@ def _train(
     _restore_phase_boundary(run, model, config, state)
     _replay_shuffles(data.train, state.epochs_run)
     shared = _shared_callbacks(run, config, data, state)
-    for phase in phases(config):
-        if _phase_done(phase, state):
-            continue
+    unfinished = [phase for phase in phases(config) if not _phase_done(phase, state)]
+    nothing_to_train = not unfinished and bool(state.history)
+    for phase in unfinished:
         _fit_phase(model, phase, run, config, state, data, strategy, [*shared, *callbacks], verbose)
     learning = _save_final_model(model, run, config, data, strategy)
     return TrainResult(
@@ -247,6 +267,10 @@ def _train(
             "snapshots": run.snapshots,
         },
         learning=learning,
+        stopped_early={
+            p.name: (state.epochs.get(p.name, 0), p.epochs) for p in phases(config) if p.name in state.stopped
+        },
+        nothing_to_train=nothing_to_train,
     )
 
 
@@ -379,9 +403,8 @@ def _shared_callbacks(run: RunDir, config: TrainConfig, data: TrainingData, stat
     best = SaveBestModel(run.best, best=state.best_val_accuracy, val_counts=data.val_counts)
     shared: list = [keras.callbacks.TensorBoard(str(run.logs), update_freq=config.log_every), best]
     size = (config.input_size, config.input_size)
-    images = snapshot_images(
-        data.val_files if len(data.val_files) else data.train_files, config.snapshot_images, size, config.resize
-    )
+    shown = data.val_files if len(data.val_files) else data.train_files
+    images = snapshot_images(shown, config.snapshot_images, size, config.resize)
     if images is not None and (config.snapshot_every_epochs or config.snapshot_every_steps):
         shared.append(
             CamSnapshots(
@@ -390,6 +413,7 @@ def _shared_callbacks(run: RunDir, config: TrainConfig, data: TrainingData, stat
                 every_epochs=config.snapshot_every_epochs,
                 every_steps=config.snapshot_every_steps,
                 log_dir=run.logs / "snapshots",
+                true_classes=snapshot_classes(shown, config.snapshot_images),
             )
         )
     if config.early_stopping:

@@ -292,12 +292,14 @@ class RunDir:
         self.remove_old_checkpoints(state)
 
     def write_history(self, state: RunState) -> None:
-        """``history.csv`` as a view of the committed rows (no duplicates, none missing)."""
+        """``history.csv`` as a view of the committed rows (no duplicates, none missing),
+        epochs counted from 1 as Keras prints them and snapshots are named (the state keeps
+        Keras' epoch index, from 0)."""
         buffer = io.StringIO()
         writer = CsvWriter(buffer)
         writer.write_raw(HISTORY_COLUMNS)
         for row in state.history:
-            writer.write_record(row, HISTORY_COLUMNS)
+            writer.write_record({**row, "epoch": row["epoch"] + 1}, HISTORY_COLUMNS)
         write_text_atomic(self.history, buffer.getvalue())
 
     def checkpoint_path(self, epoch: int, step: int | None = None) -> Path:

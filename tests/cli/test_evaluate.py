@@ -175,9 +175,12 @@ def test_masks_that_match_no_image_are_an_error(trained_run, data, tmp_path, cap
 # --- what evaluate reports ---
 
 
-def test_auto_threshold_is_chosen_on_the_calibration_split(trained_run, colors_dir, data, tmp_path):
+def test_auto_threshold_is_chosen_on_the_calibration_split(trained_run, colors_dir, data, tmp_path, capsys):
     out = tmp_path / "eval"
     assert main(evaluate_args(trained_run, data, out, "--calibrate", str(colors_dir), "--samples", "0")) == 0
+    printed = capsys.readouterr().out.splitlines()  # issue 25: calibrating was silent, then scoring
+    said = [line.split(":")[0] for line in printed if line.startswith(("calibrating", "explaining"))]
+    assert said == [f"calibrating the box threshold on {colors_dir}", "explaining", "explaining"]
     report = json.loads((out / "report.json").read_text())
     chosen = report["threshold"]["value"]
     assert report["threshold"]["source"].startswith(f"calibrated on {colors_dir}")

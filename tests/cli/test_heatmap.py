@@ -69,7 +69,7 @@ def test_heatmap_named_class_and_input_size_and_mat(tmp_path, model_file, photo_
     assert arrays["raw_maps"].shape == (1, 8, 8)
     from cam_keras.render import caption
 
-    strip = caption(np.zeros((1, 1, 3), np.uint8), "square (p=0.00)").shape[0] - 1
+    strip = caption(np.zeros((1, 24, 3), np.uint8), "square  p=0.00  cam").shape[0] - 1
     assert Image.open(out / "top.png").size[1] - strip == 16  # overlay at the requested 16x24
     assert read_csv(out / "predictions.csv")[0]["explained"] == "square"
 
@@ -195,7 +195,7 @@ def test_the_flags_defaults_are_the_librarys_and_every_flag_reaches_the_request(
 
     args = build_parser().parse_args(["heatmap", "--model", "m.keras", "x.png", "--out", "o"])
     assert _request(args).options == HeatmapOptions()
-    flags = ["--top-k", "3", "--colormap", "viridis", "--alpha", "0.25", "--normalize", "shared", "--colorbar"]
+    flags = ["--top-k", "3", "--colormap", "viridis", "--alpha", "0.25", "--normalize", "per-map", "--colorbar"]
     flags += ["--size", "40x30", "--max-side", "512", "--image-format", "webp", "--batch-size", "4"]
     flags += ["--format", "none", "--print-top", "2", "--workers", "0", "--shard", "2/3", "--resume", "--quiet"]
     flags += ["--scales", "1,2", "--flip"]
@@ -205,7 +205,7 @@ def test_the_flags_defaults_are_the_librarys_and_every_flag_reaches_the_request(
         "top_k": 3,
         "colormap": "viridis",
         "alpha": 0.25,
-        "normalize": "shared",
+        "normalize": "per-map",
         "colorbar": True,
         "size": (30, 40),
         "max_side": 512,
@@ -217,3 +217,19 @@ def test_the_flags_defaults_are_the_librarys_and_every_flag_reaches_the_request(
         "augmentation": MapAugmentation(scales=(1.0, 2.0), flip=True),
     }
     assert (request.shard.index, request.shard.count, request.resume, request.progress) == (2, 3, True, False)
+
+
+def test_redirected_output_has_plain_progress_and_lines_as_images_finish(tmp_path, model_file, photo_dir, capsys):
+    """Issue 25: into a file or pipe, no colour codes or backspaces, one final progress line,
+    and each image's line printed when its files are written, before the job's progress ends."""
+    Image.new("RGB", (8, 8)).save(photo_dir / ".hidden.png")  # skipped before the job: not in its count
+    argv = ["heatmap", "--model", str(model_file), str(photo_dir), "--out", str(tmp_path / "o"), "--batch-size", "2"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert not any(char in "\n".join(lines) for char in "\x1b\b\r")
+    progress = [i for i, line in enumerate(lines) if line.startswith("explaining: ")]
+    images = [i for i, line in enumerate(lines) if line.startswith(str(photo_dir))]
+    assert [lines[i] for i in progress] == [lines[progress[0]]] and lines[progress[0]].startswith(
+        "explaining: 5/5 images"
+    )  # one skipped
+    assert len(images) == 4 and max(images) < progress[0]

@@ -337,7 +337,12 @@ def test_resuming_a_finished_run_keeps_its_model_loading_silently(tmp_path, shap
     assert main(["train", str(shapes_dir), "--out", str(run), *args, "--finetune-epochs", "0"]) == 0
     pixels = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype(np.float32)
     before = cam_keras.load_model(run / "model.keras").predict(pixels, verbose=0)
+    assert "nothing to train" not in capsys.readouterr().out
     assert main(["train", str(shapes_dir), "--out", str(run), "--resume"]) == 0
+    said = capsys.readouterr().out  # issue 25: it did nothing and exited 0 without saying so
+    assert f"{run} had already trained every epoch: nothing to train, model.keras written again" in said
+    with open(run / "history.csv", newline="") as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == ["1"]  # as "Epoch 1/1" and epoch_001.png
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         after = cam_keras.load_model(run / "model.keras").predict(pixels, verbose=0)

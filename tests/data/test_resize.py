@@ -18,9 +18,9 @@ from cam_keras.cam import CAM
 from cam_keras.cli import main
 from cam_keras.data.class_folders import scan_class_folders
 from cam_keras.data.pipeline import make_dataset
-from cam_keras.data.resize import Window, fit_image, fit_window
+from cam_keras.data.resize import Window, fit_image, fit_window, resize_image
 from cam_keras.evaluate import evaluate_classification, evaluate_localization
-from cam_keras.evaluate.report import boxed_overlay
+from cam_keras.evaluate.report import SMALLEST_OVERLAY, boxed_overlay
 from cam_keras.jobs import HeatmapOptions, write_heatmaps
 from cam_keras.models.info import ModelInfo, attach_info
 from cam_keras.train import TrainConfig, fine_tune
@@ -205,11 +205,14 @@ def test_evaluate_finds_boxes_in_the_centre_a_crop_model_saw(tmp_path):
     crop = evaluate_localization(CAM(channel_model("crop")), tmp_path / "data", threshold=0.5, progress=False)
     squash = evaluate_localization(CAM(channel_model()), tmp_path / "data", threshold=0.5, progress=False)
     assert crop.summary["gt_known_loc"] == 1.0 and squash.summary["gt_known_loc"] == 0.0
-    xmin, _, xmax, _ = crop.rows[0]["predicted_box"]
+    xmin, _, xmax, _ = crop.rows[0]["predicted_class_map_box"]
     assert 16 <= xmin and xmax <= 48
     row, raw = crop.kept.samples[0]
-    drawn = boxed_overlay(crop, crop.rows[row], raw)[-WIDE[0] :, : WIDE[1]]  # the report's picture, below its caption
-    np.testing.assert_array_equal(drawn[:, :16], picture[:, :16])  # the margin the model never saw: no heat
+    size = (SMALLEST_OVERLAY * WIDE[0] // WIDE[1], SMALLEST_OVERLAY)  # a small image is drawn larger
+    drawn = boxed_overlay(crop, crop.rows[row], raw)[-size[0] :]  # the report's picture, below its caption
+    shown = resize_image(picture, size)
+    margin = 16 * SMALLEST_OVERLAY // WIDE[1]
+    np.testing.assert_array_equal(drawn[:, :margin], shown[:, :margin])  # the margin the model never saw: no heat
 
 
 def test_a_model_that_does_not_say_is_squashed_and_says_so_once(caplog):

@@ -153,7 +153,7 @@ def test_two_workers_train_one_run_folder_written_by_the_chief(two_worker_run):
         "snapshots",
         "state.json",
     ]
-    assert history_epochs(run) == ["0", "1"]  # one writer: a second one would append its own rows
+    assert history_epochs(run) == ["1", "2"]  # one writer: a second one would append its own rows
     assert len(list((run / "logs" / "train").glob("events.out.tfevents.*"))) == 1
     # The chief wrote nothing else; the other worker wrote its run into a temporary folder, then removed it.
     assert reports[0]["temp_folders"] == []
@@ -233,7 +233,7 @@ def test_a_killed_worker_resumes_with_its_cluster_from_the_last_checkpoint(tmp_p
     assert worker.wait(timeout=240) == -signal.SIGKILL, log_tail(tmp_path, "first")
     state = run / "state.json"
     wait_for(lambda: state.exists() and json.loads(state.read_text())["epochs"].get("finetune") == 2)
-    assert history_epochs(run) == ["0", "1"]
+    assert history_epochs(run) == ["1", "2"]
     assert wait_all([chief]) == [1]  # TensorFlow notices the lost peer and aborts training
     assert "WorkerLostError: a worker of the training cluster stopped" in (tmp_path / "first-0.log").read_text()
     assert not (run / "model.keras").exists()
@@ -243,7 +243,7 @@ def test_a_killed_worker_resumes_with_its_cluster_from_the_last_checkpoint(tmp_p
     assert codes == [0, 0], log_tail(tmp_path, "resumed")
     chief_log = (tmp_path / "resumed-0.log").read_text()
     assert "Epoch 3/4" in chief_log and "Epoch 1/4" not in chief_log
-    assert history_epochs(run) == ["0", "1", "2", "3"]
+    assert history_epochs(run) == ["1", "2", "3", "4"]
     # cam_keras.load_model loads for inference (compile=False); Keras' own load restores the optimizer
     trained = keras.saving.load_model(run / "model.keras")
     assert int(trained.optimizer.iterations.numpy()) == 4 * STEPS_PER_EPOCH

@@ -1,8 +1,8 @@
 """README's ```python and ```bash examples run as written, in README order, in a folder holding
 generated stand-ins for the user's files: ``photos/<class>/``, ``a.jpg``, ``b.jpg``, the
 demo's ``cam_keras_demo/run/model.keras`` and ``configs/``. Python blocks share one namespace
-(as in a notebook) that starts with ``image`` and ``images``; shell blocks run with ``cam-keras``
-on PATH. A block preceded by ``<!-- not-run: REASON -->`` is skipped; every other block runs.
+(as in a notebook) that starts empty, so a block uses only what README defines; shell blocks run
+with ``cam-keras`` on PATH. A block preceded by ``<!-- not-run: REASON -->`` is skipped; every other block runs.
 """
 
 from __future__ import annotations
@@ -108,8 +108,7 @@ def test_readme_examples_run_as_written(workspace, monkeypatch):
     matplotlib.use("Agg")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    rng = np.random.default_rng(1)
-    namespace = {"images": rng.uniform(0, 255, (2, 40, 40, 3)), "image": rng.uniform(0, 255, (40, 40, 3))}
+    namespace = {}  # issue 25: README used `images` and `image` without defining them
     ran = 0
     for block in BLOCKS:
         if block.language not in RUNNABLE or block.not_run:

@@ -1,7 +1,10 @@
 """Dataset evaluation, the evaluate CLI and the demo, on generated data."""
 
+import ast
+import csv
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,8 +70,22 @@ def test_evaluate_cli_writes_report_overlays_and_figure(trained_run, colors_dir,
     assert report["class_names"] == ["blue", "red"]
     assert {"top1_loc", "gt_known_loc", "maxboxacc_v2", "deletion_auc"} <= set(report["metrics"])
     assert len(list((out / "overlays").rglob("*.png"))) == 4
+    from PIL import Image  # issue 25: 32 px images were drawn at 32 px under a caption five times wider
+
+    assert min(Image.open(path).size[1] for path in (out / "overlays").rglob("*.png")) >= 160
     assert (out / "best_worst.png").is_file()
     assert len((out / "per_image.csv").read_text().splitlines()) == 81
+    # issue 25: the box columns say which map drew them, and the ground truth has its own column
+    with open(out / "per_image.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {"predicted_class_map_box", "true_class_map_box", "gt_boxes"} <= set(rows[0])
+    with open(colors_dir / "boxes.csv", newline="") as handle:
+        truth = {
+            row["path"]: [tuple(float(row[k]) for k in ("xmin", "ymin", "xmax", "ymax"))]
+            for row in csv.DictReader(handle)
+        }
+    found = {Path(row["path"]).relative_to(colors_dir).as_posix(): ast.literal_eval(row["gt_boxes"]) for row in rows}
+    assert found == truth
     assert report["metrics"]["pointing_game"] >= 0.5  # chance is about 0.14 for these squares
 
 
@@ -86,6 +103,11 @@ def test_demo_quick_run_reports_both_thresholds(tmp_path, capsys):
     assert (out / "demo_grid.png").is_file() and (out / "run" / "model.keras").is_file()
     printed = capsys.readouterr().out
     assert "demo_grid.png" in printed and "(flat shapes), CAM, scales 1, 2 with mirrors, mean of 4 maps" in printed
+    # issue 25: each stage says what it does before doing it, training's before the first epoch
+    stages = [line.split()[1] for line in printed.splitlines() if line.startswith("demo: ")]
+    assert stages == ["generating", "training", "calibrating", "scoring"]
+    assert printed.index("demo: training") < printed.index("Epoch 1/")
+    assert not any(char in printed for char in "\x1b\b\r")  # Keras' epochs as plain lines off a terminal
     assert main(["demo", "--quick", "--out", str(out)]) == 2  # not clobbered without --overwrite
 
 

@@ -93,7 +93,7 @@ def test_killed_run_resumes_to_the_same_total_steps(tmp_path, shapes_dir):
     assert not (run / "model.keras").exists()
     result = fine_tune(shapes_dir, run, resume=True, verbose=0)
     assert int(result.model.optimizer.iterations.numpy()) == 2 * steps_per_epoch
-    assert [row["epoch"] for row in history_rows(run)] == ["0", "1", "2"]
+    assert [row["epoch"] for row in history_rows(run)] == ["1", "2", "3"]
     out = tmp_path / "maps"
     assert (
         main(["heatmap", "--model", str(run / "model.keras"), str(shapes_dir / "circle"), "--out", str(out), "--quiet"])
@@ -195,7 +195,7 @@ def test_resume_from_kills_at_several_points(tmp_path, shapes_dir, kill_after_st
         fine_tune(shapes_dir, run, config, callbacks=[InterruptAfter(kill_after_steps)], verbose=0)
     result = fine_tune(shapes_dir, run, resume=True, verbose=0)
     assert int(result.model.optimizer.iterations.numpy()) == 2 * 5
-    assert [row["epoch"] for row in history_rows(run)] == ["0", "1"]
+    assert [row["epoch"] for row in history_rows(run)] == ["1", "2"]
 
 
 @pytest.mark.parametrize(
@@ -253,3 +253,24 @@ def test_a_config_larger_than_memory_is_refused_before_anything_is_built(tmp_pat
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"cam-keras train: error: {path}: {figure}")
     assert "more than this machine's" in err[0] and not run.exists()
+
+
+class StopAfterOneEpoch(keras.callbacks.Callback):
+    """Ends training as EarlyStopping does: ``stop_training`` set at the end of an epoch."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.stop_training = True
+
+
+def test_a_phase_ended_early_is_reported_in_the_result_and_by_the_command(tmp_path, shapes_dir, capsys):
+    """Issue 25: a phase that early stopping ended was not reported at all."""
+    from cam_keras.cli.train import _print_phases
+
+    config = TrainConfig(finetune_epochs=3, **{**TINY, "snapshot_images": 0, "input_size": 16, "width": 4})
+    result = fine_tune(shapes_dir, tmp_path / "run", config, callbacks=[StopAfterOneEpoch()], verbose=0)
+    assert (result.stopped_early, result.nothing_to_train) == ({"finetune": (1, 3)}, False)
+    _print_phases(result, tmp_path / "run")
+    assert capsys.readouterr().out == (
+        "early stopping ended the finetune phase after 1 of 3 epochs (validation loss stopped improving); "
+        "the weights of its best epoch were kept\n"
+    )
