@@ -11,10 +11,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "support"))
 
 import numpy as np
 import pytest
+from sample_images import CLASS_NAMES
 
 import cam_keras
-
-CLASS_NAMES = ("circle", "square", "triangle")
 
 
 @pytest.fixture(scope="session")

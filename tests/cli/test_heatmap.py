@@ -8,8 +8,8 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import CLASS_NAMES
 from PIL import Image
+from sample_images import CLASS_NAMES
 
 import cam_keras
 from cam_keras.cli import main

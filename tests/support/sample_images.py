@@ -4,6 +4,7 @@ import numpy as np
 from PIL import Image
 
 SIZE = 32
+CLASS_NAMES = ("circle", "square", "triangle")  # the classes of the shared tiny model (conftest.py)
 
 
 def pixels(count=3, size=SIZE, channels=3, seed=0):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import CLASS_NAMES
+from sample_images import CLASS_NAMES
 
 from cam_keras.render import pictures
 from cam_keras.train.callbacks import CamSnapshots
