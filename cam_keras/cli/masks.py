@@ -77,13 +77,28 @@ def _add_output_format_arguments(parser: argparse.ArgumentParser) -> None:
         help="mask size: original (default: the size of the image and of its ground truth), input, WxH or N, "
         "as heatmap's --size",
     )
-    parser.add_argument("--normalize", choices=NORMALIZATIONS, default=DEFAULTS.normalize, help="as for heatmap")
-    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    parser.add_argument(
+        "--normalize",
+        choices=NORMALIZATIONS,
+        default=DEFAULTS.normalize,
+        help=f"scale of the maps before the thresholds, as for heatmap (default {DEFAULTS.normalize})",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULTS.batch_size,
+        help=f"images per forward pass (default {DEFAULTS.batch_size})",
+    )
     parser.add_argument("--workers", type=int, default=DEFAULTS.workers, help="as for heatmap")
     parser.add_argument(
         "--format", choices=[*ARRAY_FORMATS, NO_ARRAYS], default=NO_ARRAYS, help="raw map arrays too (default none)"
     )
-    parser.add_argument("--print-top", type=int, default=DEFAULTS.report_top, help="predictions saved per image")
+    parser.add_argument(
+        "--print-top",
+        type=int,
+        default=DEFAULTS.report_top,
+        help=f"predictions saved per image (default {DEFAULTS.report_top})",
+    )
     parser.add_argument("--strict", action="store_true", help="exit non-zero if any file was skipped")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -23,21 +23,19 @@ from cam_keras.render.thumbnails import THUMBNAIL_SIDE, thumbnail, thumbnail_nam
 from cam_keras.safe_text import FS_NAMES, from_csv_cell
 
 TABLE = "per_image.csv"
-GALLERY_FIELDS = ["width", "height", "top_classes", "top_probabilities", "true_boxes", "thumbnail", "overlay"]
+GALLERY_FIELDS = ["width", "height", "top_classes", "top_probabilities", "thumbnail", "overlay"]
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?")
 
 
-def gallery_columns(
-    row: Mapping, class_names: Sequence[str], true_boxes: Sequence | None, thumbnail_file: str, overlay: str
-) -> dict:
-    """A scored row's gallery columns of ``per_image.csv`` (lists as JSON)."""
+def gallery_columns(row: Mapping, class_names: Sequence[str], thumbnail_file: str, overlay: str) -> dict:
+    """A scored row's gallery columns of ``per_image.csv`` (lists as JSON; the true boxes are
+    the metrics' ``gt_boxes`` column)."""
     height, width = row["image_size"]
     return {
         "width": width,
         "height": height,
         "top_classes": json.dumps([class_names[c] for c in row["ranked_classes"]], ensure_ascii=False),
         "top_probabilities": json.dumps([round(p, 6) for p in row["ranked_probabilities"]]),
-        "true_boxes": "" if true_boxes is None else json.dumps([[float(v) for v in box] for box in true_boxes]),
         "thumbnail": thumbnail_file,
         "overlay": overlay,
     }
@@ -76,7 +74,7 @@ def evaluation_items(folder: Path, class_names: Sequence[str]) -> Iterator[Galle
                     "by an older cam-keras): evaluate again with gallery=True"
                 )
             classes = json.loads(row["top_classes"])
-            predicted_box = _numbers(row.get("predicted_box", ""))
+            predicted_box = _numbers(row.get("predicted_class_map_box", ""))
             yield GalleryItem(
                 name=thumbnail_stem(row["thumbnail"]),
                 path=row["path"],
@@ -87,7 +85,7 @@ def evaluation_items(folder: Path, class_names: Sequence[str]) -> Iterator[Galle
                 true_class=cells.get(row["true_class"]),
                 iou=float(row["predicted_iou"]) if row.get("predicted_iou") else None,
                 predicted_box=predicted_box or None,
-                true_boxes=_boxes(row.get("true_boxes", "")),
+                true_boxes=_boxes(row.get("gt_boxes", "")),
                 size=(int(row["width"]), int(row["height"])),
             )
 

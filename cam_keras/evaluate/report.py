@@ -205,10 +205,9 @@ def _write_per_image(
         stem = thumbnails.get(Path(row["relative_path"]))
         thumbnail_file = write_thumbnail_of(out, row, stem, evaluation.window) if stem else ""
         overlay = overlays[index].as_posix() if index in overlays else ""
-        boxes = evaluation.boxes.get(row["relative_path"]) if evaluation.threshold_curve else None
         entry = {key: row[key] for key in ["path", *evaluation.fields]}
         entry["true_class"], entry["predicted_class"] = names[row["true_class"]], names[row["predicted_class"]]
-        table.append({**entry, **gallery_columns(row, names, boxes, thumbnail_file, overlay)})
+        table.append({**entry, **gallery_columns(row, names, thumbnail_file, overlay)})
     return write_csv(out.claim("per_image.csv"), table, fields)
 
 

@@ -239,7 +239,7 @@ def test_evaluation_gallery_shows_the_iou_and_boxes_of_per_image_csv(browser, co
     for position, iou, rects in sorted(shown):
         row = expected[position]
         assert iou == f"IoU {float(row['predicted_iou']):.2f}"
-        predicted = [float(v) for v in row["predicted_box"].strip("()[]").split(",")]
+        predicted = [float(v) for v in row["predicted_class_map_box"].strip("()[]").split(",")]
         truth = truths[PurePath(row["path"]).relative_to(colors_dir).as_posix()]
         assert rects == [
             ["true", [truth[0], truth[1], truth[2] - truth[0], truth[3] - truth[1]]],
