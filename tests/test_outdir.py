@@ -27,7 +27,7 @@ def test_overwrite_replaces_own_files_and_refuses_a_users_file(tmp_path):
         write_text_atomic(folder.claim("sub/a.txt"), "first")
     (out / "notes.txt").write_text("the user's")
 
-    with pytest.raises(OutputFolderError, match="not empty; pass --overwrite"):
+    with pytest.raises(OutputFolderError, match="not empty; pass overwrite=True"):
         OutputFolder(out).open()
     with OutputFolder(out, overwrite=True) as folder:
         write_text_atomic(folder.claim("sub/a.txt"), "second")

@@ -17,7 +17,8 @@ import cam_keras
 from cam_keras.cli import build_parser, main
 from cam_keras.errors import FolderLockedError, OutputFolderError, RunFolderError, UsageError
 from cam_keras.train import TrainConfig, fine_tune, load_config
-from cam_keras.train.config import FIELDS, FIXED_ON_RESUME, RESUMABLE, flag_name
+from cam_keras.cli.flags import flag
+from cam_keras.train.config import FIELDS, FIXED_ON_RESUME, RESUMABLE
 from cam_keras.train.learning import learning_check, learning_note, read_training_metadata
 
 ONE_EPOCH = TrainConfig(input_size=32, width=8, batch_size=8, finetune_epochs=1, snapshot_images=2, log_every=2)
@@ -263,9 +264,9 @@ def test_the_resume_lists_are_defined_once_and_cover_every_setting():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     row = next(line for line in readme.splitlines() if line.startswith("| `--head-epochs`"))
     may, fixed = row.strip("|").split("|")
-    assert set(re.findall(r"--[a-z-]+", may)) == {flag_name(key) for key in RESUMABLE}
+    assert set(re.findall(r"--[a-z-]+", may)) == {flag(key) for key in RESUMABLE}
     fixed_flags = set(re.findall(r"--[a-z-]+", fixed)) | {"--head-lr", "--finetune-lr"}  # "learning rates"
-    assert fixed_flags == {flag_name(key) for key in FIXED_ON_RESUME}
+    assert fixed_flags == {flag(key) for key in FIXED_ON_RESUME}
 
 
 # 5. one source for every choice, every value checked at the edge
@@ -323,7 +324,7 @@ def test_every_setting_is_one_flag_with_its_choices_and_default_in_the_help():
     flags = {action.dest: action for action in train._actions if action.option_strings}
     assert set(FIELDS) <= set(flags)
     for name, _field in FIELDS.items():
-        assert flags[name].option_strings == [flag_name(name)]
+        assert flags[name].option_strings == [flag(name)]
         assert flags[name].help and "(default: " in flags[name].help, name
     for name, choices in [
         ("resize", RESIZE_POLICIES),

@@ -234,7 +234,7 @@ def test_resume_refuses_another_model_or_preprocessing_by_name(tmp_path, model_f
     assert heatmap(retrained_file, out, str(photos), "--resume") == 2
     err = capsys.readouterr().err
     assert "started with other settings (model.weights: '" in err and "preprocessing" not in err
-    assert "resume with the same model file and flags, or pass --overwrite" in err
+    assert "resume with the same model file and options, or pass --overwrite" in err
     assert heatmap(model_file, out, str(photos), "--resume", "--preprocess", "unit") == 2
     err = capsys.readouterr().err
     assert "(model.preprocessing: 'none')" in err and "weights" not in err

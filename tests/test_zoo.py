@@ -545,7 +545,7 @@ def test_two_outputs_need_output_name(tmp_path, capsys):
     [
         (["--output", "nope"], "--output nope: model 'sequential' has no output 'nope'; its outputs are: head"),
         (["--output", "nope", "--classes", "two.txt"], "has no output 'nope'"),
-        (["--classes", "two.txt"], "2 class names for a model with 3 classes (--classes / class_names=)"),
+        (["--classes", "two.txt"], "2 class names for a model with 3 classes (--classes)"),
     ],
 )
 def test_inspect_stops_on_the_flags_heatmap_stops_on(sequential_softmax, tmp_path, capsys, flags, message):

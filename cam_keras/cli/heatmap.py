@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from cam_keras.cam.methods import AUTO, METHODS
 from cam_keras.cli.common import add_model_arguments, add_output_arguments, load_model_from_args
+from cam_keras.cli.flags import flag
 from cam_keras.errors import UsageError
 from cam_keras.jobs.request import ARRAY_FORMATS, HeatmapOptions, HeatmapRequest
 from cam_keras.safe_text import for_terminal
@@ -101,10 +102,15 @@ def _add_map_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_picture_arguments(parser: argparse.ArgumentParser) -> None:
     """How overlays look, how big they are, their format, and how many processes draw them."""
     from cam_keras.render.pictures import NORMALIZATIONS
-    from cam_keras.render.sizing import MAX_SIDE, SIZE_HELP
+    from cam_keras.render.sizing import MAX_SIDE
     from cam_keras.render.writers import IMAGE_FORMATS
 
-    parser.add_argument("--size", help=SIZE_HELP)
+    parser.add_argument(
+        "--size",
+        help="overlay size: original, input (the model's), WxH (WIDTH first, like PIL and ImageMagick; "
+        f"before 0.2 this flag read HxW), or N (longest side N, aspect kept); sides at most {MAX_SIDE}. "
+        "Default: aspect kept, longest side at most --max-side",
+    )
     parser.add_argument(
         "--max-side",
         type=int,
@@ -206,7 +212,7 @@ def _summarize(report: HeatmapReport, args: argparse.Namespace, options: Heatmap
     skipped = f"; skipped {len(report.skipped)} (see {report.report_file.name})" if report.skipped else ""
     from cam_keras.render.sizing import describe_size
 
-    at = describe_size(options.size, options.max_side)
+    at = describe_size(options.size, options.max_side) + (f" ({flag('max_side')})" if options.size is None else "")
     print(
         f"wrote {report.succeeded} of {report.total} heatmaps to {for_terminal(str(args.out))} at {at}{done}{skipped}"
     )

@@ -15,7 +15,7 @@ from typing import IO, NamedTuple
 
 from cam_keras.data.class_folders import scan_class_folders
 from cam_keras.data.images import find_images, scan_images
-from cam_keras.errors import DatasetError, UsageError
+from cam_keras.errors import DatasetError, UsageError, option
 from cam_keras.naming import output_names, relative_name
 from cam_keras.safe_text import FS_NAMES
 
@@ -87,9 +87,11 @@ def read_list(list_file: str | os.PathLike) -> list[tuple[Path, Path]]:
         with open(list_file, encoding="utf-8", errors=FS_NAMES) as lines:
             return _list_entries(lines, list_file.resolve().parent)
     except FileNotFoundError:
-        raise UsageError(f"--from-list {list_file}: no such file") from None
+        raise UsageError(f"{option('from_list')} {list_file}: no such file") from None
     except IsADirectoryError:
-        raise UsageError(f"--from-list {list_file} is a folder; give a text file, one image path a line") from None
+        raise UsageError(
+            f"{option('from_list')} {list_file} is a folder; give a text file, one image path a line"
+        ) from None
 
 
 def _list_entries(lines: IO[str], folder: Path) -> list[tuple[Path, Path]]:

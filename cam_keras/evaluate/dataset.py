@@ -25,7 +25,7 @@ from cam_keras.data.images import decode_fitted
 from cam_keras.data.resize import Window, fit_window
 from cam_keras.data.sources import LabelledImage as Item
 from cam_keras.data.sources import class_folder_images
-from cam_keras.errors import DatasetError, ImageError, UsageError
+from cam_keras.errors import DatasetError, ImageError, UsageError, option
 from cam_keras.evaluate.annotations import clip_boxes, load_mask, mask_file, read_boxes
 from cam_keras.evaluate.faithfulness import FaithfulnessScores, faithfulness
 from cam_keras.evaluate.metrics import ClassificationMetrics, LocalizationMetrics, Scored, TopKClassification
@@ -192,11 +192,13 @@ class _Keeper:
 
 def _check_masks(masks_dir: Path, items: list[Item]) -> None:
     if not masks_dir.is_dir():
-        raise DatasetError(f"--masks {masks_dir}: folder not found (expected MASKS/<class>/<image stem>.png)")
+        raise DatasetError(
+            f"{option('masks_dir')} {masks_dir}: folder not found (expected MASKS/<class>/<image stem>.png)"
+        )
     matched = sum(mask_file(masks_dir, item.relative) is not None for item in items)
     if not matched:
         raise DatasetError(
-            f"--masks {masks_dir}: no mask matches any image (e.g. {items[0].relative} needs "
+            f"{option('masks_dir')} {masks_dir}: no mask matches any image (e.g. {items[0].relative} needs "
             f"{Path(masks_dir, items[0].relative).with_suffix('.png')}); PxAP cannot be computed"
         )
     if matched < len(items):

@@ -61,7 +61,7 @@ def inspect_model(model: keras.Model) -> ModelReport:
         return report
     inputs, outputs = contract.inputs, contract.outputs
     height, width = inputs.size
-    size = f"dynamic, run at {height}x{width} (--input-size)" if inputs.dynamic else f"fixed {height}x{width}"
+    size = f"dynamic, run at {height}x{width} (input_size)" if inputs.dynamic else f"fixed {height}x{width}"
     report.rows += [
         (
             "channels",

@@ -22,10 +22,10 @@ from cam_keras.models.io import TRAINING_ENTRY
 def _advice(backbone: str | None, pretrained: bool | None) -> str:
     """What usually helps a model that learned nothing, leaving out what it already does."""
     if backbone == SMALL_CNN:
-        steps = ["a pretrained backbone (--backbone resnet50 --weights imagenet, or a smaller family)"]
+        steps = ["a pretrained backbone (backbone resnet50 with weights imagenet, or a smaller family)"]
     else:
-        steps = [] if pretrained else ["pretrained weights (--weights imagenet)"]
-        steps.append("the small CNN for small data from scratch (--backbone small_cnn)")
+        steps = [] if pretrained else ["pretrained weights (weights imagenet)"]
+        steps.append("the small CNN for small data from scratch (backbone small_cnn)")
     return f"what usually helps: {', '.join(steps)}, more epochs, or a lower learning rate"
 
 
@@ -78,7 +78,7 @@ def learning_note(
         return (
             f"only {images} validation image(s): even 100% accuracy would not be clearly above chance "
             f"({chance:.3f}, the share of the commonest class), so nothing can be judged from so few; hold out "
-            "more images (--val-fraction) or pass a larger --val-dir"
+            "more images (val_fraction) or pass a larger val_dir"
         )
     return (
         f"validation accuracy {metadata['val_accuracy']:.3f} is not clearly above chance "
