@@ -51,4 +51,8 @@ def run(args: argparse.Namespace) -> int:
     plan = replace(plan, fill=args.fill or plan.fill)
     report = run_demo(args.out, plan, seed=args.seed, overwrite=args.overwrite)
     print(describe(report, args.out))
+    print(
+        f"try:      cam-keras heatmap --model {args.out / 'run' / 'model.keras'} {args.out / 'data' / 'test'} "
+        f"--out {args.out / 'heatmaps'}"
+    )
     return 0

@@ -33,7 +33,7 @@ FLAGS: dict[str, str] = {
     "array_format": "--format",
     "report_top": "--print-top",
     "class_names": "--classes",
-    "imports": "--import",
+    "import_user_code": "--import",
     "safe_mode=False": "--unsafe",
     "run_dir": "--out",  # train.fine_tune's folder
     "out_dir": "--out",  # run_demo's folder

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from cam_keras.cam.methods import AUTO, METHODS
 from cam_keras.cli.common import add_model_arguments, add_output_arguments, load_model_from_args
-from cam_keras.cli.flags import flag
+from cam_keras.cli.flags import flag, flag_spelling
 from cam_keras.errors import UsageError
 from cam_keras.jobs.request import ARRAY_FORMATS, HeatmapOptions, HeatmapRequest
 from cam_keras.safe_text import for_terminal
@@ -192,7 +192,7 @@ def _warn_if_untrained(model_file: Path, model: keras.Model) -> None:
     from cam_keras.models import model_info
     from cam_keras.train.learning import learning_note, read_training_metadata
 
-    note = learning_note(read_training_metadata(model_file), model_info(model).backbone)
+    note = learning_note(read_training_metadata(model_file), model_info(model).backbone, spelling=flag_spelling)
     if note:
         print(f"warning: {for_terminal(str(model_file))}: {note}", file=sys.stderr)
 

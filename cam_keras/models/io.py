@@ -163,7 +163,7 @@ def _load_failure(error: Exception) -> str:
         return (
             f"the model uses a custom {kind} {name!r}{where} that is not registered: import the module "
             f"of your own that defines {name!r} first "
-            f"({option('imports', which, python=f'import {which} before loading')})"
+            f"({option('import_user_code', which, python=f'import {which} before loading')})"
         )
     return f"Keras could not load it ({type(error).__name__}: {first_line}); the file may be corrupt or truncated"
 
@@ -209,7 +209,7 @@ def import_user_code(sources: Sequence[str]) -> None:
             else:
                 importlib.import_module(source)
         except Exception as error:  # any failure inside the user's module
-            raise UsageError(f"{option('imports')} {source}: {type(error).__name__}: {error}") from error
+            raise UsageError(f"{option('import_user_code')} {source}: {type(error).__name__}: {error}") from error
 
 
 def read_class_names(path: str | os.PathLike) -> list[str]:
