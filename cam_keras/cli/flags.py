@@ -38,6 +38,7 @@ FLAGS: dict[str, str] = {
     "run_dir": "--out",  # train.fine_tune's folder
     "out_dir": "--out",  # run_demo's folder
     "masks_dir": "--masks",  # evaluate_localization's masks
+    "threshold": "--threshold",  # evaluate_localization's box threshold
     "skip_empty": "--skip-empty-classes",  # data.class_folders
 }
 """Library spelling -> flag: an option's name, or ``name=value`` for a flag that sets one value."""

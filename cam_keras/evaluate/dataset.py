@@ -76,10 +76,12 @@ class Evaluation:
         return fit_window(original_size, self.input_size, self.resize) if self.input_size else Window()
 
 
-def check_threshold(threshold: float, flag: str = "threshold") -> float:
-    """``threshold`` if it is a fraction in [0, 1], else :class:`UsageError` naming ``flag``."""
+def check_threshold(threshold: float) -> float:
+    """``threshold`` if it is a fraction in [0, 1], else :class:`UsageError` naming it."""
     if not 0.0 <= threshold <= 1.0:
-        raise UsageError(f"{flag} must be a fraction of the map maximum between 0 and 1, got {threshold}")
+        raise UsageError(
+            f"{option('threshold')} must be a fraction of the map maximum between 0 and 1, got {threshold}"
+        )
     return float(threshold)
 
 
