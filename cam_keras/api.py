@@ -10,7 +10,7 @@ import keras
 from cam_keras.cam import Explanation, make_explainer
 from cam_keras.cam.inputs import ImageLike
 from cam_keras.cam.targets import ClassSpec
-from cam_keras.errors import ModelError
+from cam_keras.errors import ModelError, Spelling, library_spelling
 from cam_keras.models import load_model
 from cam_keras.models.contract import PreprocessChoice, configure_model
 from cam_keras.models.describe import ModelReport, inspect_model
@@ -79,9 +79,10 @@ def explain(
     return make_explainer(model, method, target_layer)(images, classes, top_k=top_k)
 
 
-def describe(model: ModelLike, **choices) -> ModelReport:
+def describe(model: ModelLike, spelling: Spelling = library_spelling, **choices) -> ModelReport:
     """What cam-keras understands about ``model`` (a model or a file), with the choices of
-    :func:`open_model` applied; ``print`` it. Same as ``cam-keras inspect``.
+    :func:`open_model` applied; ``print`` it. Same as ``cam-keras inspect``, which names
+    options by ``spelling`` (see :func:`cam_keras.errors.name_options`).
 
     What the model itself cannot do (a :class:`ModelError`: two inputs, several outputs
     without ``output``...) is reported after what can be read; a choice that cannot be
@@ -97,4 +98,4 @@ def describe(model: ModelLike, **choices) -> ModelReport:
         model = open_model(model, **choices)
     except ModelError:
         pass  # the model's own problem: inspect_model reports it, after what can be read
-    return inspect_model(model)
+    return inspect_model(model, spelling)

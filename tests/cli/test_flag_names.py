@@ -147,3 +147,23 @@ def test_a_full_output_folder_asks_for_overwrite_true_in_python_and_the_flag_on_
     assert main(["heatmap", "--model", str(model_file), str(photo), "--out", str(out), "--quiet"]) == 2
     assert f"--out {out} is not empty; pass --overwrite to replace" in one_error_line(capsys)
     assert sorted(path.name for path in out.iterdir()) == ["mine.txt"]
+
+
+def test_inspect_names_the_output_flag_where_describe_names_the_argument(tmp_path, capsys):
+    """A model's own problem goes into the report, not an error: the report names options too."""
+    import keras
+
+    inputs = keras.Input((None, None, 3))  # dynamic size: the row names how to choose it
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    heads = [keras.layers.Dense(2, name="a")(pooled), keras.layers.Dense(3, name="b")(pooled)]
+    two_outputs = keras.Model(inputs, heads)
+    described = cam_keras.describe(two_outputs)
+    (problem,) = described.problems
+    assert "has 2 outputs (a, b); pick the class scores with output NAME;" in problem
+    assert "dynamic, run at 224x224 (input_size)" in str(cam_keras.describe(two_outputs, output="a"))
+    path = tmp_path / "two.keras"
+    two_outputs.save(path)
+    assert main(["inspect", "--model", str(path)]) == 1
+    assert "has 2 outputs (a, b); pick the class scores with --output NAME;" in capsys.readouterr().out
+    assert main(["inspect", "--model", str(path), "--output", "a"]) == 0
+    assert "dynamic, run at 224x224 (--input-size)" in capsys.readouterr().out
