@@ -8,7 +8,7 @@ localization scores::
     cam_keras.explain(model, "photo.jpg").show()
 
 Names and submodules (``cam_keras.train``, ``cam_keras.evaluate``, ...) load on first use
-(PEP 562), so ``import cam_keras`` and the command line's ``--help`` do not import TensorFlow.
+(PEP 562), so ``import cam_keras`` and the command line's help do not import TensorFlow.
 """
 
 from __future__ import annotations

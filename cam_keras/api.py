@@ -13,7 +13,7 @@ from cam_keras.cam import Explanation, make_explainer
 from cam_keras.cam.augmentation import MapAugmentation
 from cam_keras.cam.inputs import ImageLike
 from cam_keras.cam.targets import ClassSpec
-from cam_keras.errors import ModelError, UsageError
+from cam_keras.errors import ModelError, Spelling, UsageError, library_spelling
 from cam_keras.evaluate.gallery import TABLE as EVALUATION_TABLE
 from cam_keras.evaluate.gallery import evaluation_gallery
 from cam_keras.gallery.page import GalleryItem, write_gallery_files
@@ -92,9 +92,10 @@ def explain(
     return make_explainer(model, method, target_layer, augmentation=augmentation)(images, classes, top_k=top_k)
 
 
-def describe(model: ModelLike, **choices) -> ModelReport:
+def describe(model: ModelLike, spelling: Spelling = library_spelling, **choices) -> ModelReport:
     """What cam-keras understands about ``model`` (a model or a file), with the choices of
-    :func:`open_model` applied; ``print`` it. Same as ``cam-keras inspect``.
+    :func:`open_model` applied; ``print`` it. Same as ``cam-keras inspect``, which names
+    options by ``spelling`` (see :func:`cam_keras.errors.name_options`).
 
     What the model itself cannot do (a :class:`ModelError`: two inputs, several outputs
     without ``output``...) is reported after what can be read; a choice that cannot be
@@ -110,7 +111,7 @@ def describe(model: ModelLike, **choices) -> ModelReport:
         model = open_model(model, **choices)
     except ModelError:
         pass  # the model's own problem: inspect_model reports it, after what can be read
-    return inspect_model(model)
+    return inspect_model(model, spelling)
 
 
 def write_gallery(source: str | os.PathLike | Explanation, out: str | os.PathLike | None = None) -> Path:
@@ -139,7 +140,7 @@ def _explanation_gallery(explanation: Explanation, out: Path, stem: str = "image
     """Save ``explanation``'s overlays in ``out``, a thumbnail of each, and the page over them."""
     explanation.save(out, stem)
     items = []
-    with OutputFolder(out, overwrite=True, flag="out") as folder:
+    with OutputFolder(out, overwrite=True, option_name="out") as folder:
         for index in range(len(explanation)):
             name = f"{stem}_{index}"
             picture = np.clip(explanation.images[index], 0, 255).astype(np.uint8)

@@ -3,7 +3,7 @@ the command line builds its flags, checks and help without importing it. The mod
 a choice (``data.resize``, ``data.augmentation``, ``train.strategy``, ``data.synthetic``) import
 their list from here."""
 
-from cam_keras.errors import UsageError
+from cam_keras.errors import UsageError, option
 
 RESIZE_POLICIES = ("squash", "crop", "pad")
 AUGMENTATIONS = ("none", "flip", "standard")
@@ -15,6 +15,6 @@ def check_resize_policy(policy: str) -> str:
     """``policy`` if it is one of :data:`RESIZE_POLICIES`, else :class:`UsageError`."""
     if policy not in RESIZE_POLICIES:
         raise UsageError(
-            f"resize policy must be one of {', '.join(RESIZE_POLICIES)} (--resize / resize=), got {policy!r}"
+            f"resize policy must be one of {', '.join(RESIZE_POLICIES)} ({option('resize')}), got {policy!r}"
         )
     return policy

@@ -11,7 +11,7 @@
 
 ``OUT`` is an :class:`~cam_keras.outdir.OutputFolder`: locked while the demo runs, and with
 ``overwrite`` only the files an earlier demo wrote there (listed in its manifest) are replaced;
-the user's own files, even ``--out .``, are never touched. Each stage writes into a temporary
+the user's own files, even with ``OUT`` the working folder, are never touched. Each stage writes into a temporary
 folder inside ``OUT`` and then moves its files into place, so a re-run over an earlier demo
 (or a killed one) starts each stage from a clean slate.
 
@@ -39,7 +39,7 @@ from cam_keras.atomic import is_temp_name, temp_name
 from cam_keras.cam import CAM
 from cam_keras.cam.augmentation import MapAugmentation
 from cam_keras.data.synthetic import SyntheticSpec, write_synthetic_dataset
-from cam_keras.errors import OutputFolderError
+from cam_keras.errors import OutputFolderError, option
 from cam_keras.evaluate import calibrate_threshold, evaluate_localization, format_summary, write_evaluation
 from cam_keras.evaluate.metrics import PAPER_THRESHOLD
 from cam_keras.evaluate.report import boxed_overlay
@@ -95,7 +95,7 @@ def run_demo(
         >>> report = run_demo("demo_out", QUICK)
         >>> report["top1_loc"], report["threshold"]
     """
-    with OutputFolder(out_dir, overwrite=overwrite) as out:
+    with OutputFolder(out_dir, overwrite=overwrite, option_name="out_dir") as out:
         _check_stage_folders(out)
         _remove_stale_stages(out.root)
         return _run_stages(out, plan, seed, verbose, augmentation)
@@ -208,7 +208,7 @@ def _check_stage_folders(out: OutputFolder) -> None:
             if not out.owns(relative):
                 raise OutputFolderError(
                     f"{out.root / relative} was not written by cam-keras demo, and the demo rewrites "
-                    f"{out.root / stage} as a whole; move the file away or choose another --out"
+                    f"{out.root / stage} as a whole; move the file away or choose another {option('out_dir')}"
                 )
         out.check_free(files)
 
@@ -277,7 +277,5 @@ def describe(report: dict, out_dir: str | os.PathLike) -> str:
         f"          {out_dir / 'run' / 'snapshots'}/  (maps sharpening during training)",
         f"report:   {out_dir / 'report.json'}",
         f"model:    {out_dir / 'run' / 'model.keras'}",
-        f"try:      cam-keras heatmap --model {out_dir / 'run' / 'model.keras'} {out_dir / 'data' / 'test'} "
-        f"--out {out_dir / 'heatmaps'}",
     ]
     return "\n".join(lines)

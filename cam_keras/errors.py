@@ -2,13 +2,57 @@
 
 The command line prints any :class:`CamKerasError` as one line without a traceback, so every
 error a user can cause should be one of these (or a subclass defined next to its cause).
+
+A message names an option through :func:`option`, never by a command-line flag: ``str(error)``
+shows the library's name (``max_side``, ``overwrite=True``), and the command line shows its own
+flag instead, through its one table of flags (``cam_keras/cli/flags.py``).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
+_NO_VALUE = object()
+_OPTION = re.compile("\x02option:([a-z_][a-z0-9_]*)\x1f(.*?)(?:\x1f(.*?))?\x03", re.DOTALL)
+
+
+def option(name: str, value: object = _NO_VALUE, python: str | None = None) -> str:
+    """An option named in a message, by its library (argument or field) name, optionally with a
+    value: ``f"pass {option('overwrite', True)}"`` reads ``pass overwrite=True`` in Python and
+    with the matching flag on the command line (see :func:`name_options`). ``python``: what a
+    Python caller does instead, when that is not ``name=value`` (``"import mylayers"``)."""
+    given = value is not _NO_VALUE
+    python = python or (f"{name}={value!r}" if given else name)
+    return f"\x02option:{name}\x1f{python}" + (f"\x1f{value}" if given else "") + "\x03"
+
+
+Spelling = Callable[[str, str, "str | None"], str]
+"""How an option reads: ``(name, its Python spelling, its value as text or None) -> text``."""
+
+
+def library_spelling(name: str, python: str, value: str | None) -> str:
+    """``max_side``, ``overwrite=True``, ``method='gradcam'``: as a Python caller writes it."""
+    return python
+
+
+def name_options(text: str, spelling: Spelling = library_spelling) -> str:
+    """``text`` with each :func:`option` in it spelled by ``spelling`` (by default as the
+    library names it)."""
+    return _OPTION.sub(lambda found: spelling(*found.groups()), text)
+
+
+def raw_message(error: BaseException) -> str:
+    """An error's message with its :func:`option` marks still in it, for another spelling
+    (``str(error)`` for errors not cam-keras')."""
+    return Exception.__str__(error) if isinstance(error, CamKerasError) else str(error)
+
 
 class CamKerasError(Exception):
     """Base class of every error cam-keras raises on purpose."""
+
+    def __str__(self) -> str:
+        return name_options(Exception.__str__(self))
 
 
 class UsageError(CamKerasError, ValueError):
@@ -30,7 +74,7 @@ class ImageError(CamKerasError, ValueError):
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"{path}: {reason}")
         self.path = str(path)
-        self.reason = reason
+        self.reason = name_options(reason)
 
 
 class WeightsUnavailableError(CamKerasError, RuntimeError):

@@ -10,7 +10,7 @@ which guarantees:
 - **only its own files**: every file a job writes is first listed in ``.cam-keras-outputs``
   (appended before the write, so a killed job's files are listed too; one name a line, or,
   for a name holding a line break, ``/`` and the name as a JSON string, so no file name can
-  list another); ``--overwrite`` replaces listed files only, and a file of the same name that
+  list another); ``overwrite`` replaces listed files only, and a file of the same name that
   cam-keras did not write stops the job with its name. Nothing is ever deleted but stale
   temporary files, and no folder is ever removed;
 - **inside the folder**: every output path is resolved, links followed: one that leads outside
@@ -34,7 +34,7 @@ from collections.abc import Container, Iterable
 from pathlib import Path, PurePosixPath
 
 from cam_keras.atomic import file_mode, is_temp_name, naming_errors, write_bytes_atomic
-from cam_keras.errors import FolderLockedError, OutputFolderError
+from cam_keras.errors import FolderLockedError, OutputFolderError, option
 from cam_keras.lockfile import LOCK_NAME, LOCK_SUFFIX, FolderLock, is_lock
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ _BOOKKEEPING = (LOCK_NAME, MANIFEST_NAME)
 _ENCODED = "/"  # a manifest line starting so holds a JSON string; a relative name never starts so
 
 
-def check_outside_inputs(out: str | os.PathLike, inputs: Iterable[str | os.PathLike], flag: str = "--out") -> None:
+def check_outside_inputs(out: str | os.PathLike, inputs: Iterable[str | os.PathLike], option_name: str = "out") -> None:
     """Refuse an output folder equal to or inside an input folder, or equal to an input file.
 
     Raises:
@@ -55,22 +55,23 @@ def check_outside_inputs(out: str | os.PathLike, inputs: Iterable[str | os.PathL
         source = _real(item)
         if source == out or (source.is_dir() and out.is_relative_to(source)):
             raise OutputFolderError(
-                f"{flag} {out} is inside the input {source}: outputs would be read as inputs "
+                f"{option(option_name)} {out} is inside the input {source}: outputs would be read as inputs "
                 f"(or replace them); choose a folder outside {source}"
             )
 
 
-def create_folder(folder: str | os.PathLike, flag: str = "--out") -> None:
+def create_folder(folder: str | os.PathLike, option_name: str = "out") -> None:
     """Create ``folder`` and its parents.
 
     Raises:
-        OutputFolderError: it cannot be created, naming ``flag`` and the folder.
+        OutputFolderError: it cannot be created, naming option ``option_name`` and the folder.
     """
     try:
         Path(folder).mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OutputFolderError(
-            f"{flag} {folder}: cannot create the folder ({error.strerror or error}); choose a folder you can write to"
+            f"{option(option_name)} {folder}: cannot create the folder ({error.strerror or error}); "
+            f"choose a folder you can write to"
         ) from error
 
 
@@ -102,7 +103,7 @@ class OutputFolder:
         resume: allow a non-empty folder to continue an earlier job (the caller skips
             outputs that exist).
         inputs: input files and folders the folder must stay outside of.
-        flag: how the folder was named, for messages (``--out``).
+        option_name: the argument that named the folder, for messages (``out``).
         part: a name for one of several jobs sharing the folder (``shard-2-of-8``): it locks
             ``.cam-keras-<part>.lock`` only, so parts run side by side, while a whole-folder
             job and a part exclude each other. Stale temporary files are removed only when
@@ -120,14 +121,15 @@ class OutputFolder:
         overwrite: bool = False,
         resume: bool = False,
         inputs: Iterable[str | os.PathLike] = (),
-        flag: str = "--out",
+        option_name: str = "out",
         part: str | None = None,
     ) -> None:
         self.root = Path(path)
         self.overwrite = overwrite
         self.resume = resume
         self.inputs = [Path(item) for item in inputs]
-        self.flag = flag
+        self.option_name = option_name
+        self.named = option(option_name)  # how messages name the folder
         self._lock = FolderLock(self.root, f".cam-keras-{part}{LOCK_SUFFIX}" if part else LOCK_NAME)
         self._owned: set[str] = set()
         self._folders: dict[str, Path] = {}  # subfolder name -> where it leads, links followed
@@ -139,15 +141,15 @@ class OutputFolder:
         """Check, create and lock the folder; once the job is accepted, remove the temporary
         files a killed job left in the folders cam-keras wrote in."""
         if self.root.exists() and not self.root.is_dir():
-            raise OutputFolderError(f"{self.flag} {self.root} exists and is not a folder; choose a folder")
-        check_outside_inputs(self.root, self.inputs, self.flag)
-        create_folder(self.root, self.flag)
+            raise OutputFolderError(f"{self.named} {self.root} exists and is not a folder; choose a folder")
+        check_outside_inputs(self.root, self.inputs, self.option_name)
+        create_folder(self.root, self.option_name)
         self._lock.acquire()
         try:
             alone = self._check_other_jobs()
             if not (self.overwrite or self.resume) and self.user_visible_entries():
                 raise OutputFolderError(
-                    f"{self.flag} {self.root} is not empty; pass --overwrite to replace the files an "
+                    f"{self.named} {self.root} is not empty; pass {option('overwrite', True)} to replace the files an "
                     f"earlier cam-keras job wrote there (nothing else is touched), or choose another folder"
                 )
             self._real_root = _real(self.root)
@@ -232,16 +234,16 @@ class OutputFolder:
         landing = self._landing(key)
         if not landing.is_relative_to(self._real_root) or landing == self._real_root:
             raise OutputFolderError(
-                f"{target} would be written outside {self.flag} {self.root} (to {landing}, through a symbolic "
-                f"link); remove the link or choose another {self.flag}"
+                f"{target} would be written outside {self.named} {self.root} (to {landing}, through a symbolic "
+                f"link); remove the link or choose another {self.named}"
             )
         if key not in self._owned and (target.exists() or target.is_symlink()):
             raise OutputFolderError(
                 f"{target} exists and was not written by cam-keras, so it is left as it is; "
-                f"move it away or choose another {self.flag}"
+                f"move it away or choose another {self.named}"
             )
         if self._protected and landing in self._protected:
-            raise OutputFolderError(f"{target} is an input file; choose another {self.flag}")
+            raise OutputFolderError(f"{target} is an input file; choose another {self.named}")
         return target
 
     def _read_manifest(self, repair: bool) -> set[str]:
@@ -257,7 +259,7 @@ class OutputFolder:
             if not stat.S_ISREG(os.lstat(path).st_mode):
                 raise OutputFolderError(
                     f"{path} is not the list of outputs cam-keras keeps there (it is a link, a folder or a device); "
-                    f"move it away or choose another {self.flag}"
+                    f"move it away or choose another {self.named}"
                 )
         except FileNotFoundError:
             return set()
@@ -277,7 +279,7 @@ class OutputFolder:
                 if os.path.lexists(path) and not path.is_dir():
                     raise OutputFolderError(
                         f"{path} is in the way: {self.root / key} goes inside it, and it is not a folder; "
-                        f"move it away or choose another {self.flag}"
+                        f"move it away or choose another {self.named}"
                     )
                 self._folders[prefix] = _real(path)
             folder = self._folders[prefix]

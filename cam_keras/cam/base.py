@@ -247,7 +247,7 @@ class BaseCAM(abc.ABC):
             self._warned_one_pixel = True
             logger.warning(
                 "%s: the maps of layer %r are 1x1 at input size %s, so they cannot localize anything; "
-                "use a larger input size (--input-size for dynamic models) or an earlier --target-layer",
+                "use a larger input size (input_size, for dynamic models) or an earlier target_layer",
                 self.method,
                 self.target_layer_name,
                 "x".join(map(str, self.input_size)),

@@ -9,7 +9,7 @@ from cam_keras.cam.activations import ActivationCAM
 from cam_keras.cam.augmentation import MapAugmentation
 from cam_keras.cam.base import Forward
 from cam_keras.cam.targets import Targets
-from cam_keras.errors import UsageError
+from cam_keras.errors import UsageError, option
 from cam_keras.models.head import find_cam_head
 from cam_keras.models.taps import Tap
 
@@ -81,7 +81,7 @@ class CAM(ActivationCAM):
         if target_layer is not None and name not in (self.head.feature_path, self.head.feature_path.split("/")[-1]):
             raise UsageError(
                 f"CAM maps the pooling input {self.head.feature_path!r}; for target layer "
-                f"{name!r} use a gradient method (e.g. --method gradcam)"
+                f"{name!r} use a gradient method (e.g. {option('method', 'gradcam')})"
             )
         return Tap(self.head.pooling, "input")
 

@@ -35,7 +35,7 @@ def note_assumed_resize(model: keras.Model, contract: InputContract, sizes: Iter
             model,
             "model %r does not record how it was trained to fit pictures of another aspect to its %dx%d input: "
             "they are squashed (aspect ignored). If it was trained on centre crops or padded pictures, pass "
-            "--resize crop or pad (API: resize=).",
+            "resize crop or pad.",
             model.name,
             contract.size[1],
             contract.size[0],

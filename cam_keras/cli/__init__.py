@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from cam_keras.cli import demo, evaluate, gallery, heatmap, inspect, masks, merge, train
 from cam_keras.cli.common import check_before_loading
 from cam_keras.cli.failures import as_io_error
+from cam_keras.cli.flags import error_text
 from cam_keras.errors import CamKerasError
 from cam_keras.quiet_import import import_quietly
 from cam_keras.safe_text import TerminalFormatter, for_terminal, for_terminal_lines
@@ -84,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted; files written so far are complete", file=sys.stderr)
         return 130
     except (CamKerasError, FileNotFoundError, FileExistsError, ValueError) as error:
-        print(f"cam-keras {args.command}: error: {for_terminal(str(error))}", file=sys.stderr)
+        print(f"cam-keras {args.command}: error: {for_terminal(error_text(error))}", file=sys.stderr)
         return 2
     except OSError as error:
         return _io_failure(args.command, error)

@@ -59,4 +59,8 @@ def run(args: argparse.Namespace) -> int:
     maps = MapAugmentation(scales=args.scales, flip=True)
     report = run_demo(args.out, plan, seed=args.seed, overwrite=args.overwrite, augmentation=maps)
     print(describe(report, args.out))
+    print(
+        f"try:      cam-keras heatmap --model {args.out / 'run' / 'model.keras'} {args.out / 'data' / 'test'} "
+        f"--out {args.out / 'heatmaps'}"
+    )
     return 0

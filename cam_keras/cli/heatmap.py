@@ -15,6 +15,7 @@ from cam_keras.cli.common import (
     load_model_from_args,
     map_augmentation,
 )
+from cam_keras.cli.flags import flag, flag_spelling
 from cam_keras.data.sources import SOURCE_KINDS, ImageSource
 from cam_keras.errors import UsageError
 from cam_keras.gallery.page import PAGE
@@ -127,10 +128,15 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_picture_arguments(parser: argparse.ArgumentParser) -> None:
     """How overlays look, how big they are, their format, and how many processes draw them."""
     from cam_keras.render.pictures import NORMALIZATIONS
-    from cam_keras.render.sizing import MAX_SIDE, SIZE_HELP
+    from cam_keras.render.sizing import MAX_SIDE
     from cam_keras.render.writers import IMAGE_FORMATS
 
-    parser.add_argument("--size", help=SIZE_HELP)
+    parser.add_argument(
+        "--size",
+        help="overlay size: original, input (the model's), WxH (WIDTH first, like PIL and ImageMagick; "
+        f"before 0.2 this flag read HxW), or N (longest side N, aspect kept); sides at most {MAX_SIDE}. "
+        "Default: aspect kept, longest side at most --max-side",
+    )
     parser.add_argument(
         "--max-side",
         type=int,
@@ -228,7 +234,7 @@ def warn_if_untrained(model_file: Path, model: keras.Model) -> None:
     from cam_keras.models import model_info
     from cam_keras.models.learning import learning_note, read_training_metadata
 
-    note = learning_note(read_training_metadata(model_file), model_info(model).backbone)
+    note = learning_note(read_training_metadata(model_file), model_info(model).backbone, spelling=flag_spelling)
     if note:
         print(f"warning: {for_terminal(str(model_file))}: {note}", file=sys.stderr)
 
@@ -248,7 +254,7 @@ def summarize(report: HeatmapReport, args: argparse.Namespace, options: HeatmapO
     skipped = f"; skipped {len(report.skipped)} (see {report.report_file.name})" if report.skipped else ""
     from cam_keras.render.sizing import describe_size
 
-    at = describe_size(options.size, options.max_side)
+    at = describe_size(options.size, options.max_side) + (f" ({flag('max_side')})" if options.size is None else "")
     print(f"wrote {report.succeeded} of {report.total} {what} to {for_terminal(str(args.out))} at {at}{done}{skipped}")
     if options.writes_gallery and not args.shard:
         print(f"gallery: {for_terminal(str(Path(args.out) / PAGE))}")

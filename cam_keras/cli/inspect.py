@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cam_keras.cli.common import add_model_arguments, model_choices
+from cam_keras.cli.flags import flag_spelling
 
 
 def add_parser(subparsers) -> None:
@@ -25,6 +26,6 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from cam_keras.api import describe
 
-    report = describe(args.model, **model_choices(args))
+    report = describe(args.model, flag_spelling, **model_choices(args))
     print(report)
     return 1 if report.problems else 0

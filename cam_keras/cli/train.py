@@ -11,15 +11,16 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from cam_keras.cli.flags import flag, with_flags
 from cam_keras.safe_text import for_terminal
-from cam_keras.train.config import FIELDS, GROUPS, RESUMABLE, flag_name
+from cam_keras.train.config import FIELDS, GROUPS, RESUMABLE
 
 
 def _help(field: dataclasses.Field) -> str:
     """The field's help and default; its choices are in the flag's metavar, so not repeated."""
     default = "off" if field.default is False else "none" if field.default is None else field.default
     resumable = "; --resume may change it" if field.name in RESUMABLE else ""
-    return f"{field.metadata['help']} (default: {default}{resumable})".replace("%", "%%")
+    return f"{with_flags(field.metadata['help'])} (default: {default}{resumable})".replace("%", "%%")
 
 
 def _metavar(field: dataclasses.Field) -> str:
@@ -56,9 +57,9 @@ def add_parser(subparsers) -> None:
     for name, field in FIELDS.items():
         group = groups[field.metadata["group"]]
         if field.type == "bool":
-            group.add_argument(flag_name(name), action="store_true", default=None, help=_help(field))
+            group.add_argument(flag(name), action="store_true", default=None, help=_help(field))
         else:
-            group.add_argument(flag_name(name), metavar=_metavar(field), help=_help(field))
+            group.add_argument(flag(name), metavar=_metavar(field), help=_help(field))
     parser.set_defaults(run=run)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from cam_keras.data.images import find_images, is_image_name, open_image_file
-from cam_keras.errors import DatasetError, ImageError
+from cam_keras.errors import DatasetError, ImageError, option
 from cam_keras.safe_text import terminal_lines
 
 logger = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def scan_class_folders(
     if empty and not skip_empty:
         raise DatasetError(
             f"{root}: class folder(s) with no readable images: {', '.join(empty)}; add images, remove the "
-            "folder(s), or pass skip_empty (--skip-empty-classes)"
+            f"folder(s), or pass {option('skip_empty', True)}"
         )
     if empty:
         logger.warning("%s: class folder(s) with no readable images: %s", root, ", ".join(empty))

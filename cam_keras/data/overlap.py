@@ -45,14 +45,14 @@ def shared_images(held_out: Sequence[PathLike], used: Sequence[PathLike]) -> lis
     return shared
 
 
-def warn_if_shared(held_out: Sequence[PathLike], used: Sequence[PathLike], flag: str, consequence: str) -> int:
-    """Warn, naming ``flag``, when ``held_out`` shares images with ``used`` (see
+def warn_if_shared(held_out: Sequence[PathLike], used: Sequence[PathLike], held_out_name: str, consequence: str) -> int:
+    """Warn, naming ``held_out_name`` (the option that named them), when ``held_out`` shares images with ``used`` (see
     :func:`shared_images`), saying the ``consequence``; return how many it shares."""
     shared = shared_images(held_out, used)
     if shared:
         logger.warning(
             "%s shares %d of its %d images with DATA_DIR (%s%s): %s",
-            flag,
+            held_out_name,
             len(shared),
             len(held_out),
             shared[0],

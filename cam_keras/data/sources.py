@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from cam_keras.data.images import find_images, scan_images
-from cam_keras.errors import UsageError
+from cam_keras.errors import UsageError, option
 from cam_keras.naming import output_names, relative_name
 from cam_keras.safe_text import FS_NAMES
 
@@ -174,9 +174,11 @@ def read_list(list_file: str | os.PathLike) -> list[tuple[Path, Path]]:
         with open(list_file, encoding="utf-8", errors=FS_NAMES) as lines:
             return _list_entries(lines, list_file.resolve().parent)
     except FileNotFoundError:
-        raise UsageError(f"--from-list {list_file}: no such file") from None
+        raise UsageError(f"{option('from_list')} {list_file}: no such file") from None
     except IsADirectoryError:
-        raise UsageError(f"--from-list {list_file} is a folder; give a text file, one image path a line") from None
+        raise UsageError(
+            f"{option('from_list')} {list_file} is a folder; give a text file, one image path a line"
+        ) from None
 
 
 def _list_entries(lines: IO[str], folder: Path) -> list[tuple[Path, Path]]:

@@ -28,7 +28,7 @@ from cam_keras.data.class_folders import LabelledImage as Item
 from cam_keras.data.class_folders import class_folder_images
 from cam_keras.data.images import FittedImage, decode_fitted
 from cam_keras.data.resize import Window, fit_window
-from cam_keras.errors import DatasetError, ImageError, UsageError
+from cam_keras.errors import DatasetError, ImageError, UsageError, option
 from cam_keras.evaluate.annotations import clip_boxes, load_mask, mask_file, read_boxes
 from cam_keras.evaluate.faithfulness import FaithfulnessScores, faithfulness
 from cam_keras.evaluate.metrics import ClassificationMetrics, LocalizationMetrics, Scored, TopKClassification
@@ -83,10 +83,12 @@ class Evaluation:
         return fit_window(original_size, self.input_size, self.resize) if self.input_size else Window()
 
 
-def check_threshold(threshold: float, flag: str = "threshold") -> float:
-    """``threshold`` if it is a fraction in [0, 1], else :class:`UsageError` naming ``flag``."""
+def check_threshold(threshold: float) -> float:
+    """``threshold`` if it is a fraction in [0, 1], else :class:`UsageError` naming it."""
     if not 0.0 <= threshold <= 1.0:
-        raise UsageError(f"{flag} must be a fraction of the map maximum between 0 and 1, got {threshold}")
+        raise UsageError(
+            f"{option('threshold')} must be a fraction of the map maximum between 0 and 1, got {threshold}"
+        )
     return float(threshold)
 
 
@@ -252,11 +254,13 @@ class _Keeper:
 
 def _check_masks(masks_dir: Path, items: list[Item]) -> None:
     if not masks_dir.is_dir():
-        raise DatasetError(f"--masks {masks_dir}: folder not found (expected MASKS/<class>/<image stem>.png)")
+        raise DatasetError(
+            f"{option('masks_dir')} {masks_dir}: folder not found (expected MASKS/<class>/<image stem>.png)"
+        )
     matched = sum(mask_file(masks_dir, item.relative) is not None for item in items)
     if not matched:
         raise DatasetError(
-            f"--masks {masks_dir}: no mask matches any image (e.g. {items[0].relative} needs "
+            f"{option('masks_dir')} {masks_dir}: no mask matches any image (e.g. {items[0].relative} needs "
             f"{Path(masks_dir, items[0].relative).with_suffix('.png')}); PxAP and mIoU cannot be computed"
         )
     if matched < len(items):

@@ -4,7 +4,7 @@ told), the method, the classes and the options that change what is written.
 
 :func:`model_identity` fingerprints the explainer's model; :func:`identity_changes` names what
 differs between two identities; :func:`job_identity` is a whole job's. The pipeline records
-it in each job's report and job file, :mod:`~cam_keras.jobs.resume` refuses a ``--resume``
+it in each job's report and job file, :mod:`~cam_keras.jobs.resume` refuses a resumed job
 whose identity changed, and :mod:`~cam_keras.jobs.merge` refuses to merge shards that differ.
 """
 
@@ -46,7 +46,7 @@ def weights_fingerprint(model: keras.Model) -> str:
 
 def model_identity(explainer: BaseCAM) -> dict:
     """The model an explainer explains: its weights' fingerprint and what its contract read
-    from the model or was told (``--preprocess``, ``--input-size``, ``--resize``, ``--output``), the
+    from the model or was told (``preprocess``, ``input_size``, ``resize``, ``output``), the
     layer mapped and the map augmentation (scales and mirrors)."""
     inputs, outputs = explainer.contract.inputs, explainer.contract.outputs
     return {

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from cam_keras.errors import OutputFolderError, UsageError
+from cam_keras.errors import OutputFolderError, UsageError, option
 from cam_keras.jobs.gallery import write_job_gallery
 from cam_keras.jobs.identity import job_differences
 from cam_keras.jobs.report import read_report, report_notes
@@ -32,10 +32,12 @@ def find_shard_reports(folder: Path) -> dict[Shard, Path]:
     found = {Shard(int(match[1]), int(match[2])): folder / match[0] for match in _shard_files(folder)}
     counts = sorted({shard.count for shard in found})
     if not counts:
-        raise UsageError(f"{folder} holds no report-K-of-N.json; run `cam-keras heatmap --shard K/N --out {folder}`")
+        raise UsageError(
+            f"{folder} holds no report-K-of-N.json; run each shard's heatmap job ({option('shard')} K/N) into {folder}"
+        )
     if len(counts) > 1:
         shown = ", ".join(map(str, counts[:_NAMED])) + (", ..." if len(counts) > _NAMED else "")
-        raise UsageError(f"{folder} holds shards of [{shown}] tasks; keep the files of one --shard K/N split")
+        raise UsageError(f"{folder} holds shards of [{shown}] tasks; keep the files of one {option('shard')} K/N split")
     return found
 
 
@@ -79,7 +81,8 @@ def _merge(out: OutputFolder) -> dict:
     if unfinished:
         raise UsageError(
             f"{out.root}: shard(s) {_listing(unfinished)} of {count} missing or unfinished; run "
-            f"`cam-keras heatmap ... --shard K/{count} --resume --out {out.root}` for each, then merge again"
+            f"each one's heatmap job again with {option('shard')} K/{count} and {option('resume', True)} into "
+            f"{out.root}, then merge again"
         )
     _check_same_job(out.root, first_shard, reports)
     for shard in needed:
@@ -128,14 +131,14 @@ def _check_same_job(folder: Path, first: Shard, reports: dict[Shard, dict]) -> N
         raise UsageError(
             f"{folder}: shard(s) {_listing(other_inputs)} ran over another input set than shard {first.index} "
             f"({differences[other_inputs[0]][0]}): the inputs changed between the shards; run every shard again "
-            "over the same inputs (--overwrite)"
+            f"over the same inputs ({option('overwrite', True)})"
         )
     odd = [index for index, (_, changes) in differences.items() if changes]
     if odd:
         raise UsageError(
-            f"{folder}: shard(s) {_listing(odd)} ran with another model, method or flags than shard {first.index} "
+            f"{folder}: shard(s) {_listing(odd)} ran with another model, method or options than shard {first.index} "
             f"(shard {first.index} had {'; '.join(differences[odd[0]][1])}); run them again with shard "
-            f"{first.index}'s model file and flags (--overwrite)"
+            f"{first.index}'s model file and options ({option('overwrite', True)})"
         )
 
 
@@ -145,5 +148,5 @@ def _check_slice(path: Path, shard: Shard, report: dict, inputs: int) -> None:
     if report["total"] != stop - start:
         raise OutputFolderError(
             f"{path}: {report['total']} images where shard {shard.index}/{shard.count} of {inputs} inputs has "
-            f"{stop - start}; run the shard again (--overwrite)"
+            f"{stop - start}; run the shard again ({option('overwrite', True)})"
         )

@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from cam_keras.errors import OutputFolderError
+from cam_keras.errors import OutputFolderError, option
 from cam_keras.jobs.request import HeatmapOptions
 from cam_keras.jobs.shards import TABLE, Shard, job_file
 from cam_keras.jobs.table import check_row, complete_rows, row_key
@@ -53,7 +53,7 @@ def _refuse_written(out: OutputFolder, shard: Shard, names: Sequence[str]) -> No
     if written is not None:
         raise OutputFolderError(
             f"shard {shard.index}/{shard.count}: {out.root / written} was already written by a job in {out.root}; "
-            "pass --resume to continue this shard or --overwrite to redo it"
+            f"pass {option('resume', True)} to continue this shard or {option('overwrite', True)} to redo it"
         )
 
 
@@ -76,5 +76,5 @@ def refuse_inputs_inside(items: Sequence[tuple[Path, Path]], out_dir: Path) -> N
         real = os.path.realpath(inside)
         where = "" if real == os.path.abspath(inside) else f" (a link to {real})"
         raise OutputFolderError(
-            f"input {inside}{where} is inside --out {out_dir}; choose an output folder outside the inputs"
+            f"input {inside}{where} is inside {option('out')} {out_dir}; choose an output folder outside the inputs"
         )

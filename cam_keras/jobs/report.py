@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cam_keras.errors import OutputFolderError
+from cam_keras.errors import OutputFolderError, option
 from cam_keras.jobs.identity import INPUTS
 from cam_keras.jobs.request import is_count
 from cam_keras.jobs.table import read_predictions
@@ -95,4 +95,6 @@ def _report_problem(report: object) -> str | None:
 
 
 def _not_a_report(path: Path, problem: str) -> OutputFolderError:
-    return OutputFolderError(f"{path}: not a cam-keras report ({problem}); run its shard again with --overwrite")
+    return OutputFolderError(
+        f"{path}: not a cam-keras report ({problem}); run its shard again with {option('overwrite', True)}"
+    )

@@ -1,5 +1,5 @@
 """What a heatmap job is asked to do: the options (defaults defined here only, checked once,
-errors naming the option and its flag) and the request that carries them with the inputs, the
+errors naming the option) and the request that carries them with the inputs, the
 output folder, the shard and how to treat earlier outputs. Nothing here imports TensorFlow, so
 the command line takes its defaults from here."""
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from cam_keras.cam.augmentation import MapAugmentation
 from cam_keras.data.sources import ImageSource
-from cam_keras.errors import UsageError
+from cam_keras.errors import UsageError, option
 from cam_keras.jobs.shards import Shard
 from cam_keras.outdir import OutputFolder
 from cam_keras.records import ARRAY_FORMATS
@@ -106,44 +106,48 @@ class HeatmapOptions:
         """Check every value before any file is touched; return ``self``.
 
         Raises:
-            UsageError: naming the option (and its command-line flag) and the valid range.
+            UsageError: naming the option and the valid range.
         """
-        _check(is_count(self.batch_size, 1), "batch_size (--batch-size) must be a positive integer", self.batch_size)
-        _check(is_count(self.top_k, 1), "top_k (--top-k) must be a positive integer", self.top_k)
+        _check(is_count(self.batch_size, 1), f"{option('batch_size')} must be a positive integer", self.batch_size)
+        _check(is_count(self.top_k, 1), f"{option('top_k')} must be a positive integer", self.top_k)
         _check(
             self.augmentation is None or isinstance(self.augmentation, MapAugmentation),
-            "augmentation (--scales, --flip) must be a MapAugmentation or None",
+            f"{option('augmentation')} must be a MapAugmentation or None",
             self.augmentation,
         )
-        _check(is_count(self.report_top, 0), "report_top (--print-top) must be 0 or more", self.report_top)
+        _check(is_count(self.report_top, 0), f"{option('report_top')} must be 0 or more", self.report_top)
         alpha_ok = isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and 0 <= self.alpha <= 1
-        _check(alpha_ok, "alpha (--alpha) is the heatmap's opacity, a number from 0 to 1", self.alpha)
-        check_size(self.size, "size (--size)")
-        check_max_side(self.max_side, "max_side (--max-side)")
+        _check(alpha_ok, f"{option('alpha')} is the heatmap's opacity, a number from 0 to 1", self.alpha)
+        check_size(self.size)
+        check_max_side(self.max_side)
         _check(
             self.image_format in IMAGE_FORMATS,
-            f"image_format (--image-format) must be one of {', '.join(IMAGE_FORMATS)}",
+            f"{option('image_format')} must be one of {', '.join(IMAGE_FORMATS)}",
             self.image_format,
         )
         _check(
             self.workers is None or is_count(self.workers, 0),
-            "workers (--workers) must be 0 (render in this process) or more",
+            f"{option('workers')} must be 0 (render in this process) or more",
             self.workers,
         )
         _check(isinstance(self.gallery, bool), "gallery (--gallery) must be True or False", self.gallery)
         formats_ok = self.array_format in (*ARRAY_FORMATS, None)
-        _check(formats_ok, f"array_format (--format) must be {', '.join(ARRAY_FORMATS)} or none", self.array_format)
+        _check(formats_ok, f"{option('array_format')} must be {', '.join(ARRAY_FORMATS)} or none", self.array_format)
         try:
             colormap_table(self.colormap)
         except ValueError as error:
-            raise UsageError(f"--colormap: {error}") from None
-        self.style  # noqa: B018  (Style checks --normalize)
+            raise UsageError(f"{option('colormap')}: {error}") from None
+        self.style  # noqa: B018  (Style checks normalize)
         if self.masks is not None:
             self.masks.validate()
-            _check(self.image_format == "png", "masks are palette PNGs: image_format must be png", self.image_format)
+            _check(
+                self.image_format == "png",
+                f"masks are palette PNGs: {option('image_format')} must be png",
+                self.image_format,
+            )
         _check(
             not (self.folder_classes and self.classes is not None),
-            "folder_classes maps each image's folder class: leave classes unset",
+            f"{option('folder_classes')} maps each image's folder class: leave {option('classes')} unset",
             self.classes,
         )
         return self
@@ -163,7 +167,7 @@ class HeatmapOptions:
         try:
             resolve_classes(self.classes, 1, class_names)
         except ValueError as error:
-            raise UsageError(f"--class: {error}") from None
+            raise UsageError(f"{option('classes')}: {error}") from None
 
 
 def check_folder_classes(images: Sequence[tuple[Path, Path]], class_names: Sequence[str]) -> None:
@@ -220,7 +224,9 @@ class HeatmapRequest:
     def __post_init__(self) -> None:
         self.options.validate()
         if self.resume and self.overwrite:
-            raise UsageError("--resume keeps finished outputs and --overwrite redoes them: pass one of them")
+            raise UsageError(
+                f"{option('resume')} keeps finished outputs and {option('overwrite')} redoes them: pass one of them"
+            )
 
     def folder(self) -> OutputFolder:
         """The (unopened) output folder: shards of one job share it, each locking its own

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cam_keras.errors import OutputFolderError, UsageError
+from cam_keras.errors import OutputFolderError, UsageError, option
 from cam_keras.jobs.identity import INPUTS, job_differences
 from cam_keras.jobs.report import read_json
 from cam_keras.jobs.shards import JOB, REPORT, TABLE, Shard, job_file
@@ -25,7 +25,7 @@ def check_same_job(out: OutputFolder, shard: Shard | None, job: dict) -> None:
         problems = "; ".join(f"{name} {problem}" for name, (_, problem) in recorded.items())
         raise OutputFolderError(
             f"cannot tell which model, settings and inputs the job in {out.root} started with ({problems}), so "
-            "its outputs could mix with this run's; pass --overwrite to start again"
+            f"its outputs could mix with this run's; pass {option('overwrite', True)} to start again"
         )
     for earlier in identities:
         _refuse_other_job(out.root, earlier, job)
@@ -36,12 +36,13 @@ def _refuse_other_job(folder: Path, earlier: dict, job: dict) -> None:
     if inputs:
         raise UsageError(
             f"the inputs of the job in {folder} changed since it started ({inputs}); resume over the same "
-            "inputs, or pass --overwrite to start again"
+            f"inputs, or pass {option('overwrite', True)} to start again"
         )
     if changes:
         raise UsageError(
             f"the job in {folder} was started with other settings "
-            f"({'; '.join(changes)}); resume with the same model file and flags, or pass --overwrite to start again"
+            f"({'; '.join(changes)}); resume with the same model file and options, or pass "
+            f"{option('overwrite', True)} to start again"
         )
 
 

@@ -1,7 +1,7 @@
 """Heatmap jobs split over machines: which inputs a shard takes, and the names of its files.
 
-An array job of N tasks (Slurm ``--array=1-N``, a Kubernetes indexed job) runs
-``cam-keras heatmap ... --shard K/N`` in one output folder; task K takes the K-th of N
+An array job of N tasks (a Slurm job array of N tasks, a Kubernetes indexed job) runs
+one heatmap job per task with ``shard=Shard(K, N)`` in one output folder; task K takes the K-th of N
 contiguous slices of the inputs sorted by their output-relative path, the same on every
 machine, and writes ``predictions-K-of-N.csv`` and ``report-K-of-N.json``, which
 :mod:`cam_keras.jobs.merge` joins.
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from cam_keras.errors import UsageError
+from cam_keras.errors import UsageError, option
 
 Item = TypeVar("Item")
 TABLE, REPORT, JOB = "predictions", "report", "job"
@@ -36,11 +36,12 @@ class Shard:
     @classmethod
     def parse(cls, text: str) -> Shard:
         """``"K/N"`` in ASCII digits with ``1 <= K <= N <= MAX_SHARDS``; :class:`UsageError`
-        names ``--shard`` otherwise."""
+        names the ``shard`` option otherwise."""
         match = re.fullmatch(r" *([0-9]{1,10}) */ *([0-9]{1,10}) *", text)
         if not match or not 1 <= int(match[1]) <= int(match[2]) <= MAX_SHARDS:
             raise UsageError(
-                f"--shard must be K/N with 1 <= K <= N <= {MAX_SHARDS} (task K of an N-task array job), got {text!r}"
+                f"{option('shard')} must be K/N with 1 <= K <= N <= {MAX_SHARDS} "
+                f"(task K of an N-task array job), got {text!r}"
             )
         return cls(int(match[1]), int(match[2]))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from cam_keras.atomic import atomic_path, naming_errors
-from cam_keras.errors import OutputFolderError, UsageError
+from cam_keras.errors import OutputFolderError, UsageError, option
 from cam_keras.records import CsvWriter
 from cam_keras.safe_text import FS_NAMES, from_csv_cell
 
@@ -65,8 +65,9 @@ class PredictionsTable:
             with _open(path) as earlier:
                 if next(csv.reader(earlier), None) != fields:
                     raise UsageError(
-                        f"{path} has other columns than this job would write: resume with the --print-top "
-                        "the job started with, or pass --overwrite to start again"
+                        f"{path} has other columns than this job would write: resume with the "
+                        f"{option('report_top')} the job started with, "
+                        f"or pass {option('overwrite', True)} to start again"
                     )
         with atomic_path(path) as temp, _open(temp, "w") as new:
             writer = CsvWriter(new)
@@ -127,7 +128,7 @@ def check_row(row: dict, table: Path, line: int) -> None:
     if None in row:
         raise OutputFolderError(
             f"{table} line {line}: more cells than the table has columns; delete that line to redo its image, "
-            "or pass --overwrite to start again"
+            f"or pass {option('overwrite', True)} to start again"
         )
     for key, value in row.items():
         if not key.endswith("_prob"):
@@ -139,7 +140,7 @@ def check_row(row: dict, table: Path, line: int) -> None:
         if not ok:
             raise OutputFolderError(
                 f"{table} line {line}: {key} = {value!r} is not a probability from 0 to 1; delete that line to "
-                "redo its image, or pass --overwrite to start again"
+                f"redo its image, or pass {option('overwrite', True)} to start again"
             )
 
 
@@ -200,12 +201,12 @@ def concatenate(out: OutputFolder, name: str, tables: Mapping[Path, int]) -> Non
                     writer.write_raw(header)
                 elif first != header:
                     raise UsageError(
-                        f"{table} has other columns than {first_table}; run all shards with one --print-top"
+                        f"{table} has other columns than {first_table}; run all shards with one {option('report_top')}"
                     )
                 written = sum(1 for _ in map(writer.write_raw, reader))
             if written != expected:
                 raise OutputFolderError(
                     f"{table}: {written} rows where its report counts {expected} images; run its shard again "
-                    "with --resume"
+                    f"with {option('resume', True)}"
                 )
         out.claim(name)

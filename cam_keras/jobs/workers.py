@@ -36,7 +36,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from cam_keras.errors import CamKerasError
+from cam_keras.errors import CamKerasError, option
 
 # A worker's first lines: the caller's package (argv[1], its __init__ file; empty when that is
 # not a file on disk) is loaded as ``cam_keras`` whatever the search path (argv[2:]) would find.
@@ -159,8 +159,8 @@ def _death_message(pid: int, code: int) -> str:
     if code < 0:
         return (
             f"a render worker process (pid {pid}) ended with exit code {code} (killed) while drawing; "
-            "it may have run out of memory: try a smaller --size or --max-side, fewer maps (--top-k) "
-            "or fewer --workers"
+            f"it may have run out of memory: try a smaller {option('size')} or {option('max_side')}, fewer maps "
+            f"({option('top_k')}) or fewer {option('workers')}"
         )
     return f"a render worker process (pid {pid}) ended with exit code {code} before it replied; its error is above"
 
@@ -262,7 +262,7 @@ def _start_worker() -> subprocess.Popen:
     except OSError as error:
         raise WorkerDiedError(
             f"cannot start a render worker process with {sys.executable!r}: {error.strerror or error}; "
-            "--workers 0 renders in this process"
+            f"{option('workers', 0)} renders in this process"
         ) from error
 
 

@@ -10,7 +10,7 @@ import os
 
 import keras
 
-from cam_keras.errors import WeightsUnavailableError
+from cam_keras.errors import WeightsUnavailableError, option
 from cam_keras.models.applications import BackboneSpec, application_backbones, canonical_name
 from cam_keras.models.preprocessing import application_preprocessing
 
@@ -90,6 +90,6 @@ def application_features(name: str, input_tensor: keras.KerasTensor, weights: st
             f"could not download ImageNet weights for {spec.constructor.__name__} (this machine looks "
             f"offline): on a connected machine run `keras.applications.{spec.constructor.__name__}"
             "(include_top=False)`, copy the file it caches under ~/.keras/models/ to the same folder "
-            "here, or pass its path with --weights PATH (Python: weights='PATH')"
+            f"here, or pass its path as {option('weights', 'PATH')}"
         ) from error
     return model.output

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import keras
 import numpy as np
 
-from cam_keras.errors import UsageError
+from cam_keras.errors import UsageError, option
 from cam_keras.models.graph import producer_names
 from cam_keras.models.info import attach_info, loaded_from, mark_loaded_from, model_info
 from cam_keras.models.inputs import InputContract, read_input
@@ -91,12 +91,13 @@ def select_output(model: keras.Model, name: str) -> keras.Model:
     """A model of ``model``'s inputs and its output called ``name`` (the output layer's name).
 
     Raises:
-        UsageError: no such output (a wrong ``--output``, not a problem of the model), listing the outputs.
+        UsageError: no such output (a wrong ``output``, not a problem of the model), listing the outputs.
     """
     names = producer_names(model.outputs)
     if name not in names:
         raise UsageError(
-            f"--output {name}: model {model.name!r} has no output {name!r}; its outputs are: {', '.join(names)}"
+            f"{option('output')} {name}: model {model.name!r} has no output {name!r}; "
+            f"its outputs are: {', '.join(names)}"
         )
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     selected = keras.Model(inputs, model.outputs[names.index(name)], name=f"{model.name}_{name}")

@@ -6,7 +6,15 @@ from dataclasses import dataclass, field
 
 import keras
 
-from cam_keras.errors import CamKerasError, HeadNotFoundError
+from cam_keras.errors import (
+    CamKerasError,
+    HeadNotFoundError,
+    Spelling,
+    library_spelling,
+    name_options,
+    option,
+    raw_message,
+)
 from cam_keras.models.contract import model_contract
 from cam_keras.models.graph import producer_names
 from cam_keras.models.head import find_cam_head
@@ -38,11 +46,12 @@ class ModelReport:
         return "\n".join(lines + [f"cannot explain: {for_terminal(problem)}" for problem in self.problems])
 
 
-def inspect_model(model: keras.Model) -> ModelReport:
+def inspect_model(model: keras.Model, spelling: Spelling = library_spelling) -> ModelReport:
     """Input shape and channels, preprocessing and where it came from, output type, class
     names, the CAM head (feature layer, Dense layer) or why there is none, and the method
     ``auto`` uses. Pass a model prepared by :func:`cam_keras.models.contract.configure_model`
-    to see the effect of your choices.
+    to see the effect of your choices. Options are named as ``spelling`` names them (by
+    default by their Python names).
 
     Example:
         >>> print(inspect_model(keras.applications.VGG19(weights=None)))
@@ -57,11 +66,12 @@ def inspect_model(model: keras.Model) -> ModelReport:
     try:
         contract = model_contract(model)
     except CamKerasError as error:
-        report.problems.append(str(error))
+        report.problems.append(name_options(raw_message(error), spelling))
         return report
     inputs, outputs = contract.inputs, contract.outputs
     height, width = inputs.size
-    size = f"dynamic, run at {height}x{width} (--input-size)" if inputs.dynamic else f"fixed {height}x{width}"
+    dynamic = name_options(f"dynamic, run at {height}x{width} ({option('input_size')})", spelling)
+    size = dynamic if inputs.dynamic else f"fixed {height}x{width}"
     report.rows += [
         (
             "channels",
@@ -79,7 +89,8 @@ def inspect_model(model: keras.Model) -> ModelReport:
     try:
         head = find_cam_head(model)
     except HeadNotFoundError as error:
-        report.rows += [("CAM head", f"none: {error}"), ("method auto", f"gradcam at {_gradient_target(model)}")]
+        reason = name_options(raw_message(error), spelling)
+        report.rows += [("CAM head", f"none: {reason}"), ("method auto", f"gradcam at {_gradient_target(model)}")]
     else:
         report.rows += [
             ("CAM head", str(head)),

@@ -31,7 +31,7 @@ from cam_keras.models.tokens import TokenGrid, token_grid
 GRADIENT_HINT = (
     "Plain CAM needs global average pooling followed by layers affine at inference (Dropout, "
     "BatchNormalization, LayerNormalization, Dense without activation...) up to the logits. For this model "
-    "use a gradient-based method: cam_keras.GradCAM(model) or `cam-keras heatmap --method gradcam`."
+    "use a gradient-based method: cam_keras.GradCAM(model), or method gradcam in a heatmap job."
 )
 _POOLING = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalAveragePooling1D)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import keras
 
-from cam_keras.errors import ModelError, UsageError
+from cam_keras.errors import ModelError, UsageError, option
 
 _ATTRIBUTE = "_cam_keras_info"
 _FILE_ATTRIBUTE = "_cam_keras_file"
@@ -62,7 +62,7 @@ def class_count(model: keras.Model) -> int:
     the negative class, then the positive one)."""
     if len(model.outputs) != 1:
         raise ModelError(
-            f"model {model.name!r} has {len(model.outputs)} outputs; pick one with --output NAME (API: output=NAME)"
+            f"model {model.name!r} has {len(model.outputs)} outputs; pick one with {option('output')} NAME"
         )
     units = int(model.outputs[0].shape[-1])
     return 2 if units == 1 else units
@@ -86,14 +86,14 @@ def attach_info(model: keras.Model, info: ModelInfo) -> None:
         info = replace(info, class_names=(f"not {names[0]}", names[0]))
     if len(info.class_names) != expected:
         raise UsageError(
-            f"{len(names)} class names for a model with {expected} classes (--classes / class_names=): "
+            f"{len(names)} class names for a model with {expected} classes ({option('class_names')}): "
             + (
                 "one output unit: pass the negative and the positive class, or the positive alone"
                 if expected == 2 and model.outputs[0].shape[-1] == 1
                 else f"give one name per output of {model.name!r}, in logit order"
             )
         )
-    check_unique(info.class_names, "class names (--classes / class_names=)")
+    check_unique(info.class_names, f"class names ({option('class_names')})")
     setattr(model, _ATTRIBUTE, info)
 
 

@@ -5,11 +5,11 @@
   :data:`DEFAULT_DYNAMIC_SIZE`);
 - value range: the preprocessing that turns raw pixels in [0, 255] into model input. Detected
   where the model says so (:func:`detect_preprocessing`), else chosen by the user
-  (``--preprocess`` / ``preprocess=``), else raw pixels; an assumption (raw pixels, or a
+  (``preprocess``), else raw pixels; an assumption (raw pixels, or a
   family inferred from a ``keras.applications`` model's name) is logged once per model,
-  naming the flag;
+  naming the option;
 - resize policy: how a picture of another aspect is fitted to that size (squash, crop or pad,
-  see :func:`cam_keras.data.resize.fit_image`): chosen (``--resize`` / ``resize=``), else the
+  see :func:`cam_keras.data.resize.fit_image`): chosen (``resize``), else the
   one the model was trained with (saved in its cam-keras metadata), else squash; a picture
   fitted under an assumed squash says so once per model.
 """
@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from cam_keras.choices import check_resize_policy
-from cam_keras.errors import ModelError, UsageError
+from cam_keras.errors import ModelError, UsageError, option
 from cam_keras.models.graph import producer_names
 from cam_keras.models.info import loaded_from, model_info
 from cam_keras.models.preprocessing import (
@@ -41,10 +41,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_DYNAMIC_SIZE = (224, 224)
 CHANNELS = (1, 3, 4)
 LUMINANCE = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601-2, as Pillow's "L" mode
-CHOSEN = "chosen (--preprocess / preprocess=)"  # InputContract.source of a user's choice
-RESIZE_CHOSEN = "chosen (--resize / resize=)"
+CHOSEN = "chosen (preprocess)"  # InputContract.source of a user's choice
+RESIZE_CHOSEN = "chosen (resize)"
 RESIZE_SAVED = "saved with the model by training"
-RESIZE_ASSUMED = "assumed: the model does not say how it was trained to fit pictures (see --resize)"
+RESIZE_ASSUMED = "assumed: the model does not say how it was trained to fit pictures (see resize)"
 _TRANSPARENT = object()
 # models already told about an assumption, by topic ("preprocessing", "resize")
 _WARNED: dict[str, weakref.WeakSet] = {"preprocessing": weakref.WeakSet(), "resize": weakref.WeakSet()}
@@ -152,13 +152,13 @@ def read_input(
         raise ModelError(
             f"model {model.name!r} takes {len(model.inputs)} inputs ({names}); cam-keras explains models "
             "with one image input. Build a one-input model around the image branch, or see "
-            "`cam-keras inspect --model FILE`."
+            "cam_keras.describe(model) (the inspect command)."
         )
     shape = tuple(model.inputs[0].shape)
     if len(shape) != 4 or shape[-1] not in CHANNELS:
         raise ModelError(
             f"model {model.name!r} takes input of shape {shape}, not images (batch, height, width, 1, 3 or 4); "
-            "see `cam-keras inspect --model FILE`"
+            "see cam_keras.describe(model) (the inspect command)"
         )
     channels, dynamic = shape[-1], None in shape[1:3]
     size = _input_size(model, shape[1:3], input_size)
@@ -192,7 +192,7 @@ def _input_size(model: keras.Model, shape: tuple, requested: int | tuple[int, in
     if None not in shape:
         if requested is not None and tuple(requested) != shape:
             raise UsageError(
-                f"model {model.name!r} takes fixed {shape[0]}x{shape[1]} images; --input-size / input_size= "
+                f"model {model.name!r} takes fixed {shape[0]}x{shape[1]} images; {option('input_size')} "
                 "is only for models with a dynamic input size"
             )
         return shape
@@ -209,23 +209,23 @@ def _detected_or_assumed(model: keras.Model) -> tuple[Preprocessing, str]:
         warn_once(
             model,
             "model %r has no Rescaling/Normalization layer or known keras.applications backbone at its input: "
-            "assuming it takes raw pixels in [0, 255]. If it was trained on other values, pass --preprocess "
-            "(API: preprocess=) unit, symmetric, caffe, torch or a keras.applications family.",
+            "assuming it takes raw pixels in [0, 255]. If it was trained on other values, pass preprocess "
+            "unit, symmetric, caffe, torch or a keras.applications family.",
             model.name,
         )
-        return CONVENTIONS["none"], "assumed (nothing in the model says; see --preprocess)"
+        return CONVENTIONS["none"], "assumed (nothing in the model says; see preprocess)"
     preprocessing = resolve_preprocessing(found[0])
     if found[0] == "none":  # read from a layer or arithmetic in the model
         return preprocessing, found[1]
     warn_once(
         model,
         "model %r: assuming %s, inferred from the name of its %s; if it was trained on other values, "
-        "pass --preprocess (API: preprocess=) none, unit, symmetric, caffe, torch or another family.",
+        "pass preprocess none, unit, symmetric, caffe, torch or another family.",
         model.name,
         preprocessing.description,
         found[1],
     )
-    return preprocessing, f"{found[1]}, inferred from its name (see --preprocess)"
+    return preprocessing, f"{found[1]}, inferred from its name (see preprocess)"
 
 
 def warn_once(model: keras.Model, message: str, *args: object, topic: str = "preprocessing") -> None:

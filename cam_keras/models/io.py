@@ -21,7 +21,7 @@ import keras
 import tensorflow as tf
 
 from cam_keras.atomic import atomic_path
-from cam_keras.errors import ModelError, UsageError
+from cam_keras.errors import ModelError, UsageError, option
 from cam_keras.models.info import ModelInfo, attach_info, check_unique, file_version, mark_loaded_from, model_info
 from cam_keras.models.reading import KERAS2_METADATA, read_keras_model
 
@@ -150,19 +150,20 @@ def _load_failure(error: Exception) -> str:
     if "safe_mode" in text:
         return (
             "the model contains Python code (a Lambda layer) that Keras refuses to load in safe mode. "
-            "If you trust its source, load it with safe_mode=False (CLI: --unsafe)."
+            f"If you trust its source, load it with {option('safe_mode', False)}."
         )
     missing = _MISSING_OBJECT.search(text)
     if missing:
         module = _CONFIG_MODULE.search(text[missing.end() :])
         kind, name = missing.group(1) or missing.group(3), missing.group(2) or missing.group(4)
         if module and _could_define_layers(module.group(1)):
-            where, which = f" (module {module.group(1)!r})", f"--import {module.group(1)}"
+            where, which = f" (module {module.group(1)!r})", module.group(1)
         else:
-            where, which = "", "--import MODULE_OR_FILE"
+            where, which = "", "MODULE_OR_FILE"
         return (
             f"the model uses a custom {kind} {name!r}{where} that is not registered: import the module "
-            f"of your own that defines {name!r} first (CLI: {which}; Python: import it before loading)"
+            f"of your own that defines {name!r} first "
+            f"({option('import_user_code', which, python=f'import {which} before loading')})"
         )
     return f"Keras could not load it ({type(error).__name__}: {first_line}); the file may be corrupt or truncated"
 
@@ -190,7 +191,7 @@ def _read_info(path: Path, data: bytes) -> ModelInfo:
 
 
 def import_user_code(sources: Sequence[str]) -> None:
-    """Import the modules or ``.py`` files the user named (``--import``), so the custom
+    """Import the modules or ``.py`` files the user named, so the custom
     layers they register load. Nothing else is imported or executed.
 
     Raises:
@@ -208,7 +209,7 @@ def import_user_code(sources: Sequence[str]) -> None:
             else:
                 importlib.import_module(source)
         except Exception as error:  # any failure inside the user's module
-            raise UsageError(f"--import {source}: {type(error).__name__}: {error}") from error
+            raise UsageError(f"{option('import_user_code')} {source}: {type(error).__name__}: {error}") from error
 
 
 def read_class_names(path: str | os.PathLike) -> list[str]:
@@ -220,8 +221,8 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
     try:
         names = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"--classes {path}: cannot read it ({error})") from error
+        raise UsageError(f"{option('class_names')} {path}: cannot read it ({error})") from error
     if not names:
-        raise UsageError(f"--classes {path}: no class names in it (one name a line)")
-    check_unique(names, f"--classes {path}")
+        raise UsageError(f"{option('class_names')} {path}: no class names in it (one name a line)")
+    check_unique(names, f"{option('class_names')} {path}")
     return names

@@ -19,6 +19,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cam_keras.errors import Spelling, library_spelling, name_options, option
 from cam_keras.models.backbones import SMALL_CNN
 from cam_keras.models.io import TRAINING_ENTRY
 
@@ -26,10 +27,11 @@ from cam_keras.models.io import TRAINING_ENTRY
 def _advice(backbone: str | None, pretrained: bool | None) -> str:
     """What usually helps a model that learned nothing, leaving out what it already does."""
     if backbone == SMALL_CNN:
-        steps = ["a pretrained backbone (--backbone resnet50 --weights imagenet, or a smaller family)"]
+        pretrained_backbone = f"{option('backbone', 'resnet50')} {option('weights', 'imagenet')}"
+        steps = [f"a pretrained backbone ({pretrained_backbone}, or a smaller family)"]
     else:
-        steps = [] if pretrained else ["pretrained weights (--weights imagenet)"]
-        steps.append("the small CNN for small data from scratch (--backbone small_cnn)")
+        steps = [] if pretrained else [f"pretrained weights ({option('weights', 'imagenet')})"]
+        steps.append(f"the small CNN for small data from scratch ({option('backbone', 'small_cnn')})")
     return f"what usually helps: {', '.join(steps)}, more epochs, or a lower learning rate"
 
 
@@ -61,7 +63,10 @@ def learning_check(val_accuracy: float | None, val_counts: Sequence[int]) -> dic
 
 
 def learning_note(
-    metadata: Mapping[str, Any] | None, backbone: str | None = None, pretrained: bool | None = None
+    metadata: Mapping[str, Any] | None,
+    backbone: str | None = None,
+    pretrained: bool | None = None,
+    spelling: Spelling = library_spelling,
 ) -> str | None:
     """A warning when a model's stored validation accuracy is at chance, else ``None``.
 
@@ -69,7 +74,8 @@ def learning_note(
     :func:`read_training_metadata`) and in the run's ``state.json``. The advice leaves out
     what the model already does: its ``backbone``, and pretrained weights when
     ``pretrained`` (``None``: not known). With so few validation images that no accuracy
-    could be clearly above chance, the warning says that instead.
+    could be clearly above chance, the warning says that instead. Settings are named as
+    ``spelling`` spells them (by default as :class:`~cam_keras.train.TrainConfig` fields).
 
     Example:
         >>> learning_note(learning_check(0.35, [20, 20, 20])).split(" (")[0]
@@ -79,17 +85,19 @@ def learning_note(
         return None
     chance, images = metadata["chance_accuracy"], metadata["val_images"]
     if not can_judge(chance, images):
-        return (
+        note = (
             f"only {images} validation image(s): even 100% accuracy would not be clearly above chance "
             f"({chance:.3f}, the share of the commonest class), so nothing can be judged from so few; hold out "
-            "more images (--val-fraction) or pass a larger --val-dir"
+            f"more images ({option('val_fraction')}) or pass a larger {option('val_dir')}"
         )
-    return (
+        return name_options(note, spelling)
+    note = (
         f"validation accuracy {metadata['val_accuracy']:.3f} is not clearly above chance "
         f"({chance:.3f}, the share of the commonest class among {images} "
         f"validation images): the model may have learned nothing, and its heatmaps mean little; "
         f"{_advice(backbone, pretrained)}"
     )
+    return name_options(note, spelling)
 
 
 def read_training_metadata(path: str | os.PathLike) -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
-from cam_keras.errors import ModelError
+from cam_keras.errors import ModelError, option
 from cam_keras.models.graph import GraphCursor, producer_names
 from cam_keras.models.taps import Tap
 
@@ -126,7 +126,7 @@ def read_output(model: keras.Model) -> OutputContract:
         names = ", ".join(producer_names(model.outputs))
         raise ModelError(
             f"model {model.name!r} has {len(model.outputs)} outputs ({names}); pick the class scores "
-            "with --output NAME (API: output=NAME). See `cam-keras inspect --model FILE`."
+            f"with {option('output')} NAME; see cam_keras.describe(model) (the inspect command)."
         )
     found = GraphCursor(model.outputs[0]).producer()
     if found is None:

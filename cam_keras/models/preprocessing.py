@@ -3,7 +3,7 @@
 
 Putting preprocessing inside the model means a saved model takes raw RGB pixels in [0, 255]
 and nobody can feed it the wrong scale; models without it get one of :data:`CONVENTIONS` or a
-family's function, chosen with ``--preprocess`` / ``preprocess=`` (see :func:`resolve_preprocessing`).
+family's function, chosen with ``preprocess`` (see :func:`resolve_preprocessing`).
 Built with Keras' own layers (:func:`application_preprocessing`), a saved model loads with plain
 ``keras.saving.load_model``, exports and converts to TFLite without cam-keras installed.
 """
@@ -99,7 +99,7 @@ class Preprocessing:
     """One way of turning raw pixels in [0, 255] into what a model was trained on.
 
     Attributes:
-        name: the ``--preprocess`` / ``preprocess=`` spelling (``"none"``, ``"caffe"``,
+        name: the ``preprocess`` spelling (``"none"``, ``"caffe"``,
             ``"resnet50"``...), or the callable's name for a user function.
         description: what it does, for ``inspect`` and messages.
         function: ``(batch, H, W, C)`` float32 pixels in [0, 255] -> model input, numpy in and out.
@@ -139,7 +139,7 @@ def _application_modules() -> dict[str, str]:
 
 
 def choice_names() -> list[str]:
-    """Every accepted ``--preprocess`` name: the conventions, then the ``keras.applications`` families."""
+    """Every accepted ``preprocess`` name: the conventions, then the ``keras.applications`` families."""
     return [*CONVENTIONS, *sorted(set(_application_modules().values()))]
 
 

@@ -97,7 +97,7 @@ def _before_last_attention(cursor: GraphCursor) -> Tap:
     if found is None:
         logger.warning(
             "no attention layer found before %s: tokens the head does not read may get no gradient; "
-            "choose the tokens with target_layer (--target-layer)",
+            "choose the tokens with target_layer",
             cursor.layer_path,
         )
         return Tap(_layer_of(cursor, "the token tensor"))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from cam_keras.errors import ModelError
+from cam_keras.errors import ModelError, option
 
 #: leading non-patch tokens considered (a class token, a distillation token, register tokens).
 MAX_EXTRA_TOKENS = 8
@@ -86,6 +86,6 @@ def as_feature_map(tensor: tf.Tensor, input_size: Sequence[int], where: str) -> 
     if grid is None:
         raise ModelError(
             f"{where} outputs shape {tuple(tensor.shape)}, neither a 4-D feature map nor tokens on a patch "
-            f"grid of the {'x'.join(map(str, input_size))} input; pick another target_layer (--target-layer)"
+            f"grid of the {'x'.join(map(str, input_size))} input; pick another {option('target_layer')}"
         )
     return grid.to_map(tensor)

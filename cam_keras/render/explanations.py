@@ -123,7 +123,7 @@ def save_explanation(
     ``max_side`` as in :func:`cam_keras.render.sizing.output_size`) and ``{stem}_{i}.npz``
     (:meth:`~cam_keras.cam.explanation.Explanation.arrays`).
 
-    ``directory`` is an output folder like a command's ``--out``
+    ``directory`` is an output folder like a heatmap job's ``out``
     (:class:`~cam_keras.outdir.OutputFolder`): locked while saving, and only files an
     earlier save or job wrote there are replaced.
 
@@ -143,7 +143,7 @@ def save_explanation(
         for i, (name, _) in enumerate(names)
     ]
     written = []
-    with OutputFolder(directory, overwrite=True, flag="folder") as out:
+    with OutputFolder(directory, overwrite=True, option_name="directory") as out:
         out.check_free(name for pair in names for name in pair)
         for i, ((picture_name, arrays_name), picture_size) in enumerate(zip(names, sizes)):
             picture = captioned_overlays(explanation, i, style, picture_size)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from cam_keras.errors import UsageError
+from cam_keras.errors import UsageError, option
 from cam_keras.render.colormap import Colormap, colorize, colormap_table
 from cam_keras.render.overlay import Region, caption, caption_font_size, overlay
 
@@ -46,9 +46,9 @@ class Style:
 
     def __post_init__(self) -> None:
         if self.normalize not in NORMALIZATIONS:
-            raise UsageError(f"--normalize {self.normalize!r}: expected one of {', '.join(NORMALIZATIONS)}")
+            raise UsageError(f"{option('normalize')} {self.normalize!r}: expected one of {', '.join(NORMALIZATIONS)}")
         if not 0.0 <= self.alpha <= 1.0:
-            raise UsageError(f"--alpha {self.alpha}: expected an opacity between 0 and 1")
+            raise UsageError(f"{option('alpha')} {self.alpha}: expected an opacity between 0 and 1")
         object.__setattr__(self, "table", colormap_table(self.colormap))  # an unknown name fails here
 
 

@@ -10,7 +10,7 @@ A size request is one of
 - ``(height, width)``: exactly this size (the command line reads it width first, ``WxH``).
 
 No side may exceed :data:`MAX_SIDE` (:func:`check_size`, :func:`check_max_side`: checked when
-the flags are read) and no picture :data:`MAX_PIXELS` (:func:`bounded_output_size`: checked per
+the options are read) and no picture :data:`MAX_PIXELS` (:func:`bounded_output_size`: checked per
 image, before it is decoded or drawn), so no request can make a picture exhaust memory.
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import numbers
 import os
 
-from cam_keras.errors import ImageError, UsageError
+from cam_keras.errors import ImageError, UsageError, option
 from cam_keras.render.writers import IMAGE_FORMATS
 
 Size = tuple[int, int]  # (height, width)
@@ -33,21 +33,16 @@ MAX_SIDE = min(picture_format.max_side for picture_format in IMAGE_FORMATS.value
 #: The most pixels one picture of a map may have, however it was asked for: Pillow's
 #: decompression-bomb limit, the largest image cam-keras decodes (about 270 MB as RGB).
 MAX_PIXELS = 89_478_485
-SIZE_HELP = (
-    "overlay size: original, input (the model's), WxH (WIDTH first, like PIL and ImageMagick; "
-    f"before 0.2 this flag read HxW), or N (longest side N, aspect kept); sides at most {MAX_SIDE}. "
-    "Default: aspect kept, longest side at most --max-side"
-)
 
 
 def parse_size(text: str) -> SizeRequest:
-    """Read a ``--size`` value: ``original``, ``input``, ``WxH`` (width first) or ``N``.
+    """Read a size request written as text: ``original``, ``input``, ``WxH`` (width first) or ``N``.
 
     Returns:
         the keyword, the longest side ``N``, or ``(height, width)``.
 
     Raises:
-        UsageError: naming ``--size``: not one of these, or a side outside 1 to :data:`MAX_SIDE`.
+        UsageError: naming ``size``: not one of these, or a side outside 1 to :data:`MAX_SIDE`.
 
     Example:
         >>> parse_size("640x480"), parse_size("512"), parse_size("input")
@@ -60,16 +55,17 @@ def parse_size(text: str) -> SizeRequest:
     if len(parts) in (1, 2) and all(part.isdigit() and int(part) > 0 for part in parts):
         return check_size(int(parts[0]) if len(parts) == 1 else (int(parts[1]), int(parts[0])))
     raise UsageError(
-        f"--size {text!r}: expected original, input, WxH (width first, e.g. 640x480) or a longest side (e.g. 1024)"
+        f"{option('size')} {text!r}: expected original, input, WxH (width first, e.g. 640x480) "
+        "or a longest side (e.g. 1024)"
     )
 
 
-def check_size(request: SizeRequest, flag: str = "--size") -> SizeRequest:
+def check_size(request: SizeRequest, option_name: str = "size") -> SizeRequest:
     """``request`` if it is a size request (see the module docstring) whose sides are 1 to
     :data:`MAX_SIDE` pixels.
 
     Raises:
-        UsageError: naming ``flag`` and the valid range.
+        UsageError: naming option ``option_name`` and the valid range.
     """
     if request is None or (isinstance(request, str) and request in SIZE_KEYWORDS):
         return request
@@ -77,20 +73,23 @@ def check_size(request: SizeRequest, flag: str = "--size") -> SizeRequest:
     if not all(_is_side(side) for side in sides):
         shown = f"{request[1]}x{request[0]}" if len(sides) == 2 else repr(request)
         raise UsageError(
-            f"{flag} {shown}: expected original, input, WxH (width first) or a longest side, "
+            f"{option(option_name)} {shown}: expected original, input, WxH (width first) or a longest side, "
             f"each side from 1 to {MAX_SIDE} px (WebP's limit)"
         )
     return request
 
 
-def check_max_side(value: int, flag: str = "--max-side") -> int:
+def check_max_side(value: int, option_name: str = "max_side") -> int:
     """``value`` if it is a longest side of 1 to :data:`MAX_SIDE` pixels.
 
     Raises:
-        UsageError: naming ``flag`` and the valid range.
+        UsageError: naming option ``option_name`` and the valid range.
     """
     if not _is_side(value):
-        raise UsageError(f"{flag} {value!r}: expected a longest side from 1 to {MAX_SIDE} px (WebP's limit), e.g. 1024")
+        raise UsageError(
+            f"{option(option_name)} {value!r}: expected a longest side from 1 to {MAX_SIDE} px "
+            "(WebP's limit), e.g. 1024"
+        )
     return value
 
 
@@ -120,19 +119,19 @@ def bounded_output_size(
     input_size: Size,
     max_side: int,
     name: str | os.PathLike,
-    flag: str = "--size",
+    option_name: str = "size",
 ) -> Size:
     """:func:`output_size`, if a picture that large has at most :data:`MAX_PIXELS` pixels.
 
     Raises:
-        ImageError: naming ``name`` (the image), the size, the limit and ``flag``.
+        ImageError: naming ``name`` (the image), the size, the limit and option ``option_name``.
     """
     height, width = size = output_size(request, original, input_size, max_side)
     if height * width > MAX_PIXELS:
         raise ImageError(
             str(name),
             f"its picture would be {width}x{height} px ({height * width / 1e6:,.0f} megapixels), above the "
-            f"limit of {MAX_PIXELS:,} px; ask for a smaller {flag} (a longest side of about "
+            f"limit of {MAX_PIXELS:,} px; ask for a smaller {option(option_name)} (a longest side of about "
             f"{_side_within_limit(size):,} px fits)",
         )
     return size
@@ -146,7 +145,7 @@ def describe_size(request: SizeRequest, max_side: int = DEFAULT_MAX_SIDE) -> str
         '640x480 (width x height)'
     """
     if request is None:
-        return f"original aspect, longest side at most {max_side} px (--max-side)"
+        return f"original aspect, longest side at most {max_side} px"
     if request == "original":
         return "original size"
     if request == "input":

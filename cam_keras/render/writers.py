@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from cam_keras.atomic import write_bytes_atomic
-from cam_keras.errors import UsageError
+from cam_keras.errors import UsageError, option
 from cam_keras.render.png import encode_png
 
 
@@ -70,7 +70,8 @@ def _check_fits(path: str | os.PathLike, image: np.ndarray, picture_format: Pict
         raise UsageError(
             f"{path}: a {width}x{height} px picture is beyond {picture_format.name}'s limit of "
             f"{picture_format.max_side} px a side: "
-            "write PNG (--image-format png), or fewer maps side by side (--top-k) or smaller ones (--size, --max-side)"
+            f"write PNG ({option('image_format', 'png')}), or fewer maps side by side ({option('top_k')}) or smaller "
+            f"ones ({option('size')}, {option('max_side')})"
         )
 
 

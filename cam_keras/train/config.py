@@ -1,9 +1,9 @@
-"""Training configuration: defaults, TOML files, and flag overrides, in that order.
+"""Training configuration: defaults, TOML files, and overrides given as text, in that order.
 
 Every setting is one :class:`TrainConfig` field whose metadata (:func:`setting`) says, once,
-its help text, its valid values, its flag group and whether ``--resume`` may change it. The
-TOML loader, the command line's flags and help, and the resume check all derive from it, and
-:func:`check_settings` validates values from either source, naming the file and key or flag.
+its help text, its valid values, its group and whether a resumed run may change it. The TOML
+loader, the command line's flags and help, and the resume check all derive from it, and
+:func:`check_settings` validates values from any source, naming the file and key or the option.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cam_keras.choices import AUGMENTATIONS, RESIZE_POLICIES, STRATEGIES
-from cam_keras.errors import UsageError
+from cam_keras.errors import UsageError, option
 from cam_keras.train.budget import memory_problem
 from cam_keras.train.optimizers import OPTIMIZERS
 
@@ -45,7 +45,7 @@ def setting(
 
     ``choices`` lists the words a text setting accepts (for ``str | int`` settings, the word
     besides a positive number); ``minimum`` is an inclusive bound, ``above``/``below`` exclusive
-    ones. ``on_resume``: ``--resume`` may change the setting, because it does not
+    ones. ``on_resume``: a resumed run may change the setting, because it does not
     change what was already trained (see :data:`RESUMABLE`).
     """
     metadata = dict(
@@ -112,7 +112,11 @@ class TrainConfig:
     )
 
     val_fraction: float = setting(
-        0.2, "fraction of every class held out for validation (without --val-dir)", "data", above=0.0, below=1.0
+        0.2,
+        f"fraction of every class held out for validation (without {option('val_dir')})",
+        "data",
+        above=0.0,
+        below=1.0,
     )
     val_dir: str | None = setting(None, "separate validation folder with the same class folders", "data")
     seed: int = setting(0, "seed of the split, the shuffling, augmentation and initial weights", "data", minimum=0)
@@ -180,14 +184,9 @@ class TrainConfig:
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
 RESUMABLE: tuple[str, ...] = tuple(name for name, f in FIELDS.items() if f.metadata["on_resume"])
-"""Settings ``--resume`` may change: epochs (to extend a phase), data loading, logging,
+"""Settings a resumed run may change: epochs (to extend a phase), data loading, logging,
 checkpoints, snapshots and hardware. Every other setting is fixed once a run has trained."""
 FIXED_ON_RESUME: tuple[str, ...] = tuple(name for name in FIELDS if name not in RESUMABLE)
-
-
-def flag_name(key: str) -> str:
-    """``finetune_epochs`` -> ``--finetune-epochs``."""
-    return "--" + key.replace("_", "-")
 
 
 def _toml_value(value: Any) -> str:
@@ -205,10 +204,10 @@ def _kinds(key: str) -> set[str]:
 
 def _number(value: Any, kinds: set[str], text: bool) -> int | float:
     """``value`` as the field's number type, from TOML or Python (typed) or, with ``text``,
-    a flag's text.
+    text from the command line.
 
     Raises:
-        ValueError: not a (finite, whole where required) number; text from anywhere but a flag.
+        ValueError: not a (finite, whole where required) number; text from anywhere but the command line.
     """
     whole = "float" not in kinds
     if isinstance(value, str) and text:
@@ -238,7 +237,7 @@ def _in_range(value: float, meta: Mapping[str, Any]) -> bool:
 
 
 def check_value(key: str, value: Any, text: bool = False) -> Any:
-    """``value`` converted to setting ``key``'s type; with ``text`` (a flag's value) text is
+    """``value`` converted to setting ``key``'s type; with ``text`` (a command line's value) text is
     parsed, elsewhere (TOML, Python) a number or truth value given as text is refused.
 
     Raises:
@@ -280,16 +279,17 @@ def check_value(key: str, value: Any, text: bool = False) -> Any:
     return number
 
 
-def checked_values(values: Mapping[str, Any], source: str, flags: bool = False) -> dict[str, Any]:
+def checked_values(values: Mapping[str, Any], source: str, from_text: bool = False) -> dict[str, Any]:
     """``values`` converted to their settings' types, each checked on its own.
 
     Args:
-        values: setting -> value (typed from TOML, or text from flags).
+        values: setting -> value (typed from TOML, or text from the command line).
         source: where the values came from, for messages (a file name, ``TrainConfig``).
-        flags: name values by their flag (``--batch-size 0``) rather than ``key = value``.
+        from_text: the values are text to parse, each named as an option (``batch_size 0``)
+            rather than ``key = value``.
 
     Raises:
-        UsageError: one line naming the source, the key or flag, the value and what is valid.
+        UsageError: one line naming the source, the key or option, the value and what is valid.
     """
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
@@ -297,9 +297,9 @@ def checked_values(values: Mapping[str, Any], source: str, flags: bool = False) 
     checked = {}
     for key, value in values.items():
         try:
-            checked[key] = check_value(key, value, text=flags)
+            checked[key] = check_value(key, value, text=from_text)
         except ValueError as error:
-            where = f"{flag_name(key)} {value}" if flags else f"{source}: {key} = {value!r}"
+            where = f"{option(key)} {value}" if from_text else f"{source}: {key} = {value!r}"
             raise UsageError(f"{where}: expected {error}") from None
     return checked
 
@@ -351,12 +351,12 @@ def read_toml(path: str | os.PathLike) -> dict[str, Any]:
     return checked_values(values, str(path))
 
 
-def requested_settings(path: str | os.PathLike | None, flags: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings a user asked for: the TOML file's, then the flags given (``None`` = not
-    given), each checked and converted, without defaults."""
+def requested_settings(path: str | os.PathLike | None, texts: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings a user asked for: the TOML file's, then those given as text (``None`` =
+    not given), each checked and converted, without defaults."""
     values = read_toml(path) if path is not None else {}
-    given = {key: value for key, value in flags.items() if value is not None}
-    return {**values, **checked_values(given, "flags", flags=True)}
+    given = {key: value for key, value in texts.items() if value is not None}
+    return {**values, **checked_values(given, "settings", from_text=True)}
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:

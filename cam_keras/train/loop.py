@@ -36,7 +36,7 @@ from cam_keras.data.images import decode_fitted
 from cam_keras.data.overlap import warn_if_shared
 from cam_keras.data.pipeline import make_dataset
 from cam_keras.data.split import class_weights, stratified_split
-from cam_keras.errors import RunFolderError
+from cam_keras.errors import RunFolderError, option
 from cam_keras.lockfile import FolderLock
 from cam_keras.models.builder import HEAD_LAYER_NAMES, build_model
 from cam_keras.models.info import attach_info, model_info
@@ -216,10 +216,10 @@ def fine_tune(
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     chief_run = RunDir(run_dir)
-    check_outside_inputs(chief_run.root, run_inputs(chief_run, data_dir, config, changes))
+    check_outside_inputs(chief_run.root, run_inputs(chief_run, data_dir, config, changes), "run_dir")
     with worker_run_dir(chief_run.root, resume, chief_run.resume_state()) as own_folder:
         run = RunDir(own_folder)  # the chief's run folder, or a temporary one on other workers
-        create_folder(run.root)
+        create_folder(run.root, "run_dir")
         with FolderLock(run.root):
             config, state = open_run(run, config, resume, changes or {})
             remove_stale_temps(run.written_folders())
@@ -295,7 +295,7 @@ def load_training_data(data_dir: str | os.PathLike, config: TrainConfig) -> Trai
         warn_if_shared(
             val_files.paths,
             train_files.paths,
-            "--val-dir",
+            "val_dir",
             "best.keras, the validation accuracy and the learning check are then computed on training images",
         )
     else:
@@ -327,7 +327,7 @@ def load_training_data(data_dir: str | os.PathLike, config: TrainConfig) -> Trai
     else:
         logger.warning(
             "%s: no validation images (a class with one image keeps it for training), so no best.keras and no "
-            "learning check; add images or pass --val-dir",
+            "learning check; add images or pass val_dir",
             data_dir,
         )
     identity = DatasetIdentity.of(files, data_dir, val_files if config.val_dir else None, config.val_dir)
@@ -385,7 +385,7 @@ def _load_checkpoint(run: RunDir, model: keras.Model, state: RunState) -> None:
     except (OSError, ValueError) as error:
         raise RunFolderError(
             f"{path}: the run's checkpoint is unreadable ({str(error).splitlines()[0]}); it was damaged after it "
-            f"was written. Restore the file from a backup, or start a new run with another --out"
+            f"was written. Restore the file from a backup, or start a new run with another {option('run_dir')}"
         ) from None
 
 

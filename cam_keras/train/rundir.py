@@ -28,7 +28,7 @@ from typing import Any
 
 from cam_keras.atomic import is_temp_name, write_text_atomic
 from cam_keras.data.class_folders import LabeledFiles
-from cam_keras.errors import OutputFolderError, RunFolderError, UsageError
+from cam_keras.errors import OutputFolderError, RunFolderError, UsageError, option
 from cam_keras.lockfile import is_lock
 from cam_keras.records import CsvWriter
 from cam_keras.train import faults
@@ -37,7 +37,6 @@ from cam_keras.train.config import (
     RESUMABLE,
     TrainConfig,
     check_settings,
-    flag_name,
     load_config,
     read_toml,
 )
@@ -255,7 +254,8 @@ class RunDir:
         if others:
             problem = "is not a cam-keras run state" if self.state_file.exists() else "is missing"
             raise OutputFolderError(
-                f"--out {self.root} is not empty and holds no cam-keras run ({self.state_file.name} {problem}; "
+                f"{option('run_dir')} {self.root} is not empty and holds no cam-keras run "
+                f"({self.state_file.name} {problem}; "
                 f"it holds {', '.join(others[:6])}{', ...' if len(others) > 6 else ''}); nothing there was touched: "
                 f"choose a new or empty folder, or restore the run's {self.state_file.name} to resume it"
             )
@@ -272,13 +272,13 @@ class RunDir:
             record = json.loads(self.state_file.read_text(encoding="utf-8"))
         except ValueError as error:
             raise RunFolderError(
-                f"{self.state_file}: unreadable run state ({error}); start a new run with another --out"
+                f"{self.state_file}: unreadable run state ({error}); start a new run with another {option('run_dir')}"
             ) from None
         wrong = RunState.wrong_fields(record)
         if wrong:
             raise RunFolderError(
                 f"{self.state_file}: run state of the wrong shape ({'; '.join(wrong)}); restore the file "
-                "cam-keras wrote or start a new run with another --out"
+                f"cam-keras wrote or start a new run with another {option('run_dir')}"
             )
         return RunState(**record)
 
@@ -341,8 +341,8 @@ class RunDir:
         problems = recorded.differences(identity) if recorded else []
         if problems:
             raise RunFolderError(
-                f"--resume: {data_dir} is not the dataset {self.root} was trained on: {'; '.join(problems)}. "
-                f"Resume with the run's own data, or start a new run with another --out"
+                f"{option('resume')}: {data_dir} is not the dataset {self.root} was trained on: {'; '.join(problems)}. "
+                f"Resume with the run's own data, or start a new run with another {option('run_dir')}"
             )
 
 
@@ -372,7 +372,7 @@ def open_run(
 
     Raises:
         RunFolderError: a trained run without ``resume``, nothing to resume, or a change
-            ``--resume`` cannot make, naming it.
+            ``resume`` cannot make, naming it.
         OutputFolderError: a non-empty folder that holds no run (see
             :meth:`RunDir.check_ownership`).
     """
@@ -380,13 +380,16 @@ def open_run(
     state = run.read_state()
     if resume:
         if not run.config.is_file():
-            raise RunFolderError(f"{run.root}: nothing to resume (no config.toml); start a new run without --resume")
+            raise RunFolderError(
+                f"{run.root}: nothing to resume (no config.toml); start a new run without {option('resume', True)}"
+            )
         wanted = {**(asdict(config) if config is not None else {}), **changes}
         config = resumed_config(load_config(run.config), wanted, state, run)
     elif state.trained:
         raise RunFolderError(
-            f"{run.root} already holds a run that trained {state.epochs_run} epoch(s); pass --resume to continue it "
-            f"or choose another --out"
+            f"{run.root} already holds a run that trained {state.epochs_run} epoch(s); "
+            f"pass {option('resume', True)} to continue it "
+            f"or choose another {option('run_dir')}"
         )
     else:
         if run.config.is_file():
@@ -406,11 +409,11 @@ def resumed_config(saved: TrainConfig, changes: dict[str, Any], state: RunState,
         RunFolderError: naming each refused setting, its run value and the asked one.
     """
     changed = {key: value for key, value in changes.items() if getattr(saved, key) != value}
-    config = check_settings({**asdict(saved), **changed}, f"{run.config} with the given flags")
+    config = check_settings({**asdict(saved), **changed}, f"{run.config} with the given changes")
     if not state.trained or not changed:
         return config
     refused = [
-        f"{flag_name(key)} ({getattr(saved, key)!r} in the run, {value!r} asked)"
+        f"{option(key)} ({getattr(saved, key)!r} in the run, {value!r} asked)"
         for key, value in changed.items()
         if key in FIXED_ON_RESUME
     ]
@@ -419,14 +422,15 @@ def resumed_config(saved: TrainConfig, changes: dict[str, Any], state: RunState,
         trained = state.epochs.get(phase, 0)
         if key in changed and (getattr(config, key) < trained or started_later):
             refused.append(
-                f"{flag_name(key)} ({getattr(saved, key)} in the run, {trained} trained, {getattr(config, key)} asked)"
+                f"{option(key)} ({getattr(saved, key)} in the run, {trained} trained, {getattr(config, key)} asked)"
             )
         started_later = started_later or trained > 0
     if refused:
         raise RunFolderError(
-            f"--resume cannot change {', '.join(refused)}: the run already trained with it. --resume may change "
-            f"{', '.join(flag_name(key) for key in RESUMABLE)} (epochs only to extend the phase in progress or the "
-            f"last one); start a new run with another --out to change the rest"
+            f"{option('resume')} cannot change {', '.join(refused)}: the run already trained with it. "
+            f"{option('resume')} may change {', '.join(map(option, RESUMABLE))} "
+            "(epochs only to extend the phase in progress or the "
+            f"last one); start a new run with another {option('run_dir')} to change the rest"
         )
     return config
 

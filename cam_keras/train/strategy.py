@@ -33,7 +33,7 @@ from cam_keras.compat import (
     op_determinism_enabled,
     strategy_forgotten,
 )
-from cam_keras.errors import CamKerasError, RunFolderError, UsageError
+from cam_keras.errors import CamKerasError, RunFolderError, UsageError, option
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     if task is not None and task.num_workers > 1 and name != "multiworker":
         raise UsageError(
             f"TF_CONFIG describes {task.num_workers} workers, but strategy {name!r} would train each of them "
-            "alone into the same run folder; use --strategy auto (or multiworker), or unset TF_CONFIG"
+            f"alone into the same run folder; use {option('strategy', 'auto')} (or multiworker), or unset TF_CONFIG"
         )
     if name == "multiworker":
         return _multiworker()
@@ -176,7 +176,8 @@ def worker_run_dir(run_dir: str | os.PathLike, resume: bool, resume_state: Seque
         return
     if resume and not any(path.exists() for path in resume_state):
         raise RunFolderError(
-            f"{run_dir}: {task} finds no run to resume there; start without --resume, and put --out on a "
+            f"{run_dir}: {task} finds no run to resume there; start without "
+            f"{option('resume', True)}, and put {option('run_dir')} on a "
             "filesystem that every worker sees"
         )
     folder = Path(tempfile.mkdtemp(prefix=f"cam-keras-{task.task_type}{task.index}-"))
@@ -221,7 +222,7 @@ def fitting(model: keras.Model, strategy: tf.distribute.Strategy) -> Iterator[No
             reason = re.sub(r"\{\{[^}]*\}\}", "", str(error.message)).strip().splitlines()  # drop TF's op prefix
             raise WorkerLostError(
                 f"a worker of the training cluster stopped ({' '.join(reason[:2])}); restart every worker "
-                "with --resume to continue from the last checkpoint"
+                f"with {option('resume', True)} to continue from the last checkpoint"
             ) from None
 
 
@@ -253,7 +254,7 @@ def check_global_batch(strategy: tf.distribute.Strategy, batch_size: int) -> Non
     if batch_size < replicas:
         raise UsageError(
             f"batch_size {batch_size} is the global batch and is smaller than the {replicas} replicas; "
-            f"use --batch-size {replicas} or more (a multiple of {replicas})"
+            f"use {option('batch_size')} {replicas} or more (a multiple of {replicas})"
         )
     if batch_size % replicas:
         logger.warning(

@@ -144,7 +144,7 @@ def test_heatmap_warns_when_the_model_learned_nothing(tmp_path, tiny_model, phot
     assert main(["heatmap", "--model", str(at_chance), str(photo_dir), "--out", str(tmp_path / "a"), "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "not clearly above chance" in err
-    assert "--backbone small_cnn" not in err and "pretrained backbone" in err  # the model is a small CNN
+    assert "backbone small_cnn" not in err and "pretrained backbone" in err  # the model is a small CNN
     assert main(["heatmap", "--model", str(learned), str(photo_dir), "--out", str(tmp_path / "b"), "--quiet"]) == 0
     assert "chance" not in capsys.readouterr().err
 
@@ -162,7 +162,7 @@ def test_render_workers_that_cannot_start_stop_the_job_with_one_line(
     assert code == 2 and "\n" not in message
     assert str(missing) in message and "--workers 0" in message
     report = json.loads((out / "report.json").read_text())
-    assert not report["finished"] and "--workers 0" in report["error"]
+    assert not report["finished"] and "workers=0" in report["error"]
 
 
 def test_a_script_without_a_main_guard_runs_once(tmp_path, model_file, photo_dir):

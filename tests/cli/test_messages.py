@@ -23,6 +23,7 @@ from PIL import Image
 
 import cam_keras
 from cam_keras.cli import main
+from cam_keras.cli.flags import error_text
 from cam_keras.errors import ModelError
 from cam_keras.records import CsvWriter
 
@@ -281,8 +282,9 @@ def test_a_model_naming_a_module_gets_import_advice_only_for_a_plausible_one(tmp
         cam_keras.load_model(edited)
     message = str(raised.value)
     assert "'Doubling'" in message and "import the module of your own that defines 'Doubling'" in message
-    assert (f"--import {module}" in message) == suggested
-    assert suggested or "--import MODULE_OR_FILE" in message
+    assert (f"(import {module} before loading)" in message) == suggested
+    assert suggested or "(import MODULE_OR_FILE before loading)" in message
+    assert f"(--import {module if suggested else 'MODULE_OR_FILE'})" in error_text(raised.value)  # the CLI's line
 
 
 def test_top_k_above_the_class_count_is_said_once(tiny_model, images, caplog):

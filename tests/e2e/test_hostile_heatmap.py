@@ -56,7 +56,7 @@ def one_error_line(capsys) -> str:
         (["--size", "0x0"], "--size"),
         (["--size", "16384x1"], "--size 16384x1: expected"),  # WebP's limit: 16383 px a side
         (["--size", "1x16384"], "--size 1x16384: expected"),
-        (["--max-side", "16384"], "(--max-side) 16384: expected a longest side from 1 to 16383 px"),
+        (["--max-side", "16384"], "--max-side 16384: expected a longest side from 1 to 16383 px"),
         (["--colormap", "no-such-map"], "--colormap"),
         (["--shard", "3/2"], "--shard"),
         (["--shard", "two"], "--shard"),

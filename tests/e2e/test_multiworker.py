@@ -278,7 +278,7 @@ def test_a_broken_tf_config_is_named_with_an_example(monkeypatch, config):
 @pytest.mark.parametrize("name", ["default", "mirrored"])
 def test_a_single_process_strategy_under_a_cluster_tf_config_is_refused(monkeypatch, name):
     monkeypatch.setenv("TF_CONFIG", tf_config(0))
-    with pytest.raises(UsageError, match=f"2 workers, but strategy '{name}'.*--strategy auto"):
+    with pytest.raises(UsageError, match=f"2 workers, but strategy '{name}'.*use strategy='auto'"):
         strategy.make_strategy(name)
 
 
@@ -318,7 +318,8 @@ def test_the_global_batch_must_give_every_replica_an_image():
 def test_a_lost_worker_is_one_clear_error_naming_the_fix():
     model = cam_keras.build_model("small_cnn", class_names=["a", "b"], input_size=32, base_channels=8)
     message = "{{function_node Collective}} Collective ops is aborted: tasks are unhealthy:\n/job:worker/task:1\nmore"
-    expected = r"stopped \(Collective ops is aborted: tasks are unhealthy: /job:worker/task:1\).*--resume"
+    expected = r"stopped \(Collective ops is aborted: tasks are unhealthy: /job:worker/task:1\).*"
+    expected += "restart every worker with resume=True"
     with pytest.raises(strategy.WorkerLostError, match=expected):
         with strategy.fitting(model, tf.distribute.get_strategy()):
             raise tf.errors.UnavailableError(None, None, message)

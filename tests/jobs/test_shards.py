@@ -87,7 +87,7 @@ def test_merge_names_missing_and_unfinished_shards(tmp_path, model_file, photos,
     assert main(["merge", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("cam-keras merge: error:") and "shard(s) 2, 3, 4 of 4 missing or unfinished" in err
-    assert "--shard K/4 --resume" in err
+    assert "with --shard K/4 and --resume into" in err
     assert tree_hashes(out) == before
 
 
@@ -212,7 +212,7 @@ def test_resume_and_merge_refuse_a_job_started_with_other_settings(tmp_path, mod
     assert heatmap(model_file, out, str(photos), "--shard", "1/2", "--resume", "--top-k", "2") == 2
     assert "started with other settings (top_k: 1)" in capsys.readouterr().err
     assert main(["merge", str(out)]) == 2
-    assert "shard(s) 2 ran with another model, method or flags" in capsys.readouterr().err
+    assert "shard(s) 2 ran with another model, method or options" in capsys.readouterr().err
     assert tree_hashes(out) == before
 
 
@@ -234,7 +234,7 @@ def test_resume_refuses_another_model_or_preprocessing_by_name(tmp_path, model_f
     assert heatmap(retrained_file, out, str(photos), "--resume") == 2
     err = capsys.readouterr().err
     assert "started with other settings (model.weights: '" in err and "preprocessing" not in err
-    assert "resume with the same model file and flags, or pass --overwrite" in err
+    assert "resume with the same model file and options, or pass --overwrite" in err
     assert heatmap(model_file, out, str(photos), "--resume", "--preprocess", "unit") == 2
     err = capsys.readouterr().err
     assert "(model.preprocessing: 'none')" in err and "weights" not in err
@@ -251,7 +251,7 @@ def test_merge_refuses_shards_of_different_models(tmp_path, model_file, retraine
     capsys.readouterr()
     assert main(["merge", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "shard(s) 2 ran with another model, method or flags than shard 1 (shard 1 had model.weights: '" in err
+    assert "shard(s) 2 ran with another model, method or options than shard 1 (shard 1 had model.weights: '" in err
     assert tree_hashes(out) == before and not (out / "predictions.csv").exists()
 
 

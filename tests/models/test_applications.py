@@ -64,7 +64,7 @@ def test_internal_or_external_preprocessing_gives_the_same_probabilities(caplog)
     assert "none: raw pixels" in str(cam_keras.describe(internal))
     with caplog.at_level("WARNING"):
         assumed = cam_keras.explain(renamed, images, classes="all").probabilities
-    assert "--preprocess" in caplog.text
+    assert "pass preprocess unit, symmetric" in caplog.text
     assert not np.allclose(assumed, reference, atol=1e-4)
     for model, choice in [(resnet, None), (resnet, "caffe"), (renamed, "resnet50"), (renamed, "caffe")]:
         probabilities = cam_keras.explain(model, images, classes="all", preprocess=choice).probabilities

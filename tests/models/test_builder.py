@@ -92,7 +92,7 @@ def test_offline_imagenet_download_explains_how_to_pass_a_local_file(monkeypatch
         raise Exception("URL fetch failure on https://example.invalid/w.h5: None -- no network")
 
     monkeypatch.setattr(file_utils, "get_file", refuse)
-    with pytest.raises(WeightsUnavailableError, match=re.escape("--weights PATH (Python: weights='PATH')")):
+    with pytest.raises(WeightsUnavailableError, match=re.escape("pass its path as weights='PATH'")):
         cam_keras.build_model("resnet50", num_classes=2, input_size=32, weights="imagenet")
 
 

@@ -15,10 +15,11 @@ from PIL import Image
 
 import cam_keras
 from cam_keras.cli import build_parser, main
+from cam_keras.cli.flags import error_text, flag, flag_spelling
 from cam_keras.errors import FolderLockedError, OutputFolderError, RunFolderError, UsageError
 from cam_keras.models.learning import learning_check, learning_note, read_training_metadata
 from cam_keras.train import TrainConfig, fine_tune, load_config
-from cam_keras.train.config import FIELDS, FIXED_ON_RESUME, RESUMABLE, flag_name
+from cam_keras.train.config import FIELDS, FIXED_ON_RESUME, RESUMABLE
 
 ONE_EPOCH = TrainConfig(input_size=32, width=8, batch_size=8, finetune_epochs=1, snapshot_images=2, log_every=2)
 
@@ -249,9 +250,11 @@ def test_resume_refuses_flags_that_change_what_was_trained_by_name(run_copy, sha
             shapes_dir, run_copy, resume=True, changes={"backbone": "resnet50", "input_size": 48, "seed": 0}, verbose=0
         )
     message = str(error.value)
-    assert "--backbone ('small_cnn' in the run, 'resnet50' asked)" in message
-    assert "--input-size (32 in the run, 48 asked)" in message and "--seed" not in message.split(":")[0]
-    with pytest.raises(RunFolderError, match=r"--finetune-epochs \(1 in the run, 1 trained, 0 asked\)"):
+    assert message.startswith("resume cannot change backbone ('small_cnn' in the run, 'resnet50' asked)")
+    assert "input_size (32 in the run, 48 asked)" in message and "seed" not in message.split(":")[0]
+    assert "start a new run with another run_dir" in message and "--" not in message
+    assert error_text(error.value).startswith("--resume cannot change --backbone ('small_cnn' in the run, 'resnet50'")
+    with pytest.raises(RunFolderError, match=r"finetune_epochs \(1 in the run, 1 trained, 0 asked\)"):
         fine_tune(shapes_dir, run_copy, resume=True, changes={"finetune_epochs": 0, "head_epochs": 1}, verbose=0)
     assert (run_copy / "config.toml").read_bytes() == config
 
@@ -263,9 +266,9 @@ def test_the_resume_lists_are_defined_once_and_cover_every_setting():
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     row = next(line for line in readme.splitlines() if line.startswith("| `--head-epochs`"))
     may, fixed = row.strip("|").split("|")
-    assert set(re.findall(r"--[a-z-]+", may)) == {flag_name(key) for key in RESUMABLE}
+    assert set(re.findall(r"--[a-z-]+", may)) == {flag(key) for key in RESUMABLE}
     fixed_flags = set(re.findall(r"--[a-z-]+", fixed)) | {"--head-lr", "--finetune-lr"}  # "learning rates"
-    assert fixed_flags == {flag_name(key) for key in FIXED_ON_RESUME}
+    assert fixed_flags == {flag(key) for key in FIXED_ON_RESUME}
 
 
 # 5. one source for every choice, every value checked at the edge
@@ -323,7 +326,7 @@ def test_every_setting_is_one_flag_with_its_choices_and_default_in_the_help():
     flags = {action.dest: action for action in train._actions if action.option_strings}
     assert set(FIELDS) <= set(flags)
     for name, _field in FIELDS.items():
-        assert flags[name].option_strings == [flag_name(name)]
+        assert flags[name].option_strings == [flag(name)]
         assert flags[name].help and "(default: " in flags[name].help, name
     for name, choices in [
         ("resize", RESIZE_POLICIES),
@@ -390,10 +393,12 @@ def test_learning_check_is_two_standard_errors_above_the_majority_rate():
 def test_the_learning_advice_leaves_out_what_the_model_already_does():
     at_chance = learning_check(0.5, [30, 20, 10])
     small = learning_note(at_chance, "small_cnn")
-    assert "--backbone small_cnn" not in small and "pretrained backbone (--backbone resnet50" in small
-    pretrained = learning_note(at_chance, "resnet50", pretrained=True)
-    assert "--weights imagenet" not in pretrained and "--backbone small_cnn" in pretrained
-    assert "--weights imagenet" in learning_note(at_chance, "resnet50", pretrained=False)
+    assert (
+        "backbone='small_cnn'" not in small and "pretrained backbone (backbone='resnet50' weights='imagenet'" in small
+    )
+    pretrained = learning_note(at_chance, "resnet50", pretrained=True, spelling=flag_spelling)
+    assert "--weights imagenet" not in pretrained and "(--backbone small_cnn)" in pretrained
+    assert "--weights imagenet" in learning_note(at_chance, "resnet50", pretrained=False, spelling=flag_spelling)
 
 
 @pytest.mark.parametrize("counts, judged", [([1, 1], False), ([2, 2], False), ([3, 2], False), ([5, 5], True)])
@@ -404,7 +409,7 @@ def test_too_few_validation_images_to_judge_are_said_to_be_so(counts, judged):
     assert ("nothing can be judged from so few" in note) is not judged
     assert ("may have learned nothing" in note) is judged
     if not judged:
-        assert f"only {sum(counts)} validation image(s)" in note and "--val-fraction" in note
+        assert f"only {sum(counts)} validation image(s)" in note and "(val_fraction)" in note
 
 
 def test_a_run_at_chance_warns_and_records_it_in_history_state_and_model(tmp_path, dataset_copy, caplog):
@@ -432,7 +437,7 @@ def test_a_validation_folder_sharing_training_images_warns(tmp_path, dataset_cop
     config = dataclasses.replace(ONE_EPOCH, val_dir=str(dataset_copy))
     with caplog.at_level("WARNING"):
         load_training_data(dataset_copy, config)
-    assert "--val-dir shares 48 of its 48 images with DATA_DIR" in caplog.text
+    assert "val_dir shares 48 of its 48 images with DATA_DIR" in caplog.text
     assert "computed on training images" in caplog.text
 
     val = tmp_path / "val"
@@ -442,7 +447,7 @@ def test_a_validation_folder_sharing_training_images_warns(tmp_path, dataset_cop
     caplog.clear()
     with caplog.at_level("WARNING"):
         load_training_data(dataset_copy, dataclasses.replace(ONE_EPOCH, val_dir=str(val)))
-    assert "--val-dir shares 24 of its 48 images with DATA_DIR" in caplog.text
+    assert "val_dir shares 24 of its 48 images with DATA_DIR" in caplog.text
     shutil.rmtree(val / "square")
     write_images(val / "square", 3, (200, 200, 0))
     caplog.clear()
