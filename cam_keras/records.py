@@ -20,7 +20,7 @@ from cam_keras.safe_text import for_csv_cell
 
 @dataclass(frozen=True)
 class ArrayFormat:
-    """One array file format: its name (the ``array_format`` option, ``--format``), which is
+    """One array file format: its name (the ``array_format`` option), which is
     also the file suffix, and ``write(handle, arrays)`` saving named arrays to an open binary
     file. A format is one such entry in :data:`ARRAY_FORMATS`; the choices, the checks and
     :func:`write_arrays` follow. (Render workers are fresh processes that import this module:

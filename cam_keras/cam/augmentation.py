@@ -24,8 +24,8 @@ COMBINE = "mean"
 #: small CNN at 64 px, 2 CPU cores: flip 1.9x, scales 0.5,1,1.5,2 6.0x, both 15x plain CAM).
 COST = (
     "each scale and each mirror costs one more forward pass (and backward pass, for gradient methods) "
-    "at that view's size, so a scale s costs about s*s passes at scale 1: with the demo's model --flip "
-    "costs 1.9x plain CAM, --scales 0.5,1,1.5,2 6x, both 15x"
+    "at that view's size, so a scale s costs about s*s passes at scale 1: with the demo's model a mirror "
+    "costs 1.9x plain CAM, scales 0.5,1,1.5,2 6x, both 15x"
 )
 
 

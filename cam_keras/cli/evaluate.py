@@ -59,6 +59,16 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "data_dir", type=Path, help="DATA_DIR/<class>/<image>, with DATA_DIR/boxes.csv for localization"
     )
+    _add_truth_arguments(parser)
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="images per batch (default 32)")
+    _add_reporting_arguments(parser)
+    _add_map_arguments(parser)
+    add_output_arguments(parser, default="evaluation")
+    parser.set_defaults(run=run)
+
+
+def _add_truth_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the true boxes and masks are, and how the box threshold is chosen."""
     parser.add_argument("--boxes", type=Path, help="boxes CSV path,xmin,ymin,xmax,ymax (default DATA_DIR/boxes.csv)")
     parser.add_argument(
         "--masks", type=Path, help="folder of object masks with the same relative paths (adds PxAP and mIoU)"
@@ -84,7 +94,10 @@ def add_parser(subparsers) -> None:
         help="a held-out calibration split DIR/<class>/<image> with DIR/boxes.csv: --threshold auto takes the "
         "threshold with the best GT-known localization there (Choe et al., CVPR 2020)",
     )
-    parser.add_argument("--batch-size", type=positive_int, default=32, help="images per batch (default 32)")
+
+
+def _add_reporting_arguments(parser: argparse.ArgumentParser) -> None:
+    """What the evaluation draws and computes besides its scores."""
     parser.add_argument(
         "--samples", type=non_negative_int, default=16, help="overlays to draw, spread over classes (default 16)"
     )
@@ -101,12 +114,14 @@ def add_parser(subparsers) -> None:
         default=0,
         help="also compute deletion/insertion AUC and average drop/increase on N images (default 0: off)",
     )
+
+
+def _add_map_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the maps are made and post-processed."""
     parser.add_argument("--method", default="cam", choices=list(METHODS), help="map method (default cam)")
     parser.add_argument("--target-layer", help="layer for gradient methods")
     add_augmentation_arguments(parser)
     _add_postprocessing_arguments(parser)
-    add_output_arguments(parser, default="evaluation")
-    parser.set_defaults(run=run)
 
 
 def _add_postprocessing_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,18 +13,19 @@ from cam_keras.errors import name_options, raw_message
 from cam_keras.train.config import FIELDS
 
 
-def _dashed(name: str) -> str:
+def dashed(name: str) -> str:
+    """``--max-side`` for ``max_side``: the flag of an option the table does not rename."""
     return "--" + name.replace("_", "-")
 
 
 FLAGS: dict[str, str] = {
-    **{name: _dashed(name) for name in FIELDS},  # training settings: --finetune-epochs ...
+    **{name: dashed(name) for name in FIELDS},  # training settings: --finetune-epochs ...
     **{
-        name: _dashed(name)
+        name: dashed(name)
         for name in (
             # heatmap options and request (jobs/request.py), model choices (api.open_model)
             *("top_k", "colormap", "alpha", "normalize", "colorbar", "size", "max_side", "image_format"),
-            *("workers", "out", "overwrite", "resume", "shard", "from_list", "method", "target_layer"),
+            *("workers", "out", "overwrite", "resume", "shard", "from_list", "method", "target_layer", "gallery"),
             "output",
             "preprocess",
         )

@@ -15,7 +15,7 @@ from cam_keras.cli.common import (
     load_model_from_args,
     map_augmentation,
 )
-from cam_keras.cli.flags import flag, flag_spelling
+from cam_keras.cli.flags import FLAGS, dashed, flag, flag_spelling
 from cam_keras.data.sources import SOURCE_KINDS, ImageSource
 from cam_keras.errors import UsageError
 from cam_keras.gallery.page import PAGE
@@ -76,7 +76,7 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     """The model, the images, the output folder and how a job shares or continues it."""
     add_model_arguments(parser)
     for kind in SOURCE_KINDS.values():  # files and folders, --from-list, ...
-        parser.add_argument(*kind.flags, **kind.cli)
+        parser.add_argument(kind.name if kind.positional else FLAGS.get(kind.name, dashed(kind.name)), **kind.cli)
     add_output_arguments(parser)
     parser.add_argument(
         "--resume",

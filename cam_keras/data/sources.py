@@ -37,23 +37,24 @@ class Found(NamedTuple):
 class SourceKind:
     """One kind of input, an entry of :data:`SOURCE_KINDS`: how a value given for it (a list of
     paths, a list file...) becomes images. :class:`ImageSource` takes the value as keyword
-    ``name`` and ``cam-keras heatmap`` as its flag, so a new kind is one entry there.
+    ``name`` and ``cam-keras heatmap`` as an argument named after it, so a new kind is one
+    entry there.
 
     Attributes:
         name: the :class:`ImageSource` keyword and the command line's argparse ``dest``.
         find: the images the value names (files are not checked: a missing one is skipped later).
         locations: the files and folders the value names: an output folder must stay outside them.
-        flags: the command line's spelling, positional (``"inputs"``) or optional (``"--from-list"``).
-        cli: the other ``add_argument`` settings (``nargs``, ``metavar``, ``help``).
+        cli: the command line's ``add_argument`` settings (``nargs``, ``metavar``, ``help``).
         wanted: how an error asking for some input names this kind.
+        positional: given without a flag on the command line (the image paths), not as an option.
     """
 
     name: str
     find: Callable[[Any], tuple[list[tuple[Path, Path]], list[Path]]]  # a Found, or a plain pair
     locations: Callable[[Any], list[str | os.PathLike]]
-    flags: tuple[str, ...]
     cli: Mapping[str, Any]
     wanted: str
+    positional: bool = False
 
 
 def _find_paths(inputs: Sequence[str | os.PathLike]) -> Found:
@@ -80,15 +81,14 @@ SOURCE_KINDS: dict[str, SourceKind] = {
             "inputs",
             _find_paths,
             list,
-            ("inputs",),
             {"nargs": "*", "help": "image files or folders (searched recursively)"},
             "image files or folders",
+            positional=True,
         ),
         SourceKind(
             "from_list",
             lambda list_file: Found(read_list(list_file), []),
             _list_file_location,
-            ("--from-list",),
             {
                 "metavar": "FILE",
                 "help": "also explain the images listed in FILE, one path per line (- reads standard input): "
@@ -96,7 +96,7 @@ SOURCE_KINDS: dict[str, SourceKind] = {
                 "a folder is searched like a positional one; relative paths resolve against FILE's folder; a "
                 "missing path is skipped and reported",
             },
-            "--from-list FILE",
+            f"{option('from_list')} FILE",
         ),
     )
 }

@@ -102,5 +102,5 @@ def write_evaluation_gallery(out: OutputFolder) -> Path:
 
 def evaluation_gallery(folder: str | Path) -> Path:
     """Write the gallery of the evaluation in ``folder`` (locked meanwhile); the page's path."""
-    with OutputFolder(folder, overwrite=True, flag="gallery folder") as out:
+    with OutputFolder(folder, overwrite=True, option_name="gallery folder") as out:
         return write_evaluation_gallery(out)

@@ -86,5 +86,5 @@ def job_gallery(folder: str | Path) -> Path:
     job once merged); return the page's path."""
     folder = Path(folder)
     job = _job_of(folder)
-    with OutputFolder(folder, overwrite=True, flag="gallery folder") as out:
+    with OutputFolder(folder, overwrite=True, option_name="gallery folder") as out:
         return write_job_gallery(out, job)

@@ -112,7 +112,7 @@ class HeatmapOptions:
         _check(is_count(self.top_k, 1), f"{option('top_k')} must be a positive integer", self.top_k)
         _check(
             self.augmentation is None or isinstance(self.augmentation, MapAugmentation),
-            f"{option('augmentation')} must be a MapAugmentation or None",
+            "augmentation must be a MapAugmentation or None",
             self.augmentation,
         )
         _check(is_count(self.report_top, 0), f"{option('report_top')} must be 0 or more", self.report_top)
@@ -130,7 +130,7 @@ class HeatmapOptions:
             f"{option('workers')} must be 0 (render in this process) or more",
             self.workers,
         )
-        _check(isinstance(self.gallery, bool), "gallery (--gallery) must be True or False", self.gallery)
+        _check(isinstance(self.gallery, bool), f"{option('gallery')} must be True or False", self.gallery)
         formats_ok = self.array_format in (*ARRAY_FORMATS, None)
         _check(formats_ok, f"{option('array_format')} must be {', '.join(ARRAY_FORMATS)} or none", self.array_format)
         try:
@@ -147,7 +147,7 @@ class HeatmapOptions:
             )
         _check(
             not (self.folder_classes and self.classes is not None),
-            f"{option('folder_classes')} maps each image's folder class: leave {option('classes')} unset",
+            "folder_classes maps each image's folder class: leave classes unset",
             self.classes,
         )
         return self
