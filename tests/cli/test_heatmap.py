@@ -165,6 +165,7 @@ def test_render_workers_that_cannot_start_stop_the_job_with_one_line(
     assert not report["finished"] and "--workers 0" in report["error"]
 
 
+@pytest.mark.slow  # a fresh TensorFlow process with two render workers
 def test_a_script_without_a_main_guard_runs_once(tmp_path, model_file, photo_dir):
     """A user's script that calls the command at top level, with no `if __name__ == "__main__":`,
     must not be re-run by the render workers (as spawn or forkserver workers would)."""

@@ -68,6 +68,7 @@ LOAD_ELSEWHERE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # MobileNetV2 saved, reloaded in a fresh TensorFlow process, TFLite conversion
 def test_saved_models_load_export_and_convert_without_cam_keras(tmp_path):
     models = {
         "mobilenet_v2": cam_keras.build_model("mobilenet_v2", class_names=["a", "b"], input_size=32),
