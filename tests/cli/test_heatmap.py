@@ -16,11 +16,6 @@ from cam_keras.cli import main
 
 
 @pytest.fixture
-def model_file(tmp_path, tiny_model):
-    return cam_keras.save_model(tiny_model, tmp_path / "model.keras")
-
-
-@pytest.fixture
 def photo_dir(tmp_path):
     rng = np.random.default_rng(7)
     root = tmp_path / "photos"
