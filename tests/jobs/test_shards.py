@@ -25,11 +25,6 @@ from cam_keras.jobs.shards import Shard, shards_holding
 
 
 @pytest.fixture
-def model_file(tmp_path, tiny_model):
-    return cam_keras.save_model(tiny_model, tmp_path / "model.keras")
-
-
-@pytest.fixture
 def photos(tmp_path):
     """Seven images in two folders, one unreadable file."""
     rng = np.random.default_rng(11)
@@ -47,7 +42,10 @@ def rows_of(table):
 
 
 def heatmap(model_file, out, *extra):
-    return main(["heatmap", "--model", str(model_file), "--out", str(out), "--quiet", "--batch-size", "2", *extra])
+    """One job in this process, rendering in threads: worker processes cost ~0.4 CPU-s a job
+    and are tested in test_workers.py and by the kill tests below."""
+    args = ["heatmap", "--model", str(model_file), "--out", str(out), "--quiet", "--batch-size", "2"]
+    return main([*args, "--workers", "0", *extra])
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 5, 8, 13])
