@@ -25,6 +25,12 @@ def tiny_model():
     return model
 
 
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory, tiny_model):
+    """:func:`tiny_model` saved once as a .keras file the CLI loads (tests only read it)."""
+    return cam_keras.save_model(tiny_model, tmp_path_factory.mktemp("model") / "model.keras")
+
+
 @pytest.fixture
 def images():
     """Four random RGB images at 32 px, float32 in [0, 255]."""

@@ -153,6 +153,7 @@ MULTIWORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a fresh Python that imports TensorFlow: ~6 CPU-s
 def test_multiworker_internals_count_workers_and_reduce_metrics_to_the_first_replica():
     done = subprocess.run([sys.executable, "-c", MULTIWORKER], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"a multi-worker internal changed {VERSIONS}: {done.stderr[-1500:]}"

@@ -80,6 +80,7 @@ def test_a_run_prints_no_tensorflow_noise(tmp_path, tiny_model, images):
     assert (tmp_path / "out" / "x.png").is_file()
 
 
+@pytest.mark.slow  # a fresh Python that imports TensorFlow: ~6 CPU-s
 def test_a_script_that_loads_tensorflow_through_cam_keras_prints_no_framework_noise():
     script = (
         "import sys, cam_keras\n"
@@ -93,6 +94,7 @@ def test_a_script_that_loads_tensorflow_through_cam_keras_prints_no_framework_no
     assert result.stderr == "a line of my own\n"
 
 
+@pytest.mark.slow  # a fresh Python that imports TensorFlow: ~6 CPU-s
 def test_tensorflow_loads_when_standard_error_is_closed():
     script = "import cam_keras; print(cam_keras.build_model('small_cnn', num_classes=2, weights=None).name)"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -122,6 +124,7 @@ def test_method_choices_come_from_the_registry():
     assert list(choices["evaluate"]) == list(METHODS)
 
 
+@pytest.mark.slow  # a fresh Python that imports TensorFlow: ~6 CPU-s
 def test_submodules_are_reachable_from_a_plain_import():
     script = "import cam_keras; print(cam_keras.train.fine_tune.__name__, cam_keras.evaluate.iou.__name__)"
     result = run_python("-c", script)

@@ -3,13 +3,13 @@ clear message, reports a threshold it can justify, a classification report witho
 overlays spread over classes and labelled, and asks the explainer only for the classes it scores."""
 
 import csv
-import hashlib
 import json
 import logging
 import shutil
 
 import numpy as np
 import pytest
+from outputs_helpers import tree_hashes
 from PIL import Image
 
 import cam_keras
@@ -20,14 +20,6 @@ from cam_keras.errors import DatasetError
 from cam_keras.evaluate import calibrate_threshold, evaluate_localization, read_boxes, write_evaluation
 from cam_keras.evaluate.dataset import spread_over_classes
 from cam_keras.evaluate.report import tile_caption
-
-
-def tree_hashes(root):
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def evaluate_args(trained_run, data, out, *extra):

@@ -16,11 +16,6 @@ from cam_keras.cli import main
 
 
 @pytest.fixture
-def model_file(tmp_path, tiny_model):
-    return cam_keras.save_model(tiny_model, tmp_path / "model.keras")
-
-
-@pytest.fixture
 def photo_dir(tmp_path):
     rng = np.random.default_rng(7)
     root = tmp_path / "photos"
@@ -165,6 +160,7 @@ def test_render_workers_that_cannot_start_stop_the_job_with_one_line(
     assert not report["finished"] and "workers=0" in report["error"]
 
 
+@pytest.mark.slow  # a fresh TensorFlow process with two render workers
 def test_a_script_without_a_main_guard_runs_once(tmp_path, model_file, photo_dir):
     """A user's script that calls the command at top level, with no `if __name__ == "__main__":`,
     must not be re-run by the render workers (as spawn or forkserver workers would)."""

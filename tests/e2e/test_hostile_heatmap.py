@@ -19,11 +19,6 @@ from cam_keras.cli import main
 
 
 @pytest.fixture
-def model_file(tmp_path, tiny_model):
-    return cam_keras.save_model(tiny_model, tmp_path / "model.keras")
-
-
-@pytest.fixture
 def photos(tmp_path):
     rng = np.random.default_rng(5)
     folder = tmp_path / "photos"

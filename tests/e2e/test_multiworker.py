@@ -140,6 +140,7 @@ def two_worker_run(tmp_path_factory, shapes_dir):
     return tmp_path, run, reports, weights
 
 
+@pytest.mark.slow  # a two-process TensorFlow cluster that trains (two_worker_run)
 def test_two_workers_train_one_run_folder_written_by_the_chief(two_worker_run):
     tmp_path, run, reports, weights = two_worker_run
     assert sorted(p.name for p in run.iterdir()) == [
@@ -163,6 +164,7 @@ def test_two_workers_train_one_run_folder_written_by_the_chief(two_worker_run):
     assert reports[1]["model"] == str(run / "model.keras")
 
 
+@pytest.mark.slow  # a two-process TensorFlow cluster that trains (two_worker_run)
 def test_saved_model_holds_the_chief_replica_and_trained_weights_are_synchronized(two_worker_run):
     _, run, reports, (chief, worker) = two_worker_run
     saved = cam_keras.load_model(run / "model.keras")

@@ -4,11 +4,13 @@ import shutil
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "quickstart.ipynb"
 
 
+@pytest.mark.slow  # a kernel that trains 10 epochs on 600 images at 64 px and evaluates them
 def test_quickstart_notebook_runs_without_errors(tmp_path):
     shutil.copy(NOTEBOOK, tmp_path)
     notebook = nbformat.read(tmp_path / NOTEBOOK.name, as_version=4)

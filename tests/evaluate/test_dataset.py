@@ -89,6 +89,7 @@ def test_evaluate_cli_writes_report_overlays_and_figure(trained_run, colors_dir,
     assert report["metrics"]["pointing_game"] >= 0.5  # chance is about 0.14 for these squares
 
 
+@pytest.mark.slow  # the whole demo through the CLI: it generates data and trains
 def test_demo_quick_run_reports_both_thresholds(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--fill", "flat", "--scales", "1,2", "--out", str(out)]) == 0

@@ -25,11 +25,6 @@ from cam_keras.jobs.shards import Shard, shards_holding
 
 
 @pytest.fixture
-def model_file(tmp_path, tiny_model):
-    return cam_keras.save_model(tiny_model, tmp_path / "model.keras")
-
-
-@pytest.fixture
 def photos(tmp_path):
     """Seven images in two folders, one unreadable file."""
     rng = np.random.default_rng(11)
@@ -47,7 +42,10 @@ def rows_of(table):
 
 
 def heatmap(model_file, out, *extra):
-    return main(["heatmap", "--model", str(model_file), "--out", str(out), "--quiet", "--batch-size", "2", *extra])
+    """One job in this process, rendering in threads: worker processes cost ~0.4 CPU-s a job
+    and are tested in test_workers.py and by the kill tests below."""
+    args = ["heatmap", "--model", str(model_file), "--out", str(out), "--quiet", "--batch-size", "2"]
+    return main([*args, "--workers", "0", *extra])
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 5, 8, 13])
@@ -317,6 +315,7 @@ def wait_until_gone(pids: set[int]) -> list[int]:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="finds the workers in /proc")
+@pytest.mark.slow  # cam-keras heatmap in a fresh process with two render workers, until stopped
 def test_render_workers_die_with_a_killed_job(tmp_path, model_file):
     """Issue: after SIGKILL of `cam-keras heatmap` its render workers lived on (parent pid 1,
     270 MB each) and a caller reading the job's stdout waited for them forever."""
@@ -336,6 +335,7 @@ def test_render_workers_die_with_a_killed_job(tmp_path, model_file):
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="finds the workers in /proc")
+@pytest.mark.slow  # cam-keras heatmap in a fresh process with two render workers, until stopped
 def test_ctrl_c_as_the_workers_start_stops_the_job_quietly(tmp_path, model_file):
     """Issue: Ctrl-C (SIGINT to the terminal's whole foreground group) while the render workers
     were starting printed their KeyboardInterrupt tracebacks, and one that came while the pool
@@ -524,6 +524,7 @@ def test_resume_names_an_edited_probability_before_any_work(tmp_path, model_file
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="finds the workers in /proc")
+@pytest.mark.slow  # cam-keras heatmap in a fresh process with two render workers, until stopped
 def test_sigterm_stops_the_job_as_ctrl_c_does(tmp_path, model_file):
     """Issue: SIGTERM (Slurm preemption) left report.json at `succeeded: 0, interrupted: false`
     with 14 rows done."""

@@ -105,6 +105,7 @@ def test_keras_warnings_do_not_reach_the_user_while_loading(small_zoo, recwarn, 
     assert not [r.getMessage() for r in caplog.records if r.levelno >= 30]
 
 
+@pytest.mark.slow  # runs cam-keras heatmap in a fresh process: ~8 CPU-s
 def test_heatmap_quiet_on_a_keras2_h5_prints_nothing_but_its_own_lines(small_zoo, tmp_path):
     images = write_images(tmp_path / "in", np.load(small_zoo / "sequential_adam_lr.npz")["pixels"])
     result = subprocess.run(
@@ -120,6 +121,7 @@ def test_heatmap_quiet_on_a_keras2_h5_prints_nothing_but_its_own_lines(small_zoo
     assert len(list((tmp_path / "out").glob("*.npz"))) == 2
 
 
+@pytest.mark.slow  # a fresh Python that imports TensorFlow: ~6 CPU-s
 def test_a_script_that_imports_keras_first_gets_no_tensorflow_lines_from_cam_keras(small_zoo):
     """TensorFlow's import lines are written before cam_keras exists (nothing cam-keras can do);
     the failed cuInit of the first device listing comes later, and cam-keras filters it."""

@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 import cam_keras
-from cam_keras.models.preprocessing import ApplicationPreprocessing, _application_modules, application_preprocessing
+from cam_keras.models.applications import application_backbones
+from cam_keras.models.preprocessing import ApplicationPreprocessing, application_preprocessing
 
 RAW = np.random.default_rng(3).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
 
 
-@pytest.mark.parametrize("module", sorted(set(_application_modules().values())))
+@pytest.mark.parametrize("module", sorted({spec.module for spec in application_backbones().values()}))
 def test_keras_layers_equal_each_familys_preprocess_input(module):
     inputs = keras.Input((32, 32, 3))
     model = keras.Model(inputs, application_preprocessing(module, inputs))
@@ -67,6 +68,7 @@ LOAD_ELSEWHERE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # MobileNetV2 saved, reloaded in a fresh TensorFlow process, TFLite conversion
 def test_saved_models_load_export_and_convert_without_cam_keras(tmp_path):
     models = {
         "mobilenet_v2": cam_keras.build_model("mobilenet_v2", class_names=["a", "b"], input_size=32),

@@ -18,12 +18,6 @@ from cam_keras.render.sizing import describe_size, output_size, parse_size
 from cam_keras.render.writers import write_picture
 
 
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory, tiny_model):
-    """The session's tiny model, saved once for this module as a .keras file the CLI loads."""
-    return cam_keras.save_model(tiny_model, tmp_path_factory.mktemp("model") / "tiny.keras")
-
-
 @pytest.fixture
 def photos(tmp_path):
     """A landscape JPEG (300x400) and a portrait PNG (400x300), noisy like photos."""

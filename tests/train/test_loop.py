@@ -174,6 +174,7 @@ MIRRORED = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # trains in a fresh TensorFlow process
 def test_mirrored_strategy_trains_on_two_logical_cpus(tmp_path, shapes_dir):
     completed = subprocess.run(
         [sys.executable, "-c", MIRRORED, str(shapes_dir), str(tmp_path / "run")],
