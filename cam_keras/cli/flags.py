@@ -40,6 +40,7 @@ FLAGS: dict[str, str] = {
     "out_dir": "--out",  # run_demo's folder
     "masks_dir": "--masks",  # evaluate_localization's masks
     "threshold": "--threshold",  # evaluate_localization's box threshold
+    "mask_threshold": "--mask-threshold",  # evaluate_localization's mIoU threshold
     "skip_empty": "--skip-empty-classes",  # data.class_folders
 }
 """Library spelling -> flag: an option's name, or ``name=value`` for a flag that sets one value."""

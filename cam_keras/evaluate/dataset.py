@@ -83,12 +83,11 @@ class Evaluation:
         return fit_window(original_size, self.input_size, self.resize) if self.input_size else Window()
 
 
-def check_threshold(threshold: float) -> float:
-    """``threshold`` if it is a fraction in [0, 1], else :class:`UsageError` naming it."""
+def check_threshold(threshold: float, name: str = "threshold") -> float:
+    """``threshold`` if it is a fraction in [0, 1], else :class:`UsageError` naming it (the
+    option ``name``)."""
     if not 0.0 <= threshold <= 1.0:
-        raise UsageError(
-            f"{option('threshold')} must be a fraction of the map maximum between 0 and 1, got {threshold}"
-        )
+        raise UsageError(f"{option(name)} must be a fraction of the map maximum between 0 and 1, got {threshold}")
     return float(threshold)
 
 

@@ -18,7 +18,7 @@ from cam_keras.cam import CAM
 from cam_keras.cli import main
 from cam_keras.data.class_folders import scan_class_folders
 from cam_keras.data.pipeline import make_dataset
-from cam_keras.data.resize import Window, fit_image, fit_window, resize_image
+from cam_keras.data.resize import Window, fit_image, fit_window
 from cam_keras.evaluate import evaluate_classification, evaluate_localization
 from cam_keras.evaluate.report import SMALLEST_OVERLAY, boxed_overlay
 from cam_keras.jobs import HeatmapOptions, write_heatmaps
@@ -210,7 +210,7 @@ def test_evaluate_finds_boxes_in_the_centre_a_crop_model_saw(tmp_path):
     row, raw = crop.kept.samples[0]
     size = (SMALLEST_OVERLAY * WIDE[0] // WIDE[1], SMALLEST_OVERLAY)  # a small image is drawn larger
     drawn = boxed_overlay(crop, crop.rows[row], raw)[-size[0] :]  # the report's picture, below its caption
-    shown = resize_image(picture, size)
+    shown = fit_image(picture, size)
     margin = 16 * SMALLEST_OVERLAY // WIDE[1]
     np.testing.assert_array_equal(drawn[:, :margin], shown[:, :margin])  # the margin the model never saw: no heat
 
