@@ -49,6 +49,12 @@ def add_parser(subparsers) -> None:
     _add_map_arguments(parser)
     add_augmentation_arguments(parser)
     _add_picture_arguments(parser)
+    add_run_arguments(parser, DEFAULTS.array_format)
+    parser.set_defaults(run=run)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, array_format: str) -> None:
+    """Batch size, array files (default ``array_format``), predictions listed, and what is printed."""
     parser.add_argument(
         "--batch-size",
         type=int,
@@ -58,8 +64,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--format",
         choices=[*ARRAY_FORMATS, NO_ARRAYS],
-        default=DEFAULTS.array_format,
-        help=f"file format of each image's raw maps and predictions (default {DEFAULTS.array_format})",
+        default=array_format,
+        help=f"file format of each image's raw maps and predictions (default {array_format})",
     )
     parser.add_argument(
         "--print-top",
@@ -69,7 +75,6 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--strict", action="store_true", help="exit non-zero if any file was skipped")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
-    parser.set_defaults(run=run)
 
 
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:

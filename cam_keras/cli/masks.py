@@ -7,8 +7,8 @@ import argparse
 from pathlib import Path
 
 from cam_keras.cli.evaluate import threshold_fraction
-from cam_keras.cli.heatmap import NO_ARRAYS, add_job_arguments, add_method_arguments, job_request
-from cam_keras.jobs.request import ARRAY_FORMATS, HeatmapOptions
+from cam_keras.cli.heatmap import NO_ARRAYS, add_job_arguments, add_method_arguments, add_run_arguments, job_request
+from cam_keras.jobs.request import HeatmapOptions
 from cam_keras.render.masks import MaskRule
 from cam_keras.safe_text import for_terminal
 
@@ -83,24 +83,8 @@ def _add_output_format_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULTS.normalize,
         help=f"scale of the maps before the thresholds, as for heatmap (default {DEFAULTS.normalize})",
     )
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        default=DEFAULTS.batch_size,
-        help=f"images per forward pass (default {DEFAULTS.batch_size})",
-    )
     parser.add_argument("--workers", type=int, default=DEFAULTS.workers, help="as for heatmap")
-    parser.add_argument(
-        "--format", choices=[*ARRAY_FORMATS, NO_ARRAYS], default=NO_ARRAYS, help="raw map arrays too (default none)"
-    )
-    parser.add_argument(
-        "--print-top",
-        type=int,
-        default=DEFAULTS.report_top,
-        help=f"predictions saved per image (default {DEFAULTS.report_top})",
-    )
-    parser.add_argument("--strict", action="store_true", help="exit non-zero if any file was skipped")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_arguments(parser, NO_ARRAYS)
 
 
 def _options(args: argparse.Namespace, folder_classes: bool) -> HeatmapOptions:
