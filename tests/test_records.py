@@ -44,7 +44,7 @@ def test_a_registered_format_is_checked_offered_and_written_by_a_job(npy_format,
 
 
 def test_an_unknown_format_is_refused_naming_the_registered_ones(npy_format, tmp_path):
-    with pytest.raises(UsageError, match=r"array_format \(--format\) must be npz, mat, npy or none, got 'txt'"):
+    with pytest.raises(UsageError, match=r"array_format must be npz, mat, npy or none, got 'txt'"):
         HeatmapOptions(array_format="txt").validate()
     with pytest.raises(ValueError, match=r"must end in \.npz or \.mat or \.npy"):
         write_arrays(tmp_path / "maps.txt", {"x": np.zeros(2)})

@@ -9,8 +9,9 @@ and every flag a real option of some subcommand.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from cam_keras.errors import name_options, raw_message
-from cam_keras.train.config import FIELDS
 
 
 def dashed(name: str) -> str:
@@ -19,7 +20,6 @@ def dashed(name: str) -> str:
 
 
 FLAGS: dict[str, str] = {
-    **{name: dashed(name) for name in FIELDS},  # training settings: --finetune-epochs ...
     **{
         name: dashed(name)
         for name in (
@@ -44,6 +44,13 @@ FLAGS: dict[str, str] = {
     "skip_empty": "--skip-empty-classes",  # data.class_folders
 }
 """Library spelling -> flag: an option's name, or ``name=value`` for a flag that sets one value."""
+
+
+def add_dashed(names: Iterable[str]) -> None:
+    """Enter options whose flag is their dashed name, as ``cli/train.py`` does for every training
+    setting (``--finetune-epochs``) when the command line loads it: the heatmap command then
+    needs nothing of the training package."""
+    FLAGS.update({name: dashed(name) for name in names})
 
 
 def flag(name: str) -> str:

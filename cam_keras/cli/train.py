@@ -11,9 +11,11 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from cam_keras.cli.flags import flag, with_flags
+from cam_keras.cli.flags import add_dashed, flag, with_flags
 from cam_keras.safe_text import for_terminal
 from cam_keras.train.config import FIELDS, GROUPS, RESUMABLE
+
+add_dashed(FIELDS)  # training settings: --finetune-epochs ...
 
 
 def _help(field: dataclasses.Field) -> str:
