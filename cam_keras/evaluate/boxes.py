@@ -13,6 +13,7 @@ from scipy import ndimage
 
 Box = tuple[int, int, int, int]
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+_WITHIN_EACH_MAP = np.stack([np.zeros((3, 3), bool), EIGHT_CONNECTED, np.zeros((3, 3), bool)])
 
 
 def component_boxes(heatmap: np.ndarray, threshold: float = 0.2) -> list[tuple[int, Box]]:
@@ -24,15 +25,31 @@ def component_boxes(heatmap: np.ndarray, threshold: float = 0.2) -> list[tuple[i
         >>> component_boxes(heatmap, 0.2)
         [(16, (4, 4, 8, 8)), (4, (0, 0, 2, 2))]
     """
+    return component_boxes_at(heatmap, [threshold])[0]
+
+
+def component_boxes_at(heatmap: np.ndarray, thresholds: Sequence[float]) -> list[list[tuple[int, Box]]]:
+    """:func:`component_boxes` at each of ``thresholds``, in one labelling of the stack of
+    thresholded maps (8-connected within a map, never across maps): a curve over 100
+    thresholds costs one ``ndimage.label`` call, not 100.
+
+    Example:
+        >>> heatmap = np.zeros((8, 8)); heatmap[0:2, 0:2] = 1.0; heatmap[4:8, 4:8] = 0.5
+        >>> component_boxes_at(heatmap, [0.2, 0.8])
+        [[(16, (4, 4, 8, 8)), (4, (0, 0, 2, 2))], [(4, (0, 0, 2, 2))]]
+    """
     peak = float(heatmap.max()) if heatmap.size else 0.0
     height, width = heatmap.shape
     if peak <= 0.0:
-        return [(height * width, (0, 0, width, height))]
-    labels, count = ndimage.label(heatmap >= threshold * peak, structure=EIGHT_CONNECTED)
+        return [[(height * width, (0, 0, width, height))] for _ in thresholds]
+    cuts = np.asarray(thresholds, dtype=np.float64)[:, None, None] * peak
+    labels, count = ndimage.label(heatmap[None] >= cuts, structure=_WITHIN_EACH_MAP)
     sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    regions = ndimage.find_objects(labels)
-    found = [(int(sizes[i]), (s[1].start, s[0].start, s[1].stop, s[0].stop)) for i, s in enumerate(regions)]
-    return sorted(found, key=lambda item: -item[0])
+    found: list[list[tuple[int, Box]]] = [[] for _ in thresholds]
+    for index, region in enumerate(ndimage.find_objects(labels)):  # raster order within each map
+        layer, rows, columns = region
+        found[layer.start].append((int(sizes[index]), (columns.start, rows.start, columns.stop, rows.stop)))
+    return [sorted(regions, key=lambda item: -item[0]) for regions in found]
 
 
 def box_from_map(heatmap: np.ndarray, threshold: float = 0.2) -> Box:

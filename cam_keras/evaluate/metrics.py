@@ -20,7 +20,7 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
-from cam_keras.evaluate.boxes import Box, best_iou, box_from_map, component_boxes
+from cam_keras.evaluate.boxes import Box, best_iou, box_from_map, component_boxes_at
 from cam_keras.render.mask_iou import MAP_THRESHOLDS, IoUCurve, mean_iou, named
 from cam_keras.render.masks import MaskRule
 
@@ -38,8 +38,7 @@ def box_accuracy_curve(heatmap: np.ndarray, truths: Sequence[Box], thresholds: n
         (100, 2)
     """
     curve = np.zeros((len(thresholds), 2))
-    for row, threshold in enumerate(thresholds):
-        regions = component_boxes(heatmap, threshold)
+    for row, regions in enumerate(component_boxes_at(heatmap, thresholds)):
         curve[row, 0] = best_iou(regions[0][1], truths)
         curve[row, 1] = max(best_iou(box, truths) for _, box in regions)
     return curve
