@@ -12,8 +12,12 @@ PLAIN_INTERVAL = 10.0  # seconds between plain progress lines
 
 
 def is_live(stream: TextIO) -> bool:
-    """True where a bar redrawn in place reads well: a terminal or a Jupyter kernel."""
-    return bool(getattr(stream, "isatty", lambda: False)()) or "ipykernel" in sys.modules
+    """True where a bar redrawn in place reads well: a terminal, or standard output in a running
+    Jupyter kernel (not merely a process that has imported ``ipykernel``, as a test runner may)."""
+    if getattr(stream, "isatty", lambda: False)():
+        return True
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return stream is sys.stdout and shell is not None and hasattr(shell, "kernel")
 
 
 class Progress:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 
 import pytest
 
@@ -64,3 +65,15 @@ def test_on_a_terminal_the_final_bar_is_drawn_once(monkeypatch, capsys):
     shown.update(4)
     shown.close()
     assert sys.stdout.getvalue().count("4/4") == 1
+
+
+def test_a_process_that_imported_ipykernel_is_not_a_notebook(monkeypatch, clock):
+    """A test runner that ran a notebook has ipykernel imported but no kernel: plain lines."""
+    import types
+
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    stream = io.StringIO()
+    shown = Progress(2, "image", "explaining", stream=stream)
+    clock.now = 1.0
+    shown.update(2)
+    assert stream.getvalue() == "explaining: 2/2 images (100%), 1 s\n"
