@@ -107,6 +107,7 @@ def test_sequential_softmax_cam_is_exact_and_probabilities_are_the_models(sequen
             )
 
 
+@pytest.mark.slow  # 2 s of the quick run on 2 cores
 def test_binary_dense1_is_two_classes_with_sigmoid_probabilities(transfer_binary):
     images = pixels(size=64, seed=1)
     explanation = cam_keras.explain(transfer_binary, images, classes="all")
@@ -260,6 +261,7 @@ def test_the_raw_pixels_warning_comes_once_per_model_file_however_often_it_is_lo
     assert _count(caplog, "assuming it takes raw pixels") == 2
 
 
+@pytest.mark.slow  # 6 s of the quick run on 2 cores
 def test_preprocessing_inferred_from_a_nested_backbone_name_is_said_once(transfer_multiclass, caplog):
     backbone = keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=(SIZE, SIZE, 3), alpha=0.35)
     inputs = keras.Input((SIZE, SIZE, 3))
@@ -532,6 +534,7 @@ def test_corrupt_files_and_metadata_say_so(sequential_softmax, tmp_path):
         cam_keras.load_model(tmp_path / "m.onnx")
 
 
+@pytest.mark.slow  # about 2 s of the quick run on 2 cores
 def test_inspect_cli_prints_what_was_understood(transfer_binary, tmp_path, capsys):
     path = tmp_path / "binary.keras"
     transfer_binary.save(path)

@@ -172,6 +172,7 @@ def test_auto_with_an_inner_target_layer_uses_gradcam_at_that_layer(tiny_model, 
         CAM(tiny_model, target_layer="conv5_relu")
 
 
+@pytest.mark.slow  # 2 s of the quick run on 2 cores
 def test_every_registered_method_is_exported_and_explains(tiny_model, images):
     for name in METHODS:
         cls = method_class(name)

@@ -40,6 +40,7 @@ def test_out_inside_the_dataset_is_refused_and_nothing_changes(trained_run, data
     assert tree_hashes(data) == before
 
 
+@pytest.mark.slow  # 2 s of the quick run on 2 cores
 def test_overwrite_replaces_only_files_evaluate_wrote(trained_run, data, tmp_path, capsys):
     out = tmp_path / "eval"
     assert main(evaluate_args(trained_run, data, out, "--samples", "2")) == 0
@@ -147,6 +148,7 @@ def test_a_box_entirely_outside_its_image_is_refused_naming_the_row(trained_run,
         evaluate_localization(CAM(trained_run.model), data, progress=False, samples=0)
 
 
+@pytest.mark.slow  # about 2 s of the quick run on 2 cores
 def test_box_rows_for_missing_files_are_named(trained_run, data, caplog):
     with open(data / "boxes.csv", "a") as handle:
         handle.write("red/ghost.png,1,1,5,5\n")
@@ -167,6 +169,7 @@ def test_masks_that_match_no_image_are_an_error(trained_run, data, tmp_path, cap
 # --- what evaluate reports ---
 
 
+@pytest.mark.slow  # 2 s of the quick run on 2 cores
 def test_auto_threshold_is_chosen_on_the_calibration_split(trained_run, colors_dir, data, tmp_path, capsys):
     out = tmp_path / "eval"
     assert main(evaluate_args(trained_run, data, out, "--calibrate", str(colors_dir), "--samples", "0")) == 0
@@ -316,6 +319,7 @@ def twelve_classes(tmp_path_factory):
     return model, root
 
 
+@pytest.mark.slow  # 2 s of the quick run on 2 cores
 def test_gradcam_asks_only_for_the_classes_it_scores(twelve_classes, tmp_path, monkeypatch):
     model, root = twelve_classes
     explainer = GradCAM(model)

@@ -128,6 +128,7 @@ def test_cli_reference_covers_every_subcommand():
     assert "--method" in text and "--resume" in text
 
 
+@pytest.mark.slow  # 2 s of the quick run on 2 cores
 def test_heatmap_warns_when_the_model_learned_nothing(tmp_path, tiny_model, photo_dir, capsys):
     from cam_keras.models.learning import learning_check
 

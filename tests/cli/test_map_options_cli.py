@@ -71,6 +71,7 @@ def test_help_states_the_cost(command, capsys):
     assert "each scale and each mirror costs one more forward pass" in text and "--scales" in text
 
 
+@pytest.mark.slow  # about 2 s of the quick run on 2 cores
 def test_heatmap_maps_the_views_and_a_resume_keeps_them(tmp_path, tiny_model, capsys):
     model = cam_keras.save_model(tiny_model, tmp_path / "model.keras")
     photos = tmp_path / "photos"

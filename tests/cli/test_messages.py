@@ -76,6 +76,7 @@ for argv in {commands!r}:
 """
 
 
+@pytest.mark.slow  # 6 s of the quick run on 2 cores
 def test_hostile_names_reach_no_terminal_raw(tmp_path):
     """Every command that shows names from files (heatmap, inspect, evaluate; train shares
     evaluate's folder scan) against file, folder, class and boxes.csv names carrying ESC, CR,
@@ -200,6 +201,7 @@ def test_non_string_class_names_in_a_model_file_are_one_line(tmp_path, tiny_mode
     assert str(edited) in line and "class_names[0]" in line and "not a string" in line
 
 
+@pytest.mark.slow  # about 2 s of the quick run on 2 cores
 def test_a_full_disk_under_tensorboard_is_an_io_error_not_a_bug(tmp_path, shapes_dir, monkeypatch, capsys):
     def full_disk(self, epoch, logs=None):
         events = Path(self.log_dir) / "train" / "events.out.tfevents.1.host.7.0.v2"
@@ -331,6 +333,7 @@ def test_a_missing_model_or_input_is_refused_before_tensorflow_loads(tmp_path):
     assert float(seconds) < 1.0
 
 
+@pytest.mark.slow  # 2 s of the quick run on 2 cores
 def test_resuming_a_finished_run_keeps_its_model_loading_silently(tmp_path, shapes_dir, capsys):
     """The resumed run saves model.keras again; its optimizer was never built, and every later
     load printed Keras's "Skipping variable loading for optimizer"."""
@@ -352,6 +355,7 @@ def test_resuming_a_finished_run_keeps_its_model_loading_silently(tmp_path, shap
     np.testing.assert_allclose(after, before, atol=1e-5)
 
 
+@pytest.mark.slow  # about 2 s of the quick run on 2 cores
 def test_hidden_image_files_are_listed_in_the_report_once_per_job(tmp_path, tiny_model):
     """Issue 27: hidden files were named in a warning only, not in report.json's skipped."""
     from cam_keras.data.images import HIDDEN_REASON

@@ -244,6 +244,7 @@ def seed_images() -> list[bytes]:
     return blobs
 
 
+@pytest.mark.slow  # 2 s of the quick run on 2 cores
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about fuzzed TIFF tags
 def test_fuzzed_bytes_never_crash_the_decoder(tmp_path):
     generator = random.Random(0)

@@ -322,6 +322,7 @@ def test_hostile_cells_round_trip_through_every_table_writer(tmp_path):
     assert list(read_rows(run.history)[0]) == list(HISTORY_COLUMNS)
 
 
+@pytest.mark.slow  # 2 s of the quick run on 2 cores
 def test_hostile_class_and_file_names_survive_the_table_resume_and_merge(tmp_path, photos, capsys):
     """Issue 27: class ``cr\\rFAKE`` split its predictions.csv row and ``heatmap`` exited 70;
     ``--resume`` redid ``=evil.png`` because the table holds the guarded ``'=evil.png``."""

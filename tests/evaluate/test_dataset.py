@@ -44,6 +44,7 @@ def test_class_folders_unknown_to_the_model_are_an_error(trained_run, colors_dir
         evaluate_localization(CAM(trained_run.model), data, progress=False)
 
 
+@pytest.mark.slow  # 2 s of the quick run on 2 cores
 def test_evaluate_cli_writes_report_overlays_and_figure(trained_run, colors_dir, tmp_path, capsys):
     out = tmp_path / "eval"
     model = trained_run.files["model"]
@@ -112,6 +113,7 @@ def test_demo_quick_run_reports_both_thresholds(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(out)]) == 2  # not clobbered without --overwrite
 
 
+@pytest.mark.slow  # 25 s of the quick run on 2 cores
 def test_large_photos_evaluate_like_small_ones_and_draw_small(trained_run, colors_dir, tmp_path):
     """Each image enlarged 40x (1280 px, boxes too): the model sees the same pixels (a PNG box-
     reduced right after decoding), so the metrics match the 32 px evaluation, and the overlays

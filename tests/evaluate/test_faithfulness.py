@@ -13,6 +13,7 @@ def test_auc_of_known_curves():
     np.testing.assert_allclose(area_under_curve(np.array([[1.0, 1.0, 1.0], [1.0, 0.5, 0.0]])), [1.0, 0.5])
 
 
+@pytest.mark.slow  # 4 s of the quick run on 2 cores
 def test_deletion_of_the_true_map_beats_a_random_map(trained_run, colors_dir):
     explainer = CAM(trained_run.model)
     from cam_keras.data.class_folders import scan_class_folders

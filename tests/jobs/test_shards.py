@@ -57,6 +57,7 @@ def test_shards_cover_every_item_exactly_once_in_order(count, total):
     assert max(map(len, slices)) - min(map(len, slices)) <= 1
 
 
+@pytest.mark.slow  # 3 s of the quick run on 2 cores
 def test_sharded_job_merges_to_the_table_of_one_job(tmp_path, model_file, photos, capsys):
     whole = tmp_path / "whole"
     assert heatmap(model_file, whole, str(photos)) == 0
@@ -119,6 +120,7 @@ KILLER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # 6 s of the quick run on 2 cores
 def test_a_killed_job_resumes_to_the_outputs_of_an_uninterrupted_one(tmp_path, model_file, photos):
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
     assert heatmap(model_file, whole, str(photos)) == 0
@@ -357,6 +359,7 @@ def test_ctrl_c_as_the_workers_start_stops_the_job_quietly(tmp_path, model_file)
         end_all(job, workers)
 
 
+@pytest.mark.slow  # about 2 s of the quick run on 2 cores
 def test_shards_over_a_changed_input_set_are_refused_by_resume_and_merge(tmp_path, model_file, photos, capsys):
     """Issue: shard 1/2 over 40 images, 10 images added, shard 2/2, then `merge` exited 0 with
     duplicate rows and missing images."""
@@ -387,6 +390,7 @@ def refused_merge(out: Path, capsys) -> str:
     return capsys.readouterr().err
 
 
+@pytest.mark.slow  # about 2 s of the quick run on 2 cores
 def test_resume_keeps_the_jobs_identity_when_its_report_is_lost(tmp_path, model_file, photos, capsys):
     """Issue: with report.json missing or corrupt, a resume with another --alpha or model
     proceeded and the folder held two jobs' outputs."""
@@ -455,6 +459,7 @@ def test_merge_checks_each_tables_rows_against_its_report(tmp_path, model_file, 
     assert f"{table}: 4 rows where its report counts 3 images" in refused_merge(out, capsys)
 
 
+@pytest.mark.slow  # 3 s of the quick run on 2 cores
 def test_merge_work_grows_with_the_inputs_not_the_shard_count(tmp_path, model_file, photos, capsys):
     """Issue: a stray report-1-of-<huge>.json (or --shard 1/<huge>) made merge grow past 3 GB."""
     out = tmp_path / "out"

@@ -242,6 +242,7 @@ def test_a_pool_starts_workers_only_for_work_waiting(monkeypatch):
         assert 1 <= len(started) <= 7
 
 
+@pytest.mark.slow  # about 2 s of the quick run on 2 cores
 def test_heatmap_workers_are_bounded_by_cores_and_images(tmp_path, tiny_model, monkeypatch, caplog):
     import numpy as np
     from PIL import Image

@@ -20,6 +20,9 @@ import cam_keras
 pytest.importorskip("tf_keras")
 from keras2_zoo import APPLICATIONS  # noqa: E402  (imports tf_keras)
 
+# Every test reads files that tf_keras writes in a fresh process first (about 8 s together).
+pytestmark = pytest.mark.slow
+
 HERE = Path(__file__).resolve().parents[1] / "support"
 #: zoo model -> file name, and whether its head folds into an exact CAM
 SMALL = {

@@ -39,6 +39,7 @@ def faces_and_keras2_probabilities(tmp_path_factory):
     return faces, np.load(folder / "expected.npy")
 
 
+@pytest.mark.slow  # 2 s of the quick run on 2 cores
 def test_fer_emotion_model_gives_its_own_probabilities(faces_and_keras2_probabilities):
     faces, expected = faces_and_keras2_probabilities
     explanation = cam_keras.explain(FER, faces, classes="all", class_names=EMOTIONS, preprocess="symmetric")

@@ -65,6 +65,7 @@ def test_built_model_at_a_finer_stride_keeps_the_cam_identity(tmp_path):
     np.testing.assert_allclose(reloaded.predict(pixels, verbose=0), logits, atol=1e-5)
 
 
+@pytest.mark.slow  # about 2 s of the quick run on 2 cores
 def test_inception_is_cut_at_mixed_6e_where_its_valid_branches_cannot_dilate():
     model = cam_keras.build_model("inception_v3", num_classes=2, input_size=75, output_stride=16)
     assert cam_keras.model_info(model).feature_layer == "mixed7"  # Keras' name of Mixed_6e

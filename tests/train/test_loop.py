@@ -42,6 +42,7 @@ def history_rows(run_dir):
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow  # 5 s of the quick run on 2 cores
 def test_training_reduces_loss_and_writes_the_run_folder(tmp_path, colors_dir):
     run = tmp_path / "run"
     result = fine_tune(colors_dir, run, TrainConfig(finetune_epochs=4, finetune_lr=3e-3, **TINY), verbose=0)
@@ -55,6 +56,7 @@ def test_training_reduces_loss_and_writes_the_run_folder(tmp_path, colors_dir):
     assert load_config(run / "config.toml").finetune_epochs == 4
 
 
+@pytest.mark.slow  # 6 s of the quick run on 2 cores
 def test_deterministic_runs_train_identical_weights_and_restore_the_setting(tmp_path, shapes_dir):
     from tensorflow.python.framework import config as tf_config
 
@@ -83,6 +85,7 @@ def test_two_phases_freeze_then_unfreeze_with_batchnorm_in_inference(tmp_path, s
     np.testing.assert_array_equal(batchnorms[0].moving_mean.numpy(), moving_mean)
 
 
+@pytest.mark.slow  # 9 s of the quick run on 2 cores
 def test_killed_run_resumes_to_the_same_total_steps(tmp_path, shapes_dir):
     run = tmp_path / "run"
     config = TrainConfig(head_epochs=1, finetune_epochs=2, **TINY)
@@ -139,6 +142,7 @@ def test_shipped_configs_are_valid(name):
     assert config.backbone in cam_keras.available_backbones()
 
 
+@pytest.mark.slow  # 4 s of the quick run on 2 cores
 def test_train_cli_prints_where_things_went(tmp_path, shapes_dir, capsys):
     run = tmp_path / "run"
     args = [
@@ -188,6 +192,7 @@ def test_mirrored_strategy_trains_on_two_logical_cpus(tmp_path, shapes_dir):
     assert (tmp_path / "run" / "model.keras").is_file()
 
 
+@pytest.mark.slow  # 13 s of the quick run on 2 cores: two training runs killed and resumed
 @pytest.mark.parametrize("kill_after_steps", [3, 5 + 2])
 def test_resume_from_kills_at_several_points(tmp_path, shapes_dir, kill_after_steps):
     run = tmp_path / "run"
@@ -263,6 +268,7 @@ class StopAfterOneEpoch(keras.callbacks.Callback):
         self.model.stop_training = True
 
 
+@pytest.mark.slow  # 3 s of the quick run on 2 cores
 def test_a_phase_ended_early_is_reported_in_the_result_and_by_the_command(tmp_path, shapes_dir, capsys):
     """Issue 25: a phase that early stopping ended was not reported at all."""
     from cam_keras.cli.train import _print_phases

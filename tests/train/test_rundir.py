@@ -141,6 +141,7 @@ def test_every_run_state_field_has_a_checked_type():
     ]
 
 
+@pytest.mark.slow  # 3 s of the quick run on 2 cores
 def test_a_run_removes_only_its_own_checkpoint_files(run_copy, shapes_dir):
     """Issue 27.1: every file in ``checkpoints/`` the run did not name was deleted. The run was
     written as the previous version writes it (no mark but ``state.json``), so it still resumes."""
@@ -231,6 +232,7 @@ def test_resume_of_a_run_that_never_trained_takes_the_new_flags(tmp_path, datase
     assert load_config(run / "config.toml").skip_empty_classes
 
 
+@pytest.mark.slow  # 2 s of the quick run on 2 cores
 def test_resume_accepts_flags_that_leave_the_trained_epochs_alone(run_copy, shapes_dir):
     result = fine_tune(
         shapes_dir,
@@ -412,6 +414,7 @@ def test_too_few_validation_images_to_judge_are_said_to_be_so(counts, judged):
         assert f"only {sum(counts)} validation image(s)" in note and "(val_fraction)" in note
 
 
+@pytest.mark.slow  # 3 s of the quick run on 2 cores
 def test_a_run_at_chance_warns_and_records_it_in_history_state_and_model(tmp_path, dataset_copy, caplog):
     picture = sorted((dataset_copy / "circle").iterdir())[0].read_bytes()
     for path in dataset_copy.rglob("*.png"):  # the same picture in both classes: nothing to learn
@@ -459,6 +462,7 @@ def test_a_validation_folder_sharing_training_images_warns(tmp_path, dataset_cop
 # 8. small and partly empty datasets
 
 
+@pytest.mark.slow  # 3 s of the quick run on 2 cores
 def test_skipped_empty_classes_are_not_model_outputs(tmp_path, dataset_copy, capsys):
     (dataset_copy / "aardvark").mkdir()
     run = tmp_path / "run"
