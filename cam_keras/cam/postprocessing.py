@@ -71,6 +71,17 @@ class MapPostprocessing:
         levels = np.where(levels > 0, levels, 1.0)
         return np.clip(maps / levels, 0.0, 1.0).astype(maps.dtype, copy=False)
 
+    def describe(self) -> str:
+        """The settings in words, for reports; empty when maps are left as they are.
+
+        Example:
+            >>> MapPostprocessing(clamp_negative_weights=True, percentile=99).describe()
+            'negative class weights clamped; maps scaled by their 99th percentile'
+        """
+        parts = ["negative class weights clamped"] if self.clamp_negative_weights else []
+        parts += [f"maps scaled by their {self.percentile:g}th percentile"] if self.percentile else []
+        return "; ".join(parts)
+
     def as_dict(self) -> dict:
         """The settings as JSON values, for reports."""
         return {"clamp_negative_weights": self.clamp_negative_weights, "percentile": self.percentile}

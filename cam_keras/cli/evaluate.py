@@ -257,6 +257,7 @@ def _print_results(args: argparse.Namespace, evaluation, paths: dict, localize: 
     if localize and not guessed:
         print("box accuracy by map threshold (GT-known localization; all thresholds in threshold_curve.csv):")
         print(format_curve(evaluation.threshold_curve))
+        _print_at_paper_threshold(evaluation)
     if guessed:
         print(
             "note: no threshold was calibrated for this model, so top-1 and GT-known localization above use "
@@ -268,6 +269,18 @@ def _print_results(args: argparse.Namespace, evaluation, paths: dict, localize: 
         print(f"  not scored: {len(evaluation.skipped)} file(s), listed in {for_terminal(str(paths['report']))}")
     for label, path in paths.items():
         print(f"{label:>15}: {for_terminal(str(path))}")
+
+
+def _print_at_paper_threshold(evaluation) -> None:
+    """The paper's box metrics at its 20% threshold, from the same pass, beside a chosen threshold."""
+    from cam_keras.evaluate.metrics import PAPER_THRESHOLD
+
+    if evaluation.summary["threshold"] != PAPER_THRESHOLD:
+        paper = evaluation.at_threshold(PAPER_THRESHOLD)
+        print(
+            f"at the CAM paper's threshold {PAPER_THRESHOLD:.2f}: top-1 loc {paper['top1_loc']:.4f}, GT-known loc "
+            f"{paper['gt_known_loc']:.4f}, mean IoU {paper['mean_iou_gt_known']:.4f}"
+        )
 
 
 def _print_threshold_free(evaluation) -> None:
@@ -289,10 +302,11 @@ def _print_threshold_free(evaluation) -> None:
 def _print_maps(settings: dict) -> None:
     """How the maps were made, when not plainly."""
     from cam_keras.cam.augmentation import MapAugmentation
+    from cam_keras.cam.postprocessing import MapPostprocessing
 
     augmentation = MapAugmentation(scales=settings["augmentation"]["scales"], flip=settings["augmentation"]["flip"])
+    postprocessing = MapPostprocessing(settings["clamp_negative_weights"], settings["percentile"])
     changes = [augmentation.describe()] if not augmentation.is_identity else []
-    changes += ["negative class weights clamped"] if settings.get("clamp_negative_weights") else []
-    changes += [f"maps scaled by their {settings['percentile']:g}th percentile"] if settings.get("percentile") else []
+    changes += [postprocessing.describe()] if postprocessing.describe() else []
     if changes:
         print(f"maps: {settings['method']}, {'; '.join(changes)}")

@@ -78,6 +78,26 @@ class Evaluation:
     resize: str = "squash"
     maps: dict = field(default_factory=dict)
 
+    def at_threshold(self, threshold: float) -> dict:
+        """The paper's box metrics at another map ``threshold``, read from :attr:`threshold_curve`
+        (the same pass, no new maps): ``threshold``, ``top1_loc``, ``top5_loc``,
+        ``gt_known_loc`` and ``mean_iou_gt_known``, as an evaluation at that threshold reports them.
+
+        Raises:
+            UsageError: a classification-only evaluation, or ``threshold`` not on the curve's
+                grid (0.00 to 0.99 in steps of 0.01).
+
+        Example:
+            >>> evaluation.at_threshold(0.2)["top1_loc"]
+        """
+        rows = [row for row in self.threshold_curve if abs(row["threshold"] - threshold) < 1e-9]
+        if not rows:
+            raise UsageError(
+                f"no box metrics at threshold {threshold!r}: an evaluation with boxes holds thresholds "
+                "0.00 to 0.99 in steps of 0.01"
+            )
+        return {key: rows[0][key] for key in ("threshold", "top1_loc", "top5_loc", "gt_known_loc", "mean_iou_gt_known")}
+
     def window(self, original_size: tuple[int, int]) -> Window:
         """Where the model input lies on an image of ``original_size`` (its maps' place)."""
         return fit_window(original_size, self.input_size, self.resize) if self.input_size else Window()
@@ -155,9 +175,9 @@ def _explained(
     for batch in prefetched_batches(items, partial(_fitted, explainer), batch_size, skip=skip):
         chunk, sizes = [item for item, _ in batch], [fitted.original_size for _, fitted in batch]
         note_assumed_resize(explainer.model, explainer.contract.inputs, sizes)
-        labels = [item.label for item in chunk] if need_true else None
-        inputs = np.stack([fitted.model_input for _, fitted in batch]).astype(np.float32)
-        ranked, chances, raw = _ask(explainer, inputs, labels, map_k)
+        labels = _filled([item.label for item in chunk], batch_size) if need_true else None
+        inputs = np.stack(_filled([fitted.model_input for _, fitted in batch], batch_size)).astype(np.float32)
+        ranked, chances, raw = _ask(explainer, inputs, labels, map_k)  # the fill's answers fall off the zip
         for item, size, classes, probabilities, maps in zip(chunk, sizes, ranked, chances, raw):
             yield item, size, classes, maps, _seen(size, classes, probabilities, maps)
         scored += len(batch)
@@ -165,6 +185,12 @@ def _explained(
             shown.update(scored + len(skipped) - skipped_before)  # images scored or skipped so far
     if shown:
         shown.close()
+
+
+def _filled(values: list, size: int) -> list:
+    """``values`` filled up to ``size`` with copies of its last: a short last batch keeps the
+    shape of the others, so the explainer's function is traced once per evaluation, not twice."""
+    return values + values[-1:] * (size - len(values))
 
 
 def _fitted(explainer: BaseCAM, item: Item) -> FittedImage:

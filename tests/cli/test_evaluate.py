@@ -190,6 +190,11 @@ def test_auto_threshold_is_chosen_on_the_calibration_split(trained_run, colors_d
     best = gt_known(chosen)
     assert all(best >= gt_known(other) for other in (0.1, 0.2, 0.5, 0.9))
     assert calibrate_threshold(explainer, colors_dir) == chosen
+    # the paper's threshold beside the calibrated one, read from the same pass
+    assert chosen != 0.2
+    paper = evaluate_localization(explainer, data, threshold=0.2, progress=False, samples=0, extremes=0).summary
+    expected = f"at the CAM paper's threshold 0.20: top-1 loc {paper['top1_loc']:.4f}, GT-known loc "
+    assert any(line.startswith(expected) for line in printed), printed
 
 
 def test_a_calibration_split_sharing_the_scored_images_warns(trained_run, data, tmp_path, caplog):

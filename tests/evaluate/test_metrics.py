@@ -155,6 +155,28 @@ def test_threshold_curve_matches_the_box_protocol():
     assert curve[0.5]["box_acc_0.5"] == 0.0 and curve[0.4]["box_acc_0.5"] == 1.0
 
 
+def test_the_curve_counts_top1_and_top5_localization_as_the_box_protocol_does_at_each_threshold():
+    heatmap = blob_map((20, 20), ((10, 20, 10, 20), 0.4), ((0, 3, 0, 3), 1.0))
+    other = blob_map((20, 20), ((0, 5, 0, 5), 1.0))
+    images = [  # (true class, ranked classes, maps by class)
+        (0, [0, 1], {0: heatmap, 1: other}),  # right, box good at 0.3 only
+        (1, [0, 1], {0: other, 1: heatmap}),  # wrong first, true class second
+        (1, [2, 0], {2: other, 0: other, 1: heatmap}),  # true class not in the top 2
+    ]
+    curve_metrics = LocalizationMetrics()
+    for true_class, ranked, maps in images:
+        curve_metrics.update(true_class, ranked, maps[true_class], [maps[c] for c in ranked], [(10, 10, 20, 20)])
+    curve = {round(row["threshold"], 2): row for row in curve_metrics.threshold_curve()}
+    for threshold in (0.2, 0.3, 0.5, 0.9):
+        direct = LocalizationMetrics(threshold=threshold)
+        for true_class, ranked, maps in images:
+            direct.update(true_class, ranked, maps[true_class], [maps[c] for c in ranked], [(10, 10, 20, 20)])
+        summary = direct.summary()
+        for key in ("top1_loc", "top5_loc", "gt_known_loc", "mean_iou_gt_known"):
+            assert curve[threshold][key] == pytest.approx(summary[key]), (threshold, key)
+    assert [curve[0.3][key] for key in ("top1_loc", "top5_loc", "gt_known_loc")] == pytest.approx([1 / 3, 2 / 3, 1.0])
+
+
 def test_a_metric_added_to_the_registry_reaches_the_report_the_csv_and_the_summary(colors_dir, tmp_path, monkeypatch):
     import csv
     import json
