@@ -11,7 +11,7 @@ import pytest
 
 from cam_keras import CAM
 from cam_keras.cli import main
-from cam_keras.errors import DatasetError
+from cam_keras.errors import DatasetError, UsageError
 from cam_keras.evaluate import evaluate_localization
 
 
@@ -34,6 +34,29 @@ def test_evaluate_localization_on_boxed_data(trained_run, colors_dir, tmp_path):
     assert summary["top1_loc"] <= summary["gt_known_loc"] + 1e-9
     assert 0.0 < summary["pxap"] <= 1.0
     assert [s["reason"] for s in evaluation.skipped] == ["no box in boxes.csv"] * 2
+
+
+def test_one_evaluation_reads_the_box_metrics_of_other_thresholds_as_evaluations_at_them(trained_run, colors_dir):
+    explainer = CAM(trained_run.model)
+    evaluation = evaluate_localization(explainer, colors_dir, threshold=0.5, progress=False)
+    keys = ("top1_loc", "top5_loc", "gt_known_loc", "mean_iou_gt_known")
+    for threshold in (0.2, 0.35, 0.7):
+        direct = evaluate_localization(explainer, colors_dir, threshold=threshold, progress=False).summary
+        assert evaluation.at_threshold(threshold) == pytest.approx(
+            {"threshold": threshold, **{k: direct[k] for k in keys}}
+        )
+    with pytest.raises(UsageError, match="0.00 to 0.99 in steps of 0.01"):
+        evaluation.at_threshold(0.205)
+
+
+def test_a_short_last_batch_is_filled_so_the_explainer_traces_once_and_answers_the_same(trained_run, colors_dir):
+    explainer = CAM(trained_run.model)
+    short_last = evaluate_localization(explainer, colors_dir, batch_size=32, progress=False)  # 80 = 32 + 32 + 16
+    assert explainer._traced.experimental_get_tracing_count() == 1
+    whole = evaluate_localization(CAM(trained_run.model), colors_dir, batch_size=80, progress=False)
+    assert [row["relative_path"] for row in short_last.rows] == [row["relative_path"] for row in whole.rows]
+    for key in ("top1_loc", "mean_iou_gt_known", "maxboxacc_v2", "top1_cls"):
+        assert short_last.summary[key] == pytest.approx(whole.summary[key], abs=1e-6), key
 
 
 def test_class_folders_unknown_to_the_model_are_an_error(trained_run, colors_dir, tmp_path):
