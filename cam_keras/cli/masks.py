@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cam_keras.cli.common import add_augmentation_arguments, map_augmentation
 from cam_keras.cli.evaluate import threshold_fraction
 from cam_keras.cli.heatmap import NO_ARRAYS, add_job_arguments, add_method_arguments, add_run_arguments, job_request
 from cam_keras.jobs.request import HeatmapOptions
@@ -64,6 +65,7 @@ def add_parser(subparsers) -> None:
         "with folder classes): --foreground becomes the threshold with the best mIoU on them",
     )
     add_method_arguments(parser)
+    add_augmentation_arguments(parser)
     _add_output_format_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -98,6 +100,7 @@ def _options(args: argparse.Namespace, folder_classes: bool) -> HeatmapOptions:
         array_format=None if args.format == NO_ARRAYS else args.format,
         top_k=args.top_k,
         folder_classes=folder_classes,
+        augmentation=map_augmentation(args),
         normalize=args.normalize,
         batch_size=args.batch_size,
         workers=args.workers,

@@ -63,7 +63,7 @@ def test_bad_map_options_are_one_line(trained_run, colors_dir, tmp_path, capsys,
     assert err.count("\n") == 1 or err.startswith("usage:")  # argparse's own errors come after the usage
 
 
-@pytest.mark.parametrize("command", ["heatmap", "evaluate"])
+@pytest.mark.parametrize("command", ["heatmap", "evaluate", "masks"])
 def test_help_states_the_cost(command, capsys):
     with pytest.raises(SystemExit):
         main([command, "--help"])

@@ -66,3 +66,22 @@ def test_standard_input_is_read_once(model_file, shapes_dir, tmp_path, capsys, m
     calibrated = [*base, "--out", str(tmp_path / "c"), "--class-source", "folders", "--calibrate", str(tmp_path)]
     assert main(calibrated) == 2
     assert "standard input can be read only once" in capsys.readouterr().err
+
+
+def test_flip_averaged_masks_of_a_mirrored_image_are_the_mirrored_masks(model_file, tmp_path, capsys):
+    photos = tmp_path / "photos" / "square"  # a folder named by a class: the class comes from it
+    photos.mkdir(parents=True)
+    pixels = np.random.default_rng(3).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(photos / "a.png")
+    Image.fromarray(pixels[:, ::-1]).save(photos / "b.png")
+    out = tmp_path / "out"
+    args = ["masks", "--model", str(model_file), str(photos.parent), "--out", str(out), "--foreground", "0.5"]
+    assert main([*args, "--flip", "--background", "0.2", "--class-source", "folders", "--quiet"]) == 0, (
+        capsys.readouterr()
+    )
+    report = json.loads((out / "report.json").read_text())
+    assert report["job"]["model"]["augmentation"] == {"scales": [1.0], "flip": True, "combine": "mean"}
+    with Image.open(out / "square" / "a.png") as a, Image.open(out / "square" / "b.png") as b:
+        first, mirrored = np.asarray(a), np.asarray(b)[:, ::-1]
+    assert len(np.unique(first)) > 1  # the rule cut the map somewhere
+    assert np.mean(first == mirrored) >= 0.99  # equal up to a rounding at a threshold
