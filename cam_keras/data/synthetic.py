@@ -4,9 +4,10 @@ Deterministic from a seed.
 
 Layout written by :func:`write_synthetic_dataset`::
 
-    ROOT/train/<class>/<class>_00000.png   ROOT/train/boxes.csv
-    ROOT/test/<class>/<class>_00000.png    ROOT/test/boxes.csv
-    ROOT/masks/{train,test}/<class>/<class>_00000.png   (object masks, 0 or 255)
+    ROOT/train/<class>/<class>_00000.png         ROOT/train/boxes.csv
+    ROOT/calibration/<class>/<class>_00000.png   ROOT/calibration/boxes.csv   (when asked for)
+    ROOT/test/<class>/<class>_00000.png          ROOT/test/boxes.csv
+    ROOT/masks/<split>/<class>/<class>_00000.png (object masks, 0 or 255)
 
 ``boxes.csv`` has the header ``path,xmin,ymin,xmax,ymax`` (path relative to the split
 folder, pixel-edge coordinates: a box covering columns 3..9 has ``xmin=3, xmax=10``).
@@ -216,8 +217,11 @@ def write_synthetic_dataset(
     test_per_class: int = 100,
     spec: SyntheticSpec | None = None,
     seed: int = 0,
+    calibration_per_class: int = 0,
 ) -> Path:
-    """Write train and test splits (see module docstring); the same seed gives the same files.
+    """Write train and test splits (see module docstring), and a held-out ``calibration`` split
+    (for choosing a box threshold on other images than those scored) when
+    ``calibration_per_class``; the same seed gives the same files.
 
     Example:
         >>> root = write_synthetic_dataset("shapes", train_per_class=300, test_per_class=100)
@@ -226,4 +230,6 @@ def write_synthetic_dataset(
     root = Path(root)
     write_split(root / "train", root / "masks" / "train", train_per_class, spec, seed)
     write_split(root / "test", root / "masks" / "test", test_per_class, spec, seed + 1)
+    if calibration_per_class:
+        write_split(root / "calibration", root / "masks" / "calibration", calibration_per_class, spec, seed + 2)
     return root

@@ -37,6 +37,25 @@ def test_same_seed_same_files_and_boxes_are_the_masks_extent(tmp_path):
     assert not np.array_equal(train_image, np.asarray(Image.open(first / "test" / rows[0]["path"])))
 
 
+def test_a_calibration_split_is_written_only_when_asked_and_holds_other_images(tmp_path):
+    spec = SyntheticSpec(classes=("circle", "cross"), image_size=32)
+    plain = write_synthetic_dataset(tmp_path / "a", train_per_class=2, test_per_class=2, spec=spec, seed=5)
+    assert not (plain / "calibration").exists()
+    root = write_synthetic_dataset(
+        tmp_path / "b", train_per_class=2, test_per_class=2, spec=spec, seed=5, calibration_per_class=3
+    )
+    rows = list(csv.DictReader((root / "calibration" / "boxes.csv").open()))
+    assert len(rows) == 6 and all((root / "masks" / "calibration" / row["path"]).is_file() for row in rows)
+    pixels = {
+        split: {np.asarray(Image.open(path)).tobytes() for path in (root / split).rglob("*.png")}
+        for split in ("train", "calibration", "test")
+    }
+    assert not pixels["calibration"] & (pixels["train"] | pixels["test"])
+    # the other splits are the files a dataset without calibration split has
+    for path in (plain / "test").rglob("*.png"):
+        assert path.read_bytes() == (root / "test" / path.relative_to(plain / "test")).read_bytes()
+
+
 def test_flat_fill_paints_the_object_in_one_color():
     image, mask = _clean_example("square", "flat")
     assert len(np.unique(image[mask], axis=0)) == 1
