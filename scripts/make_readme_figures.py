@@ -21,20 +21,24 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def table(report: dict) -> str:
     calibrated, paper = report["metrics_calibrated_threshold"], report["metrics_paper_threshold"]
-    rows = [
-        ("top-1 classification", calibrated["top1_cls"], paper["top1_cls"]),
-        ("top-1 localization", calibrated["top1_loc"], paper["top1_loc"]),
-        ("GT-known localization", calibrated["gt_known_loc"], paper["gt_known_loc"]),
-        ("mean IoU, true class", calibrated["mean_iou_gt_known"], paper["mean_iou_gt_known"]),
-        ("pointing game", calibrated["pointing_game"], paper["pointing_game"]),
-        ("PxAP", calibrated["pxap"], paper["pxap"]),
+    at_both = [
+        ("top-1 localization", "top1_loc"),
+        ("GT-known localization", "gt_known_loc"),
+        ("mean IoU, true class", "mean_iou_gt_known"),
+    ]
+    threshold_free = [
+        ("top-1 classification", "top1_cls"),
+        ("pointing game", "pointing_game"),
+        ("PxAP", "pxap"),
+        ("MaxBoxAccV2 (any threshold)", "maxboxacc_v2"),
     ]
     lines = [
-        f"| held-out split ({calibrated['images']} images), flip-averaged CAM "
-        f"| threshold {report['threshold']:.2f} (calibrated on train) | threshold 0.20 (paper) |",
+        f"| held-out test split ({calibrated['images']} images); {report['maps']} "
+        f"| threshold {report['threshold']:.2f} (calibrated) | threshold 0.20 (paper) |",
         "|---|---|---|",
-        *(f"| {name} | {a:.3f} | {b:.3f} |" for name, a, b in rows),
-        f"| MaxBoxAccV2 (threshold-free) | {calibrated['maxboxacc_v2']:.3f} | |",
+        *(f"| {name} | {calibrated[key]:.3f} | {paper[key]:.3f} |" for name, key in at_both),
+        *(f"| {name} | {calibrated[key]:.3f} | |" for name, key in threshold_free),
+        f"| mIoU of pseudo-masks at {calibrated['mask_threshold']:.2f} | {calibrated['miou']:.3f} | |",
     ]
     plain = report["metrics_plain_cam_calibrated"]
     lines.append("")

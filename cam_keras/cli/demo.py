@@ -17,7 +17,7 @@ def add_parser(subparsers) -> None:
         help="generate shapes, train a small CNN, draw CAM boxes and score them",
         description=(
             "Generates a synthetic localization dataset, fine-tunes the small CNN on it, "
-            "calibrates the box threshold on the training split, and scores the held-out split."
+            "calibrates the box threshold on a held-out calibration split, and scores the held-out test split."
         ),
     )
     parser.add_argument(
